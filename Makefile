@@ -1,0 +1,44 @@
+# btcflow-nb — the README's two commands are `make lab` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: install lab test browser dashboard bench demo-data clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+# Debian's Chromium for the browser tests (no browser download; Playwright drives the system one).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## Open JupyterLab on the flow dashboard (demo data when there is no cache or network).
+lab: install
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_flow_dashboard.ipynb
+
+## Install everything and run the whole test suite.
+test: install browser
+	$(BIN)/python -m pytest
+
+## Serve the flow dashboard as a Voila app on loopback.
+dashboard: install
+	$(BIN)/voila --no-browser --Voila.ip=127.0.0.1 notebooks/01_flow_dashboard.ipynb
+
+## Performance harness (prints a table, writes benchmarks/results/latest.json).
+bench: install
+	$(BIN)/python -m benchmarks
+
+## Regenerate the bundled synthetic demo data set.
+demo-data: install
+	$(BIN)/python scripts/make_demo_data.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
