@@ -1,0 +1,48 @@
+"""btcflow-nb: read Bitcoin derivatives flow in Jupyter.
+
+Spot premium against a basket of perpetual futures, aggregated open interest, composite
+funding, and the signals built on them.
+
+>>> import btcflow_nb as bf
+>>> md = bf.load_demo()                      # synthetic, deterministic, offline
+>>> m = bf.flow_metrics(md, timeframe="1W")  # one row per weekly bar
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MarketData",
+    "load_demo",
+    "flow_metrics",
+    "fetch",
+    "from_cache",
+    "indicators",
+    "signals",
+    "TIMEFRAMES",
+]
+
+
+def __getattr__(name):  # lazy: keep `import btcflow_nb` cheap (ccxt, widgets load on first use)
+    if name == "MarketData":
+        from .marketdata import MarketData
+        return MarketData
+    if name == "TIMEFRAMES":
+        from .timeframes import TIMEFRAMES
+        return TIMEFRAMES
+    if name == "load_demo":
+        from .demo import load_demo
+        return load_demo
+    if name == "flow_metrics":
+        from .metrics import flow_metrics
+        return flow_metrics
+    if name == "fetch":
+        from .fetch import fetch
+        return fetch
+    if name == "from_cache":
+        from .cache import from_cache
+        return from_cache
+    if name in ("indicators", "signals", "dashboard"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'btcflow_nb' has no attribute {name!r}")

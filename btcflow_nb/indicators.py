@@ -1,0 +1,396 @@
+"""The indicator engine: exact definitions, one function each.
+
+Conventions
+-----------
+- Windows are in bars and must be whole numbers >= 1.
+- A rolling value needs ``length`` valid values in its window: any NaN inside the window makes
+  the result NaN (as TA-Lib does on a gap-free series, and as Pine's ``ta.sma`` does with ``na``).
+  After a gap, values resume once ``length`` consecutive valid values exist again.
+- ``stdev`` is the **population** standard deviation (divide by N), as Pine's ``ta.stdev`` and
+  TA-Lib's ``STDDEV``. pandas' ``Series.std()`` defaults to the *sample* deviation (N - 1), which
+  for a 20-bar Bollinger band is 2.6 % wider: a classic porting bug.
+- Series in, Series out; the index is preserved.
+
+References: TA-Lib (``SMA``, ``STDDEV``, ``BBANDS``); Pine Script v5 reference (``ta.sma``,
+``ta.stdev``, ``ta.bb``, ``ta.crossover``, ``ta.crossunder``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._errors import check_range, check_window
+
+HOURS_PER_YEAR = 24 * 365
+
+__all__ = [
+    "sma", "stdev", "zscore", "bollinger", "crossover", "crossunder",
+    "premium_abs", "premium_pct", "basket", "annualize_funding", "funding_twap",
+    "composite_funding", "oi_at_bar_close", "aggregate_oi",
+]
+
+
+def _series(x, name: str = "x") -> pd.Series:
+    if isinstance(x, pd.Series):
+        return x.astype("float64")
+    if isinstance(x, pd.DataFrame):
+        raise ValueError(f"{name} must be a Series or 1-d array, not a DataFrame")
+    arr = np.asarray(x, dtype="float64")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}")
+    return pd.Series(arr)
+
+
+def _rolling_moments(values: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Rolling mean and population variance, accurate to ~1e-12 relative, in O(n).
+
+    Running sums of ``x`` and ``x**2`` lose digits when the level is large against the spread
+    (prices near 1e5 with a spread of 1e2) and drift when the level trends (pandas' online
+    algorithm drifts to ~1e-4 relative on an 8-year price history). Here each block of ``B``
+    windows is re-centred on its own reference value ``c`` before summing, so sums stay on the
+    scale of the local spread:
+
+    .. math:: \bar x = c + \frac{S_1}{L}, \qquad \sigma^2 = \frac{S_2}{L} - \left(\frac{S_1}{L}\right)^2,
+              \qquad S_k = \sum (x_i - c)^k
+
+    Windows holding a NaN give NaN; windows of identical values give a variance of exactly 0.
+    """
+    x = np.asarray(values, dtype="float64")
+    n = len(x)
+    mean = np.full(n, np.nan)
+    var = np.full(n, np.nan)
+    if n < length:
+        return mean, var
+    finite = np.isfinite(x)
+    block = max(2 * length, 16)
+    nblocks = -(-(n - length + 1) // block)  # windows ending at t = length-1 .. n-1
+    seg_len = block + length - 1
+    pad = nblocks * block + length - 1 - n
+    xp = np.concatenate([np.where(finite, x, 0.0), np.zeros(pad)])
+    bad = np.concatenate([~finite, np.ones(pad, dtype=bool)]).astype(np.int32)
+    segs = np.lib.stride_tricks.sliding_window_view(xp, seg_len)[::block]
+    bad_segs = np.lib.stride_tricks.sliding_window_view(bad, seg_len)[::block]
+    ref = segs[:, length - 1:length].copy()  # first window end of each block: a local level
+    d = segs - ref
+    d[bad_segs.astype(bool)] = 0.0
+    zero = np.zeros((nblocks, 1))
+    c1 = np.concatenate([zero, np.cumsum(d, axis=1)], axis=1)
+    c2 = np.concatenate([zero, np.cumsum(d * d, axis=1)], axis=1)
+    cb = np.concatenate([zero.astype(np.int64), np.cumsum(bad_segs, axis=1)], axis=1)
+    s1 = (c1[:, length:] - c1[:, :-length]).ravel()[: n - length + 1]
+    s2 = (c2[:, length:] - c2[:, :-length]).ravel()[: n - length + 1]
+    nbad = (cb[:, length:] - cb[:, :-length]).ravel()[: n - length + 1]
+    m1 = s1 / length
+    v = np.maximum(s2 / length - m1 * m1, 0.0)
+    m = (np.repeat(ref[:, 0], block)[: n - length + 1]) + m1
+    ok = nbad == 0
+    mean[length - 1:] = np.where(ok, m, np.nan)
+    var[length - 1:] = np.where(ok, v, np.nan)
+    # exact zero for windows of identical values (no rounding residue -> no spurious z-scores)
+    change = np.ones(n, dtype=bool)
+    change[1:] = x[1:] != x[:-1]
+    run_start = np.maximum.accumulate(np.where(change, np.arange(n), 0))
+    constant = (np.arange(n) - run_start + 1) >= length
+    var[constant & finite] = 0.0
+    return mean, var
+
+
+def _like(values: np.ndarray, s: pd.Series) -> pd.Series:
+    return pd.Series(values, index=s.index)
+
+
+def sma(x, length: int) -> pd.Series:
+    r"""Simple moving average over ``length`` bars.
+
+    .. math:: \mathrm{SMA}_t = \frac{1}{L}\sum_{i=0}^{L-1} x_{t-i}
+
+    NaN until ``length`` values exist and wherever the window holds a NaN.
+
+    >>> sma(pd.Series([1.0, 2.0, 3.0, 4.0]), 2).tolist()
+    [nan, 1.5, 2.5, 3.5]
+    """
+    length = check_window("length", length)
+    s = _series(x)
+    return _like(_rolling_moments(s.to_numpy(), length)[0], s)
+
+
+def stdev(x, length: int) -> pd.Series:
+    r"""Population standard deviation over ``length`` bars (divide by N, not N - 1).
+
+    .. math:: \sigma_t = \sqrt{\frac{1}{L}\sum_{i=0}^{L-1} (x_{t-i} - \mathrm{SMA}_t)^2}
+
+    A window of identical values gives exactly 0. Same NaN rules as :func:`sma`.
+
+    >>> stdev(pd.Series([1.0, 3.0]), 2).tolist()   # sample std would say 1.414
+    [nan, 1.0]
+    """
+    length = check_window("length", length)
+    s = _series(x)
+    return _like(np.sqrt(_rolling_moments(s.to_numpy(), length)[1]), s)
+
+
+def zscore(x, window: int) -> pd.Series:
+    r"""Rolling z-score: how many (population) standard deviations ``x`` is from its mean.
+
+    .. math:: z_t = \frac{x_t - \mathrm{SMA}(x, w)_t}{\sigma(x, w)_t}
+
+    NaN until ``window`` values exist, and NaN — never ``inf`` — where the window has zero
+    variance (the z-score is undefined there). The current bar is part of its own window, as in
+    Pine (``(x - ta.sma(x, w)) / ta.stdev(x, w)``).
+    """
+    window = check_window("window", window)
+    s = _series(x)
+    mean, var = _rolling_moments(s.to_numpy(), window)
+    sd = np.sqrt(var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(sd > 0, (s.to_numpy() - mean) / sd, np.nan)
+    return _like(z, s)
+
+
+def bollinger(x, length: int = 20, mult: float = 2.0) -> pd.DataFrame:
+    """Bollinger bands: basis ``SMA(x, L)``, upper/lower ``basis ± mult · stdev(x, L)``.
+
+    ``stdev`` is the population deviation (TA-Lib ``BBANDS`` with ``matype=0``, Pine ``ta.bb``).
+
+    Returns a DataFrame with columns ``basis, upper, lower``.
+    """
+    length = check_window("length", length)
+    mult = check_range("mult", mult, 0, None)
+    s = _series(x)
+    mean, var = _rolling_moments(s.to_numpy(), length)
+    width = mult * np.sqrt(var)
+    return pd.DataFrame({"basis": mean, "upper": mean + width, "lower": mean - width},
+                        index=s.index)
+
+
+def _pair(a, b):
+    a = _series(a, "a")
+    if np.isscalar(b):
+        b = pd.Series(float(b), index=a.index)
+    else:
+        b = _series(b, "b")
+        if len(b) != len(a):
+            raise ValueError(f"a and b must have the same length; got {len(a)} and {len(b)}")
+        b = pd.Series(b.to_numpy(), index=a.index)
+    return a.to_numpy(), b.to_numpy(), a.index
+
+
+def crossover(a, b) -> pd.Series:
+    """True at ``t`` iff ``a_t > b_t`` and ``a_{t-1} <= b_{t-1}`` (Pine ``ta.crossover``).
+
+    Comparisons with NaN are False, so no cross is reported into or out of a gap. ``b`` may be a
+    scalar (a fixed level).
+    """
+    av, bv, idx = _pair(a, b)
+    out = np.zeros(len(av), dtype=bool)
+    out[1:] = (av[1:] > bv[1:]) & (av[:-1] <= bv[:-1])
+    return pd.Series(out, index=idx)
+
+
+def crossunder(a, b) -> pd.Series:
+    """True at ``t`` iff ``a_t < b_t`` and ``a_{t-1} >= b_{t-1}`` (Pine ``ta.crossunder``)."""
+    av, bv, idx = _pair(a, b)
+    out = np.zeros(len(av), dtype=bool)
+    out[1:] = (av[1:] < bv[1:]) & (av[:-1] >= bv[:-1])
+    return pd.Series(out, index=idx)
+
+
+# ---------------------------------------------------------------------------- premium
+
+
+def basket(prices: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Series:
+    """Mean close across venues at each bar, over the venues that have a close.
+
+    With ``weights`` (same shape, e.g. each venue's OI in USD), the weighted mean over venues that
+    have both a close and a positive weight; bars with no such venue are NaN.
+    """
+    if prices.shape[1] == 0:
+        return pd.Series(np.nan, index=prices.index)
+    if weights is None:
+        return prices.mean(axis=1, skipna=True)
+    w = weights.reindex(index=prices.index, columns=prices.columns)
+    w = w.where(prices.notna() & (w > 0))
+    total = w.sum(axis=1, min_count=1)
+    return (prices * w).sum(axis=1, min_count=1) / total
+
+
+def premium_abs(spot, futures) -> pd.Series:
+    """Absolute spot premium in USD: ``S_t - F_t``.
+
+    Positive: spot is bid above futures (spot-led); negative: futures trade rich.
+    """
+    return _series(spot, "spot") - _series(futures, "futures")
+
+
+def premium_pct(spot, perp) -> pd.Series:
+    """Spot premium in percent of the perp basket: ``(S_t - P_t) / P_t × 100``.
+
+    Positive: spot trades rich (spot-led, perps at a discount). Negative: futures premium.
+    """
+    s, p = _series(spot, "spot"), _series(perp, "perp")
+    return (s - p) / p * 100.0
+
+
+# ---------------------------------------------------------------------------- funding
+
+
+def annualize_funding(rate, interval_hours):
+    r"""Funding paid per interval -> simple yearly fraction (APR, not compounded).
+
+    .. math:: \mathrm{APR} = \frac{r}{h} \times 24 \times 365
+
+    >>> round(annualize_funding(0.0001, 8), 6)   # 0.01 % per 8 h
+    0.1095
+    >>> round(annualize_funding(0.0000125, 1), 6)   # 0.00125 % per hour: the same APR
+    0.1095
+    """
+    h = np.asarray(interval_hours, dtype="float64")
+    if np.any(~(h > 0)):
+        raise ValueError(f"interval_hours must be > 0; got {interval_hours!r}")
+    return rate / interval_hours * HOURS_PER_YEAR
+
+
+def _hours_since_epoch(times) -> np.ndarray:
+    return pd.DatetimeIndex(times).as_unit("ns").asi8.astype("float64") / 3.6e12
+
+
+def _funding_integrals(events: pd.DataFrame):
+    """Per venue: breakpoints and the cumulative integrals of (per-hour rate) and (coverage).
+
+    Each event settled at ``T`` with interval ``h`` pays ``rate`` for ``(T - h, T]``, i.e. a
+    per-hour rate ``rate / h`` over that span. Where an event's span would overlap the previous
+    event of the same venue (an interval change, or a stray extra settlement), it starts at the
+    previous settlement instead, so every hour is counted once.
+    """
+    out = {}
+    for venue, g in events.groupby("venue", sort=False):
+        end = _hours_since_epoch(g["time"])
+        h = g["interval_hours"].to_numpy(dtype="float64")
+        per_hour = g["rate"].to_numpy(dtype="float64") / h
+        start = end - h
+        if len(end) > 1:
+            start[1:] = np.maximum(start[1:], end[:-1])
+        dur = end - start
+        # piecewise-linear cumulative functions; x strictly ordered: s0 <= e0 <= s1 <= e1 ...
+        x = np.empty(2 * len(end))
+        x[0::2], x[1::2] = start, end
+        cum_paid = np.concatenate([[0.0], np.cumsum(per_hour * dur)])
+        cum_cov = np.concatenate([[0.0], np.cumsum(dur)])
+        paid = np.empty_like(x)
+        cov = np.empty_like(x)
+        paid[0::2], paid[1::2] = cum_paid[:-1], cum_paid[1:]
+        cov[0::2], cov[1::2] = cum_cov[:-1], cum_cov[1:]
+        out[venue] = (x, paid, cov)
+    return out
+
+
+def funding_twap(funding: pd.DataFrame, bar_opens: pd.DatetimeIndex, bar_closes: pd.DatetimeIndex,
+                 min_coverage: float = 0.0) -> pd.DataFrame:
+    r"""Time-weighted average *per-hour* funding rate of each venue over each bar.
+
+    Every event is first turned into a per-hour rate ``rate / interval_hours`` covering
+    ``(time - interval, time]``. For a bar ``[open, close)`` the TWAP is
+
+    .. math:: \mathrm{TWAP} = \frac{\int_{bar} r(t)\,dt}{\text{hours of the bar covered by events}}
+
+    so an 8-hour venue, a 4-hour venue and a 1-hour venue paying the same per-hour rate have the
+    same TWAP, and a weekly TWAP equals the TWAP of the week's events — not a mean of daily means.
+
+    Parameters
+    ----------
+    funding : long frame ``venue, time, rate, interval_hours`` (see :class:`MarketData`)
+    bar_opens, bar_closes : DatetimeIndex (UTC) of each bar's start and end
+    min_coverage : fraction of the bar that must be covered by events (0 = any overlap)
+
+    Returns
+    -------
+    DataFrame indexed like ``bar_opens``, one column per venue: fraction per hour
+    (multiply by 8 for "per 8 h", by 8760 for APR). NaN where a bar has no event coverage.
+    """
+    check_range("min_coverage", min_coverage, 0, 1)
+    bo = _hours_since_epoch(bar_opens)
+    bc = _hours_since_epoch(bar_closes)
+    cols = {}
+    for venue, (x, paid, cov) in _funding_integrals(funding).items():
+        d_paid = np.interp(bc, x, paid) - np.interp(bo, x, paid)
+        d_cov = np.interp(bc, x, cov) - np.interp(bo, x, cov)
+        need = np.maximum(min_coverage * (bc - bo), 1e-9)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols[venue] = np.where(d_cov >= need, d_paid / d_cov, np.nan)
+    return pd.DataFrame(cols, index=pd.DatetimeIndex(bar_opens, name="time"), dtype="float64")
+
+
+def composite_funding(twap: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Series:
+    """Composite funding across venues: the mean of the venues' bar TWAPs.
+
+    Equal weights by default; with ``weights`` (e.g. each venue's OI in USD at the bar) the
+    weighted mean over venues that have both a TWAP and a positive weight. Units are those of
+    ``twap`` (fraction per hour from :func:`funding_twap`).
+    """
+    return basket(twap, weights)
+
+
+# ---------------------------------------------------------------------------- open interest
+
+
+def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, timeframe: str,
+                    unit: str = "btc") -> pd.DataFrame:
+    """Per-venue open interest at each bar's close: the last sample inside the bar.
+
+    Returns a wide frame indexed like ``bar_opens`` with one column per venue, in BTC
+    (``unit="btc"``: price-neutral leverage) or USD (``unit="usd"``).
+    """
+    from ._errors import check_choice
+    from .timeframes import bar_open
+
+    check_choice("oi unit", unit, ("btc", "usd"))
+    col = "oi_btc" if unit == "btc" else "oi_usd"
+    if len(open_interest) == 0:
+        return pd.DataFrame(index=pd.DatetimeIndex(bar_opens, name="time"), dtype="float64")
+    oi = open_interest[["venue", "time", col]].dropna(subset=[col])
+    labels = bar_open(pd.DatetimeIndex(oi["time"]), timeframe)
+    wide = (oi.assign(bar=labels).groupby(["bar", "venue"], sort=True)[col].last()
+            .unstack("venue"))
+    wide = wide.reindex(pd.DatetimeIndex(bar_opens)).astype("float64")
+    wide.index.name = "time"
+    wide.columns.name = None
+    return wide
+
+
+def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
+    r"""Chain-linked sum of open interest across venues.
+
+    A plain sum jumps when a venue's history starts or stops — a step that is not leverage
+    entering the market. The chain-linked aggregate grows from bar ``t-1`` to bar ``t`` by the
+    growth of the venues present at **both** bars:
+
+    .. math:: g_t = \frac{\sum_{v \in V_t \cap V_{t-1}} OI_{v,t}}{\sum_{v \in V_t \cap V_{t-1}} OI_{v,t-1}},
+              \qquad A_t = S_T \prod_{s=t+1}^{T} g_s^{-1}
+
+    and the level is anchored to the true sum ``S_T`` at the last bar with data, so the latest
+    value is the real total. Bars with no venue are NaN and are skipped when linking; if two
+    linked bars share no venue the growth is taken as 1 (no information, no step).
+
+    Parameters
+    ----------
+    oi : wide DataFrame, one column per venue (e.g. from :func:`oi_at_bar_close`).
+    """
+    values = oi.to_numpy(dtype="float64")
+    n = len(values)
+    out = np.full(n, np.nan)
+    has = ~np.isnan(values)
+    rows = np.flatnonzero(has.any(axis=1)) if n else np.array([], dtype=int)
+    if len(rows) == 0:
+        return pd.Series(out, index=oi.index, name="oi_total")
+    log_level = np.zeros(len(rows))
+    for k in range(1, len(rows)):
+        prev, cur = rows[k - 1], rows[k]
+        common = has[prev] & has[cur]
+        den = values[prev, common].sum()
+        num = values[cur, common].sum()
+        g = num / den if common.any() and den > 0 and num > 0 else 1.0
+        log_level[k] = log_level[k - 1] + np.log(g)
+    last = rows[-1]
+    anchor = values[last, has[last]].sum()
+    out[rows] = anchor * np.exp(log_level - log_level[-1])
+    return pd.Series(out, index=oi.index, name="oi_total")

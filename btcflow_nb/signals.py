@@ -1,0 +1,159 @@
+"""Signals built on the flow metrics: the confluence engine, the extreme-cycle engine and the
+premium Bollinger alerts. Every function returns boolean Series (one value per bar).
+
+Monotonicity
+------------
+Every *threshold* here is a level that a condition must reach or exceed to fire, so raising a
+threshold can only remove signals, never add them (the test suite checks this property):
+
+- ``premium_min``   bullish needs premium % > +premium_min; bearish needs premium % < -premium_min
+- ``oi_build_z``    bearish needs OI z > oi_build_z (or funding > funding_hot)
+- ``oi_hot_z``      over-leveraged needs OI z >= oi_hot_z
+- ``funding_hot``   over-leveraged needs funding >= funding_hot; bearish may use funding > it
+- ``cycle_k``       each extreme vote needs |z| >= cycle_k on its side
+- ``cycle_m``       a top/bottom needs at least m votes
+
+The bullish "leverage is not overheated" guard compares against *caps* — ``bull_oi_z_max`` and
+``bull_funding_max`` (defaults equal to the hot thresholds) — which work the other way round:
+lowering a cap can only remove bullish signals. They are separate parameters precisely so that
+the threshold rule above holds without exception.
+
+The Bollinger alerts are cross events and are *not* monotone in the band multiplier: a wider band
+can be crossed on a later bar where a narrower one was not (the series was already above it).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._errors import check_range, check_window
+from .indicators import bollinger, crossover, crossunder, sma
+
+# Defaults, documented once and used by flow_metrics and the dashboards.
+DEFAULTS = {
+    "trend_length": 10,      # bars: premium "rising" means above its SMA over this many bars
+    "premium_min": 0.0,      # % of the perp basket
+    "oi_build_z": 1.0,       # OI z-score above which leverage is "building"
+    "oi_hot_z": 2.0,         # OI z-score at/above which leverage is "hot"
+    "funding_hot": 0.03,     # composite funding, % per 8 h (≈ 32.85 % APR)
+    "bull_oi_z_max": 2.0,    # bullish only while OI z is below this cap
+    "bull_funding_max": 0.03,  # bullish only while funding (% per 8 h) is below this cap
+    "cycle_k": 2.0,          # |z| for an extreme vote
+    "cycle_m": 2,            # votes needed for a top / bottom
+    "bb_length": 20,
+    "bb_mult": 2.0,
+}
+
+__all__ = ["DEFAULTS", "confluence", "extreme_cycle", "premium_alerts"]
+
+
+def _b(x: pd.Series) -> np.ndarray:
+    return np.asarray(x, dtype="float64")
+
+
+def confluence(
+    premium_pct: pd.Series,
+    oi_z: pd.Series,
+    funding_8h: pd.Series,
+    *,
+    trend_length: int = DEFAULTS["trend_length"],
+    premium_min: float = DEFAULTS["premium_min"],
+    oi_build_z: float = DEFAULTS["oi_build_z"],
+    oi_hot_z: float = DEFAULTS["oi_hot_z"],
+    funding_hot: float = DEFAULTS["funding_hot"],
+    bull_oi_z_max: float = DEFAULTS["bull_oi_z_max"],
+    bull_funding_max: float = DEFAULTS["bull_funding_max"],
+) -> pd.DataFrame:
+    """The confluence engine: bullish, bearish and over-leveraged bars.
+
+    - **bullish**: spot premium % > ``premium_min`` and rising (above its SMA over
+      ``trend_length`` bars) while leverage is not overheated: OI z < ``bull_oi_z_max`` and
+      funding < ``bull_funding_max``.
+    - **bearish**: spot premium % < ``-premium_min`` and falling (below its SMA) while leverage
+      builds: OI z > ``oi_build_z`` or funding > ``funding_hot``.
+    - **overleveraged**: OI z >= ``oi_hot_z`` and funding >= ``funding_hot``.
+
+    ``funding_8h`` is the composite funding in **% per 8 h** (thresholds use that unit whatever
+    the display). A NaN input makes the condition that reads it False: a missing OI feed cannot
+    confirm "not overheated" nor "building". Bullish and bearish never hold on the same bar
+    (they need opposite premium signs).
+
+    Returns a DataFrame with boolean columns ``bullish, bearish, overleveraged``.
+    """
+    trend_length = check_window("trend_length", trend_length)
+    premium_min = check_range("premium_min", premium_min, 0, None)
+    for name, val in (("oi_build_z", oi_build_z), ("oi_hot_z", oi_hot_z),
+                      ("bull_oi_z_max", bull_oi_z_max)):
+        check_range(name, val, -10, 10)
+    for name, val in (("funding_hot", funding_hot), ("bull_funding_max", bull_funding_max)):
+        check_range(name, val, -5, 5)
+    p = _b(premium_pct)
+    trend = _b(sma(pd.Series(p), trend_length))
+    oz, fu = _b(oi_z), _b(funding_8h)
+    with np.errstate(invalid="ignore"):
+        bullish = (p > premium_min) & (p > trend) & (oz < bull_oi_z_max) & (fu < bull_funding_max)
+        bearish = (p < -premium_min) & (p < trend) & ((oz > oi_build_z) | (fu > funding_hot))
+        over = (oz >= oi_hot_z) & (fu >= funding_hot)
+    idx = premium_pct.index if isinstance(premium_pct, pd.Series) else None
+    return pd.DataFrame({"bullish": bullish, "bearish": bearish, "overleveraged": over}, index=idx)
+
+
+def extreme_cycle(
+    premium_z: pd.Series,
+    oi_z: pd.Series,
+    funding_z: pd.Series,
+    *,
+    cycle_k: float = DEFAULTS["cycle_k"],
+    cycle_m: int = DEFAULTS["cycle_m"],
+) -> pd.DataFrame:
+    """Experimental extreme-cycle engine: cycle tops and bottoms from z-score extremes.
+
+    - **top** when at least ``m`` of {premium z <= -k, OI z >= k, funding z >= k} hold
+      (futures rich, leverage crowded, longs paying up);
+    - **bottom** when at least ``m`` of {premium z >= k, OI z <= -k, funding z <= -k} hold.
+
+    Metrics that are NaN (no data) do not vote, and ``m`` counts among those available: with
+    only two metrics available, ``m = 3`` asks for both. A bar with no metric available is
+    neither.
+
+    Returns a DataFrame with boolean columns ``cycle_top, cycle_bottom``.
+    """
+    k = check_range("cycle_k", cycle_k, 0, 10)
+    if isinstance(cycle_m, bool) or not float(cycle_m).is_integer() or not 1 <= int(cycle_m) <= 3:
+        raise ValueError(f"cycle_m={cycle_m!r} is out of range; valid choices: 1, 2, 3")
+    m = int(cycle_m)
+    pz, oz, fz = _b(premium_z), _b(oi_z), _b(funding_z)
+    available = (~np.isnan(pz)).astype(int) + (~np.isnan(oz)) + (~np.isnan(fz))
+    need = np.minimum(m, available)
+    with np.errstate(invalid="ignore"):
+        top_votes = (pz <= -k).astype(int) + (oz >= k) + (fz >= k)
+        bottom_votes = (pz >= k).astype(int) + (oz <= -k) + (fz <= -k)
+    top = (available > 0) & (top_votes >= need)
+    bottom = (available > 0) & (bottom_votes >= need)
+    idx = premium_z.index if isinstance(premium_z, pd.Series) else None
+    return pd.DataFrame({"cycle_top": top, "cycle_bottom": bottom}, index=idx)
+
+
+def premium_alerts(
+    premium_abs: pd.Series,
+    *,
+    bb_length: int = DEFAULTS["bb_length"],
+    bb_mult: float = DEFAULTS["bb_mult"],
+) -> pd.DataFrame:
+    """The premium-index script's two alerts, on Bollinger bands of the USD premium.
+
+    - ``alert_premium_high``: premium crosses above the upper band ("spot premium too high");
+    - ``alert_premium_low``: premium crosses below the lower band ("futures premium too high /
+      spot selling pressure").
+
+    Cross semantics are Pine's (:func:`btcflow_nb.indicators.crossover`). Returns a DataFrame
+    with ``bb_basis, bb_upper, bb_lower, alert_premium_high, alert_premium_low``.
+    """
+    bands = bollinger(premium_abs, bb_length, bb_mult)
+    return pd.DataFrame({
+        "bb_basis": bands["basis"],
+        "bb_upper": bands["upper"],
+        "bb_lower": bands["lower"],
+        "alert_premium_high": crossover(premium_abs, bands["upper"]),
+        "alert_premium_low": crossunder(premium_abs, bands["lower"]),
+    }, index=bands.index)

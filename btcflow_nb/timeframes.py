@@ -1,0 +1,141 @@
+"""Bar timeframes and how timestamps map onto bars.
+
+Every bar is labelled by its **open time** in UTC, as ccxt and TradingView do: the daily bar
+``2024-01-01`` covers ``[2024-01-01 00:00, 2024-01-02 00:00)``.
+
+Anchors
+-------
+- ``1h``, ``4h``, ``1D``: multiples of the bar length counted from the Unix epoch, which for these
+  lengths is the same as counting from midnight UTC.
+- ``3D``: counted from the Unix epoch (1970-01-01 00:00 UTC), like TradingView's 3-day bars.
+- ``1W``: weeks start Monday 00:00 UTC (counted from Monday 1970-01-05).
+- ``1M``: calendar months, ``[first day 00:00, first day of next month 00:00)``.
+
+>>> normalize_timeframe("1d")
+'1D'
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._errors import choice_error
+
+TIMEFRAMES: tuple[str, ...] = ("1h", "4h", "1D", "3D", "1W", "1M")
+
+#: Accepted spellings (ccxt uses lower case for days and weeks) -> canonical name.
+_ALIASES = {
+    "1h": "1h", "1H": "1h",
+    "4h": "4h", "4H": "4h",
+    "1D": "1D", "1d": "1D", "D": "1D",
+    "3D": "3D", "3d": "3D",
+    "1W": "1W", "1w": "1W", "W": "1W",
+    "1M": "1M", "M": "1M", "1mo": "1M",
+}
+
+#: Nominal bar length in hours (a calendar month counts as 30 days for ordering only).
+_HOURS = {"1h": 1, "4h": 4, "1D": 24, "3D": 72, "1W": 168, "1M": 720}
+
+_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+_FIRST_MONDAY = pd.Timestamp("1970-01-05", tz="UTC")
+
+
+def normalize_timeframe(timeframe: str) -> str:
+    """Return the canonical spelling of ``timeframe`` or raise a ``ValueError``.
+
+    ``"1m"`` is refused on purpose: in ccxt it means one *minute*; a month is ``"1M"``.
+    """
+    if isinstance(timeframe, str) and timeframe in _ALIASES:
+        return _ALIASES[timeframe]
+    hint = " ('1m' is a minute in ccxt; a month is '1M')" if timeframe == "1m" else ""
+    raise choice_error("timeframe", timeframe, TIMEFRAMES, hint)
+
+
+def timeframe_hours(timeframe: str) -> float:
+    """Nominal length of one bar in hours (months count as 30 days)."""
+    return float(_HOURS[normalize_timeframe(timeframe)])
+
+
+def _as_utc_index(times) -> pd.DatetimeIndex:
+    idx = pd.DatetimeIndex(times)
+    if idx.tz is None:
+        raise ValueError("times must be time-zone aware (UTC); got naive timestamps")
+    return idx.tz_convert("UTC")
+
+
+def bar_open(times, timeframe: str) -> pd.DatetimeIndex:
+    """Label each timestamp with the open time of the bar that contains it.
+
+    Parameters
+    ----------
+    times : array-like of tz-aware timestamps
+    timeframe : one of :data:`TIMEFRAMES`
+
+    Returns
+    -------
+    DatetimeIndex (UTC) of bar open times, same length as ``times``.
+    """
+    tf = normalize_timeframe(timeframe)
+    idx = _as_utc_index(times)
+    if tf == "1M":
+        naive = idx.tz_convert(None)
+        months = naive.values.astype("datetime64[M]")
+        return pd.DatetimeIndex(months.astype("datetime64[us]")).tz_localize("UTC").as_unit(idx.unit)
+    step = pd.Timedelta(hours=_HOURS[tf])
+    origin = _FIRST_MONDAY if tf == "1W" else _EPOCH
+    # integer nanosecond arithmetic: exact, no float rounding
+    step_i = step.value
+    origin_i = origin.value
+    vals = idx.as_unit("ns").asi8
+    labels = origin_i + np.floor_divide(vals - origin_i, step_i) * step_i
+    return pd.DatetimeIndex(labels.astype("datetime64[ns]")).tz_localize("UTC").as_unit(idx.unit)
+
+
+def next_bar_open(bar_opens, timeframe: str) -> pd.DatetimeIndex:
+    """Open time of the bar after each given bar open (its close time)."""
+    tf = normalize_timeframe(timeframe)
+    idx = _as_utc_index(bar_opens)
+    if tf == "1M":
+        return idx + pd.offsets.MonthBegin(1)
+    return idx + pd.Timedelta(hours=_HOURS[tf])
+
+
+def bar_range(start, end, timeframe: str) -> pd.DatetimeIndex:
+    """All bar opens from the bar containing ``start`` to the bar containing ``end``."""
+    tf = normalize_timeframe(timeframe)
+    first, last = bar_open(pd.DatetimeIndex([start, end]), tf)
+    if tf == "1M":
+        return pd.date_range(first, last, freq="MS")
+    return pd.date_range(first, last, freq=pd.Timedelta(hours=_HOURS[tf]))
+
+
+def infer_resolution(index: pd.DatetimeIndex) -> str | None:
+    """The finest timeframe the data supports: the longest timeframe not longer than the
+    typical (median) spacing of ``index``. ``None`` for fewer than two timestamps.
+
+    Daily closes give ``"1D"``; hourly closes give ``"1h"``; 8-hourly samples give ``"4h"``.
+    """
+    if len(index) < 2:
+        return None
+    spacing_h = pd.Timedelta(np.median(np.diff(index.as_unit("ns").asi8)), unit="ns") / pd.Timedelta(hours=1)
+    best = None
+    for tf in TIMEFRAMES:
+        # a month is 28-31 days: accept 27.5+ days as monthly spacing
+        length = 27.5 * 24 if tf == "1M" else _HOURS[tf]
+        if length <= spacing_h + 1e-9:
+            best = tf
+    return best or "1h"
+
+
+def check_not_finer(timeframe: str, resolution: str | None) -> str:
+    """Raise ``ValueError`` when ``timeframe`` is finer than the data's ``resolution``."""
+    tf = normalize_timeframe(timeframe)
+    if resolution is None:
+        return tf
+    if _HOURS[tf] < _HOURS[resolution]:
+        valid = [t for t in TIMEFRAMES if _HOURS[t] >= _HOURS[resolution]]
+        raise ValueError(
+            f"timeframe {tf!r} is finer than the data's own resolution {resolution!r}; "
+            f"valid choices for this data: {', '.join(valid)}"
+        )
+    return tf
