@@ -1,0 +1,46 @@
+"""Run a notebook under nbval in a clean subprocess (shared by the notebook tests).
+
+Each run gets its own temporary Jupyter/IPython directories so a developer's settings cannot
+leak in, and so CI behaves like a fresh machine. Outputs stored in the notebook are compared by
+nbval; volatile ones are sanitised by ``tests/nbval_sanitize.cfg`` (regexes), not ignored.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+
+
+def notebook_env(tmp: Path, extra_env: dict | None = None) -> dict:
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        d = tmp / sub
+        d.mkdir(parents=True, exist_ok=True)
+        env[var] = str(d)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    env.setdefault("BTCFLOW_NB_CACHE_DIR", str(tmp / "cache"))
+    env.update(extra_env or {})
+    return env
+
+
+def run_nbval(notebook: str | Path, extra_env: dict | None = None, timeout: int = 600,
+              lax: bool = False) -> subprocess.CompletedProcess:
+    """Run ``pytest --nbval`` on one notebook; return the completed process (check returncode)."""
+    path = Path(notebook)
+    if not path.is_absolute():
+        path = NOTEBOOKS / path
+    with tempfile.TemporaryDirectory(prefix="btcflow-nbval-") as tmp:
+        cmd = [sys.executable, "-m", "pytest", "--nbval-lax" if lax else "--nbval", str(path),
+               "-p", "no:cacheprovider", "-q", "-o", "addopts=", "-W", "ignore::DeprecationWarning",
+               "--nbval-cell-timeout", "300", "--rootdir", str(ROOT)]
+        if SANITIZE.exists():
+            cmd += ["--nbval-sanitize-with", str(SANITIZE)]
+        return subprocess.run(cmd, cwd=ROOT, env=notebook_env(Path(tmp), extra_env),
+                              capture_output=True, text=True, timeout=timeout)
