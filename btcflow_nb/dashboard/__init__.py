@@ -1,0 +1,18 @@
+"""Widget dashboards for JupyterLab (ipywidgets + bqplot).
+
+* :class:`FlowDashboard` — the BTC Flow Dashboard: price with signal markers, spot premium %,
+  aggregated OI z-score and composite funding on one shared, pan/zoomable date axis, with every
+  ``flow_metrics`` parameter as a control, an info panel and an alerts table.
+* :class:`PremiumIndexPanel` — the spot vs futures premium index with Bollinger bands and its
+  two alerts.
+* :class:`ZScoreExplorer` — a small teaching widget: how a z-score reacts to its lookback.
+
+>>> import btcflow_nb as bf
+>>> from btcflow_nb.dashboard import FlowDashboard
+>>> FlowDashboard(bf.load_demo())  # doctest: +SKIP
+"""
+from ._flow import FlowDashboard
+from ._premium import PremiumIndexPanel
+from ._teach import ZScoreExplorer
+
+__all__ = ["FlowDashboard", "PremiumIndexPanel", "ZScoreExplorer"]

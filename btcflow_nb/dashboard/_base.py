@@ -1,0 +1,188 @@
+"""The part both dashboards share: timeframe + date range, shared x scale, debounced refresh."""
+from __future__ import annotations
+
+import bqplot as bq
+import ipywidgets as W
+import pandas as pd
+
+from .. import metrics as _metrics
+from ._widgets import (Debouncer, GuardedRunner, UserMessage, range_options,
+                       synthetic_badge, timeframe_choices)
+
+
+class _DashboardBase(W.VBox):
+    """Common machinery; subclasses build marks/controls and implement ``_render``.
+
+    Every control that feeds ``flow_metrics`` is registered in ``self.controls`` under the name of
+    the ``flow_metrics`` keyword it sets (``date_range`` sets ``start``/``end``); ``params()``
+    returns the exact keyword arguments the marks were computed with.
+    """
+
+    _root_class = ""
+
+    def __init__(self, md, *, timeframe: str | None, debounce_ms: float):
+        super().__init__()
+        self.md = md
+        self.meta = dict(getattr(md, "meta", None) or {})
+        self._guard = GuardedRunner()
+        self._debounce = Debouncer(debounce_ms, self._refresh_now)
+        self._suspended = 0
+        self.metrics: pd.DataFrame | None = None
+        self._full_index = pd.DatetimeIndex([], tz="UTC", name="time")
+        self._cache: pd.DataFrame | None = None
+        self._cache_key: str | None = None
+
+        choices = timeframe_choices(md)
+        if timeframe is None:
+            timeframe = "1D" if "1D" in choices else choices[0]
+        if timeframe not in choices:
+            raise ValueError(f"timeframe={timeframe!r} is not available for this data; "
+                             f"choose one of {choices}")
+        #: The one date scale every figure of the dashboard shares.
+        self.x_scale = bq.DateScale()
+        self.controls: dict[str, W.Widget] = {}
+        tf = W.Dropdown(options=choices, value=timeframe, description="timeframe",
+                        layout=W.Layout(width="180px"))
+        tf.add_class("btcflow-ctl-timeframe")
+        self.controls["timeframe"] = tf
+        rng = W.SelectionRangeSlider(options=[("-", 0)], index=(0, 0), description="dates",
+                                     continuous_update=False, layout=W.Layout(width="560px"))
+        rng.add_class("btcflow-ctl-date-range")
+        self.controls["date_range"] = rng
+        self.reset_zoom_button = W.Button(description="reset zoom", layout=W.Layout(width="100px"))
+        self.reset_zoom_button.on_click(lambda _b: self.reset_zoom())
+        self.badge = synthetic_badge(self.meta)
+
+    # ----------------------------------------------------------------- wiring helpers
+    def _wire(self) -> None:
+        """Observe every control (call at the end of the subclass __init__)."""
+        self.controls["timeframe"].observe(self._on_timeframe, "value")
+        for name, ctl in self.controls.items():
+            if name != "timeframe":
+                ctl.observe(self._on_param, "value")
+        self._guard.run(self._load_timeframe)
+
+    def _on_param(self, _change) -> None:
+        if not self._suspended:
+            self._debounce()
+
+    def _on_timeframe(self, _change) -> None:
+        self._guard.run(self._load_timeframe)
+
+    def _load_timeframe(self) -> None:
+        """New timeframe: rebuild the date-range options over the full history, then refresh."""
+        tf = self.controls["timeframe"].value
+        bars = self.md.resample(tf)
+        index = bars.spot.index.union(bars.perp.index)
+        if len(index) == 0:  # no prices: let flow_metrics define the bars (OI/funding span)
+            index = self._full_metrics(self.params(full_range=True)).index
+        self._full_index = pd.DatetimeIndex(index, name="time")
+        options = range_options(self._full_index, tf)
+        rng = self.controls["date_range"]
+        self._suspended += 1
+        try:
+            if options:
+                rng.options = options
+                rng.index = (0, len(options) - 1)
+                rng.disabled = False
+            else:
+                rng.options = [("no data", 0)]
+                rng.index = (0, 0)
+                rng.disabled = True
+        finally:
+            self._suspended -= 1
+        self.x_scale.min = None
+        self.x_scale.max = None
+        self._refresh_now()
+
+    def _full_metrics(self, params: dict) -> pd.DataFrame:
+        """``flow_metrics`` over the whole history for ``params`` (without start/end), cached.
+
+        ``flow_metrics`` computes on the whole history and then cuts ``start..end``, so the
+        date-range control only slices this frame (no recomputation).
+        """
+        full = {k: v for k, v in params.items() if k not in ("start", "end")}
+        key = repr(sorted(full.items()))
+        if key != self._cache_key:
+            self._cache = _metrics.flow_metrics(self.md, **full)
+            self._cache_key = key
+        return self._cache
+
+    def _metrics_for(self, params: dict) -> pd.DataFrame:
+        """``flow_metrics(md, **params)``: the cached full history cut to start..end."""
+        m = self._full_metrics(params)
+        if params.get("start") is not None:
+            m = m.loc[m.index >= params["start"]]
+        if params.get("end") is not None:
+            m = m.loc[m.index <= params["end"]]
+        return m
+
+    # ----------------------------------------------------------------- parameters
+    def _range_bounds(self, full_range: bool) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        rng = self.controls["date_range"]
+        if full_range or rng.disabled or len(rng.options) < 2:
+            return None, None
+        lo, hi = rng.index
+        start = rng.value[0] if lo > 0 else None
+        end = rng.value[1] if hi < len(rng.options) - 1 else None
+        return start, end
+
+    def params(self, full_range: bool = False) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def n_bars(self) -> int:
+        """Bars in the whole history at the current timeframe."""
+        return len(self._full_index)
+
+    def _check_length(self, name: str, length: int) -> None:
+        if self.n_bars and length > self.n_bars:
+            tf = self.controls["timeframe"].value
+            raise UserMessage(
+                f"{name}={length} bars is longer than the data: only {self.n_bars} {tf} bars "
+                f"exist. Choose a shorter {name} or a finer timeframe; the charts keep the "
+                f"previous settings.")
+
+    # ----------------------------------------------------------------- refresh
+    def _refresh_now(self) -> None:
+        if self._guard.run(self._recompute_and_render):
+            self._guard.clear_message()
+
+    def _recompute_and_render(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Recompute now (skipping the debounce) and update the marks."""
+        self._debounce.flush()
+        self._refresh_now()
+
+    def flush(self) -> None:
+        """Run a debounced refresh that is still pending."""
+        self._debounce.flush()
+
+    def reset_zoom(self) -> None:
+        self.x_scale.min = None
+        self.x_scale.max = None
+
+    def _visible_window(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """Pan/zoom window of the shared x scale as UTC timestamps (None = not zoomed)."""
+        lo, hi = self.x_scale.min, self.x_scale.max
+        lo = None if lo is None else pd.Timestamp(lo).tz_localize("UTC")
+        hi = None if hi is None else pd.Timestamp(hi).tz_localize("UTC")
+        return lo, hi
+
+    # ----------------------------------------------------------------- repr
+    def __repr__(self) -> str:  # short and deterministic (it is stored in notebooks)
+        tf = self.controls["timeframe"].value
+        return (f"{type(self).__name__}(source={self.meta.get('source', 'unknown')!r}, "
+                f"timeframe={tf!r}, bars={self.n_bars})")
+
+    @property
+    def status(self) -> W.HTML:
+        """The message line (impossible settings, missing data, errors)."""
+        return self._guard.status
+
+    @property
+    def errors(self) -> W.Output:
+        """Visible Output widget receiving tracebacks from callbacks."""
+        return self._guard.errors

@@ -1,0 +1,486 @@
+"""FlowDashboard: the BTC Flow Dashboard (spot premium, OI z-score, composite funding, signals)."""
+from __future__ import annotations
+
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from .. import metrics as _metrics
+from ._base import _DashboardBase
+from ._widgets import (GREEN, GREY, RED, UserMessage, floats, fmt_num, freshness_text,
+                       html_table, new_panel_figure, plot_times, tooltip)
+
+#: Signal columns of ``flow_metrics`` -> (label, marker, colour) on the price panel.
+SIGNAL_MARKERS = {
+    "bullish": ("bullish", "triangle-up", GREEN),
+    "bearish": ("bearish", "triangle-down", RED),
+    "overleveraged": ("over-leveraged", "diamond", "#ff7f0e"),
+    "cycle_top": ("cycle top (experimental)", "cross", "#9467bd"),
+    "cycle_bottom": ("cycle bottom (experimental)", "square", "#1f77b4"),
+}
+#: Everything listed in the alerts table.
+ALERT_KINDS = {
+    **{k: v[0] for k, v in SIGNAL_MARKERS.items()},
+    "alert_premium_high": "spot premium too high (above upper band)",
+    "alert_premium_low": "futures premium too high (below lower band)",
+}
+#: Rows shown in the alerts table (newest first); the caption says how many exist.
+MAX_ALERT_ROWS = 60
+
+# (keyword, widget class, kwargs) of the engine thresholds; defaults are flow_metrics' defaults.
+_THRESHOLD_SPECS = [
+    ("premium_min", W.FloatSlider, dict(min=0.0, max=0.5, step=0.005, readout_format=".3f",
+                                        description="premium min %")),
+    ("trend_length", W.IntSlider, dict(min=2, max=100, description="trend SMA")),
+    ("oi_build_z", W.FloatSlider, dict(min=-1.0, max=5.0, step=0.1, description="OI build z")),
+    ("oi_hot_z", W.FloatSlider, dict(min=0.0, max=6.0, step=0.1, description="OI hot z")),
+    ("funding_hot", W.FloatSlider, dict(min=0.0, max=0.2, step=0.0025, readout_format=".4f",
+                                        description="funding hot %/8h")),
+    ("bull_oi_z_max", W.FloatSlider, dict(min=-1.0, max=6.0, step=0.1,
+                                          description="bull OI z max")),
+    ("bull_funding_max", W.FloatSlider, dict(min=0.0, max=0.2, step=0.0025,
+                                             readout_format=".4f",
+                                             description="bull funding max")),
+]
+_EXTREME_SPECS = [
+    ("cycle_k", W.FloatSlider, dict(min=0.5, max=5.0, step=0.1, description="cycle k (z)")),
+    ("cycle_m", W.IntSlider, dict(min=1, max=3, description="cycle m (of 3)")),
+]
+_STYLE = {"description_width": "120px"}
+
+
+def _defaults() -> dict:
+    import inspect
+    sig = inspect.signature(_metrics.flow_metrics)
+    return {name: p.default for name, p in sig.parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _is_empty(frame) -> bool:
+    return frame is None or len(frame) == 0
+
+
+class FlowDashboard(_DashboardBase):
+    """Interactive BTC flow dashboard on any :class:`~btcflow_nb.MarketData`.
+
+    Four bqplot panels share one :class:`bqplot.DateScale` (pan/zoom one, all follow):
+
+    1. price: spot (mean of spot venues) and perp basket, with markers for the bullish,
+       bearish, over-leveraged, cycle-top and cycle-bottom signals; linear or log scale;
+    2. spot premium % ``(S − P) / P × 100`` as green (spot-led) / red (futures-led) bars and a
+       zero line;
+    3. aggregated open-interest z-score with its threshold lines (hot, build and, when the
+       experimental extremes are on, ±k);
+    4. composite funding TWAP per 8 h or as APR with a zero line and optional per-venue lines.
+
+    Every control sets one ``flow_metrics`` keyword (``controls`` maps keyword -> widget;
+    ``date_range`` sets ``start``/``end``), so ``flow_metrics(md, **dash.params())`` is exactly
+    what is drawn. Marks are updated in place inside ``hold_sync()``; recomputation is
+    debounced by ``debounce_ms`` (0 = synchronous, used by tests). Bad settings show a message
+    in ``status``; unexpected errors show their traceback in the ``errors`` Output.
+
+    Parameters
+    ----------
+    md : MarketData
+        Any market data; missing OI, funding or venues leave the affected panel with a message.
+    timeframe : str, optional
+        Initial bar size, one of ``timeframe_choices(md)`` (default "1D").
+    debounce_ms : float
+        Delay that coalesces rapid control changes into one recomputation [ms].
+
+    Examples
+    --------
+    >>> import btcflow_nb as bf
+    >>> from btcflow_nb.dashboard import FlowDashboard
+    >>> FlowDashboard(bf.load_demo(), timeframe="1W")  # doctest: +SKIP
+    """
+
+    _root_class = "btcflow-flow-dashboard"
+
+    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150):
+        super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms)
+        self.add_class(self._root_class)
+        defaults = _defaults()
+        self._build_controls(defaults)
+        self._build_figures()
+        self.info = W.HTML(layout=W.Layout(width="380px"))
+        self.info.add_class("btcflow-info")
+        self.alerts = W.HTML(layout=W.Layout(flex="1", max_height="320px", overflow="auto"))
+        self.alerts.add_class("btcflow-alerts")
+        self.x_scale.observe(self._on_zoom, ["min", "max"])
+        self._venue_funding: pd.DataFrame | None = None
+        self.children = self._layout()
+        self._wire()
+
+    # ================================================================ construction
+    def _build_controls(self, d: dict) -> None:
+        c = self.controls
+        c["lookback"] = W.IntSlider(value=d["lookback"], min=5, max=400, description="z lookback",
+                                    continuous_update=False, style=_STYLE)
+        c["lookback"].add_class("btcflow-ctl-lookback")
+        c["funding_smoothing"] = W.IntSlider(value=d["funding_smoothing"], min=1, max=30,
+                                             description="funding SMA", continuous_update=False,
+                                             style=_STYLE)
+        c["apr"] = W.ToggleButton(value=bool(d["apr"]), description="APR",
+                                  tooltip="show funding as APR (×24×365) instead of % per 8h")
+        c["apr"].add_class("btcflow-ctl-apr")
+        for name, cls, kw in _THRESHOLD_SPECS + _EXTREME_SPECS:
+            c[name] = cls(value=d[name], continuous_update=False, style=_STYLE, **kw)
+        c["extremes"] = W.Checkbox(value=bool(d["extremes"]),
+                                   description="extreme-cycle engine (experimental)",
+                                   indent=False)
+        spot = list(self.md.venues("spot"))
+        perp = list(self.md.venues("perp"))
+        c["spot_venues"] = W.SelectMultiple(options=spot, value=spot, rows=min(6, max(len(spot), 1)),
+                                            description="spot venues", style=_STYLE)
+        c["perp_venues"] = W.SelectMultiple(options=perp, value=perp, rows=min(8, max(len(perp), 1)),
+                                            description="perp venues", style=_STYLE)
+        c["weighting"] = W.ToggleButtons(options=["equal", "oi"], value=d["weighting"],
+                                         description="weighting", style={"button_width": "60px"})
+        c["futures"] = W.Dropdown(options=["basket"] + perp, value=d["futures"],
+                                  description="futures (USD premium)", style=_STYLE)
+        c["oi_unit"] = W.ToggleButtons(options=["btc", "usd"], value=d["oi_unit"],
+                                       description="OI unit", style={"button_width": "60px"})
+        for name in ("lookback", "funding_smoothing", "apr", "extremes", "weighting"):
+            c[name].add_class(f"btcflow-ctl-{name.replace('_', '-')}")
+        # display-only switches (no flow_metrics keyword)
+        self.log_scale = W.Checkbox(value=False, description="log price", indent=False)
+        self.log_scale.add_class("btcflow-ctl-log")
+        self.venue_lines = W.Checkbox(value=False, description="per-venue funding", indent=False)
+        self.venue_lines.add_class("btcflow-ctl-venue-lines")
+        self.log_scale.observe(lambda _c: self._guard.run(self._apply_log_scale), "value")
+        self.venue_lines.observe(lambda _c: self._guard.run(self._update_venue_lines), "value")
+
+    def _build_figures(self) -> None:
+        xs = self.x_scale
+        self._price_linear = bq.LinearScale()
+        self._price_log = bq.LogScale()
+        ps = {"x": xs, "y": self._price_linear}
+        m = {}
+        m["spot"] = bq.Lines(x=[], y=[], scales=ps, colors=["black"], labels=["spot"],
+                             display_legend=True, tooltip=tooltip("spot USD"))
+        m["perp_basket"] = bq.Lines(x=[], y=[], scales=ps, colors=["#1f77b4"], opacities=[0.7],
+                                    labels=["perp basket"], display_legend=True,
+                                    tooltip=tooltip("perp USD"))
+        for key, (label, marker, color) in SIGNAL_MARKERS.items():
+            m[key] = bq.Scatter(x=[], y=[], scales=ps, marker=marker, colors=[color],
+                                default_size=40, labels=[label], display_legend=True,
+                                tooltip=tooltip(label))
+        price_fig = new_panel_figure("Price: spot vs perp basket", xs, self._price_linear,
+                                     "USD", [m["spot"], m["perp_basket"],
+                                             *(m[k] for k in SIGNAL_MARKERS)],
+                                     "btcflow-panel-price", height="280px")
+
+        ys = {"x": xs, "y": bq.LinearScale()}
+        m["premium_bars"] = bq.Bars(x=[], y=[], scales=ys, colors=[GREEN], color_mode="element",
+                                    padding=0.1, tooltip=tooltip("spot premium %", ".4f"))
+        m["premium_zero"] = bq.Lines(x=[], y=[], scales=ys, colors=[GREY])
+        premium_fig = new_panel_figure("Spot premium % vs perp basket", xs, ys["y"],
+                                       "premium %", [m["premium_bars"], m["premium_zero"]],
+                                       "btcflow-panel-premium")
+
+        os_ = {"x": xs, "y": bq.LinearScale()}
+        m["oi_z"] = bq.Lines(x=[], y=[], scales=os_, colors=["#8c564b"], labels=["OI z"],
+                             display_legend=True, tooltip=tooltip("OI z"))
+        m["oi_hot"] = bq.Lines(x=[], y=[], scales=os_, colors=[RED], line_style="dashed",
+                               labels=["hot"], display_legend=True)
+        m["oi_build"] = bq.Lines(x=[], y=[], scales=os_, colors=["#ff7f0e"], line_style="dashed",
+                                 labels=["build"], display_legend=True)
+        m["oi_cycle_high"] = bq.Lines(x=[], y=[], scales=os_, colors=["#9467bd"],
+                                      line_style="dotted", labels=["+k"], display_legend=True)
+        m["oi_cycle_low"] = bq.Lines(x=[], y=[], scales=os_, colors=["#9467bd"],
+                                     line_style="dotted", labels=["−k"], display_legend=True)
+        oi_fig = new_panel_figure("Aggregated open interest z-score", xs, os_["y"], "OI z",
+                                  [m["oi_z"], m["oi_hot"], m["oi_build"], m["oi_cycle_high"],
+                                   m["oi_cycle_low"]], "btcflow-panel-oi")
+
+        fs = {"x": xs, "y": bq.LinearScale()}
+        m["funding_venues"] = bq.Lines(x=[], y=[], scales=fs, opacities=[0.5], visible=False,
+                                       display_legend=True, stroke_width=1,
+                                       tooltip=tooltip("venue funding", ".4f"))
+        m["funding"] = bq.Lines(x=[], y=[], scales=fs, colors=["#17becf"], stroke_width=2.5,
+                                labels=["composite"], display_legend=True,
+                                tooltip=tooltip("funding", ".4f"))
+        m["funding_zero"] = bq.Lines(x=[], y=[], scales=fs, colors=[GREY])
+        m["funding_hot"] = bq.Lines(x=[], y=[], scales=fs, colors=[RED], line_style="dashed",
+                                    labels=["hot"], display_legend=True)
+        funding_fig = new_panel_figure("Composite funding", xs, fs["y"], "funding, % per 8h",
+                                       [m["funding_venues"], m["funding"], m["funding_zero"],
+                                        m["funding_hot"]], "btcflow-panel-funding")
+        self.marks = m
+        self.figures = {"price": price_fig, "premium": premium_fig, "oi": oi_fig,
+                        "funding": funding_fig}
+        self._base_titles = {k: f.title for k, f in self.figures.items()}
+        self.panel_messages = {k: W.HTML(value="") for k in self.figures}
+        for k, w in self.panel_messages.items():
+            w.add_class(f"btcflow-panel-message-{k}")
+
+    def _layout(self) -> list:
+        c = self.controls
+        view = W.VBox([
+            W.HBox([c["timeframe"], c["date_range"], self.reset_zoom_button]),
+            W.HBox([c["lookback"], c["funding_smoothing"], c["apr"]]),
+            W.HBox([self.log_scale, self.venue_lines]),
+        ])
+        thresholds = W.VBox([W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[:4]]),
+                             W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[4:]])])
+        extremes = W.VBox([
+            W.HTML("<b>Experimental.</b> Top: at least m of {premium z ≤ −k, OI z ≥ k, "
+                   "funding z ≥ k}; bottom: the mirror image. Metrics without data do not vote."),
+            c["extremes"], W.HBox([c["cycle_k"], c["cycle_m"]])])
+        venues = W.VBox([W.HBox([c["spot_venues"], c["perp_venues"]]),
+                         W.HBox([c["weighting"], c["oi_unit"], c["futures"]])])
+        tabs = W.Tab(children=[view, thresholds, extremes, venues],
+                     titles=["view", "thresholds", "extremes (experimental)", "venues"])
+        header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC flow dashboard</h3>"), self.badge],
+                        layout=W.Layout(align_items="center"))
+        panels = []
+        for key in ("price", "premium", "oi", "funding"):
+            panels += [self.panel_messages[key], self.figures[key]]
+        return [header, self.status, tabs, *panels,
+                W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
+                self._guard.clear_errors_button, self.errors]
+
+    # ================================================================ parameters
+    def params(self, full_range: bool = False) -> dict:
+        """Keyword arguments of ``flow_metrics`` for the current control values."""
+        c = self.controls
+        start, end = self._range_bounds(full_range)
+        p = {"timeframe": c["timeframe"].value}
+        for name in ("lookback", "funding_smoothing", "apr", "weighting", "futures", "oi_unit",
+                     "extremes", *(n for n, *_ in _THRESHOLD_SPECS + _EXTREME_SPECS)):
+            p[name] = c[name].value
+        for side in ("spot_venues", "perp_venues"):
+            ctl = c[side]
+            if len(ctl.options) == 0:
+                p[side] = None
+            elif len(ctl.value) == 0:
+                raise UserMessage(f"select at least one {side.split('_')[0]} venue "
+                                  f"(choices: {', '.join(ctl.options)})")
+            else:
+                p[side] = list(ctl.value)
+        p["start"], p["end"] = start, end
+        return p
+
+    # ================================================================ refresh
+    def _recompute_and_render(self) -> None:
+        p = self.params()
+        self._check_length("lookback", p["lookback"])
+        m = self._metrics_for(p)
+        vf = None
+        if self.venue_lines.value:
+            vf = self._compute_venue_funding(p)
+        self.metrics = m
+        self._venue_funding = vf
+        self._render(m, p)
+
+    def _compute_venue_funding(self, p: dict) -> pd.DataFrame:
+        vf = _metrics.venue_funding(self.md, p["timeframe"], apr=p["apr"],
+                                    funding_smoothing=p["funding_smoothing"],
+                                    perp_venues=p["perp_venues"])
+        if p["start"] is not None:
+            vf = vf.loc[vf.index >= p["start"]]
+        if p["end"] is not None:
+            vf = vf.loc[vf.index <= p["end"]]
+        return vf
+
+    def _render(self, m: pd.DataFrame, p: dict) -> None:
+        t = plot_times(m.index)
+        mk = self.marks
+        spot = floats(m["spot"])
+        perp = floats(m["perp_basket"])
+        anchor = np.where(np.isfinite(spot), spot, perp)
+        with mk["spot"].hold_sync():
+            mk["spot"].x, mk["spot"].y = t, spot
+        with mk["perp_basket"].hold_sync():
+            mk["perp_basket"].x, mk["perp_basket"].y = t, perp
+        for key in SIGNAL_MARKERS:
+            mask = m[key].to_numpy(dtype=bool) & np.isfinite(anchor)
+            with mk[key].hold_sync():
+                mk[key].x, mk[key].y = t[mask], anchor[mask]
+
+        pct = floats(m["premium_pct"])
+        ok = np.isfinite(pct)
+        with mk["premium_bars"].hold_sync():
+            mk["premium_bars"].x = t[ok]
+            mk["premium_bars"].y = pct[ok]
+            mk["premium_bars"].colors = [GREEN if v >= 0 else RED for v in pct[ok]] or [GREEN]
+        ends = t[[0, -1]] if len(t) else t
+        self._hline(mk["premium_zero"], ends, 0.0)
+
+        with mk["oi_z"].hold_sync():
+            mk["oi_z"].x, mk["oi_z"].y = t, floats(m["oi_z"])
+        self._hline(mk["oi_hot"], ends, p["oi_hot_z"])
+        self._hline(mk["oi_build"], ends, p["oi_build_z"])
+        self._hline(mk["oi_cycle_high"], ends, p["cycle_k"], visible=p["extremes"])
+        self._hline(mk["oi_cycle_low"], ends, -p["cycle_k"], visible=p["extremes"])
+
+        with mk["funding"].hold_sync():
+            mk["funding"].x, mk["funding"].y = t, floats(m["funding"])
+        self._hline(mk["funding_zero"], ends, 0.0)
+        hot = p["funding_hot"] * (3 * 365 if p["apr"] else 1)  # threshold is % per 8h
+        self._hline(mk["funding_hot"], ends, hot)
+        self._update_venue_lines()
+        self.figures["funding"].axes[1].label = "funding, % APR" if p["apr"] \
+            else "funding, % per 8h"
+        self.figures["oi"].axes[1].label = f"OI z ({p['oi_unit'].upper()})"
+        self._apply_log_scale()
+        self._update_panel_messages(m, p)
+        self._update_info(m, p)
+        self._update_alerts()
+
+    @staticmethod
+    def _hline(mark, ends, level: float, visible: bool = True) -> None:
+        with mark.hold_sync():
+            mark.x = ends
+            mark.y = np.full(len(ends), float(level))
+            mark.visible = bool(visible) and len(ends) > 0
+
+    def _update_venue_lines(self) -> None:
+        mark = self.marks["funding_venues"]
+        if not self.venue_lines.value:
+            mark.visible = False
+            return
+        if self._venue_funding is None and self.metrics is not None:
+            self._venue_funding = self._compute_venue_funding(self.params())
+        vf = self._venue_funding
+        with mark.hold_sync():
+            if vf is None or vf.shape[1] == 0 or len(vf) == 0:
+                mark.x, mark.y, mark.labels = [], [], []
+                mark.visible = False
+                return
+            mark.x = plot_times(vf.index)
+            mark.y = vf.to_numpy(dtype=np.float64).T
+            mark.labels = [str(c) for c in vf.columns]
+            mark.visible = True
+
+    def _apply_log_scale(self) -> None:
+        new = self._price_log if self.log_scale.value else self._price_linear
+        fig = self.figures["price"]
+        for key in ("spot", "perp_basket", *SIGNAL_MARKERS):
+            mark = self.marks[key]
+            if mark.scales["y"] is not new:
+                mark.scales = {"x": self.x_scale, "y": new}
+        if fig.axes[1].scale is not new:
+            fig.axes[1].scale = new
+
+    # ================================================================ text panels
+    def _missing_reason(self, panel: str, m: pd.DataFrame, p: dict) -> str:
+        md = self.md
+        tf = p["timeframe"]
+        if panel == "price":
+            if _is_empty(md.spot) and _is_empty(md.perp):
+                return "no price data: this MarketData has neither spot nor perp closes"
+            return ""
+        if panel == "premium":
+            if _is_empty(md.spot):
+                return "no spot data: the spot premium needs spot closes"
+            if _is_empty(md.perp):
+                return "no perp data: the spot premium needs perpetual-futures closes"
+            if not np.isfinite(floats(m["premium_pct"])).any():
+                return "no bar in the selected range has both spot and perp closes"
+            return ""
+        if panel == "oi":
+            if _is_empty(md.open_interest):
+                return ("no open-interest data in this MarketData: the OI z-score is unavailable "
+                        "and OI does not vote in the signals")
+            n = int(np.isfinite(floats(m["oi_total"])).sum())
+            if not np.isfinite(floats(m["oi_z"])).any():
+                return (f"the OI z-score needs {p['lookback']} bars of OI history; only {n} "
+                        f"{tf} bars in range have OI (shorten the lookback)")
+            return ""
+        if panel == "funding":
+            if _is_empty(md.funding):
+                return "no funding data in this MarketData: composite funding is unavailable"
+            if not np.isfinite(floats(m["funding"])).any():
+                return "no funding events fall in the selected range"
+            return ""
+        raise ValueError(f"panel={panel!r}; choose one of {list(self.figures)}")
+
+    def _update_panel_messages(self, m: pd.DataFrame, p: dict) -> None:
+        for key, fig in self.figures.items():
+            reason = self._missing_reason(key, m, p)
+            self.panel_messages[key].value = (
+                f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else "")
+            fig.title = f"{self._base_titles[key]} — {reason}" if reason else self._base_titles[key]
+        unit = "% APR" if p["apr"] else "% per 8h"
+        if not self.panel_messages["funding"].value:
+            self.figures["funding"].title = f"{self._base_titles['funding']} ({unit})"
+
+    def _update_info(self, m: pd.DataFrame, p: dict) -> None:
+        def last(col):
+            s = m[col].dropna()
+            return (s.iloc[-1], s.index[-1]) if len(s) else (np.nan, None)
+
+        unit = "% APR" if p["apr"] else "% per 8h"
+        spot, _ = last("spot")
+        perp, _ = last("perp_basket")
+        prem_abs, _ = last("premium_abs")
+        prem_pct, _ = last("premium_pct")
+        oi_z, _ = last("oi_z")
+        funding, _ = last("funding")
+        if len(m):
+            row = m.iloc[-1]
+            active = [ALERT_KINDS[k] for k in ALERT_KINDS if bool(row[k])]
+            last_bar = m.index[-1]
+        else:
+            active, last_bar = [], None
+        fut = "perp basket" if p["futures"] == "basket" else p["futures"]
+        rows = [
+            ["spot", fmt_num(spot, ",.2f", prefix="$")],
+            ["perp basket", fmt_num(perp, ",.2f", prefix="$")],
+            [f"premium vs {fut}", fmt_num(prem_abs, "+,.2f", prefix="$")],
+            ["spot premium", fmt_num(prem_pct, "+.4f", " %")],
+            ["OI z", fmt_num(oi_z, "+.2f")],
+            ["funding", fmt_num(funding, "+.4f", f" {unit}")],
+            ["active signals", ", ".join(active) if active else "none"],
+            ["venues", f"spot {len(p['spot_venues'] or [])}, perp {len(p['perp_venues'] or [])}"],
+        ]
+        badge = (" <b style='color:#b8860b'>[synthetic demo data]</b>"
+                 if self.meta.get("synthetic") else "")
+        self.info.value = (html_table(["latest", "value"], rows, css_class="btcflow-info-table")
+                           + f"<div class='btcflow-freshness' style='font-size:11px'>"
+                           f"{freshness_text(self.meta, last_bar)}{badge}</div>")
+
+    def _on_zoom(self, _change) -> None:
+        if self.metrics is not None:
+            self._guard.run(self._update_alerts)
+
+    def alert_rows(self) -> list[tuple[pd.Timestamp, str, str]]:
+        """(time, kind, values) of every signal and alert in the visible range, newest first.
+
+        The visible range is the date-range control intersected with the pan/zoom window.
+        """
+        m = self.metrics
+        if m is None or len(m) == 0:
+            return []
+        lo, hi = self._visible_window()
+        vis = m
+        if lo is not None:
+            vis = vis.loc[vis.index >= lo]
+        if hi is not None:
+            vis = vis.loc[vis.index <= hi]
+        unit = "% APR" if self.controls["apr"].value else "%/8h"
+        out = []
+        for time, row in vis.iloc[::-1].iterrows():
+            for kind, label in ALERT_KINDS.items():
+                if bool(row[kind]):
+                    values = (f"premium {fmt_num(row['premium_pct'], '+.4f', ' %')}, "
+                              f"USD {fmt_num(row['premium_abs'], '+,.2f')}, "
+                              f"OI z {fmt_num(row['oi_z'], '+.2f')}, "
+                              f"funding {fmt_num(row['funding'], '+.4f', ' ' + unit)}")
+                    out.append((time, label, values))
+        return out
+
+    def _update_alerts(self) -> None:
+        rows = self.alert_rows()
+        tf = self.controls["timeframe"].value
+        fmt = "%Y-%m-%d %H:%M" if tf in ("1h", "4h") else "%Y-%m-%d"
+        shown = [[t.strftime(fmt), kind, values] for t, kind, values in rows[:MAX_ALERT_ROWS]]
+        caption = (f"{len(rows)} alerts in the visible range"
+                   + (f" (newest {MAX_ALERT_ROWS} shown)" if len(rows) > MAX_ALERT_ROWS else ""))
+        if not rows:
+            caption = "no alerts in the visible range"
+        self.alerts.value = html_table(["time", "kind", "values"], shown, caption=caption,
+                                       css_class="btcflow-alerts-table")

@@ -1,0 +1,193 @@
+"""PremiumIndexPanel: the BTC Spot vs Futures Premium Index (premium in USD with Bollinger bands)."""
+from __future__ import annotations
+
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from .. import metrics as _metrics
+from ._base import _DashboardBase
+from ._flow import _defaults
+from ._widgets import (GREEN, GREY, RED, floats, fmt_num, freshness_text, html_table,
+                       new_panel_figure, plot_times, tooltip)
+
+_STYLE = {"description_width": "110px"}
+MAX_ALERT_ROWS = 60
+
+
+class PremiumIndexPanel(_DashboardBase):
+    """Spot vs futures premium index on any :class:`~btcflow_nb.MarketData`.
+
+    premium = ``S − F`` in USD (``F``: the perp basket or one futures venue), drawn as green
+    (spot-led, ``≥ 0``) / red (futures-led) bars with a zero line and Bollinger bands
+    ``SMA(premium, L) ± m·σ(premium, L)`` (population σ). Markers show the two alerts:
+    premium crossing above the upper band ("spot premium too high") and crossing below the
+    lower band ("futures premium too high / spot selling pressure").
+
+    Controls (each a ``flow_metrics`` keyword): timeframe, date range (start/end),
+    ``bb_length``, ``bb_mult``, ``futures``. The info panel shows the latest spot, futures and
+    premium. Marks are updated in place inside ``hold_sync()``; recomputation is debounced by
+    ``debounce_ms`` (0 = synchronous).
+    """
+
+    _root_class = "btcflow-premium-index"
+
+    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150):
+        super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms)
+        self.add_class(self._root_class)
+        d = _defaults()
+        c = self.controls
+        c["bb_length"] = W.IntSlider(value=d["bb_length"], min=2, max=200, description="BB length",
+                                     continuous_update=False, style=_STYLE)
+        c["bb_mult"] = W.FloatSlider(value=d["bb_mult"], min=0.5, max=5.0, step=0.1,
+                                     description="BB multiplier", continuous_update=False,
+                                     style=_STYLE)
+        perp = list(self.md.venues("perp"))
+        c["futures"] = W.Dropdown(options=["basket"] + perp, value=d["futures"],
+                                  description="futures", style=_STYLE)
+        for name in ("bb_length", "bb_mult", "futures"):
+            c[name].add_class(f"btcflow-ctl-{name.replace('_', '-')}")
+
+        xs = self.x_scale
+        sc = {"x": xs, "y": bq.LinearScale()}
+        m = {
+            "premium_bars": bq.Bars(x=[], y=[], scales=sc, colors=[GREEN], color_mode="element",
+                                    padding=0.1, tooltip=tooltip("premium USD")),
+            "zero": bq.Lines(x=[], y=[], scales=sc, colors=[GREY]),
+            "bb_basis": bq.Lines(x=[], y=[], scales=sc, colors=["#ff7f0e"], labels=["basis"],
+                                 display_legend=True),
+            "bb_upper": bq.Lines(x=[], y=[], scales=sc, colors=["#1f77b4"], labels=["upper"],
+                                 display_legend=True, line_style="dashed"),
+            "bb_lower": bq.Lines(x=[], y=[], scales=sc, colors=["#1f77b4"], labels=["lower"],
+                                 display_legend=True, line_style="dashed"),
+            "alert_high": bq.Scatter(x=[], y=[], scales=sc, marker="triangle-down",
+                                     colors=[RED], default_size=60,
+                                     labels=["spot premium too high"], display_legend=True,
+                                     tooltip=tooltip("premium USD")),
+            "alert_low": bq.Scatter(x=[], y=[], scales=sc, marker="triangle-up",
+                                    colors=["#9467bd"], default_size=60,
+                                    labels=["futures premium too high"], display_legend=True,
+                                    tooltip=tooltip("premium USD")),
+        }
+        self.marks = m
+        self.figure = new_panel_figure("Spot − futures premium (USD)", xs, sc["y"], "USD",
+                                       list(m.values()), "btcflow-panel-premium-index",
+                                       height="380px")
+        self.figures = {"premium_index": self.figure}
+        self._base_title = self.figure.title
+        self.panel_message = W.HTML(value="")
+        self.info = W.HTML(layout=W.Layout(width="340px"))
+        self.info.add_class("btcflow-info")
+        self.alerts = W.HTML(layout=W.Layout(flex="1", max_height="260px", overflow="auto"))
+        self.alerts.add_class("btcflow-alerts")
+        header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC spot vs futures premium index</h3>"),
+                         self.badge], layout=W.Layout(align_items="center"))
+        self.children = [
+            header, self.status,
+            W.HBox([c["timeframe"], c["date_range"], self.reset_zoom_button]),
+            W.HBox([c["bb_length"], c["bb_mult"], c["futures"]]),
+            self.panel_message, self.figure,
+            W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
+            self._guard.clear_errors_button, self.errors,
+        ]
+        self.x_scale.observe(lambda _c: self._guard.run(self._update_alerts), ["min", "max"])
+        self._wire()
+
+    def params(self, full_range: bool = False) -> dict:
+        """Keyword arguments of ``flow_metrics`` for the current control values."""
+        c = self.controls
+        start, end = self._range_bounds(full_range)
+        return {"timeframe": c["timeframe"].value,
+                "bb_length": c["bb_length"].value, "bb_mult": c["bb_mult"].value,
+                "futures": c["futures"].value,
+                "start": start, "end": end}
+
+    def _recompute_and_render(self) -> None:
+        p = self.params()
+        self._check_length("bb_length", p["bb_length"])
+        m = self._metrics_for(p)
+        self.metrics = m
+        t = plot_times(m.index)
+        mk = self.marks
+        prem = floats(m["premium_abs"])
+        ok = np.isfinite(prem)
+        with mk["premium_bars"].hold_sync():
+            mk["premium_bars"].x = t[ok]
+            mk["premium_bars"].y = prem[ok]
+            mk["premium_bars"].colors = [GREEN if v >= 0 else RED for v in prem[ok]] or [GREEN]
+        ends = t[[0, -1]] if len(t) else t
+        with mk["zero"].hold_sync():
+            mk["zero"].x, mk["zero"].y = ends, np.zeros(len(ends))
+        for key in ("bb_basis", "bb_upper", "bb_lower"):
+            with mk[key].hold_sync():
+                mk[key].x, mk[key].y = t, floats(m[key])
+        for key, col in (("alert_high", "alert_premium_high"), ("alert_low", "alert_premium_low")):
+            mask = m[col].to_numpy(dtype=bool) & np.isfinite(prem)
+            with mk[key].hold_sync():
+                mk[key].x, mk[key].y = t[mask], prem[mask]
+        fut = "perp basket" if p["futures"] == "basket" else p["futures"]
+        reason = ""
+        if len(self.md.spot) == 0:
+            reason = "no spot data: the premium needs spot closes"
+        elif len(self.md.perp) == 0:
+            reason = "no perp data: the premium needs futures closes"
+        elif not ok.any():
+            reason = f"no bar in the selected range has both spot and {fut} closes"
+        self.panel_message.value = f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else ""
+        self.figure.title = (f"{self._base_title} — {reason}" if reason
+                             else f"Spot − {fut} premium (USD), BB({p['bb_length']}, "
+                                  f"{p['bb_mult']:g})")
+        self._update_info(m, fut)
+        self._update_alerts()
+
+    def _update_info(self, m: pd.DataFrame, fut: str) -> None:
+        def last(col):
+            s = m[col].dropna()
+            return s.iloc[-1] if len(s) else np.nan
+
+        rows = [["spot", fmt_num(last("spot"), ",.2f", prefix="$")],
+                [f"futures ({fut})", fmt_num(last("futures"), ",.2f", prefix="$")],
+                ["premium", fmt_num(last("premium_abs"), "+,.2f", prefix="$")],
+                ["upper band", fmt_num(last("bb_upper"), "+,.2f", prefix="$")],
+                ["lower band", fmt_num(last("bb_lower"), "+,.2f", prefix="$")]]
+        badge = (" <b style='color:#b8860b'>[synthetic demo data]</b>"
+                 if self.meta.get("synthetic") else "")
+        last_bar = m.index[-1] if len(m) else None
+        self.info.value = (html_table(["latest", "value"], rows, css_class="btcflow-info-table")
+                           + f"<div class='btcflow-freshness' style='font-size:11px'>"
+                           f"{freshness_text(self.meta, last_bar)}{badge}</div>")
+
+    def alert_rows(self) -> list[tuple[pd.Timestamp, str, str]]:
+        """(time, kind, values) of the two premium alerts in the visible range, newest first."""
+        m = self.metrics
+        if m is None or len(m) == 0:
+            return []
+        lo, hi = self._visible_window()
+        vis = m
+        if lo is not None:
+            vis = vis.loc[vis.index >= lo]
+        if hi is not None:
+            vis = vis.loc[vis.index <= hi]
+        out = []
+        kinds = {"alert_premium_high": "spot premium too high (crossed above upper band)",
+                 "alert_premium_low": "futures premium too high (crossed below lower band)"}
+        for time, row in vis.iloc[::-1].iterrows():
+            for col, label in kinds.items():
+                if bool(row[col]):
+                    out.append((time, label,
+                                f"premium {fmt_num(row['premium_abs'], '+,.2f')} USD, "
+                                f"upper {fmt_num(row['bb_upper'], '+,.2f')}, "
+                                f"lower {fmt_num(row['bb_lower'], '+,.2f')}"))
+        return out
+
+    def _update_alerts(self) -> None:
+        if self.metrics is None:
+            return
+        rows = self.alert_rows()
+        fmt = "%Y-%m-%d %H:%M" if self.controls["timeframe"].value in ("1h", "4h") else "%Y-%m-%d"
+        shown = [[t.strftime(fmt), k, v] for t, k, v in rows[:MAX_ALERT_ROWS]]
+        caption = (f"{len(rows)} alerts in the visible range" if rows
+                   else "no alerts in the visible range")
+        self.alerts.value = html_table(["time", "kind", "values"], shown, caption=caption,
+                                       css_class="btcflow-alerts-table")

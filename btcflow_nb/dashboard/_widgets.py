@@ -1,0 +1,228 @@
+"""Shared plumbing for the dashboards: debouncing, error routing, date handling, HTML bits.
+
+Private module. The public classes live in ``_flow.py``, ``_premium.py`` and ``_teach.py``.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import traceback
+from datetime import datetime, timezone
+
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from ..timeframes import TIMEFRAMES
+
+GREEN = "#2ca02c"
+RED = "#d62728"
+GREY = "#7f7f7f"
+
+#: Timeframes offered when the data has a daily (or coarser) resolution.
+_DAILY_TIMEFRAMES = ("1D", "3D", "1W", "1M")
+#: Most options a date-range slider carries; longer histories are subsampled (ends kept).
+_MAX_RANGE_OPTIONS = 1500
+
+
+class UserMessage(Exception):
+    """A problem the user can fix with the controls (shown as a message, not a traceback)."""
+
+
+def timeframe_choices(md) -> list[str]:
+    """Timeframes a dashboard offers for ``md``: 1D, 3D, 1W, 1M, plus 1h/4h when the data has them.
+
+    Intraday bars cannot be made from daily data, so 1h is offered only when
+    ``md.resolution`` is 1h, and 4h only when it is 1h or 4h.
+    """
+    resolution = getattr(md, "resolution", None)
+    if resolution in TIMEFRAMES:
+        finest = TIMEFRAMES.index(resolution)
+        intraday = [tf for tf in ("1h", "4h") if TIMEFRAMES.index(tf) >= finest]
+    else:
+        intraday = []
+    return intraday + list(_DAILY_TIMEFRAMES)
+
+
+class Debouncer:
+    """Coalesce bursts of calls into one call ``delay_ms`` after the last of them.
+
+    With ``delay_ms=0``, or when no asyncio loop is running (plain Python, tests), each call
+    runs the callback at once, synchronously. In a Jupyter kernel the loop is running and the
+    call is deferred with ``loop.call_later``, so dragging a slider recomputes once.
+    """
+
+    def __init__(self, delay_ms: float, callback):
+        if delay_ms < 0:
+            raise ValueError(f"debounce_ms={delay_ms!r} must be >= 0")
+        self.delay_s = float(delay_ms) / 1000.0
+        self._callback = callback
+        self._handle = None
+
+    @property
+    def pending(self) -> bool:
+        return self._handle is not None
+
+    def __call__(self) -> None:
+        if self.delay_s <= 0:
+            self._callback()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._callback()
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = loop.call_later(self.delay_s, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._callback()
+
+    def flush(self) -> None:
+        """Run a pending call now (no-op when nothing is pending)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._fire()
+
+
+class GuardedRunner:
+    """Run widget callbacks so that no error is lost.
+
+    * :class:`UserMessage` and ``ValueError`` (bad settings) -> shown in ``status`` as a message.
+    * anything else -> full traceback appended to the visible ``errors`` Output widget, and a
+      one-line pointer in ``status``.
+    ``Output.append_stderr`` is used (rather than ``with output:``) so the traceback lands in the
+    widget even outside a kernel, which is what the tests check.
+    """
+
+    def __init__(self):
+        self.status = W.HTML(value="")
+        self.status.add_class("btcflow-status")
+        self.errors = W.Output(layout=W.Layout(max_height="240px", overflow="auto"))
+        self.errors.add_class("btcflow-errors")
+        self.clear_errors_button = W.Button(description="clear errors", layout=W.Layout(width="110px",
+                                            display="none"))
+        self.clear_errors_button.on_click(lambda _b: self.clear_errors())
+
+    def message(self, text: str, level: str = "warning") -> None:
+        color = {"warning": "#8a6d00", "error": RED, "info": GREY}[level]
+        self.status.value = (f'<div style="color:{color};font-weight:600" data-level="{level}">'
+                             f"{html.escape(text)}</div>")
+
+    def clear_message(self) -> None:
+        self.status.value = ""
+
+    def clear_errors(self) -> None:
+        self.errors.outputs = ()
+        self.clear_errors_button.layout.display = "none"
+
+    def run(self, fn, *args) -> bool:
+        """Call ``fn(*args)``; return True when it succeeded."""
+        try:
+            fn(*args)
+        except (UserMessage, ValueError) as exc:
+            self.message(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - everything else must become visible
+            self.errors.append_stderr(traceback.format_exc())
+            self.clear_errors_button.layout.display = ""
+            self.message(f"{type(exc).__name__} while updating: {exc} (traceback below)", "error")
+            return False
+        return True
+
+
+def plot_times(index: pd.DatetimeIndex) -> np.ndarray:
+    """UTC DatetimeIndex -> tz-naive datetime64 array for bqplot (never epoch integers)."""
+    index = pd.DatetimeIndex(index)
+    if index.tz is not None:
+        index = index.tz_convert(None)
+    return index.to_numpy()
+
+
+def floats(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+def range_options(index: pd.DatetimeIndex, timeframe: str) -> list[tuple[str, pd.Timestamp]]:
+    """(label, bar-open time) pairs for a date-range slider; at most _MAX_RANGE_OPTIONS."""
+    n = len(index)
+    if n == 0:
+        return []
+    if n > _MAX_RANGE_OPTIONS:
+        positions = np.unique(np.linspace(0, n - 1, _MAX_RANGE_OPTIONS).round().astype(int))
+    else:
+        positions = np.arange(n)
+    fmt = "%Y-%m-%d %H:%M" if timeframe in ("1h", "4h") else "%Y-%m-%d"
+    return [(index[i].strftime(fmt), index[i]) for i in positions]
+
+
+def fmt_num(value, spec: str, suffix: str = "", prefix: str = "") -> str:
+    """Format a number; NaN/None -> "n/a". A "+" in ``spec`` puts the sign before ``prefix``
+    ("+$3.14", "−$2.00")."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    if "+" in spec and prefix:
+        sign = "+" if value >= 0 else "−"
+        return f"{sign}{prefix}{abs(value):{spec.replace('+', '')}}{suffix}"
+    return f"{prefix}{value:{spec}}{suffix}"
+
+
+def freshness_text(meta: dict, last_bar) -> str:
+    """'source: demo · data through 2025-12-31 00:00 UTC (693 days ago) · fetched …'."""
+    source = meta.get("source", "unknown")
+    parts = [f"source: {source}"]
+    if last_bar is not None and not pd.isna(last_bar):
+        ts = pd.Timestamp(last_bar)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        age_days = (pd.Timestamp(datetime.now(timezone.utc)) - ts).days
+        parts.append(f"data through {ts:%Y-%m-%d %H:%M} UTC ({age_days} days ago)")
+    fetched = meta.get("fetched_at")
+    if fetched:
+        parts.append(f"fetched {fetched}")
+    return " · ".join(parts)
+
+
+def synthetic_badge(meta: dict) -> W.HTML:
+    badge = W.HTML(value=(
+        '<span style="background:#b8860b;color:white;padding:2px 8px;border-radius:4px;'
+        'font-weight:700">synthetic demo data</span>') if meta.get("synthetic") else "")
+    badge.add_class("btcflow-synthetic-badge")
+    if not meta.get("synthetic"):
+        badge.layout.display = "none"
+    return badge
+
+
+def html_table(columns: list[str], rows: list[list[str]], *, caption: str = "",
+               css_class: str = "btcflow-table") -> str:
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>"
+                   for c in columns)
+    body = "".join("<tr>" + "".join(f"<td style='padding:1px 8px'>{html.escape(v)}</td>"
+                                    for v in row) + "</tr>" for row in rows)
+    cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
+    return (f"<table class='{css_class}' style='border-collapse:collapse;font-size:12px'>{cap}"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def new_panel_figure(title: str, x_scale: bq.DateScale, y_scale, y_label: str, marks: list,
+                     css_class: str, height: str = "230px") -> bq.Figure:
+    """One dashboard panel: a Figure on the shared date scale, with its own PanZoom on x."""
+    x_axis = bq.Axis(scale=x_scale, label="", grid_lines="none")
+    y_axis = bq.Axis(scale=y_scale, side="left", label=y_label, grid_lines="dashed",
+                     label_offset="45px")
+    fig = bq.Figure(
+        title=title, marks=marks, axes=[x_axis, y_axis],
+        interaction=bq.PanZoom(scales={"x": [x_scale]}),
+        fig_margin={"top": 30, "bottom": 30, "left": 60, "right": 20},
+        layout=W.Layout(width="100%", height=height), legend_location="top-left",
+        title_style={"font-size": "13px"},
+    )
+    fig.add_class(css_class)
+    return fig
+
+
+def tooltip(label: str, y_format: str = ".2f") -> bq.Tooltip:
+    return bq.Tooltip(fields=["x", "y"], formats=["%Y-%m-%d %H:%M", y_format],
+                      labels=["time", label])
