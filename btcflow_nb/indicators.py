@@ -41,57 +41,74 @@ def _series(x, name: str = "x") -> pd.Series:
     return pd.Series(arr)
 
 
-def _rolling_moments(values: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+#: Windows whose variance is below this fraction of the block's running sum of squared
+#: deviations (per bar of the window) are recomputed two-pass (see :func:`_rolling_moments`).
+_ILL_CONDITIONED = 1e-3
+
+
+def _rolling_moments(values: np.ndarray, length: int, need_var: bool = True):
     r"""Rolling mean and population variance, accurate to ~1e-12 relative, in O(n).
 
     Running sums of ``x`` and ``x**2`` lose digits when the level is large against the spread
     (prices near 1e5 with a spread of 1e2) and drift when the level trends (pandas' online
-    algorithm drifts to ~1e-4 relative on an 8-year price history). Here each block of ``B``
-    windows is re-centred on its own reference value ``c`` before summing, so sums stay on the
-    scale of the local spread:
+    algorithm drifts to ~1e-4 relative on a long price history). Here the windows are processed
+    in blocks of ``B = max(2L, 64)``; each block is re-centred on its own reference value ``c``
+    (a value of the block) before summing, so the sums stay on the scale of the local spread:
 
     .. math:: \bar x = c + \frac{S_1}{L}, \qquad \sigma^2 = \frac{S_2}{L} - \left(\frac{S_1}{L}\right)^2,
               \qquad S_k = \sum (x_i - c)^k
 
     Windows holding a NaN give NaN; windows of identical values give a variance of exactly 0.
+    Returns ``(mean, var)`` (``var`` is None when ``need_var`` is False).
     """
     x = np.asarray(values, dtype="float64")
     n = len(x)
     mean = np.full(n, np.nan)
-    var = np.full(n, np.nan)
+    var = np.full(n, np.nan) if need_var else None
     if n < length:
         return mean, var
     finite = np.isfinite(x)
-    block = max(2 * length, 16)
-    nblocks = -(-(n - length + 1) // block)  # windows ending at t = length-1 .. n-1
-    seg_len = block + length - 1
+    all_finite = bool(finite.all())
+    nout = n - length + 1
+    block = max(2 * length, 64)
+    nblocks = -(-nout // block)
+    seg = block + length - 1
     pad = nblocks * block + length - 1 - n
-    xp = np.concatenate([np.where(finite, x, 0.0), np.zeros(pad)])
-    bad = np.concatenate([~finite, np.ones(pad, dtype=bool)]).astype(np.int32)
-    segs = np.lib.stride_tricks.sliding_window_view(xp, seg_len)[::block]
-    bad_segs = np.lib.stride_tricks.sliding_window_view(bad, seg_len)[::block]
-    ref = segs[:, length - 1:length].copy()  # first window end of each block: a local level
-    d = segs - ref
-    d[bad_segs.astype(bool)] = 0.0
-    zero = np.zeros((nblocks, 1))
-    c1 = np.concatenate([zero, np.cumsum(d, axis=1)], axis=1)
-    c2 = np.concatenate([zero, np.cumsum(d * d, axis=1)], axis=1)
-    cb = np.concatenate([zero.astype(np.int64), np.cumsum(bad_segs, axis=1)], axis=1)
-    s1 = (c1[:, length:] - c1[:, :-length]).ravel()[: n - length + 1]
-    s2 = (c2[:, length:] - c2[:, :-length]).ravel()[: n - length + 1]
-    nbad = (cb[:, length:] - cb[:, :-length]).ravel()[: n - length + 1]
-    m1 = s1 / length
-    v = np.maximum(s2 / length - m1 * m1, 0.0)
-    m = (np.repeat(ref[:, 0], block)[: n - length + 1]) + m1
-    ok = nbad == 0
-    mean[length - 1:] = np.where(ok, m, np.nan)
-    var[length - 1:] = np.where(ok, v, np.nan)
-    # exact zero for windows of identical values (no rounding residue -> no spurious z-scores)
-    change = np.ones(n, dtype=bool)
-    change[1:] = x[1:] != x[:-1]
-    run_start = np.maximum.accumulate(np.where(change, np.arange(n), 0))
-    constant = (np.arange(n) - run_start + 1) >= length
-    var[constant & finite] = 0.0
+    xp = x if all_finite else np.where(finite, x, 0.0)
+    if pad:
+        xp = np.concatenate([xp, np.zeros(pad)])
+    segs = np.lib.stride_tricks.sliding_window_view(xp, seg)[::block]  # (nblocks, seg) view
+    ref = segs[:, length - 1:length].copy()  # one value of each block: its local level
+    d = np.zeros((nblocks, seg + 1))
+    np.subtract(segs, ref, out=d[:, 1:])
+    sq = np.multiply(d, d) if need_var else None
+    np.cumsum(d, axis=1, out=d)
+    m1 = np.subtract(d[:, length:], d[:, :-length])
+    m1 *= 1.0 / length
+    if need_var:
+        np.cumsum(sq, axis=1, out=sq)
+        v = np.subtract(sq[:, length:], sq[:, :-length])
+        v *= 1.0 / length
+        v -= m1 * m1
+        np.maximum(v, 0.0, out=v)
+        var[length - 1:] = v.ravel()[:nout]
+    m1 += ref
+    mean[length - 1:] = m1.ravel()[:nout]
+    if not all_finite:
+        bad = np.concatenate([[0], np.cumsum(~finite)])
+        has_bad = (bad[length:] - bad[:-length]) > 0
+        mean[length - 1:][has_bad] = np.nan
+        if need_var:
+            var[length - 1:][has_bad] = np.nan
+    if need_var:
+        # exact zero for windows of identical values (no rounding residue, no spurious
+        # z-scores): only windows whose computed spread is tiny need the exact check
+        v_all = var[length - 1:]
+        cand = np.flatnonzero(v_all <= 1e-12 * mean[length - 1:] ** 2)
+        if len(cand):
+            win = np.lib.stride_tricks.sliding_window_view(x, length)[cand]
+            same = (win == win[:, :1]).all(axis=1)
+            v_all[cand[same]] = 0.0
     return mean, var
 
 
@@ -111,7 +128,7 @@ def sma(x, length: int) -> pd.Series:
     """
     length = check_window("length", length)
     s = _series(x)
-    return _like(_rolling_moments(s.to_numpy(), length)[0], s)
+    return _like(_rolling_moments(s.to_numpy(), length, need_var=False)[0], s)
 
 
 def stdev(x, length: int) -> pd.Series:
@@ -158,9 +175,13 @@ def bollinger(x, length: int = 20, mult: float = 2.0) -> pd.DataFrame:
     mult = check_range("mult", mult, 0, None)
     s = _series(x)
     mean, var = _rolling_moments(s.to_numpy(), length)
-    width = mult * np.sqrt(var)
-    return pd.DataFrame({"basis": mean, "upper": mean + width, "lower": mean - width},
-                        index=s.index)
+    out = np.empty((len(mean), 3))
+    out[:, 0] = mean
+    width = np.sqrt(var)
+    width *= mult
+    np.add(mean, width, out=out[:, 1])
+    np.subtract(mean, width, out=out[:, 2])
+    return pd.DataFrame(out, index=s.index, columns=["basis", "upper", "lower"], copy=False)
 
 
 def _pair(a, b):
@@ -214,12 +235,29 @@ def basket(prices: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Seri
     return (prices * w).sum(axis=1, min_count=1) / total
 
 
+def _aligned(a, b, name_a: str, name_b: str) -> tuple[pd.Series, pd.Series]:
+    """Two Series are aligned on their index (pandas rules); an array takes the other's index
+    (same length required), so ``premium_pct(series, array)`` compares bar by bar."""
+    sa, sb = _series(a, name_a), _series(b, name_b)
+    a_series, b_series = isinstance(a, pd.Series), isinstance(b, pd.Series)
+    if a_series != b_series:
+        if len(sa) != len(sb):
+            raise ValueError(f"{name_a} and {name_b} must have the same length; "
+                             f"got {len(sa)} and {len(sb)}")
+        if a_series:
+            sb = pd.Series(sb.to_numpy(), index=sa.index)
+        else:
+            sa = pd.Series(sa.to_numpy(), index=sb.index)
+    return sa, sb
+
+
 def premium_abs(spot, futures) -> pd.Series:
     """Absolute spot premium in USD: ``S_t - F_t``.
 
     Positive: spot is bid above futures (spot-led); negative: futures trade rich.
     """
-    return _series(spot, "spot") - _series(futures, "futures")
+    s, f = _aligned(spot, futures, "spot", "futures")
+    return s - f
 
 
 def premium_pct(spot, perp) -> pd.Series:
@@ -227,7 +265,7 @@ def premium_pct(spot, perp) -> pd.Series:
 
     Positive: spot trades rich (spot-led, perps at a discount). Negative: futures premium.
     """
-    s, p = _series(spot, "spot"), _series(perp, "perp")
+    s, p = _aligned(spot, perp, "spot", "perp")
     return (s - p) / p * 100.0
 
 
@@ -333,28 +371,48 @@ def composite_funding(twap: pd.DataFrame, weights: pd.DataFrame | None = None) -
 # ---------------------------------------------------------------------------- open interest
 
 
+def _last_per_label(times, values: np.ndarray, labels: np.ndarray):
+    """For rows sorted by time: the position of the last row of each run of equal labels."""
+    n = len(labels)
+    if n == 0:
+        return np.array([], dtype=np.int64)
+    last = np.ones(n, dtype=bool)
+    last[:-1] = labels[1:] != labels[:-1]
+    return np.flatnonzero(last)
+
+
 def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, timeframe: str,
                     unit: str = "btc") -> pd.DataFrame:
     """Per-venue open interest at each bar's close: the last sample inside the bar.
 
     Returns a wide frame indexed like ``bar_opens`` with one column per venue, in BTC
-    (``unit="btc"``: price-neutral leverage) or USD (``unit="usd"``).
+    (``unit="btc"``: price-neutral leverage) or USD (``unit="usd"``). Samples with a missing
+    value in that unit are skipped, so the bar takes the last sample that has one.
     """
     from ._errors import check_choice
     from .timeframes import bar_open
 
     check_choice("oi unit", unit, ("btc", "usd"))
     col = "oi_btc" if unit == "btc" else "oi_usd"
+    bars = pd.DatetimeIndex(bar_opens, name="time")
+    out = pd.DataFrame(index=bars, dtype="float64")
     if len(open_interest) == 0:
-        return pd.DataFrame(index=pd.DatetimeIndex(bar_opens, name="time"), dtype="float64")
-    oi = open_interest[["venue", "time", col]].dropna(subset=[col])
-    labels = bar_open(pd.DatetimeIndex(oi["time"]), timeframe)
-    wide = (oi.assign(bar=labels).groupby(["bar", "venue"], sort=True)[col].last()
-            .unstack("venue"))
-    wide = wide.reindex(pd.DatetimeIndex(bar_opens)).astype("float64")
-    wide.index.name = "time"
-    wide.columns.name = None
-    return wide
+        return out
+    bar_ns = bars.as_unit("ns").asi8
+    for venue, g in open_interest.groupby("venue", sort=False):
+        vals = g[col].to_numpy(dtype="float64")
+        keep = ~np.isnan(vals)
+        if not keep.any():
+            continue
+        times = pd.DatetimeIndex(g["time"])[keep]
+        labels = bar_open(times, timeframe).as_unit("ns").asi8
+        last = _last_per_label(times, vals[keep], labels)
+        col_vals = np.full(len(bars), np.nan)
+        pos = np.searchsorted(bar_ns, labels[last])
+        inside = (pos < len(bar_ns)) & (bar_ns[np.minimum(pos, len(bar_ns) - 1)] == labels[last])
+        col_vals[pos[inside]] = vals[keep][last[inside]]
+        out[venue] = col_vals
+    return out
 
 
 def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
@@ -376,20 +434,21 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     oi : wide DataFrame, one column per venue (e.g. from :func:`oi_at_bar_close`).
     """
     values = oi.to_numpy(dtype="float64")
-    n = len(values)
-    out = np.full(n, np.nan)
+    out = np.full(len(values), np.nan)
+    if values.size == 0:
+        return pd.Series(out, index=oi.index, name="oi_total")
     has = ~np.isnan(values)
-    rows = np.flatnonzero(has.any(axis=1)) if n else np.array([], dtype=int)
+    rows = np.flatnonzero(has.any(axis=1))
     if len(rows) == 0:
         return pd.Series(out, index=oi.index, name="oi_total")
-    log_level = np.zeros(len(rows))
-    for k in range(1, len(rows)):
-        prev, cur = rows[k - 1], rows[k]
-        common = has[prev] & has[cur]
-        den = values[prev, common].sum()
-        num = values[cur, common].sum()
-        g = num / den if common.any() and den > 0 and num > 0 else 1.0
-        log_level[k] = log_level[k - 1] + np.log(g)
+    prev, cur = rows[:-1], rows[1:]
+    common = has[prev] & has[cur]
+    den = np.where(common, values[prev], 0.0).sum(axis=1)
+    num = np.where(common, values[cur], 0.0).sum(axis=1)
+    ok = common.any(axis=1) & (den > 0) & (num > 0)
+    log_growth = np.zeros(len(cur))
+    np.log(num / np.where(ok, den, 1.0), out=log_growth, where=ok)
+    log_level = np.concatenate([[0.0], np.cumsum(log_growth)])
     last = rows[-1]
     anchor = values[last, has[last]].sum()
     out[rows] = anchor * np.exp(log_level - log_level[-1])

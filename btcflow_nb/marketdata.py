@@ -263,6 +263,9 @@ class MarketData:
     :func:`btcflow_nb.load_demo`, :func:`btcflow_nb.fetch` or :func:`btcflow_nb.from_cache`.
 
     >>> md = MarketData.from_frames(spot=spot_df, perp=perp_df)   # doctest: +SKIP
+
+    Treat an instance as immutable: derived series are memoised on it (``flow_metrics`` reuses
+    them when only signal parameters change). To change data, build a new one.
     """
 
     spot: pd.DataFrame
@@ -271,6 +274,9 @@ class MarketData:
     open_interest: pd.DataFrame
     fx: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    #: memo of derived series (per timeframe and venue selection); frames are treated as
+    #: immutable after construction — build a new MarketData to change data.
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -415,11 +421,7 @@ class MarketData:
         spot = _last_per_bar(self.spot, tf)
         perp = _last_per_bar(self.perp, tf)
         fx = _last_per_bar(self.fx, tf)
-        oi = self.open_interest
-        if len(oi):
-            labels = bar_open(pd.DatetimeIndex(oi["time"]), tf)
-            oi = (oi.assign(time=labels).groupby(["venue", "time"], sort=True).last()
-                  .reset_index()[list(OI_COLUMNS)])
+        oi = _last_sample_per_bar(self.open_interest, tf)
         meta = copy.deepcopy(self.meta)
         meta["resolution"] = tf
         meta["timeframe"] = tf
@@ -441,12 +443,33 @@ class MarketData:
 
 
 def _last_per_bar(frame: pd.DataFrame, tf: str) -> pd.DataFrame:
+    """Last non-missing value per column in each bar (the bar's close)."""
     if len(frame) == 0:
         return frame
     labels = bar_open(frame.index, tf)
-    out = frame.groupby(labels, sort=True).last()  # last non-NaN close per venue in the bar
+    if labels.equals(frame.index):  # already one row per bar of this timeframe
+        return frame
+    out = frame.groupby(labels, sort=True).last()
     out.index = pd.DatetimeIndex(out.index, name="time")
     return out
+
+
+def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
+    """Per venue, the last OI sample in each bar, labelled with the bar's open time.
+
+    Rows are sorted by venue then time (``from_frames`` guarantees it), so the last row of each
+    run of equal (venue, bar) labels is the bar's last sample.
+    """
+    if len(oi) == 0:
+        return oi
+    labels = bar_open(pd.DatetimeIndex(oi["time"]), tf)
+    codes = pd.factorize(oi["venue"])[0]
+    lab = labels.as_unit("ns").asi8
+    last = np.ones(len(oi), dtype=bool)
+    last[:-1] = (lab[1:] != lab[:-1]) | (codes[1:] != codes[:-1])
+    out = oi.loc[last].copy()
+    out["time"] = labels[last]
+    return out.reset_index(drop=True)
 
 
 __all__ = ["MarketData", "FUNDING_COLUMNS", "OI_COLUMNS", "SOURCES", "TIMEFRAMES",

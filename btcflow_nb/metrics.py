@@ -68,6 +68,56 @@ def _oi_weights(md: MarketData, bars: pd.DatetimeIndex, tf: str) -> pd.DataFrame
     return oi_at_bar_close(md.open_interest, bars, tf, unit="usd")
 
 
+_CACHE_SIZE = 32
+
+
+def _perp_choices(md: MarketData) -> list[str]:
+    return sorted(set(md.perp.columns) | set(md.venues("funding")) | set(md.venues("open_interest")))
+
+
+def _base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, weighting: str,
+                 oi_unit: str) -> pd.DataFrame:
+    """The parameter-free part of the metrics for one timeframe and venue selection.
+
+    Prices, premium, chain-linked OI and the composite funding TWAP (fraction per hour) do not
+    depend on lookbacks or thresholds, so they are memoised on the MarketData: moving a slider
+    only recomputes z-scores, bands and signals.
+    """
+    key = ("base", tf, sv, pv, futures, weighting, oi_unit)
+    hit = md._cache.get(key)
+    if hit is not None:
+        return hit
+    sel = md.select(list(sv), list(pv))
+    bars_md = MarketData(*_resampled_prices(sel, tf), sel.funding, sel.open_interest, sel.fx,
+                         sel.meta)
+    bars = _bar_index(bars_md, tf)
+    spot_w = bars_md.spot.reindex(bars)
+    perp_w = bars_md.perp.reindex(bars)
+    oi_usd = _oi_weights(sel, bars, tf) if weighting == "oi" or oi_unit == "usd" else None
+    weights = oi_usd if weighting == "oi" else None
+    spot = basket(spot_w)
+    perp = basket(perp_w, weights)
+    fut = perp if futures == "basket" else perp_w[futures]
+    oi_w = oi_usd if oi_unit == "usd" else oi_at_bar_close(sel.open_interest, bars, tf, "btc")
+    oi_total = aggregate_oi(oi_w) if oi_w.shape[1] else pd.Series(np.nan, index=bars)
+    per_hour = composite_funding(funding_twap(sel.funding, bars, next_bar_open(bars, tf)), weights)
+    base = pd.DataFrame({
+        "spot": spot, "perp_basket": perp, "futures": fut,
+        "premium_abs": _premium_abs(spot, fut), "premium_pct": _premium_pct(spot, perp),
+        "oi_total": oi_total, "funding_per_hour": per_hour,
+    }, index=bars)
+    if len(md._cache) >= _CACHE_SIZE:
+        md._cache.pop(next(iter(md._cache)))
+    md._cache[key] = base
+    return base
+
+
+def _resampled_prices(md: MarketData, tf: str):
+    from .marketdata import _last_per_bar
+
+    return _last_per_bar(md.spot, tf), _last_per_bar(md.perp, tf)
+
+
 def venue_funding(md: MarketData, timeframe: str = "1D", *, apr: bool = False,
                   funding_smoothing: int = 1, perp_venues=None) -> pd.DataFrame:
     """Per-venue funding TWAP for each bar, in % per 8 h (or % APR with ``apr=True``).
@@ -168,34 +218,22 @@ def flow_metrics(
     if not isinstance(apr, (bool, np.bool_)):
         raise ValueError(f"apr must be True or False; got {apr!r}")
 
-    sel = md.select(spot_venues, perp_venues)
+    sv = check_venues("spot", spot_venues, list(md.spot.columns))
+    pv = check_venues("perp", perp_venues, _perp_choices(md))
     if futures != "basket":
-        check_choice("futures venue", futures, ["basket", *sel.perp.columns])
-    bars_md = sel.resample(tf)
-    bars = _bar_index(bars_md, tf)
+        check_choice("futures venue", futures, ["basket", *[v for v in md.perp.columns if v in pv]])
+    base = _base_series(md, tf, tuple(sv), tuple(pv), futures, weighting, oi_unit)
+    bars = base.index
     if lookback > len(bars):
         raise ValueError(
             f"lookback={lookback} is longer than the data ({len(bars)} bars at {tf}); "
             f"valid range: 2..{len(bars)}"
         )
-    spot_w = bars_md.spot.reindex(bars)
-    perp_w = bars_md.perp.reindex(bars)
-    oi_usd = _oi_weights(sel, bars, tf) if weighting == "oi" or oi_unit == "usd" else None
-    weights = oi_usd if weighting == "oi" else None
-
-    spot = basket(spot_w)
-    perp = basket(perp_w, weights)
-    fut = perp if futures == "basket" else perp_w[futures]
-    prem_abs = _premium_abs(spot, fut)
-    prem_pct = _premium_pct(spot, perp)
+    prem_abs, prem_pct, oi_total = base["premium_abs"], base["premium_pct"], base["oi_total"]
     prem_z = zscore(prem_pct, lookback)
     alerts = premium_alerts(prem_abs, bb_length=bb_length, bb_mult=bb_mult)
-
-    oi_w = oi_usd if oi_unit == "usd" else oi_at_bar_close(sel.open_interest, bars, tf, "btc")
-    oi_total = aggregate_oi(oi_w) if oi_w.shape[1] else pd.Series(np.nan, index=bars)
     oi_z = zscore(oi_total, lookback)
-
-    per_hour = composite_funding(funding_twap(sel.funding, bars, next_bar_open(bars, tf)), weights)
+    per_hour = base["funding_per_hour"]
     funding_8h = _smooth(_per_hour_to_display(per_hour, False), funding_smoothing)
     funding = funding_8h if not apr else _smooth(_per_hour_to_display(per_hour, True),
                                                   funding_smoothing)
@@ -210,7 +248,7 @@ def flow_metrics(
         cycle[:] = False
 
     out = pd.DataFrame({
-        "spot": spot, "perp_basket": perp, "futures": fut,
+        "spot": base["spot"], "perp_basket": base["perp_basket"], "futures": base["futures"],
         "premium_abs": prem_abs, "premium_pct": prem_pct, "premium_z": prem_z,
         "bb_basis": alerts["bb_basis"], "bb_upper": alerts["bb_upper"],
         "bb_lower": alerts["bb_lower"],
