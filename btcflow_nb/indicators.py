@@ -92,6 +92,20 @@ def _rolling_moments(values: np.ndarray, length: int, need_var: bool = True):
         v -= m1 * m1
         np.maximum(v, 0.0, out=v)
         var[length - 1:] = v.ravel()[:nout]
+        # S2/L - (S1/L)^2 cancels when a window's spread is tiny against the running sum of
+        # squares it was differenced from (two nearly equal closes far from ``c``): the relative
+        # error of the variance is ~ eps * C2/L / var. Recompute those windows two-pass.
+        scale = sq[:, length:] * (1.0 / length)
+        ill = np.flatnonzero((v < _ILL_CONDITIONED * scale).ravel()[:nout])
+        if len(ill):
+            windows = np.lib.stride_tricks.sliding_window_view(x, length)
+            step = max(1, 2_000_000 // length)
+            with np.errstate(invalid="ignore", over="ignore"):
+                for lo in range(0, len(ill), step):
+                    part = ill[lo:lo + step]
+                    dev = windows[part] - windows[part].mean(axis=1, keepdims=True)
+                    two_pass = (dev * dev).mean(axis=1) - dev.mean(axis=1) ** 2
+                    var[length - 1 + part] = np.maximum(two_pass, 0.0)
     m1 += ref
     mean[length - 1:] = m1.ravel()[:nout]
     if not all_finite:
