@@ -1,0 +1,280 @@
+"""Fixtures for the real-browser tests: system Chromium via Playwright, Voila and JupyterLab
+servers on 127.0.0.1 (ephemeral ports, one of each per session), exported HTML.
+
+Chromium is Debian's /usr/bin/chromium (never `playwright install`). If it is missing and we
+are root with apt-get, the set-up installs Debian's package (as `make browser` does); the tests
+skip, saying why, only when that is impossible. Every page routes requests to anything but
+127.0.0.1 / file: / data: to an abort and records them, so a test can assert none were needed.
+
+Screenshots go to test-artifacts/ (gitignored) at the repository root.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from _btcflow_dom import save_screenshot
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SERVER_START_TIMEOUT_S = 120
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+# --------------------------------------------------------------------------- chromium
+
+
+def _find_chromium() -> str | None:
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _install_debian_chromium() -> str:
+    """Install Debian's chromium package; returns why it could not, or ''."""
+    if shutil.which("apt-get") is None:
+        return "apt-get is not available"
+    if os.geteuid() != 0:
+        return "not root (run `make browser`, which uses sudo)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            return f"`{' '.join(command)}` failed: {proc.stderr.strip()[-300:]}"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    path = _find_chromium()
+    if path is None:
+        why = _install_debian_chromium()
+        path = _find_chromium()
+        if path is None:
+            pytest.skip(f"Debian's chromium is not installed and could not be installed: {why}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_executable):
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=chromium_executable,
+                                          args=CHROMIUM_ARGS, headless=True)
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+class OffsiteRequests(list):
+    """URLs of requests that would have left the machine (they were aborted)."""
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("file", "data", "blob", "about"):
+        return True
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == "127.0.0.1"
+
+
+@pytest.fixture(scope="session")
+def open_page(browser):
+    """Factory: a fresh page (own context) that aborts every non-local request and records
+    its URL in ``page.offsite``; uncaught page errors are collected in ``page.errors``."""
+    contexts = []
+
+    def _open():
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        new_page = context.new_page()
+        new_page.offsite = OffsiteRequests()
+        new_page.errors = []
+
+        def route(route_):
+            if _is_local(route_.request.url):
+                route_.continue_()
+            else:
+                new_page.offsite.append(route_.request.url)
+                route_.abort()
+
+        new_page.route("**/*", route)
+        new_page.on("pageerror", lambda error: new_page.errors.append(str(error)))
+        return new_page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page, request):
+    """A fresh guarded page; on failure a screenshot named after the test is saved."""
+    new_page = open_page()
+    yield new_page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        save_screenshot(new_page, f"FAILED-{request.node.name}")
+    new_page.context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def jupyter_env(tmp_path_factory) -> dict[str, str]:
+    """Environment for servers/kernels: private Jupyter/IPython dirs, no user config."""
+    base = tmp_path_factory.mktemp("jupyter-home")
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        (base / sub).mkdir()
+        env[var] = str(base / sub)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    env.pop("JUPYTER_PATH", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def notebook_workdir(tmp_path_factory) -> Path:
+    """A copy of notebooks/ so that servers (autosave, checkpoints) never touch the repo."""
+    target = tmp_path_factory.mktemp("notebooks") / "notebooks"
+    shutil.copytree(NOTEBOOKS, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return target
+
+
+class Server:
+    """A server subprocess on 127.0.0.1:port; ready when ``ready_path`` answers 200 (or, if
+    None, when the port accepts connections). Its output goes to ``log_path``."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path,
+                 port: int, ready_path: str | None, log_path: Path):
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready(ready_path)
+
+    def _wait_ready(self, ready_path: str | None) -> None:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
+                                   + self.log())
+            try:
+                if ready_path is None:  # just a listening socket
+                    socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+                    return
+                with urllib.request.urlopen(self.url + ready_path, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.3)
+        log = self.log()
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer on {self.url} within "
+                           f"{SERVER_START_TIMEOUT_S}s:\n{log}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def voila_server(jupyter_env, notebook_workdir, tmp_path_factory):
+    """Voila serving notebooks/01_flow_dashboard.ipynb (the `make dashboard` command)."""
+    notebook = notebook_workdir / "01_flow_dashboard.ipynb"
+    assert notebook.is_file(), f"{notebook.name} is missing from notebooks/"
+    port = _free_port()
+    server = Server(
+        "voila",
+        [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
+         "--Voila.port_retries=0", notebook.name],
+        jupyter_env, notebook_workdir, port, None,
+        tmp_path_factory.mktemp("logs") / "voila.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_server(jupyter_env, notebook_workdir, tmp_path_factory):
+    """JupyterLab on the notebook copy, no token (loopback only), no update checks."""
+    port = _free_port()
+    server = Server(
+        "jupyterlab",
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+         "--IdentityProvider.token=", "--ServerApp.password=",
+         f"--ServerApp.root_dir={notebook_workdir}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        jupyter_env, notebook_workdir, port, "/api/status",
+        tmp_path_factory.mktemp("logs") / "jupyterlab.log")
+    yield server
+    server.stop()
+
+
+# --------------------------------------------------------------------------- exported HTML
+
+
+@pytest.fixture(scope="session")
+def widget_js_dir() -> Path:
+    """The html-manager/require.js packages; fetched from npm once if not installed yet."""
+    from btcflow_nb import render
+
+    try:
+        render.find_widget_assets(())
+        return None  # found through the default search path
+    except render.RenderError:
+        return render.fetch_widget_js()
+
+
+@pytest.fixture(scope="session")
+def exported_notebooks(widget_js_dir, tmp_path_factory, jupyter_env) -> dict[str, Path]:
+    """Every notebooks/NN_*.ipynb rendered self-contained: {stem: html path}."""
+    from btcflow_nb import render
+
+    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks, "no notebooks in notebooks/"
+    out = tmp_path_factory.mktemp("exported")
+    results = render.render_notebooks(notebooks, out, widget_js_dir=widget_js_dir, timeout=300)
+    return {r.notebook.stem: r.html_path for r in results}
