@@ -1,0 +1,164 @@
+"""Configuration for live data: environment variables and an optional JSON/TOML file.
+
+Environment variables
+---------------------
+``BTCFLOW_NB_CONFIG``
+    Path of a JSON (``.json``) or TOML (``.toml``) file with any of these keys::
+
+        api_base   = "http://127.0.0.1:8765"   # send every venue to one server (a fake exchange)
+        cache_dir  = "/data/btcflow-cache"      # where the Parquet cache lives
+        [exchanges.binanceusdm]                 # ccxt constructor options per ccxt exchange id
+        httpsProxy = "http://proxy:3128"        #   (proxies, timeout, rateLimit, apiKey, ...)
+        [retry]
+        attempts = 5                            # tries per request (first one included)
+        base_delay = 0.5                        # seconds; doubles per retry, capped by max_delay
+        max_delay = 30.0
+        [[venues]]                              # extra venues / symbols (fields of venues.Venue)
+        key = "bybit_inverse"
+        kind = "perp"
+        exchange_id = "bybit"
+        symbol = "BTC/USD:BTC"
+        contract = "inverse"
+        funding_history = true
+
+``BTCFLOW_NB_API_BASE``
+    ``http://127.0.0.1:PORT``: overrides ``api_base``.  Every ccxt URL
+    ``https://HOST/PATH`` becomes ``API_BASE/EXCHANGE_ID/HOST/PATH``, which is what
+    `btcflow_nb.testing.fake_exchange.FakeExchange` serves.  Notebooks and the command line pick it
+    up, so they can run against the fake exchange offline.
+
+``BTCFLOW_NB_CACHE_DIR``
+    Overrides ``cache_dir``.  Default: ``$XDG_CACHE_HOME/btcflow-nb`` or ``~/.cache/btcflow-nb``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+ENV_CONFIG = "BTCFLOW_NB_CONFIG"
+ENV_API_BASE = "BTCFLOW_NB_API_BASE"
+ENV_CACHE_DIR = "BTCFLOW_NB_CACHE_DIR"
+
+_CONFIG_KEYS = ("api_base", "cache_dir", "exchanges", "retry", "venues")
+_RETRY_KEYS = ("attempts", "base_delay", "max_delay")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failed request is retried: `attempts` tries in all; the wait before retry n
+    (n = 1, 2, ...) is ``min(max_delay, base_delay * 2**(n-1))`` seconds, or the server's
+    Retry-After when it sends one (also capped by max_delay)."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, retry_number: int) -> float:
+        return min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+
+
+@dataclass(frozen=True)
+class Config:
+    api_base: Optional[str] = None
+    cache_dir: Optional[str] = None
+    exchanges: dict = field(default_factory=dict)
+    retry: RetryPolicy = RetryPolicy()
+    venues: tuple = ()
+    source: Optional[str] = None  # the file it came from
+
+
+def default_cache_dir() -> Path:
+    """``$BTCFLOW_NB_CACHE_DIR``, else the config file's cache_dir, else
+    ``$XDG_CACHE_HOME/btcflow-nb`` (``~/.cache/btcflow-nb`` when XDG_CACHE_HOME is unset)."""
+    env = os.environ.get(ENV_CACHE_DIR)
+    if env:
+        return Path(env).expanduser()
+    cfg = load_config()
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "btcflow-nb"
+
+
+def load_config(path: Optional[str] = None) -> Config:
+    """Read the configuration (``path`` or ``$BTCFLOW_NB_CONFIG``; none -> defaults), then apply
+    ``$BTCFLOW_NB_API_BASE``.  Raises ValueError naming the file and the bad key."""
+    from .venues import Venue
+
+    path = path or os.environ.get(ENV_CONFIG) or None
+    raw: dict = {}
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ValueError(f"{ENV_CONFIG} points at {str(p)!r}, which is not a file")
+        text = p.read_text(encoding="utf-8")
+        try:
+            if p.suffix.lower() == ".toml":
+                import tomllib
+                raw = tomllib.loads(text)
+            else:
+                raw = json.loads(text)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
+            raise ValueError(f"cannot parse configuration file {p.name!r}: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"configuration file {p.name!r} must hold a mapping")
+        unknown = sorted(set(raw) - set(_CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"configuration file {p.name!r}: unknown key(s) {unknown}; "
+                             f"valid keys: {list(_CONFIG_KEYS)}")
+    retry_raw = raw.get("retry", {}) or {}
+    bad = sorted(set(retry_raw) - set(_RETRY_KEYS))
+    if bad:
+        raise ValueError(f"configuration 'retry': unknown key(s) {bad}; valid: {list(_RETRY_KEYS)}")
+    exchanges = raw.get("exchanges", {}) or {}
+    if not isinstance(exchanges, dict) or not all(isinstance(v, dict) for v in exchanges.values()):
+        raise ValueError("configuration 'exchanges' must map ccxt exchange ids to option tables")
+    api_base = os.environ.get(ENV_API_BASE) or raw.get("api_base")
+    if api_base:
+        api_base = _check_api_base(api_base)
+    return Config(
+        api_base=api_base,
+        cache_dir=raw.get("cache_dir"),
+        exchanges={str(k): dict(v) for k, v in exchanges.items()},
+        retry=RetryPolicy(**{k: type(getattr(RetryPolicy, k))(v) for k, v in retry_raw.items()}),
+        venues=tuple(Venue.from_dict(dict(v)) for v in raw.get("venues", []) or []),
+        source=str(path) if path else None,
+    )
+
+
+def _check_api_base(url: str) -> str:
+    url = str(url).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", url):
+        raise ValueError(f"api_base {url!r} is not an http(s) URL like http://127.0.0.1:8765")
+    return url
+
+
+def point_exchange_at(exchange, api_base: str) -> None:
+    """Rewrite a ccxt exchange's API URLs so every request goes to `api_base`.
+
+    ``https://HOST/PATH`` -> ``API_BASE/EXCHANGE_ID/HOST/PATH`` (``{hostname}`` placeholders are
+    substituted with ``exchange.hostname`` first).  Used for the fake exchange and for
+    corporate gateways that mirror venues under one host.
+    """
+    api_base = _check_api_base(api_base)
+    hostname = getattr(exchange, "hostname", None) or ""
+
+    def rewrite(value):
+        if isinstance(value, str):
+            value = value.replace("{hostname}", hostname)
+            m = re.match(r"^(?:https?|wss?)://([^/]+)(.*)$", value)
+            if not m:
+                return value
+            return f"{api_base}/{exchange.id}/{m.group(1)}{m.group(2)}"
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    urls = dict(exchange.urls)
+    urls["api"] = rewrite(urls["api"])
+    exchange.urls = urls
