@@ -1,0 +1,56 @@
+"""``python -m benchmarks [--size tiny|full] [--only SECTION ...] [--json PATH]``
+
+Runs the performance harness from the repository root, prints a Markdown table (target,
+measured value, reference, ratio, PASS/MISS) and writes the full results as JSON (default
+``benchmarks/results/latest.json``). Exit status: 0 when every section ran (targets may be
+missed — that is a finding, not a failure), 1 when a section raised an error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import SECTIONS, run_all
+from ._harness import ROOT, SIZES, format_table, write_json
+
+DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=SIZES, default="full",
+                   help="full: the sizes the targets are defined for; tiny: a seconds-long "
+                        "smoke run (targets not evaluated)")
+    p.add_argument("--only", nargs="+", choices=list(SECTIONS), metavar="SECTION",
+                   help=f"run only these sections ({', '.join(SECTIONS)})")
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
+                   help=f"where to write the JSON results (default: {DEFAULT_JSON.relative_to(ROOT)})")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    doc = run_all(args.size, args.only, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    results = doc.pop("_results")
+    env = doc["environment"]
+    print(f"\nbtcflow-nb benchmarks, size={args.size}, {doc['created']}")
+    print(f"machine: {env['cpu_model']}, {env['cpu_usable']} usable cores, {env['memory_gb']} GB; "
+          f"Python {env['python']}, numpy {env['numpy']}, pandas {env['pandas']}, "
+          f"TA-Lib {env['ta-lib']}\n")
+    print(format_table(results, args.size))
+    s = doc["summary"]
+    print(f"\nPASS {s['pass']}  MISS {s['miss']}"
+          + (f"  missed: {', '.join(s['missed'])}" if s["missed"] else "")
+          + (f"  unavailable: {', '.join(s['unavailable'])}" if s["unavailable"] else "")
+          + (f"  ERRORS: {', '.join(s['errors'])}" if s["errors"] else ""))
+    if args.size != "full":
+        print("(targets are defined for --size full; not evaluated at this size)")
+    write_json(doc, args.json)
+    print(f"results written to {args.json}")
+    return 1 if s["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Section 3 — browser interaction: slider move to repaint in Voila, through Playwright.
+
+Set-up: Voila serves a temporary copy of ``notebooks/01_flow_dashboard.ipynb`` on 127.0.0.1
+(ephemeral port, private Jupyter/IPython directories); Debian's Chromium (``/usr/bin/chromium``,
+the flags of COMMON.md) opens it through Playwright; every request to anything but 127.0.0.1 is
+aborted.
+
+One measurement: the page arms a ``MutationObserver`` on the OI panel (``.btcflow-panel-oi``)
+watching the ``d`` attribute of its SVG paths, and a capturing ``keydown`` listener. Playwright
+presses ArrowRight (then ArrowLeft, alternating) on the focused handle of the z-lookback slider
+(``.btcflow-ctl-lookback``). With ``performance.now()`` in the page:
+
+- ``t0`` — the keydown reaches the page;
+- ``t1`` — the first change of a path's ``d`` in the OI panel (the kernel has recomputed and
+  bqplot has redrawn the marks): **slider to repaint**;
+- ``t2`` — the second ``requestAnimationFrame`` after ``t1`` (the frame with the new path has been
+  painted).
+
+The latency includes the widget round trip (browser -> kernel -> browser), the dashboard's own
+debounce (``FlowDashboard(debounce_ms=150)`` by default, read from the running dashboard when
+possible), the recompute and bqplot's redraw. The issue sets no numeric target for it; the
+kernel-side part has its own targets in the ``dashboard`` section. Also reported: the time from
+opening the page to all four panels drawn.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ._harness import ROOT, Row, Unavailable, median, percentile
+
+NAME = "browser"
+TITLE = "Browser interaction in Voila (slider key -> OI panel repainted), Playwright + Chromium"
+REQUIRES = ("notebooks/01_flow_dashboard.ipynb", "btcflow_nb/dashboard/__init__.py")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+NOTEBOOK = "01_flow_dashboard.ipynb"
+REPEATS = {"tiny": 3, "full": 30}
+SETTLE_S = 0.4          # quiet time after each repaint before the next key press
+STEP_TIMEOUT_MS = 30_000
+LOAD_TIMEOUT_MS = 180_000
+PANELS = ("price", "premium", "oi", "funding")
+
+_PANELS_DRAWN_JS = """
+(names) => names.every(n => {
+  const f = document.querySelector('.btcflow-panel-' + n);
+  return f && [...f.querySelectorAll('path.line, rect.bar, path.dot')]
+      .some(s => s.tagName === 'rect' || (s.getAttribute('d') || '').length > 10);
+})
+"""
+
+_ARM_JS = """
+() => {
+  const panel = document.querySelector('.btcflow-panel-oi');
+  const b = window.__btcflowBench = window.__btcflowBench || {};
+  b.t0 = null; b.t1 = null; b.t2 = null; b.armed = true;
+  if (!b.installed) {
+    b.installed = true;
+    document.addEventListener('keydown', () => {
+      if (b.armed && b.t0 === null) b.t0 = performance.now();
+    }, true);
+    b.observer = new MutationObserver(() => {
+      if (b.t0 !== null && b.t1 === null) {
+        b.t1 = performance.now();
+        requestAnimationFrame(() => requestAnimationFrame(() => { b.t2 = performance.now(); }));
+      }
+    });
+    b.observer.observe(panel, {subtree: true, attributes: true, attributeFilter: ['d']});
+  }
+  return true;
+}
+"""
+
+_RESULT_JS = "() => { const b = window.__btcflowBench; b.armed = false; " \
+             "return {t0: b.t0, t1: b.t1, t2: b.t2}; }"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("file", "data", "blob", "about"):
+        return True
+    return parts.hostname == "127.0.0.1"
+
+
+class _Voila:
+    """Voila on 127.0.0.1:port serving a copy of the notebook; private Jupyter dirs."""
+
+    def __init__(self, workdir: Path):
+        nbdir = workdir / "notebooks"
+        nbdir.mkdir()
+        shutil.copy2(ROOT / "notebooks" / NOTEBOOK, nbdir / NOTEBOOK)
+        env = dict(os.environ)
+        for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+            (workdir / sub).mkdir()
+            env[var] = str(workdir / sub)
+        env["JUPYTER_PLATFORM_DIRS"] = "1"
+        env.pop("JUPYTER_PATH", None)
+        env.setdefault("BTCFLOW_NB_CACHE_DIR", str(workdir / "cache"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = workdir / "voila.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1",
+             f"--port={self.port}", "--Voila.port_retries=0", NOTEBOOK],
+            cwd=nbdir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"voila exited with {self.process.returncode}: {self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"voila did not listen on {self.url} within 120 s: {self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+def _measure(page, repeats: int) -> tuple[list[float], list[float], list[int]]:
+    """Alternate ArrowRight/ArrowLeft on the lookback slider; (t1-t0, t2-t0) in ms, values."""
+    handle = page.locator(".btcflow-ctl-lookback .noUi-handle").first
+    readout = page.locator(".btcflow-ctl-lookback .widget-readout").first
+    handle.focus()
+    repaint, frame, values = [], [], []
+    for i in range(repeats):
+        page.evaluate(_ARM_JS)
+        handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        page.wait_for_function("() => { const b = window.__btcflowBench;"
+                               " return b.t1 !== null && b.t2 !== null; }",
+                               timeout=STEP_TIMEOUT_MS)
+        r = page.evaluate(_RESULT_JS)
+        if r["t0"] is None:
+            raise RuntimeError("the key press never reached the page")
+        repaint.append(r["t1"] - r["t0"])
+        frame.append(r["t2"] - r["t0"])
+        values.append(int(readout.inner_text()))
+        time.sleep(SETTLE_S)
+    return repaint, frame, values
+
+
+def run(size: str):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise Unavailable(f"playwright not importable ({exc})") from None
+    if not os.access(CHROMIUM, os.X_OK):
+        raise Unavailable(f"{CHROMIUM} not installed (make browser)")
+    if not (ROOT / "notebooks" / NOTEBOOK).exists():
+        raise Unavailable(f"notebooks/{NOTEBOOK} does not exist yet")
+    repeats = REPEATS[size]
+    offsite: list[str] = []
+    errors: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="btcflow-bench-voila-") as tmp:
+        server = _Voila(Path(tmp))
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+                try:
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    page = context.new_page()
+
+                    def route(r):
+                        if _is_local(r.request.url):
+                            r.continue_()
+                        else:
+                            offsite.append(r.request.url)
+                            r.abort()
+
+                    page.route("**/*", route)
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    t_open = time.perf_counter()
+                    page.goto(server.url, timeout=LOAD_TIMEOUT_MS)
+                    page.wait_for_function(_PANELS_DRAWN_JS, arg=list(PANELS),
+                                           timeout=LOAD_TIMEOUT_MS)
+                    load_s = time.perf_counter() - t_open
+                    start_value = int(page.locator(".btcflow-ctl-lookback .widget-readout")
+                                      .first.inner_text())
+                    # one untimed warm-up move (first-use JIT, caches), back to where we were
+                    _measure(page, 2)
+                    repaint, frame, values = _measure(page, repeats)
+                finally:
+                    browser.close()
+        except Exception:
+            log = server.log()
+            server.stop()
+            raise RuntimeError(f"browser benchmark failed; voila log tail:\n{log}") from None
+        server.stop()
+    moved = sorted(set(values))
+    if moved != sorted({start_value + 1, start_value}) and len(moved) != 2:
+        raise RuntimeError(f"slider values {values} did not alternate around {start_value}")
+    rows = [
+        Row("slider key -> OI path 'd' changed, median", median(repaint) / 1e3, "s",
+            note=f"p95 {percentile(repaint, 95):.0f} ms, {repeats} moves, incl. 150 ms debounce"),
+        Row("slider key -> OI path 'd' changed, p95", percentile(repaint, 95) / 1e3, "s"),
+        Row("slider key -> next painted frame, median", median(frame) / 1e3, "s"),
+        Row("Voila page open -> 4 panels drawn", load_s, "s", note="kernel start + notebook run"),
+    ]
+    details = {"repaint_ms": repaint, "frame_ms": frame, "slider_values": values,
+               "start_value": start_value, "page_load_s": load_s, "offsite_requests": offsite,
+               "page_errors": errors}
+    return rows, details
