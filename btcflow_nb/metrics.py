@@ -87,7 +87,7 @@ def _base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, we
     hit = md._cache.get(key)
     if hit is not None:
         return hit
-    sel = md.select(list(sv), list(pv))
+    sel = md.select(list(sv) or None, list(pv) or None)  # a field with no venues: select all (none)
     bars_md = MarketData(*_resampled_prices(sel, tf), sel.funding, sel.open_interest, sel.fx,
                          sel.meta)
     bars = _bar_index(bars_md, tf)

@@ -1,0 +1,218 @@
+"""flow_metrics and venue_funding: columns, units, selection, weighting, slicing, missing fields."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btcflow_nb import flow_metrics, load_demo
+from btcflow_nb.indicators import bollinger, sma, zscore
+from btcflow_nb.marketdata import MarketData
+from btcflow_nb.metrics import COLUMNS, SIGNAL_COLUMNS, venue_funding
+
+CONTRACT_COLUMNS = [
+    "spot", "perp_basket", "futures", "premium_abs", "premium_pct", "premium_z", "bb_basis",
+    "bb_upper", "bb_lower", "oi_total", "oi_z", "funding", "funding_z", "bullish", "bearish",
+    "overleveraged", "cycle_top", "cycle_bottom", "alert_premium_high", "alert_premium_low",
+]
+BOOLS = CONTRACT_COLUMNS[13:]
+DAY = pd.Timestamp("2024-06-10", tz="UTC")  # every demo venue has prices, funding and OI here
+
+
+def test_columns_exactly_as_the_contract(demo_metrics_1d):
+    m = demo_metrics_1d
+    assert list(m.columns) == CONTRACT_COLUMNS == list(COLUMNS)
+    assert list(SIGNAL_COLUMNS) == BOOLS
+    for c in BOOLS:
+        assert m[c].dtype == bool, c
+    for c in CONTRACT_COLUMNS[:13]:
+        assert m[c].dtype == "float64", c
+    assert m.index.name == "time" and str(m.index.tz) == "UTC"
+    assert m.index[0] == pd.Timestamp("2018-01-01", tz="UTC")
+    assert m.index[-1] == pd.Timestamp("2025-12-31", tz="UTC")
+    assert m.attrs["funding_unit"] == "% per 8h" and m.attrs["synthetic"] is True
+
+
+def test_core_columns_follow_their_definitions(demo, demo_metrics_1d):
+    m = demo_metrics_1d
+    spot = demo.spot.mean(axis=1)
+    perp = demo.perp.mean(axis=1)
+    np.testing.assert_allclose(m["spot"], spot, rtol=1e-14)
+    np.testing.assert_allclose(m["perp_basket"], perp, rtol=1e-14)
+    np.testing.assert_array_equal(m["futures"], m["perp_basket"])
+    np.testing.assert_allclose(m["premium_abs"], spot - perp, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(m["premium_pct"], (spot - perp) / perp * 100, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(m["premium_z"], zscore(m["premium_pct"], 52), rtol=1e-12, atol=1e-12)
+    bb = bollinger(m["premium_abs"], 20, 2.0)
+    np.testing.assert_allclose(m["bb_upper"], bb["upper"], rtol=1e-12)
+    np.testing.assert_allclose(m["bb_lower"], bb["lower"], rtol=1e-12)
+    np.testing.assert_allclose(m["oi_z"], zscore(m["oi_total"], 52), rtol=1e-12)
+    np.testing.assert_allclose(m["funding_z"], zscore(m["funding"], 52), rtol=1e-12)
+    assert m["premium_z"].iloc[:51].isna().all() and m["premium_z"].iloc[51:].notna().all()
+
+
+def test_funding_is_the_composite_twap_in_percent_per_8h_by_hand(demo, demo_metrics_1d):
+    # each demo venue settles at day + k * interval, so the events covering (DAY, DAY + 1d] are
+    # exactly those settled in it, and each venue's daily TWAP per hour is their sum / 24
+    f = demo.funding
+    t = f["time"]
+    day = f[(t > DAY) & (t <= DAY + pd.Timedelta(days=1))]
+    per_venue = day.groupby("venue", observed=True)["rate"].sum() / 24
+    assert len(per_venue) == 6 and set(day["interval_hours"]) == {1.0, 4.0, 8.0}
+    assert demo_metrics_1d.loc[DAY, "funding"] == pytest.approx(per_venue.mean() * 8 * 100, rel=1e-12)
+    vf = venue_funding(demo, "1D")
+    for v, x in per_venue.items():
+        assert vf.loc[DAY, v] == pytest.approx(x * 8 * 100, rel=1e-12)
+    vf_apr = venue_funding(demo, "1D", apr=True)
+    np.testing.assert_allclose(vf_apr.to_numpy(), vf.to_numpy() * 1095, rtol=1e-13)
+    assert list(venue_funding(demo, "1D", perp_venues=["htx"]).columns) == ["htx"]
+
+
+def test_apr_is_exactly_1095_times_per_8h_and_nothing_else_changes(demo, demo_metrics_1d):
+    m_apr = flow_metrics(demo, "1D", apr=True)
+    base = demo_metrics_1d
+    ratio = (m_apr["funding"] / base["funding"]).dropna()
+    assert len(ratio) > 2000
+    np.testing.assert_allclose(ratio, 8760 / 8, rtol=1e-13)
+    assert 8760 / 8 == 1095
+    assert m_apr.attrs["funding_unit"] == "% APR"
+    for c in CONTRACT_COLUMNS:
+        if c != "funding":
+            pd.testing.assert_series_equal(m_apr[c], base[c], obj=c)
+    # thresholds stay in % per 8 h: the signals above are unchanged although funding is ~1000x
+
+
+def test_funding_smoothing_is_an_sma_of_the_twap(demo, demo_metrics_1d):
+    m3 = flow_metrics(demo, "1D", funding_smoothing=3)
+    np.testing.assert_allclose(m3["funding"], sma(demo_metrics_1d["funding"], 3), rtol=1e-12)
+    assert not m3["funding"].equals(demo_metrics_1d["funding"])
+
+
+def test_start_end_slice_keeps_full_window_z_scores(demo, demo_metrics_1d):
+    part = flow_metrics(demo, "1D", start="2024-01-01", end="2024-06-30")
+    expected = demo_metrics_1d.loc["2024-01-01":"2024-06-30"]
+    pd.testing.assert_frame_equal(part, expected)
+    assert part.index[0] == pd.Timestamp("2024-01-01", tz="UTC")
+    assert part.index[-1] == pd.Timestamp("2024-06-30", tz="UTC")
+    assert part[["premium_z", "oi_z", "funding_z"]].iloc[0].notna().all()
+    aware = flow_metrics(demo, "1D", start=pd.Timestamp("2024-01-01", tz="UTC"))
+    assert aware.index[0] == pd.Timestamp("2024-01-01", tz="UTC") and aware.index[-1] == expected.index[-1] + pd.Timedelta(days=549)
+
+
+def test_futures_venue_selection(demo):
+    m = flow_metrics(demo, "1D", futures="deribit")
+    np.testing.assert_array_equal(m["futures"], demo.perp["deribit"])
+    np.testing.assert_allclose(m["premium_abs"], m["spot"] - demo.perp["deribit"], rtol=1e-12, atol=1e-9)
+    # premium_pct stays against the basket
+    np.testing.assert_allclose(m["premium_pct"], flow_metrics(demo, "1D")["premium_pct"], rtol=1e-14)
+    # a USDT perp is in USD after conversion
+    mb = flow_metrics(demo, "1D", futures="binance")
+    assert mb.loc[DAY, "futures"] == demo.perp.loc[DAY, "binance"]
+    assert np.isnan(mb.loc[pd.Timestamp("2019-01-01", tz="UTC"), "futures"])  # not listed yet
+
+
+def test_oi_weighting_by_hand(demo):
+    m = flow_metrics(demo, "1D", weighting="oi")
+    oi = demo.open_interest
+    sample = oi[oi["time"] == DAY + pd.Timedelta(hours=23)].set_index("venue")["oi_usd"]
+    prices = demo.perp.loc[DAY]
+    w = sample.reindex(prices.index)
+    assert w.notna().all()
+    assert m.loc[DAY, "perp_basket"] == pytest.approx((prices * w).sum() / w.sum(), rel=1e-12)
+    f = demo.funding
+    day = f[(f["time"] > DAY) & (f["time"] <= DAY + pd.Timedelta(days=1))]
+    twap = day.groupby("venue", observed=True)["rate"].sum() / 24
+    expected = (twap * w.reindex(twap.index)).sum() / w.reindex(twap.index).sum() * 800
+    assert m.loc[DAY, "funding"] == pytest.approx(expected, rel=1e-12)
+    assert m.loc[DAY, "perp_basket"] != pytest.approx(demo.perp.loc[DAY].mean(), rel=1e-9)
+
+
+def test_oi_total_is_anchored_to_the_true_sum_in_btc_or_usd(demo, demo_metrics_1d):
+    last = demo.open_interest.groupby("venue", observed=True).last()
+    on_last_day = last[last["time"] == pd.Timestamp("2025-12-31 23:00", tz="UTC")]
+    assert len(on_last_day) == 6
+    assert demo_metrics_1d["oi_total"].iloc[-1] == pytest.approx(on_last_day["oi_btc"].sum(), rel=1e-12)
+    m_usd = flow_metrics(demo, "1D", oi_unit="usd")
+    assert m_usd["oi_total"].iloc[-1] == pytest.approx(on_last_day["oi_usd"].sum(), rel=1e-12)
+    assert m_usd.attrs["oi_unit"] == "usd"
+
+
+def test_extremes_false_turns_the_cycle_engine_off_only(demo, demo_metrics_1d):
+    m = flow_metrics(demo, "1D", extremes=False)
+    assert demo_metrics_1d["cycle_top"].any() and demo_metrics_1d["cycle_bottom"].any()
+    assert not m["cycle_top"].any() and not m["cycle_bottom"].any()
+    others = [c for c in CONTRACT_COLUMNS if c not in ("cycle_top", "cycle_bottom")]
+    pd.testing.assert_frame_equal(m[others], demo_metrics_1d[others])
+
+
+def test_venue_selection_and_one_venue_baskets(demo):
+    m = flow_metrics(demo, "1D", spot_venues=["coinbase"], perp_venues=["bybit"])
+    np.testing.assert_array_equal(m["spot"], demo.spot["coinbase"])
+    np.testing.assert_array_equal(m["perp_basket"], demo.perp["bybit"])
+    vf = venue_funding(demo, "1D")
+    np.testing.assert_allclose(m["funding"], vf["bybit"], rtol=1e-13)
+    oi = demo.open_interest
+    bybit_oi = oi[oi["venue"] == "bybit"].set_index("time")["oi_btc"]
+    np.testing.assert_allclose(m["oi_total"].to_numpy(), bybit_oi.to_numpy(), rtol=1e-12)
+    two = flow_metrics(demo, "1D", spot_venues=["kraken", "bitstamp"], perp_venues="deribit")
+    np.testing.assert_allclose(two["spot"], demo.spot[["kraken", "bitstamp"]].mean(axis=1), rtol=1e-14)
+    # kraken's outage: the spot price falls back to bitstamp alone, nothing is dropped
+    gap = pd.Timestamp("2019-03-10", tz="UTC")
+    assert np.isnan(demo.spot.loc[gap, "kraken"])
+    assert two.loc[gap, "spot"] == demo.spot.loc[gap, "bitstamp"]
+
+
+def test_results_do_not_depend_on_call_history(demo):
+    """flow_metrics memoises base series on the MarketData: a used object and a fresh one must
+    agree for every parameter combination."""
+    calls = [dict(weighting="oi"), dict(oi_unit="usd"), dict(perp_venues=["okx", "htx"]),
+             dict(futures="okx"), dict(), dict(weighting="oi", oi_unit="usd")]
+    used = [flow_metrics(demo, "1W", lookback=26, **kw) for kw in calls]
+    fresh_md = load_demo()
+    for kw, got in zip(reversed(calls), reversed(used)):
+        pd.testing.assert_frame_equal(got, flow_metrics(fresh_md, "1W", lookback=26, **kw))
+
+
+# ---------------------------------------------------------------------------- missing fields
+
+
+def _small(demo, **drop):
+    fields = dict(spot=demo.spot, perp=demo.perp, funding=demo.funding,
+                  open_interest=demo.open_interest)
+    fields.update(drop)
+    return MarketData.from_frames(**fields)
+
+
+def test_no_open_interest_gives_nan_oi_columns(demo):
+    m = flow_metrics(_small(demo, open_interest=None), "1D")
+    assert list(m.columns) == CONTRACT_COLUMNS
+    assert m["oi_total"].isna().all() and m["oi_z"].isna().all()
+    assert not m["overleveraged"].any() and not m["bullish"].any()  # nothing confirms "cool"
+    assert m["funding"].notna().sum() > 2000 and m["premium_pct"].notna().all()
+    assert m["bearish"].any()  # funding alone can still show leverage building
+    assert m["cycle_top"].any()  # the other two metrics still vote
+    w = flow_metrics(_small(demo, open_interest=None), "1D", weighting="oi")
+    assert w["perp_basket"].isna().all() and w["funding"].isna().all()
+
+
+def test_no_funding_gives_nan_funding_columns(demo):
+    m = flow_metrics(_small(demo, funding=None), "1D")
+    assert m["funding"].isna().all() and m["funding_z"].isna().all()
+    assert m["oi_total"].notna().all()
+    assert not m["overleveraged"].any()
+    assert venue_funding(_small(demo, funding=None), "1D").shape[1] == 0
+
+
+def test_no_spot_gives_nan_premium_and_no_premium_signals(demo):
+    m = flow_metrics(_small(demo, spot=None), "1D")
+    for c in ("spot", "premium_abs", "premium_pct", "premium_z", "bb_basis", "bb_upper", "bb_lower"):
+        assert m[c].isna().all(), c
+    for c in ("bullish", "bearish", "alert_premium_high", "alert_premium_low"):
+        assert not m[c].any(), c
+    assert m["perp_basket"].notna().all() and m["funding"].notna().sum() > 2000
+
+
+def test_only_funding_and_oi(demo):
+    m = flow_metrics(_small(demo, spot=None, perp=None), "1D")
+    assert m["perp_basket"].isna().all() and m["oi_total"].notna().sum() > 2000
+    assert m["funding"].notna().sum() > 2000
