@@ -21,8 +21,8 @@ GREEN, RED = "#2ca02c", "#d62728"
 
 
 @pytest.fixture(scope="module")
-def md():
-    return bf.load_demo()
+def md(demo):
+    return demo  # the shared session fixture (tests/conftest.py); never mutated here
 
 
 @pytest.fixture

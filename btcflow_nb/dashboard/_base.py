@@ -1,13 +1,15 @@
 """The part both dashboards share: timeframe + date range, shared x scale, debounced refresh."""
 from __future__ import annotations
 
+import html
+
 import bqplot as bq
 import ipywidgets as W
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._widgets import (Debouncer, GuardedRunner, UserMessage, range_options,
-                       synthetic_badge, timeframe_choices)
+from ._widgets import (Debouncer, GuardedRunner, UserMessage, freshness_text, html_table,
+                       range_options, synthetic_badge, timeframe_choices)
 
 
 class _DashboardBase(W.VBox):
@@ -170,6 +172,25 @@ class _DashboardBase(W.VBox):
         lo = None if lo is None else pd.Timestamp(lo).tz_localize("UTC")
         hi = None if hi is None else pd.Timestamp(hi).tz_localize("UTC")
         return lo, hi
+
+    # ----------------------------------------------------------------- info panel
+    def _set_info(self, rows: list[list[str]], last_bar) -> None:
+        """Fill the info panel (HTML table + source/freshness line) and remember it as text."""
+        synthetic = bool(self.meta.get("synthetic"))
+        fresh = freshness_text(self.meta, last_bar)
+        self._info_rows = [list(r) for r in rows]
+        self._freshness = fresh + (" · synthetic demo data" if synthetic else "")
+        badge = " <b style='color:#b8860b'>[synthetic demo data]</b>" if synthetic else ""
+        self.info.value = (html_table(["latest", "value"], rows, css_class="btcflow-info-table")
+                           + f"<div class='btcflow-freshness' style='font-size:11px'>"
+                           f"{html.escape(fresh)}{badge}</div>")
+
+    def summary(self) -> str:
+        """The info panel as plain text: latest values, active signals, source and freshness."""
+        rows = getattr(self, "_info_rows", [])
+        width = max((len(r[0]) for r in rows), default=0)
+        lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        return "\n".join(lines + [getattr(self, "_freshness", "")])
 
     # ----------------------------------------------------------------- repr
     def __repr__(self) -> str:  # short and deterministic (it is stored in notebooks)

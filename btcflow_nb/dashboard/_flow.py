@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import metrics as _metrics
 from ._base import _DashboardBase
-from ._widgets import (GREEN, GREY, RED, UserMessage, floats, fmt_num, freshness_text,
+from ._widgets import (GREEN, GREY, RED, UserMessage, floats, fmt_num,
                        html_table, new_panel_figure, plot_times, tooltip)
 
 #: Signal columns of ``flow_metrics`` -> (label, marker, colour) on the price panel.
@@ -437,11 +437,7 @@ class FlowDashboard(_DashboardBase):
             ["active signals", ", ".join(active) if active else "none"],
             ["venues", f"spot {len(p['spot_venues'] or [])}, perp {len(p['perp_venues'] or [])}"],
         ]
-        badge = (" <b style='color:#b8860b'>[synthetic demo data]</b>"
-                 if self.meta.get("synthetic") else "")
-        self.info.value = (html_table(["latest", "value"], rows, css_class="btcflow-info-table")
-                           + f"<div class='btcflow-freshness' style='font-size:11px'>"
-                           f"{freshness_text(self.meta, last_bar)}{badge}</div>")
+        self._set_info(rows, last_bar)
 
     def _on_zoom(self, _change) -> None:
         if self.metrics is not None:

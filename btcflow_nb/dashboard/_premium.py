@@ -6,10 +6,9 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from .. import metrics as _metrics
 from ._base import _DashboardBase
 from ._flow import _defaults
-from ._widgets import (GREEN, GREY, RED, floats, fmt_num, freshness_text, html_table,
+from ._widgets import (GREEN, GREY, RED, floats, fmt_num, html_table,
                        new_panel_figure, plot_times, tooltip)
 
 _STYLE = {"description_width": "110px"}
@@ -151,12 +150,7 @@ class PremiumIndexPanel(_DashboardBase):
                 ["premium", fmt_num(last("premium_abs"), "+,.2f", prefix="$")],
                 ["upper band", fmt_num(last("bb_upper"), "+,.2f", prefix="$")],
                 ["lower band", fmt_num(last("bb_lower"), "+,.2f", prefix="$")]]
-        badge = (" <b style='color:#b8860b'>[synthetic demo data]</b>"
-                 if self.meta.get("synthetic") else "")
-        last_bar = m.index[-1] if len(m) else None
-        self.info.value = (html_table(["latest", "value"], rows, css_class="btcflow-info-table")
-                           + f"<div class='btcflow-freshness' style='font-size:11px'>"
-                           f"{freshness_text(self.meta, last_bar)}{badge}</div>")
+        self._set_info(rows, m.index[-1] if len(m) else None)
 
     def alert_rows(self) -> list[tuple[pd.Timestamp, str, str]]:
         """(time, kind, values) of the two premium alerts in the visible range, newest first."""

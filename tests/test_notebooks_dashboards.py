@@ -1,0 +1,78 @@
+"""Notebooks 01-03 run under nbval (stored outputs compared, volatile parts sanitised) and stay thin."""
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from notebook_runner import NOTEBOOKS, SANITIZE, run_nbval
+
+DASHBOARD_NOTEBOOKS = ["01_flow_dashboard.ipynb", "02_premium_index.ipynb",
+                       "03_how_the_indicators_work.ipynb"]
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("name", DASHBOARD_NOTEBOOKS)
+def test_notebook_runs_under_nbval(name):
+    result = run_nbval(NOTEBOOKS / name)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+@pytest.mark.parametrize("name", DASHBOARD_NOTEBOOKS)
+def test_notebook_is_thin_small_and_has_a_header(name):
+    path = NOTEBOOKS / name
+    nb = nbformat.read(path, as_version=4)
+    assert path.stat().st_size < 60_000
+    assert "widgets" not in nb.metadata                      # no widget state blobs
+    header = nb.cells[0]
+    assert header.cell_type == "markdown" and header.source.startswith("# ")
+    for needle in ("load_demo()", "from_cache()", "fetch(", "01_flow_dashboard.ipynb",
+                   "02_premium_index.ipynb", "03_how_the_indicators_work.ipynb",
+                   "04_data_sources.ipynb"):
+        assert needle in header.source, needle
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, name
+    for cell in code:
+        assert not re.search(r"^\s*(def|class) ", cell.source, re.M), cell.source  # no math here
+        assert len(cell.source.splitlines()) <= 25
+        for out in cell.outputs:
+            assert out.output_type != "error"
+            data = out.get("data", {})
+            assert "application/vnd.jupyter.widget-view+json" not in data
+            assert set(data) <= {"text/plain"}                # text only, compared by nbval
+    # every code cell's output is compared (no wholesale NBVAL_IGNORE_OUTPUT)
+    assert not any("NBVAL_IGNORE_OUTPUT" in c.source or "NBVAL_SKIP" in c.source for c in code)
+
+
+def test_dashboard_notebooks_display_the_widget_classes():
+    sources = {n: "\n".join(c.source for c in nbformat.read(NOTEBOOKS / n, 4).cells)
+               for n in DASHBOARD_NOTEBOOKS}
+    assert "FlowDashboard(md)" in sources["01_flow_dashboard.ipynb"]
+    assert "PremiumIndexPanel(md)" in sources["02_premium_index.ipynb"]
+    teach = sources["03_how_the_indicators_work.ipynb"]
+    assert "ZScoreExplorer(" in teach
+    for topic in ("population", "APR", "USDT", "chain-link", "re-TWAP", "ddof"):
+        assert topic in teach, topic
+
+
+def test_sanitizer_replaces_only_the_volatile_parts():
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(SANITIZE)
+    assert SANITIZE == Path(__file__).with_name("nbval_sanitize.cfg")
+
+    def sanitize(text):
+        for section in cfg.sections():
+            text = re.sub(cfg[section]["regex"], cfg[section]["replace"], text)
+        return text
+
+    line = "source: demo · data through 2025-12-31 00:00 UTC (325 days ago) · synthetic demo data"
+    assert sanitize(line) == ("source: demo · data through 2025-12-31 00:00 UTC (N days ago) · "
+                              "synthetic demo data")
+    assert sanitize(line.replace("2025-12-31", "2025-12-30")) != sanitize(line)
+    assert sanitize("fetched 2026-01-02T03:04:05.123+00:00 ok") == "fetched TIMESTAMP ok"
+    assert sanitize("<object at 0x7f3a2b>") == "<object at 0xADDRESS>"

@@ -1,0 +1,152 @@
+"""PremiumIndexPanel and ZScoreExplorer driven without a browser."""
+from __future__ import annotations
+
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+import pytest
+
+import btcflow_nb as bf
+from btcflow_nb import indicators
+from btcflow_nb import metrics as metrics_module
+from btcflow_nb.dashboard import PremiumIndexPanel, ZScoreExplorer
+from btcflow_nb.marketdata import MarketData
+
+GREEN, RED = "#2ca02c", "#d62728"
+
+
+@pytest.fixture(scope="module")
+def md(demo):
+    return demo  # the shared session fixture (tests/conftest.py); never mutated here
+
+
+@pytest.fixture
+def panel(md):
+    return PremiumIndexPanel(md, debounce_ms=0)
+
+
+def _t(index):
+    return pd.DatetimeIndex(index).tz_convert(None).to_numpy().astype("datetime64[ns]")
+
+
+def _x(mark):
+    return np.asarray(mark.x).astype("datetime64[ns]")
+
+
+def assert_panel_shows(panel: PremiumIndexPanel, m: pd.DataFrame) -> None:
+    mk = panel.marks
+    t = _t(m.index)
+    prem = m["premium_abs"].to_numpy(dtype=float)
+    ok = np.isfinite(prem)
+    np.testing.assert_array_equal(_x(mk["premium_bars"]), t[ok])
+    np.testing.assert_array_equal(np.asarray(mk["premium_bars"].y, dtype=float), prem[ok])
+    assert list(mk["premium_bars"].colors) == [GREEN if v >= 0 else RED for v in prem[ok]]
+    for key in ("bb_basis", "bb_upper", "bb_lower"):
+        np.testing.assert_array_equal(_x(mk[key]), t)
+        np.testing.assert_array_equal(np.asarray(mk[key].y, dtype=float),
+                                      m[key].to_numpy(dtype=float))
+    for key, col in (("alert_high", "alert_premium_high"), ("alert_low", "alert_premium_low")):
+        mask = m[col].to_numpy(dtype=bool) & ok
+        np.testing.assert_array_equal(_x(mk[key]), t[mask], err_msg=key)
+        np.testing.assert_array_equal(np.asarray(mk[key].y, dtype=float), prem[mask])
+    assert list(mk["zero"].y) == [0.0, 0.0]
+    info = panel.info.value
+    last = m.dropna(subset=["spot"]).iloc[-1]
+    assert f"${last['spot']:,.2f}" in info
+    assert f"${m['futures'].dropna().iloc[-1]:,.2f}" in info
+    p = m["premium_abs"].dropna().iloc[-1]
+    assert f"{'+' if p >= 0 else '−'}${abs(p):,.2f}" in info
+    n = int(m[["alert_premium_high", "alert_premium_low"]].to_numpy().sum())
+    assert (f"{n} alerts in the visible range" if n else "no alerts") in panel.alerts.value
+
+
+def test_structure_and_dom_hooks(panel):
+    assert isinstance(panel, W.VBox)
+    assert "btcflow-premium-index" in panel._dom_classes
+    assert "btcflow-panel-premium-index" in panel.figure._dom_classes
+    assert isinstance(panel.figure.interaction, bq.PanZoom)
+    assert all(m.scales["x"] is panel.x_scale for m in panel.figure.marks)
+    assert isinstance(panel.marks["premium_bars"], bq.Bars)
+    assert panel.marks["premium_bars"].color_mode == "element"
+    assert set(panel.controls) == {"timeframe", "date_range", "bb_length", "bb_mult", "futures"}
+    assert panel.controls["futures"].options[0] == "basket"
+
+
+def test_initial_state_equals_flow_metrics(md, panel):
+    assert_panel_shows(panel, bf.flow_metrics(md, "1D"))
+    assert panel.errors.outputs == () and panel.status.value == ""
+    assert "synthetic demo data" in panel.badge.value
+
+
+CASES = [
+    ("bb_length", 50, {"bb_length": 50}, ["bb_basis", "alert_premium_high"]),
+    ("bb_mult", 1.0, {"bb_mult": 1.0}, ["bb_upper", "alert_premium_low"]),
+    ("futures", "deribit", {"futures": "deribit"}, ["premium_abs", "futures"]),
+    ("timeframe", "1W", {"timeframe": "1W"}, ["premium_abs"]),
+]
+
+
+@pytest.mark.parametrize("name,value,kwargs,changed", CASES, ids=[c[0] for c in CASES])
+def test_each_control(md, panel, name, value, kwargs, changed):
+    before = panel.metrics.copy()
+    ids = (id(panel.figure), {k: id(v) for k, v in panel.marks.items()})
+    panel.controls[name].value = value
+    expected = bf.flow_metrics(md, **{"timeframe": "1D", **kwargs})
+    assert_panel_shows(panel, expected)
+    for col in changed:
+        assert not (len(before) == len(expected) and before[col].equals(expected[col])), col
+    assert (id(panel.figure), {k: id(v) for k, v in panel.marks.items()}) == ids
+    assert panel.errors.outputs == ()
+    if name == "futures":
+        assert "deribit" in panel.info.value and "deribit" in panel.figure.title
+
+
+def test_date_range_and_zoom(md, panel):
+    rng = panel.controls["date_range"]
+    rng.index = (100, 700)
+    start, end = rng.options[100][1], rng.options[700][1]
+    assert_panel_shows(panel, bf.flow_metrics(md, "1D", start=start, end=end))
+    panel.x_scale.min = pd.Timestamp("2019-01-01").to_pydatetime()
+    panel.x_scale.max = pd.Timestamp("2019-06-30").to_pydatetime()
+    rows = panel.alert_rows()
+    full = bf.flow_metrics(md, "1D").loc["2019-01-01":"2019-06-30"]
+    assert len(rows) == int(full[["alert_premium_high", "alert_premium_low"]].to_numpy().sum())
+
+
+def test_bb_length_longer_than_data_is_a_message(md, panel):
+    panel.controls["timeframe"].value = "1M"
+    panel.controls["bb_length"].value = 150
+    assert "longer than the data" in panel.status.value
+    assert panel.errors.outputs == ()
+    assert_panel_shows(panel, bf.flow_metrics(md, "1M"))
+
+
+def test_callback_error_reaches_the_output(monkeypatch, panel):
+    monkeypatch.setattr(metrics_module, "flow_metrics",
+                        lambda *a, **k: (_ for _ in ()).throw(KeyError("injected")))
+    panel.controls["bb_mult"].value = 3.0
+    text = "".join(o.get("text", "") for o in panel.errors.outputs)
+    assert "KeyError: 'injected'" in text
+
+
+def test_missing_perps_renders_with_message(md):
+    p = PremiumIndexPanel(MarketData.from_frames(spot=md.spot), debounce_ms=0)
+    assert p.errors.outputs == ()
+    assert "no perp data" in p.panel_message.value and "no perp data" in p.figure.title
+    assert len(p.marks["premium_bars"].x) == 0
+
+
+def test_zscore_explorer_follows_the_lookback(md):
+    series = bf.flow_metrics(md, "1W")["oi_total"]
+    z = ZScoreExplorer(series, lookback=52, debounce_ms=0)
+    mark = z.marks["z"]
+    np.testing.assert_array_equal(mark.y, indicators.zscore(series, 52).to_numpy(dtype=float))
+    z.lookback.value = 8
+    expected = indicators.zscore(series, 8)
+    np.testing.assert_array_equal(mark.y, expected.to_numpy(dtype=float))
+    np.testing.assert_array_equal(z.marks["band"].y[0], indicators.sma(series, 8).to_numpy())
+    assert f"{expected.iloc[-1]:+.2f}" in z.readout.value
+    assert z.marks["z"] is mark
+    with pytest.raises(ValueError, match="DatetimeIndex"):
+        ZScoreExplorer(pd.Series([1.0, 2.0, 3.0]))
