@@ -315,7 +315,9 @@ def _funding_integrals(events: pd.DataFrame):
     previous settlement instead, so every hour is counted once.
     """
     out = {}
-    for venue, g in events.groupby("venue", sort=False):
+    from ._frames import iter_venues
+
+    for venue, g in iter_venues(events):
         end = _hours_since_epoch(g["time"])
         h = g["interval_hours"].to_numpy(dtype="float64")
         per_hour = g["rate"].to_numpy(dtype="float64") / h
@@ -363,9 +365,15 @@ def funding_twap(funding: pd.DataFrame, bar_opens: pd.DatetimeIndex, bar_closes:
     bo = _hours_since_epoch(bar_opens)
     bc = _hours_since_epoch(bar_closes)
     cols = {}
+    contiguous = len(bo) > 0 and np.array_equal(bo[1:], bc[:-1])
+    edges = np.append(bo, bc[-1]) if contiguous else None
     for venue, (x, paid, cov) in _funding_integrals(funding).items():
-        d_paid = np.interp(bc, x, paid) - np.interp(bo, x, paid)
-        d_cov = np.interp(bc, x, cov) - np.interp(bo, x, cov)
+        if contiguous:  # consecutive bars share edges: evaluate each integral once per edge
+            d_paid = np.diff(np.interp(edges, x, paid))
+            d_cov = np.diff(np.interp(edges, x, cov))
+        else:
+            d_paid = np.interp(bc, x, paid) - np.interp(bo, x, paid)
+            d_cov = np.interp(bc, x, cov) - np.interp(bo, x, cov)
         need = np.maximum(min_coverage * (bc - bo), 1e-9)
         with np.errstate(invalid="ignore", divide="ignore"):
             cols[venue] = np.where(d_cov >= need, d_paid / d_cov, np.nan)
@@ -412,8 +420,13 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     out = pd.DataFrame(index=bars, dtype="float64")
     if len(open_interest) == 0:
         return out
+    from ._frames import iter_venues
+
     bar_ns = bars.as_unit("ns").asi8
-    for venue, g in open_interest.groupby("venue", sort=False):
+    step = np.diff(bar_ns)
+    regular = len(bar_ns) > 1 and bool((step == step[0]).all())
+    columns = {}
+    for venue, g in iter_venues(open_interest):
         vals = g[col].to_numpy(dtype="float64")
         keep = ~np.isnan(vals)
         if not keep.any():
@@ -421,12 +434,20 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         times = pd.DatetimeIndex(g["time"])[keep]
         labels = bar_open(times, timeframe).as_unit("ns").asi8
         last = _last_per_label(times, vals[keep], labels)
+        target = labels[last]
+        if regular:  # fixed-length bars: the position is arithmetic
+            pos = (target - bar_ns[0]) // step[0]
+        else:
+            pos = np.searchsorted(bar_ns, target)
+        safe = np.clip(pos, 0, len(bar_ns) - 1)
+        inside = (pos >= 0) & (pos < len(bar_ns)) & (bar_ns[safe] == target)
         col_vals = np.full(len(bars), np.nan)
-        pos = np.searchsorted(bar_ns, labels[last])
-        inside = (pos < len(bar_ns)) & (bar_ns[np.minimum(pos, len(bar_ns) - 1)] == labels[last])
         col_vals[pos[inside]] = vals[keep][last[inside]]
-        out[venue] = col_vals
-    return out
+        columns[venue] = col_vals
+    if not columns:
+        return out
+    return pd.DataFrame(np.column_stack(list(columns.values())), index=bars,
+                        columns=list(columns), copy=False)
 
 
 def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
@@ -455,12 +476,13 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     rows = np.flatnonzero(has.any(axis=1))
     if len(rows) == 0:
         return pd.Series(out, index=oi.index, name="oi_total")
-    prev, cur = rows[:-1], rows[1:]
-    common = has[prev] & has[cur]
-    den = np.where(common, values[prev], 0.0).sum(axis=1)
-    num = np.where(common, values[cur], 0.0).sum(axis=1)
+    filled = np.where(has, values, 0.0)[rows]  # bars with data, missing venues as 0
+    present = has[rows]
+    common = present[:-1] & present[1:]
+    den = (filled[:-1] * common).sum(axis=1)
+    num = (filled[1:] * common).sum(axis=1)
     ok = common.any(axis=1) & (den > 0) & (num > 0)
-    log_growth = np.zeros(len(cur))
+    log_growth = np.zeros(len(rows) - 1)
     np.log(num / np.where(ok, den, 1.0), out=log_growth, where=ok)
     log_level = np.concatenate([[0.0], np.cumsum(log_growth)])
     last = rows[-1]

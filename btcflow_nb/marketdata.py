@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import check_choice
+from ._frames import iter_venues, venues_of
 from .timeframes import (
     TIMEFRAMES,
     bar_open,
@@ -143,9 +144,15 @@ def _validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.D
     if len(frame) == 0:
         return _empty_long(columns)
     venue = frame["venue"]
-    is_name = venue.map(lambda v: isinstance(v, str) and v != "") if venue.dtype == object \
-        else venue.notna() & (venue.astype(str).str.len() > 0) & pd.Series(
-            pd.api.types.is_string_dtype(venue.dtype), index=venue.index)
+    if isinstance(venue.dtype, pd.CategoricalDtype):
+        good_cat = np.array([isinstance(c, str) and c != "" for c in venue.cat.categories])
+        codes = venue.cat.codes.to_numpy()
+        is_name = pd.Series((codes >= 0) & good_cat[np.maximum(codes, 0)] if len(good_cat)
+                            else np.zeros(len(codes), dtype=bool), index=venue.index)
+    elif pd.api.types.is_string_dtype(venue.dtype) and venue.dtype != object:
+        is_name = venue.notna() & (venue.str.len() > 0)
+    else:
+        is_name = venue.map(lambda v: isinstance(v, str) and v != "").astype(bool)
     if not is_name.all():
         bad = venue[~is_name.to_numpy()].iloc[0]
         raise ValueError(f"{what} column 'venue' has an invalid venue name {bad!r}; "
@@ -153,7 +160,9 @@ def _validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.D
     times = _to_utc(pd.DatetimeIndex(frame["time"]), f"{what} column 'time'", naive_tz)
     if times.hasnans:
         raise ValueError(f"{what} column 'time' contains NaT")
-    out = pd.DataFrame({"venue": venue.astype(str).to_numpy(), "time": times})
+    names = venue if isinstance(venue.dtype, pd.CategoricalDtype) else venue.astype(str)
+    out = pd.DataFrame({"venue": pd.Categorical(names.to_numpy() if not isinstance(
+        names.dtype, pd.CategoricalDtype) else names.astype(str).to_numpy()), "time": times})
     for col in columns[2:]:
         try:
             out[col] = pd.to_numeric(frame[col], errors="raise").astype("float64").to_numpy()
@@ -164,7 +173,8 @@ def _validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.D
             raise ValueError(f"{what} column {col!r} is infinite at {out['time'].iloc[i]} "
                              f"({out['venue'].iloc[i]})")
     # order within each venue must be chronological (venues may interleave)
-    for v, t in out.groupby("venue", sort=False)["time"]:
+    for v, rows in iter_venues(out):
+        t = rows["time"]
         if not t.is_monotonic_increasing:
             pos = int(np.argmax(np.diff(pd.DatetimeIndex(t).asi8) < 0)) + 1
             raise ValueError(
@@ -183,6 +193,7 @@ def _validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.D
                 f"{out['time'].iloc[i]}: same venue and time, different values; keep one"
             )
         out = out.drop_duplicates(keep="first")
+    # stored sorted by venue then time, venue as a categorical: per-venue slices are contiguous
     return out.sort_values(["venue", "time"], kind="stable").reset_index(drop=True)
 
 
@@ -209,7 +220,8 @@ def _validate_funding(frame, naive_tz) -> pd.DataFrame:
             f"({out['venue'].iloc[i]}): larger than {_FUNDING_MAX_ABS} per interval; rates are "
             f"fractions per interval (0.0001 = 0.01 %), not percent"
         )
-    for v, r in out.groupby("venue")["rate"]:
+    for v, rows in iter_venues(out):
+        r = rows["rate"]
         med = float(np.median(np.abs(r)))
         if len(r) >= 10 and med > _FUNDING_PERCENT_SUSPICION:
             raise ValueError(
@@ -366,7 +378,7 @@ class MarketData:
         frame = getattr(self, field_name)
         if field_name in ("spot", "perp"):
             return [c for c in frame.columns if frame[c].notna().any()]
-        return list(pd.unique(frame["venue"]))
+        return venues_of(frame)
 
     def coverage(self) -> pd.DataFrame:
         """First/last time, row count and gaps per venue and field.
@@ -389,7 +401,7 @@ class MarketData:
                 rows.append((fname, v, s.index[first], s.index[last], int(valid.sum()), gaps))
         for fname in ("funding", "open_interest"):
             frame = getattr(self, fname)
-            for v, g in frame.groupby("venue", sort=False):
+            for v, g in iter_venues(frame):
                 t = pd.DatetimeIndex(g["time"]).as_unit("ns").asi8
                 d = np.diff(t)
                 gaps = int(np.sum(d > 1.5 * np.median(d))) if len(d) else 0
@@ -436,10 +448,18 @@ class MarketData:
         pv = check_venues("perp", perp_venues, sorted(set(self.perp.columns)
                                                       | set(self.venues("funding"))
                                                       | set(self.venues("open_interest"))))
-        fund = self.funding[self.funding["venue"].isin(pv)].reset_index(drop=True)
-        oi = self.open_interest[self.open_interest["venue"].isin(pv)].reset_index(drop=True)
+        fund = _rows_of(self.funding, pv)
+        oi = _rows_of(self.open_interest, pv)
         perp = self.perp[[c for c in self.perp.columns if c in pv]]
         return MarketData(self.spot[sv], perp, fund, oi, self.fx, copy.deepcopy(self.meta))
+
+
+def _rows_of(frame: pd.DataFrame, venues: list[str]) -> pd.DataFrame:
+    """Rows of a long frame whose venue is in ``venues`` (all rows: no copy)."""
+    present = venues_of(frame)
+    if set(present) <= set(venues):
+        return frame
+    return frame[frame["venue"].isin(venues)].reset_index(drop=True)
 
 
 def _last_per_bar(frame: pd.DataFrame, tf: str) -> pd.DataFrame:
@@ -463,7 +483,8 @@ def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
     if len(oi) == 0:
         return oi
     labels = bar_open(pd.DatetimeIndex(oi["time"]), tf)
-    codes = pd.factorize(oi["venue"])[0]
+    codes = (oi["venue"].cat.codes.to_numpy() if isinstance(oi["venue"].dtype, pd.CategoricalDtype)
+             else pd.factorize(oi["venue"])[0])
     lab = labels.as_unit("ns").asi8
     last = np.ones(len(oi), dtype=bool)
     last[:-1] = (lab[1:] != lab[:-1]) | (codes[1:] != codes[:-1])
