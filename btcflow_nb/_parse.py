@@ -124,7 +124,7 @@ def derive_intervals(times: pd.Series, known: pd.Series) -> pd.Series:
     return pd.Series(out, index=getattr(known, "index", None))
 
 
-def oi_frame(rows, venue, contract_size, *, kind) -> pd.DataFrame:
+def oi_frame(rows, venue, contract_size, *, kind, amount_unit=None) -> pd.DataFrame:
     """ccxt open-interest structures -> raw OI frame (see module docstring).
 
     oi_base: ``openInterestAmount`` x contract size when the venue counts contracts of a
@@ -134,8 +134,9 @@ def oi_frame(rows, venue, contract_size, *, kind) -> pd.DataFrame:
     (``"usd"``), or -- for an inverse contract -- amount x contract size in USD when the venue
     reports only contracts.
     kind: "history" or "snapshot".  Rows without a timestamp are dropped (the caller stamps
-    snapshots that lack one).
+    snapshots that lack one).  amount_unit overrides ``venue.oi_amount`` ("contracts"/"base").
     """
+    amount_unit = amount_unit or venue.oi_amount
     base, value, times = [], [], []
     size = 1.0 if contract_size is None else float(contract_size)
     for r in rows:
@@ -150,7 +151,7 @@ def oi_frame(rows, venue, contract_size, *, kind) -> pd.DataFrame:
                 val = float(amount) * size
         elif amount is None:
             b = np.nan
-        elif venue.oi_amount == "contracts":
+        elif amount_unit == "contracts":
             b = float(amount) * size
         else:
             b = float(amount)
@@ -203,8 +204,9 @@ def asof(series: pd.Series, times) -> np.ndarray:
 def oi_to_btc_usd(raw: pd.DataFrame, close_quote: pd.Series, quote: str, fx: dict) -> pd.DataFrame:
     """Raw OI -> ``time, oi_btc, oi_usd``.
 
-    usd_price(t) = close(t) x fx[quote](t)  (close of the venue's own bar containing t, in its
-    quote currency, times the USD price of that currency; both as of t).
+    usd_price(t) = close(t) x fx[quote](t): the venue's own last close known at t (the series
+    is indexed by bar *close* time, so a sample at a bar's open uses the previous bar), in its
+    quote currency, times the USD price of that currency known at t (same convention).
     oi_btc = oi_base, or oi_usd / usd_price when only a value is known (inverse contracts).
     oi_usd = oi_value x fx[value_currency](t) when the venue reports a value, else
     oi_btc x usd_price.

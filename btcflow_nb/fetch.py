@@ -328,12 +328,13 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
         tf_ms = _TF_MS[plan.timeframe]
         default_start = plan.until - _DEFAULT_HISTORY_DAYS * 86_400_000
         use_until = lambda series: series in venue.until_param  # noqa: E731
+        lim = lambda series, n: n if series in venue.limit_param else None  # noqa: E731
 
         # ---- prices ---------------------------------------------------------------------------
         path = series_path(root, "ohlcv", venue, plan.timeframe)
         cached = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
         pager = _Pager(
-            call=lambda s, lim, u: ex.fetch_ohlcv(venue.symbol, plan.timeframe, since=s, limit=lim,
+            call=lambda s, n, u: ex.fetch_ohlcv(venue.symbol, plan.timeframe, since=s, limit=lim("ohlcv", n),
                                                   params={} if u is None else {"until": u}),
             time_of=lambda r: None if not r or r[0] is None else int(r[0]), limit=venue.ohlcv_page_limit,
             step_ms=tf_ms, use_until=use_until("ohlcv"), policy=policy,
@@ -353,8 +354,9 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             cached = _read_or_reset(path, "funding", venue, None, result)
             step_h = venue.funding_interval_hours or _market_interval(venue, market) or 8.0
             pager = _Pager(
-                call=lambda s, lim, u: ex.fetch_funding_rate_history(
-                    venue.symbol, since=s, limit=lim, params={} if u is None else {"until": u}),
+                call=lambda s, n, u: ex.fetch_funding_rate_history(
+                    venue.symbol, since=s, limit=lim("funding", n),
+                    params={} if u is None else {"until": u}),
                 time_of=lambda r: r.get("timestamp"), limit=venue.funding_page_limit,
                 step_ms=int(step_h * 3_600_000), use_until=use_until("funding"), policy=policy,
                 what=f"{venue.name} funding", on_page=tick)
@@ -380,8 +382,8 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             oi_tf = _oi_timeframe(venue, plan.timeframe)
             hist = cached_oi[cached_oi["kind"] == "history"] if len(cached_oi) else cached_oi
             pager = _Pager(
-                call=lambda s, lim, u: ex.fetch_open_interest_history(
-                    venue.symbol, oi_tf, since=s, limit=lim,
+                call=lambda s, n, u: ex.fetch_open_interest_history(
+                    venue.symbol, oi_tf, since=s, limit=lim("oi_history", n),
                     params={} if u is None else {"until": u}),
                 time_of=lambda r: r.get("timestamp"), limit=venue.oi_page_limit,
                 step_ms=_TF_MS[oi_tf], use_until=use_until("oi_history"), policy=policy,
@@ -405,7 +407,8 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 if snap.get("timestamp") is None:   # e.g. Hyperliquid: stamp it ourselves
                     snap["timestamp"] = int(time.time() * 1000)
                 oi_frames.append(_parse.oi_frame([snap], venue, market.get("contractSize"),
-                                                 kind="snapshot"))
+                                                 kind="snapshot",
+                                                 amount_unit=venue.oi_snapshot_amount))
         frames = [f for f in oi_frames if len(f)]
         if frames:
             result.new["open_interest"] = _parse.dedupe_by_time(pd.concat(frames, ignore_index=True))
@@ -436,7 +439,7 @@ def _market_interval(venue: Venue, market) -> Optional[float]:
         return None
     raw = (market.get("info") or {}).get(venue.funding_interval_field)
     try:
-        hours = float(raw) * venue.funding_interval_unit_hours
+        hours = float(raw) / venue.funding_interval_units_per_hour
     except (TypeError, ValueError):
         return None
     return hours if hours > 0 else None
@@ -536,6 +539,8 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
     if errors and len(errors) == len(chosen) and not any(
             len(f) for r in results for f in r.new.values()):
         raise FetchError(errors)
+    if until is None:   # "up to now": include what was stamped during the fetch (snapshots)
+        until_ms = int(time.time() * 1000)
     md = _assemble(chosen, tf, root, since_ms, until_ms, source="live", fetched_at=fetched_at,
                    errors=errors, notes=notes,
                    extra={"requests": {r.venue.name: r.requests for r in results},
@@ -645,8 +650,10 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         except CacheError as exc:
             errors[v.name] = str(exc)
             continue
-        raw_closes[v.name] = pd.Series(ohlcv["close"].to_numpy(),
-                                       index=pd.DatetimeIndex(ohlcv["time"]))
+        # indexed by bar CLOSE time: the price known at a moment is the last completed bar's
+        raw_closes[v.name] = pd.Series(
+            ohlcv["close"].to_numpy(),
+            index=pd.DatetimeIndex(ohlcv["time"]) + pd.Timedelta(milliseconds=_TF_MS[tf]))
         o = _clip(ohlcv, since_ms, until_ms)
         if len(o):
             s = pd.Series(o["close"].to_numpy(), index=pd.DatetimeIndex(o["time"], name="time"))

@@ -52,10 +52,12 @@ class Venue:
     contract: "spot", "linear" (contract size in BTC) or "inverse" (contract size in USD).
     funding_history / oi_history / oi_snapshot: what the venue serves through ccxt.
     funding_basis: meaning of ccxt's fundingRate (see module docstring).
-    funding_interval_source: "market" (read ``funding_interval_field`` from the market's info,
-        in units of ``funding_interval_unit_hours``), "spacing" (hours between consecutive
+    funding_interval_source: "market" (read ``funding_interval_field`` from the market's info;
+        hours = value / ``funding_interval_units_per_hour``, e.g. 60 for minutes), "spacing" (hours between consecutive
         settlements) or "fixed" (``funding_interval_hours``).
-    oi_amount / oi_value: meaning of ccxt's openInterestAmount / openInterestValue.
+    oi_amount / oi_value: meaning of ccxt's openInterestAmount / openInterestValue;
+        oi_snapshot_amount: the amount's meaning in fetch_open_interest when it differs (HTX
+        reports coins in its OI history but contracts in its current OI).
     market_types: ccxt ``options['fetchMarkets']['types']`` needed to load this market (keeps
         load_markets to one request instead of one per product family).
     oi_history_source: "ccxt" (fetch_open_interest_history) or "funding_info" (the OI column
@@ -66,6 +68,8 @@ class Venue:
         full page is recognisable).
     until_param: series for which ccxt turns ``params={"until": ms}`` into the venue's end
         parameter (for the others it would leak into the query string, so it is not sent).
+    limit_param: series for which a page size is sent (HTX ignores its time window when given
+        one, so its candles are paged by time window only).
     """
 
     key: str
@@ -80,9 +84,10 @@ class Venue:
     funding_basis: str = "per_interval"
     funding_interval_source: str = "spacing"
     funding_interval_field: Optional[str] = None
-    funding_interval_unit_hours: float = 1.0
+    funding_interval_units_per_hour: float = 1.0
     funding_interval_hours: Optional[float] = None
     oi_amount: str = "contracts"
+    oi_snapshot_amount: Optional[str] = None
     oi_value: Optional[str] = None
     market_types: tuple = ()
     oi_history_source: str = "ccxt"
@@ -92,6 +97,7 @@ class Venue:
     funding_page_limit: int = 100
     oi_page_limit: int = 100
     until_param: tuple = SERIES
+    limit_param: tuple = SERIES
 
     def __post_init__(self):
         _check_choice("kind", self.kind, KINDS)
@@ -101,9 +107,11 @@ class Venue:
         _check_choice("funding_interval_source", self.funding_interval_source, INTERVAL_SOURCES)
         _check_choice("oi_amount", self.oi_amount, OI_AMOUNTS)
         _check_choice("oi_value", self.oi_value, OI_VALUES)
+        if self.oi_snapshot_amount is not None:
+            _check_choice("oi_snapshot_amount", self.oi_snapshot_amount, OI_AMOUNTS)
         _check_choice("oi_history_source", self.oi_history_source, OI_HISTORY_SOURCES)
-        for series in self.until_param:
-            _check_choice("until_param entry", series, SERIES)
+        for series in self.until_param + self.limit_param:
+            _check_choice("until_param / limit_param entry", series, SERIES)
         if not self.key or self.key != self.key.lower():
             raise ValueError(f"venue key must be non-empty lower case, got {self.key!r}")
         if self.kind == "spot" and self.contract != "spot":
@@ -116,7 +124,7 @@ class Venue:
         if self.funding_interval_source == "market" and not self.funding_interval_field:
             raise ValueError(f"venue {self.key!r}: funding_interval_source='market' needs "
                              "funding_interval_field")
-        for name in ("market_types", "oi_timeframes", "until_param"):
+        for name in ("market_types", "oi_timeframes", "until_param", "limit_param"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
@@ -166,7 +174,7 @@ DEFAULT_VENUES: tuple = (
           oi_amount="base", oi_value="quote", market_types=("linear",)),
     _perp("bybit", "bybit", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingInterval",
-          funding_interval_unit_hours=1 / 60, oi_amount="base", market_types=("linear",)),
+          funding_interval_units_per_hour=60, oi_amount="base", market_types=("linear",)),
     _perp("okx", "okx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="contracts", oi_value="usd", market_types=("swap",), ohlcv_page_limit=100,
           oi_timeframes=("1h", "1d"), until_param=("ohlcv", "oi_history")),
@@ -175,13 +183,15 @@ DEFAULT_VENUES: tuple = (
           funding_interval_source="fixed", funding_interval_hours=8.0),
     _perp("gate", "gate", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=False,
           funding_interval_source="market", funding_interval_field="funding_interval",
-          funding_interval_unit_hours=1 / 3600, oi_amount="contracts", oi_value="usd",
+          funding_interval_units_per_hour=3600, oi_amount="contracts", oi_value="usd",
           market_types=("swap",), until_param=("ohlcv", "funding")),
     _perp("htx", "htx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
-          oi_amount="base", oi_value="quote", market_types=("linear",), until_param=("ohlcv",)),
+          oi_amount="base", oi_snapshot_amount="contracts", oi_value="quote",
+          market_types=("linear",), until_param=("ohlcv",), limit_param=("funding", "oi_history"),
+          ohlcv_page_limit=2000),
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
-          funding_interval_unit_hours=1 / 3_600_000, oi_amount="contracts",
+          funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
           market_types=("swap",), until_param=("funding", "oi_history")),
     # --- funding-only perpetuals -------------------------------------------------------------
     _perp("deribit", "deribit", "BTC/USD:BTC", "USD", contract="inverse", oi_snapshot=True,

@@ -192,7 +192,7 @@ class Truth:
         hours = self.funding_interval_hours(key, t)
         on_schedule = (t % (hours * HOUR_MS).astype(np.int64)) == 0
         t, hours = t[on_schedule], hours[on_schedule]
-        ok = self._present(f"perp:{key}", t - 1)
+        ok = self._present(f"perp:{key}", t)
         t, hours = t[ok], hours[ok]
         phase = _SERIES_SHAPE[f"perp:{key}"][1]
         per_8h = 1e-4 * (1 + 0.9 * np.sin(2 * np.pi * t / (5 * DAY_MS) + phase))
@@ -894,7 +894,8 @@ class Htx(_Venue):
         return 200, {"status": "ok", "ts": ctx.now, "data": {
             "symbol": "BTC", "contract_type": "swap", "contract_code": "BTC-USDT",
             "business_type": "swap", "pair": "BTC-USDT", "tick": [
-                {"volume": _num(round(native[i] / size)), "amount_type": int(ctx.qi("amount_type", 2)),
+                {"volume": _num(native[i] if ctx.qi("amount_type", 1) == 2 else round(native[i] / size)),
+                 "amount_type": int(ctx.qi("amount_type", 1)),
                  "ts": int(t[i]), "value": _num(round(native[i] * price[k], 2))}
                 for k, i in enumerate(idx)]}}
 
@@ -1286,6 +1287,29 @@ class FakeExchange:
             self.requests.append(record)
 
     # ---- convenience -----------------------------------------------------------------------------
+    def env(self, directory, *, rate_limit_ms: Optional[float] = 1, retry_base_delay: float = 0.01,
+            retry_attempts: int = 4, timeout_ms: Optional[int] = None) -> dict:
+        """Environment variables that point `btcflow_nb.fetch` (and notebooks, the CLI) at this
+        server: writes ``<directory>/btcflow-nb-config.json`` and returns
+        ``{"BTCFLOW_NB_CONFIG": ..., "BTCFLOW_NB_API_BASE": ..., "BTCFLOW_NB_CACHE_DIR": ...}``.
+        rate_limit_ms: ccxt ``rateLimit`` for every venue (None keeps ccxt's real limits)."""
+        from pathlib import Path
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        options = {}
+        if rate_limit_ms is not None:
+            options["rateLimit"] = rate_limit_ms
+        if timeout_ms is not None:
+            options["timeout"] = timeout_ms
+        config = {"exchanges": {eid: dict(options) for eid in self.venues},
+                  "retry": {"attempts": retry_attempts, "base_delay": retry_base_delay,
+                            "max_delay": 5.0}}
+        path = directory / "btcflow-nb-config.json"
+        path.write_text(json.dumps(config, indent=1))
+        return {"BTCFLOW_NB_CONFIG": str(path), "BTCFLOW_NB_API_BASE": self.url,
+                "BTCFLOW_NB_CACHE_DIR": str(directory / "cache")}
+
     def exchange(self, exchange_id: str, **config):
         """A ccxt.async_support exchange pointed at this server (options as for ccxt)."""
         import ccxt.async_support as ccxt_async
