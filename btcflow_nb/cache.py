@@ -136,8 +136,11 @@ def _check(table, meta, series, venue, timeframe) -> Optional[str]:
 
 
 def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
-                 timeframe: Optional[str] = None, fetched_at: Optional[str] = None) -> None:
-    """Write atomically: temp file in the same directory, fsync, then os.replace."""
+                 timeframe: Optional[str] = None, fetched_at: Optional[str] = None,
+                 covered_from: Optional[int] = None) -> None:
+    """Write atomically: temp file in the same directory, fsync, then os.replace.
+    covered_from: earliest time (epoch ms) ever asked for, so that a later fetch with the same
+    `since` does not ask again for history the venue does not have."""
     columns = list(_SERIES_COLUMNS[series])
     frame = frame[columns].copy()
     frame["time"] = pd.DatetimeIndex(frame["time"]).as_unit("ms")
@@ -149,7 +152,8 @@ def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
             fields.append(pa.field(c, pa.string()))
         else:
             fields.append(pa.field(c, pa.float64()))
-    meta = dict(_identity(series, venue, timeframe), fetched_at=fetched_at)
+    meta = dict(_identity(series, venue, timeframe), fetched_at=fetched_at,
+                covered_from=None if covered_from is None else int(covered_from))
     schema = pa.schema(fields, metadata={_META_KEY: json.dumps(meta).encode()})
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)

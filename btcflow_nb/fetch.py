@@ -283,22 +283,26 @@ class _Plan:
 class _VenueResult:
     venue: Venue
     new: dict = field(default_factory=dict)     # series -> raw frame
+    covered: dict = field(default_factory=dict)  # series -> earliest time fully asked for
     error: Optional[str] = None
     notes: list = field(default_factory=list)
     requests: int = 0
 
 
-def _ranges(cached: pd.DataFrame, plan: _Plan, reopen_last: bool, default_start: int):
+def _ranges(cached: pd.DataFrame, plan: _Plan, reopen_last: bool, default_start: int,
+            covered_from: Optional[int] = None):
     """Missing ranges for a series given its cache: before the first cached row (when `since`
-    asks for older data) and after the last cached row (from the last row itself when
-    `reopen_last`, i.e. an OHLCV bar that may have been open)."""
+    asks for older data than was ever asked for -- `covered_from`, kept in the file's metadata)
+    and after the last cached row (from the last row itself when `reopen_last`, i.e. an OHLCV
+    bar that may have been open)."""
     if len(cached) == 0:
         return [(plan.since if plan.explicit_since else default_start, plan.until)]
     t = pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8
     first, last = int(t[0]), int(t[-1])
+    known_from = first if covered_from is None else min(first, int(covered_from))
     out = []
-    if plan.explicit_since and plan.since < first:
-        out.append((plan.since, first - 1))
+    if plan.explicit_since and plan.since < known_from:
+        out.append((plan.since, known_from - 1))
     start = last if reopen_last else last + 1
     if start <= plan.until:
         out.append((start, plan.until))
@@ -332,7 +336,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
 
         # ---- prices ---------------------------------------------------------------------------
         path = series_path(root, "ohlcv", venue, plan.timeframe)
-        cached = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
+        cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
         pager = _Pager(
             call=lambda s, n, u: ex.fetch_ohlcv(venue.symbol, plan.timeframe, since=s, limit=lim("ohlcv", n),
                                                   params={} if u is None else {"until": u}),
@@ -341,8 +345,10 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             what=f"{venue.name} ohlcv", last_possible=(plan.until // tf_ms) * tf_ms,
             on_page=tick)
         try:
-            for lo, hi in _ranges(cached, plan, True, default_start):
+            ranges = _ranges(cached, plan, True, default_start, covered)
+            for lo, hi in ranges:
                 await pager.run(lo, hi)
+            result.covered["ohlcv"] = min([lo for lo, _ in ranges], default=None)
         finally:
             result.new["ohlcv"] = _parse.ohlcv_frame(pager.rows)
             result.requests += pager.requests
@@ -351,7 +357,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
         funding_rows = []
         if venue.funding_history and ex.has.get("fetchFundingRateHistory"):
             path = series_path(root, "funding", venue)
-            cached = _read_or_reset(path, "funding", venue, None, result)
+            cached, covered = _read_or_reset(path, "funding", venue, None, result)
             step_h = venue.funding_interval_hours or _market_interval(venue, market) or 8.0
             pager = _Pager(
                 call=lambda s, n, u: ex.fetch_funding_rate_history(
@@ -361,8 +367,10 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 step_ms=int(step_h * 3_600_000), use_until=use_until("funding"), policy=policy,
                 what=f"{venue.name} funding", on_page=tick)
             try:
-                for lo, hi in _ranges(cached, plan, False, default_start):
+                ranges = _ranges(cached, plan, False, default_start, covered)
+                for lo, hi in ranges:
                     await pager.run(lo, hi)
+                result.covered["funding"] = min([lo for lo, _ in ranges], default=None)
             finally:
                 funding_rows = pager.rows
                 result.new["funding"] = _parse.funding_frame(
@@ -375,7 +383,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
         oi_frames = []
         oi_path = series_path(root, "open_interest", venue)
         if venue.oi_history or venue.oi_snapshot:
-            cached_oi = _read_or_reset(oi_path, "open_interest", venue, None, result)
+            cached_oi, covered_oi = _read_or_reset(oi_path, "open_interest", venue, None, result)
         if venue.oi_history and venue.oi_history_source == "funding_info":
             oi_frames.append(_parse.oi_from_info_rows(funding_rows, venue.oi_info_index))
         elif venue.oi_history and ex.has.get("fetchOpenInterestHistory"):
@@ -389,8 +397,10 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 step_ms=_TF_MS[oi_tf], use_until=use_until("oi_history"), policy=policy,
                 what=f"{venue.name} open interest", on_page=tick)
             try:
-                for lo, hi in _ranges(hist, plan, False, default_start):
+                ranges = _ranges(hist, plan, False, default_start, covered_oi)
+                for lo, hi in ranges:
                     await pager.run(lo, hi)
+                result.covered["open_interest"] = min([lo for lo, _ in ranges], default=None)
             finally:
                 oi_frames.append(_parse.oi_frame(pager.rows, venue, market.get("contractSize"),
                                                  kind="history"))
@@ -421,12 +431,13 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
 
 
 def _read_or_reset(path, series, venue, timeframe, result):
+    """(cached frame, covered_from ms or None); a bad file is set aside and noted."""
     try:
-        frame, _ = read_series(path, series, venue, timeframe)
-        return frame
+        frame, meta = read_series(path, series, venue, timeframe)
+        return frame, (meta or {}).get("covered_from")
     except CacheError as exc:
         result.notes.append(str(exc))
-        return _parse.empty_frame(_parse_columns(series))
+        return _parse.empty_frame(_parse_columns(series)), None
 
 
 def _parse_columns(series):
@@ -535,7 +546,7 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
             errors[r.venue.name] = r.error
         notes.extend(redact(n) for n in r.notes)
         for series, frame in r.new.items():
-            _store(root, series, r.venue, tf, frame, fetched_at, notes)
+            _store(root, series, r.venue, tf, frame, fetched_at, notes, r.covered.get(series))
     if errors and len(errors) == len(chosen) and not any(
             len(f) for r in results for f in r.new.values()):
         raise FetchError(errors)
@@ -562,17 +573,21 @@ def _with_fx(chosen):
     return out
 
 
-def _store(root, series, venue, tf, frame, fetched_at, notes):
-    if len(frame) == 0:
+def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None):
+    if len(frame) == 0 and covered_from is None:
         return
     path = series_path(root, series, venue, tf if series == "ohlcv" else None)
     try:
-        cached, _ = read_series(path, series, venue, tf if series == "ohlcv" else None)
+        cached, meta = read_series(path, series, venue, tf if series == "ohlcv" else None)
     except CacheError as exc:
         notes.append(str(exc))
-        cached = _parse.empty_frame(_parse_columns(series))
+        cached, meta = _parse.empty_frame(_parse_columns(series)), {}
+    if len(frame) == 0 and len(cached) == 0:
+        return
+    old = (meta or {}).get("covered_from")
+    covered = min([c for c in (old, covered_from) if c is not None], default=None)
     write_series(path, merge(cached, frame), series, venue,
-                 tf if series == "ohlcv" else None, fetched_at)
+                 tf if series == "ohlcv" else None, fetched_at, covered_from=covered)
 
 
 async def _fetch_all(venues, objects, plan, root, policy, progress, redact):
@@ -754,3 +769,15 @@ def _fetched_at(venues, root, tf) -> Optional[str]:
         if stamp:
             stamps.append(stamp)
     return max(stamps) if stamps else None
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """`btcflow_nb.fetch` is both this module and the function: once the submodule is imported,
+    Python binds the package attribute ``btcflow_nb.fetch`` to the module, so calling the module
+    calls `fetch`."""
+
+    def __call__(self, *args, **kwargs):
+        return fetch(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
