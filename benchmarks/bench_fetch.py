@@ -1,0 +1,186 @@
+"""Section 4 — fetching: full history and incremental refresh against the fake exchange.
+
+Set-up: :class:`btcflow_nb.testing.fake_exchange.FakeExchange` on 127.0.0.1 with a ``Truth`` of
+``DAYS`` days, 50 ms of latency injected on **every** request, and the fetch path users run:
+``btcflow_nb.fetch.fetch(...)`` with ``BTCFLOW_NB_API_BASE`` pointing at the fake, so ccxt
+exchange objects are built with ``enableRateLimit`` and each exchange's **real ccxt
+rateLimit** (Kraken 1 s, Kraken Futures 0.6 s, Bitfinex 0.25 s, ...). Cache in a temporary
+directory, daily bars (``fetch``'s default timeframe).
+
+1. **Full history**: ``fetch(since=truth start, until=the fake's clock)``, every default venue
+   (plus the USDT/USDC fx series the fetcher adds). The **lower bound** is
+   ``max over exchanges of requests x max(latency, rate-limit spacing)`` with ``requests``
+   counted per ccxt exchange id in the fake's request log (venues sharing an exchange id share
+   its rate limiter, so the bound is per exchange, not per venue key). Target: wall time within
+   1.3x of the bound.
+2. **Incremental refresh**: the fake's clock moves ``REFRESH_DAYS`` ahead, then
+   ``fetch()`` (resume from the cache). Target: one request per series (OHLCV, funding history,
+   OI history, OI snapshot of each venue, as the registry declares them); ``load_markets``
+   requests are counted apart (ccxt loads markets once per new exchange object). Its time is
+   shown against the same kind of bound.
+
+``ccxt.async_support`` is imported before the clock starts (a one-time import cost belongs to
+the ``startup`` section, not to fetching). A fetch that reports per-venue errors makes the section fail: a timing of a partial fetch would
+be meaningless.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+
+from ._harness import Row, Target, Unavailable
+
+NAME = "fetch"
+TITLE = "Fetch from the fake exchange (50 ms latency, real ccxt rate limits)"
+REQUIRES = ("btcflow_nb/fetch.py", "btcflow_nb/testing/fake_exchange.py")
+
+LATENCY_S = 0.050
+DAYS = {"tiny": 3, "full": 90}
+REFRESH_DAYS = 2
+#: tiny: two USD-quoted venues on fast exchanges (no fx series, no 1 s Kraken limiter)
+VENUES = {"tiny": ["spot:coinbase", "perp:deribit"], "full": None}
+BOUND_TARGET = 1.3
+
+
+@contextmanager
+def _pointed_at(url: str):
+    """BTCFLOW_NB_API_BASE -> the fake; no user config file; restored afterwards."""
+    saved = {k: os.environ.get(k) for k in ("BTCFLOW_NB_API_BASE", "BTCFLOW_NB_CONFIG")}
+    os.environ["BTCFLOW_NB_API_BASE"] = url
+    os.environ.pop("BTCFLOW_NB_CONFIG", None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _rate_limit_s(exchange_id: str) -> float:
+    import ccxt
+
+    return float(getattr(ccxt, exchange_id)().rateLimit) / 1000.0
+
+
+def lower_bound(log, latency_s: float) -> tuple[float, dict]:
+    """``max over exchange ids of requests x max(latency, rateLimit)`` from a request log."""
+    by_exchange = collections.defaultdict(list)
+    for r in log:
+        by_exchange[r.exchange_id].append(r)
+    per = {}
+    for ex_id, recs in by_exchange.items():
+        n = len(recs)
+        spacing = _rate_limit_s(ex_id)
+        starts = sorted(r.started for r in recs)
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        per[ex_id] = {"requests": n, "rate_limit_s": spacing,
+                      "bound_s": n * max(latency_s, spacing),
+                      # what actually happened at the server, to locate a gap to the bound
+                      "span_s": max(r.finished for r in recs) - starts[0],
+                      "mean_server_s": sum(r.finished - r.started for r in recs) / n,
+                      "max_gap_between_starts_s": max(gaps, default=0.0),
+                      "endpoints": dict(collections.Counter(r.endpoint for r in recs))}
+    bound = max((p["bound_s"] for p in per.values()), default=0.0)
+    return bound, per
+
+
+def expected_series(venue_names) -> dict:
+    """Series the registry declares for each venue: OHLCV, funding history, OI history (own
+    endpoint), OI snapshot — each should cost one request on a refresh."""
+    import ccxt
+
+    from btcflow_nb.venues import registry
+
+    known = {v.name: v for v in registry()}
+    out = {}
+    for name in venue_names:
+        v = known[name]
+        has = getattr(ccxt, v.exchange_id)().has
+        series = ["ohlcv"]
+        if v.funding_history and has.get("fetchFundingRateHistory"):
+            series.append("funding")
+        if v.oi_history and getattr(v, "oi_history_source", None) != "funding_info" \
+                and has.get("fetchOpenInterestHistory"):
+            series.append("oi_history")
+        if v.oi_snapshot and has.get("fetchOpenInterest"):
+            series.append("oi")
+        out[name] = series
+    return out
+
+
+def _network_span(log) -> float:
+    return max(r.finished for r in log) - min(r.started for r in log) if log else 0.0
+
+
+def run(size: str):
+    try:
+        from btcflow_nb.fetch import fetch
+        from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
+    except ImportError as exc:
+        raise Unavailable(f"fetch / fake exchange not importable ({exc})") from None
+    days, venues = DAYS[size], VENUES[size]
+    truth = Truth.recent(days)
+    rows, details = [], {"days": days, "timeframe": "1d", "latency_s": LATENCY_S,
+                         "venues": venues or "all default venues"}
+    with FakeExchange(truth, now_ms=truth.end - 1 - REFRESH_DAYS * DAY_MS) as fake, \
+            tempfile.TemporaryDirectory(prefix="btcflow-bench-fetch-") as cache_dir, \
+            _pointed_at(fake.url):
+        fake.inject("latency", times=None, delay=LATENCY_S)
+        import ccxt.async_support  # noqa: F401 - a one-time ~1 s import, not fetch time
+
+        t0 = time.perf_counter()
+        md = fetch(venues, since=truth.start, until=fake.now_ms, cache_dir=cache_dir,
+                   progress=False)
+        full_s = time.perf_counter() - t0
+        if md.meta.get("errors"):
+            raise RuntimeError(f"full fetch reported errors: {md.meta['errors']}")
+        full_log = fake.log()
+        full_bound, full_per = lower_bound(full_log, LATENCY_S)
+        fetched_venues = sorted(md.meta.get("requests", {}))
+
+        fake.clear_log()
+        fake.set_now(truth.end - 1)
+        t0 = time.perf_counter()
+        md2 = fetch(venues, cache_dir=cache_dir, progress=False)
+        refresh_s = time.perf_counter() - t0
+        if md2.meta.get("errors"):
+            raise RuntimeError(f"refresh reported errors: {md2.meta['errors']}")
+        refresh_log = fake.log()
+        refresh_bound, refresh_per = lower_bound(refresh_log, LATENCY_S)
+
+    series = expected_series(fetched_venues or sorted(md2.meta.get("requests", {})))
+    n_series = sum(len(s) for s in series.values())
+    data_requests = [r for r in refresh_log if r.endpoint != "markets"]
+    markets_requests = len(refresh_log) - len(data_requests)
+    per_endpoint = collections.Counter(f"{r.exchange_id}/{r.endpoint}" for r in refresh_log)
+    slowest = max(full_per.items(), key=lambda kv: kv[1]["bound_s"])[0] if full_per else "-"
+
+    rows += [
+        Row(f"full history: {len(fetched_venues)} venues incl. fx, {days} days of 1d bars", full_s, "s",
+            reference=f"lower bound ({slowest})", reference_value=full_bound,
+            note=f"{len(full_log)} requests"),
+        Row("full history: wall / lower bound", full_s / full_bound, "x",
+            target=Target("<=", BOUND_TARGET, f"<= {BOUND_TARGET}x bound")),
+        Row("full history: network phase (first request -> last response)",
+            _network_span(full_log), "s", reference="lower bound", reference_value=full_bound),
+        Row(f"refresh (+{REFRESH_DAYS} days): wall", refresh_s, "s",
+            reference="lower bound", reference_value=refresh_bound,
+            note=f"{len(refresh_log)} requests incl. {markets_requests} load_markets"),
+        Row("refresh: data requests per series", len(data_requests) / n_series, "x",
+            target=Target("<=", 1.0, "1 request per series"),
+            note=f"{len(data_requests)} requests for {n_series} series"),
+    ]
+    details.update({
+        "full": {"seconds": full_s, "bound_s": full_bound, "requests": len(full_log),
+                 "per_exchange": full_per, "fetcher_requests": md.meta.get("requests")},
+        "refresh": {"seconds": refresh_s, "bound_s": refresh_bound, "requests": len(refresh_log),
+                    "markets_requests": markets_requests, "data_requests": len(data_requests),
+                    "per_exchange": refresh_per, "per_endpoint": dict(per_endpoint),
+                    "series": series, "fetcher_requests": md2.meta.get("requests")},
+    })
+    return rows, details
