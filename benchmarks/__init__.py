@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from ._harness import (
     ROOT,
+    _loadavg,
     SCHEMA_VERSION,
     SIZES,
     SectionResult,
@@ -77,6 +78,7 @@ def run_all(size: str = "full", only=None, log=None) -> dict:
     for n in names:
         if n not in SECTIONS:
             raise ValueError(f"unknown section {n!r}; valid choices: {', '.join(SECTIONS)}")
+    env = environment()
     results = []
     for n in names:
         if log:
@@ -86,13 +88,14 @@ def run_all(size: str = "full", only=None, log=None) -> dict:
             log(f"[benchmarks] {n}: {res.status} in {res.seconds:.1f} s"
                 + (f" ({res.reason})" if res.reason else ""))
         results.append(res)
+    env["loadavg_1_5_15_at_end"] = _loadavg()
     statuses = [r.status for s in results for r in s.rows]
     doc = {
         "schema": SCHEMA_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "size": size,
         "command": " ".join([sys.executable.rsplit("/", 1)[-1], "-m", "benchmarks", *sys.argv[1:]]),
-        "environment": environment(),
+        "environment": env,
         "sections": [s.to_dict() for s in results],
         "summary": {
             "pass": statuses.count("PASS"),

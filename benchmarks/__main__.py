@@ -38,7 +38,8 @@ def main(argv=None) -> int:
     print(f"\nbtcflow-nb benchmarks, size={args.size}, {doc['created']}")
     print(f"machine: {env['cpu_model']}, {env['cpu_usable']} usable cores, {env['memory_gb']} GB; "
           f"Python {env['python']}, numpy {env['numpy']}, pandas {env['pandas']}, "
-          f"TA-Lib {env['ta-lib']}\n")
+          f"TA-Lib {env['ta-lib']}; load average {env['loadavg_1_5_15']} at start, "
+          f"{env['loadavg_1_5_15_at_end']} at end\n")
     print(format_table(results, args.size))
     s = doc["summary"]
     print(f"\nPASS {s['pass']}  MISS {s['miss']}"

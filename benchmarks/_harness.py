@@ -187,7 +187,16 @@ def environment() -> dict:
         "playwright": _version("playwright"),
         "btcflow-nb": _version("btcflow-nb"),
         "git_commit": _git_commit(),
+        # the machine may be shared: the load average tells how quiet it was
+        "loadavg_1_5_15": _loadavg(),
     }
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 # ---------------------------------------------------------------------------- results
