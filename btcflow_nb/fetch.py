@@ -67,7 +67,8 @@ class FetchError(RuntimeError):
     def __init__(self, errors: dict):
         self.errors = dict(errors)
         lines = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
-        super().__init__(f"every venue failed ({len(self.errors)}): {lines}")
+        super().__init__(f"every venue failed ({len(self.errors)}): {lines} (data cached "
+                         "earlier is still there: btcflow_nb.from_cache())")
 
 
 # --------------------------------------------------------------------------------------------
@@ -535,6 +536,16 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
         import tempfile
         tmpdir = tempfile.TemporaryDirectory(prefix="btcflow-nocache-")
         root = cache_root(tmpdir.name)
+    try:
+        return _fetch_into(root, chosen, objects, problems, plan, cfg, progress, since_ms,
+                           until_ms, until, tf, use_cache)
+    finally:
+        if not use_cache:
+            tmpdir.cleanup()
+
+
+def _fetch_into(root, chosen, objects, problems, plan, cfg, progress, since_ms, until_ms, until,
+                tf, use_cache):
     redact = _redactor(set(objects.values()))
     fetched_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     to_fetch = [v for v in chosen if v.name not in problems]
@@ -556,8 +567,6 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
                    errors=errors, notes=notes,
                    extra={"requests": {r.venue.name: r.requests for r in results},
                           "cache_dir": None if not use_cache else str(root.parent)})
-    if not use_cache:
-        tmpdir.cleanup()
     return md
 
 

@@ -255,7 +255,9 @@ class Fault:
     times: Optional[int] = 1
     delay: float = 0.0          # latency / timeout: seconds to hold the request
     retry_after: str = "1"      # 429: the Retry-After header value
+    after: int = 0              # let this many matching requests through first
     fired: int = 0
+    seen: int = 0
 
     def matches(self, exchange_id: str, endpoint: str) -> bool:
         return ((self.exchange_id in (None, exchange_id)) and (self.endpoint in (None, endpoint))
@@ -310,6 +312,10 @@ class _Ctx:
         if kind == "duplicate":
             idx = np.repeat(idx, 2)
         return idx
+
+
+class _PlainText(str):
+    """A non-JSON response body."""
 
 
 def _num(x) -> str:
@@ -1190,15 +1196,16 @@ class FakeExchange:
 
     def inject(self, kind: str, *, exchange_id: Optional[str] = None,
                endpoint: Optional[str] = None, times: Optional[int] = 1, delay: float = 0.0,
-               retry_after: str = "1") -> Fault:
-        """Make the next `times` matching requests fail with `kind` (see FAULT_KINDS)."""
+               retry_after: str = "1", after: int = 0) -> Fault:
+        """Make the next `times` (None: all) matching requests fail with `kind` (see
+        FAULT_KINDS), after letting `after` matching requests through."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; choose one of {list(FAULT_KINDS)}")
         if endpoint is not None and endpoint not in ENDPOINT_KINDS:
             raise ValueError(f"unknown endpoint {endpoint!r}; choose one of {list(ENDPOINT_KINDS)}")
         if exchange_id is not None and exchange_id not in self.venues:
             raise ValueError(f"unknown exchange {exchange_id!r}; known: {sorted(self.venues)}")
-        fault = Fault(kind, exchange_id, endpoint, times, delay, retry_after)
+        fault = Fault(kind, exchange_id, endpoint, times, delay, retry_after, after)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -1223,6 +1230,9 @@ class FakeExchange:
         with self._lock:
             for fault in self.faults:
                 if fault.matches(exchange_id, endpoint):
+                    fault.seen += 1
+                    if fault.seen <= fault.after:
+                        continue
                     fault.fired += 1
                     return fault
         return None
@@ -1258,22 +1268,28 @@ class FakeExchange:
             ctx.fault = fault
             if fault and fault.kind in ("latency", "timeout"):
                 time.sleep(fault.delay)
+            # gateway-style errors: a plain-text body, as a load balancer or CDN sends it
             if fault and fault.kind == "429":
-                status, payload = 429, {"code": 429, "msg": "Too many requests"}
+                status, payload = 429, _PlainText("Too Many Requests")
                 extra_headers["Retry-After"] = fault.retry_after
             elif fault and fault.kind in ("500", "503"):
-                status, payload = int(fault.kind), {"code": int(fault.kind), "msg": "server error"}
+                status = int(fault.kind)
+                payload = _PlainText("Internal Server Error" if status == 500
+                                     else "Service Unavailable")
             else:
                 try:
                     status, payload = handler(ctx, match)
                 except Exception as exc:  # noqa: BLE001 - a bug here must show up as a 500
                     status, payload = 500, {"error": f"fake exchange bug: {exc!r}"}
-        data = json.dumps(payload).encode()
+        if isinstance(payload, _PlainText):
+            data, content_type = str(payload).encode(), "text/plain"
+        else:
+            data, content_type = json.dumps(payload).encode(), "application/json"
         if fault_kind == "malformed":
             data = data[: max(1, len(data) // 2)]
         try:
             req.send_response(status)
-            req.send_header("Content-Type", "application/json")
+            req.send_header("Content-Type", content_type)
             req.send_header("Content-Length", str(len(data)))
             for k, v in extra_headers.items():
                 req.send_header(k, v)
