@@ -51,8 +51,7 @@ def assert_marks_match(dash: FlowDashboard, m: pd.DataFrame) -> None:
     ok = np.isfinite(pct)
     np.testing.assert_array_equal(_mark_times(mk["premium_bars"]), t[ok])
     np.testing.assert_array_equal(np.asarray(mk["premium_bars"].y, dtype=float), pct[ok])
-    assert list(mk["premium_bars"].colors) == [GREEN if v >= 0 else RED for v in pct[ok]]
-    assert mk["premium_bars"].color_mode == "element"
+    assert_sign_colours(mk["premium_bars"], pct[ok])
     spot = m["spot"].to_numpy(dtype=float)
     anchor = np.where(np.isfinite(spot), spot, m["perp_basket"].to_numpy(dtype=float))
     for key in SIGNAL_MARKERS:
@@ -76,6 +75,15 @@ def assert_marks_match(dash: FlowDashboard, m: pd.DataFrame) -> None:
         assert newest.strftime("%Y-%m-%d") in dash.alerts.value
     else:
         assert "no alerts in the visible range" in dash.alerts.value
+
+
+def assert_sign_colours(bars, values) -> None:
+    """Green bars where the value is >= 0, red below: per-bar colour data through a ColorScale."""
+    np.testing.assert_array_equal(np.asarray(bars.color, dtype=float),
+                                  (values >= 0).astype(float))
+    scale = bars.scales["color"]
+    assert isinstance(scale, bq.ColorScale)
+    assert list(scale.colors) == [RED, GREEN] and (scale.min, scale.max) == (0.0, 1.0)
 
 
 def _object_ids(dash):
@@ -137,6 +145,8 @@ def test_initial_state_equals_flow_metrics_defaults(md, dash):
     assert_marks_match(dash, expected)
     assert dash.errors.outputs == () and dash.status.value == ""
     assert repr(dash) == "FlowDashboard(source='demo', timeframe='1D', bars=2922)"
+    colours = np.asarray(dash.marks["premium_bars"].color)
+    assert (colours == 1.0).any() and (colours == 0.0).any()  # both green and red bars occur
 
 
 # ------------------------------------------------------------------------ every control

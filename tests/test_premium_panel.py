@@ -13,7 +13,7 @@ from btcflow_nb import metrics as metrics_module
 from btcflow_nb.dashboard import PremiumIndexPanel, ZScoreExplorer
 from btcflow_nb.marketdata import MarketData
 
-GREEN, RED = "#2ca02c", "#d62728"
+from test_dashboard import assert_sign_colours
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def assert_panel_shows(panel: PremiumIndexPanel, m: pd.DataFrame) -> None:
     ok = np.isfinite(prem)
     np.testing.assert_array_equal(_x(mk["premium_bars"]), t[ok])
     np.testing.assert_array_equal(np.asarray(mk["premium_bars"].y, dtype=float), prem[ok])
-    assert list(mk["premium_bars"].colors) == [GREEN if v >= 0 else RED for v in prem[ok]]
+    assert_sign_colours(mk["premium_bars"], prem[ok])
     for key in ("bb_basis", "bb_upper", "bb_lower"):
         np.testing.assert_array_equal(_x(mk[key]), t)
         np.testing.assert_array_equal(np.asarray(mk[key].y, dtype=float),
@@ -68,7 +68,6 @@ def test_structure_and_dom_hooks(panel):
     assert isinstance(panel.figure.interaction, bq.PanZoom)
     assert all(m.scales["x"] is panel.x_scale for m in panel.figure.marks)
     assert isinstance(panel.marks["premium_bars"], bq.Bars)
-    assert panel.marks["premium_bars"].color_mode == "element"
     assert set(panel.controls) == {"timeframe", "date_range", "bb_length", "bb_mult", "futures"}
     assert panel.controls["futures"].options[0] == "basket"
 

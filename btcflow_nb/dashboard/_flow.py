@@ -9,7 +9,8 @@ import pandas as pd
 from .. import metrics as _metrics
 from ._base import _DashboardBase
 from ._widgets import (GREEN, GREY, RED, UserMessage, floats, fmt_num,
-                       html_table, new_panel_figure, plot_times, tooltip)
+                       html_table, new_panel_figure, plot_times, set_sign_bars, sign_bars,
+                       tooltip)
 
 #: Signal columns of ``flow_metrics`` -> (label, marker, colour) on the price panel.
 SIGNAL_MARKERS = {
@@ -173,8 +174,7 @@ class FlowDashboard(_DashboardBase):
                                      "btcflow-panel-price", height="280px")
 
         ys = {"x": xs, "y": bq.LinearScale()}
-        m["premium_bars"] = bq.Bars(x=[], y=[], scales=ys, colors=[GREEN], color_mode="element",
-                                    padding=0.1, tooltip=tooltip("spot premium %", ".4f"))
+        m["premium_bars"] = sign_bars(xs, ys["y"], "spot premium %", ".4f")
         m["premium_zero"] = bq.Lines(x=[], y=[], scales=ys, colors=[GREY])
         premium_fig = new_panel_figure("Spot premium % vs perp basket", xs, ys["y"],
                                        "premium %", [m["premium_bars"], m["premium_zero"]],
@@ -300,12 +300,7 @@ class FlowDashboard(_DashboardBase):
             with mk[key].hold_sync():
                 mk[key].x, mk[key].y = t[mask], anchor[mask]
 
-        pct = floats(m["premium_pct"])
-        ok = np.isfinite(pct)
-        with mk["premium_bars"].hold_sync():
-            mk["premium_bars"].x = t[ok]
-            mk["premium_bars"].y = pct[ok]
-            mk["premium_bars"].colors = [GREEN if v >= 0 else RED for v in pct[ok]] or [GREEN]
+        set_sign_bars(mk["premium_bars"], t, floats(m["premium_pct"]))
         ends = t[[0, -1]] if len(t) else t
         self._hline(mk["premium_zero"], ends, 0.0)
 
@@ -410,8 +405,9 @@ class FlowDashboard(_DashboardBase):
 
     def _update_info(self, m: pd.DataFrame, p: dict) -> None:
         def last(col):
-            s = m[col].dropna()
-            return (s.iloc[-1], s.index[-1]) if len(s) else (np.nan, None)
+            values = m[col].to_numpy(dtype=np.float64)
+            finite = np.flatnonzero(np.isfinite(values))
+            return (values[finite[-1]], m.index[finite[-1]]) if len(finite) else (np.nan, None)
 
         unit = "% APR" if p["apr"] else "% per 8h"
         spot, _ = last("spot")
@@ -443,40 +439,59 @@ class FlowDashboard(_DashboardBase):
         if self.metrics is not None:
             self._guard.run(self._update_alerts)
 
-    def alert_rows(self) -> list[tuple[pd.Timestamp, str, str]]:
-        """(time, kind, values) of every signal and alert in the visible range, newest first.
-
-        The visible range is the date-range control intersected with the pan/zoom window.
-        """
+    def _alert_hits(self):
+        """Visible metrics and the (row, kind) positions of their alerts, newest bar first."""
         m = self.metrics
         if m is None or len(m) == 0:
-            return []
+            return m, np.array([], dtype=int), np.array([], dtype=int)
         lo, hi = self._visible_window()
         vis = m
-        if lo is not None:
-            vis = vis.loc[vis.index >= lo]
-        if hi is not None:
-            vis = vis.loc[vis.index <= hi]
+        if lo is not None or hi is not None:
+            keep = np.ones(len(m), dtype=bool)
+            if lo is not None:
+                keep &= m.index >= lo
+            if hi is not None:
+                keep &= m.index <= hi
+            vis = m.loc[keep]
+        flags = vis[list(ALERT_KINDS)].to_numpy(dtype=bool)[::-1]
+        rows, kinds = np.nonzero(flags)        # row-major: newest bar first, kinds in order
+        return vis, len(vis) - 1 - rows, kinds
+
+    def alert_rows(self, limit: int | None = None) -> list[tuple[pd.Timestamp, str, str]]:
+        """(time, kind, values) of every signal and alert in the visible range, newest first.
+
+        The visible range is the date-range control intersected with the pan/zoom window;
+        ``limit`` keeps only the newest rows.
+        """
+        return self._format_alerts(self._alert_hits(), limit)
+
+    def _format_alerts(self, hits, limit: int | None) -> list[tuple[pd.Timestamp, str, str]]:
+        vis, pos, kinds = hits
+        if limit is not None:
+            pos, kinds = pos[:limit], kinds[:limit]
         unit = "% APR" if self.controls["apr"].value else "%/8h"
+        labels = list(ALERT_KINDS.values())
+        cols = {c: vis[c].to_numpy(dtype=float) for c in
+                ("premium_pct", "premium_abs", "oi_z", "funding")} if vis is not None else {}
         out = []
-        for time, row in vis.iloc[::-1].iterrows():
-            for kind, label in ALERT_KINDS.items():
-                if bool(row[kind]):
-                    values = (f"premium {fmt_num(row['premium_pct'], '+.4f', ' %')}, "
-                              f"USD {fmt_num(row['premium_abs'], '+,.2f')}, "
-                              f"OI z {fmt_num(row['oi_z'], '+.2f')}, "
-                              f"funding {fmt_num(row['funding'], '+.4f', ' ' + unit)}")
-                    out.append((time, label, values))
+        for p, k in zip(pos, kinds):
+            values = (f"premium {fmt_num(cols['premium_pct'][p], '+.4f', ' %')}, "
+                      f"USD {fmt_num(cols['premium_abs'][p], '+,.2f')}, "
+                      f"OI z {fmt_num(cols['oi_z'][p], '+.2f')}, "
+                      f"funding {fmt_num(cols['funding'][p], '+.4f', ' ' + unit)}")
+            out.append((vis.index[p], labels[k], values))
         return out
 
     def _update_alerts(self) -> None:
-        rows = self.alert_rows()
+        hits = self._alert_hits()
+        n = len(hits[1])
+        rows = self._format_alerts(hits, MAX_ALERT_ROWS)
         tf = self.controls["timeframe"].value
         fmt = "%Y-%m-%d %H:%M" if tf in ("1h", "4h") else "%Y-%m-%d"
-        shown = [[t.strftime(fmt), kind, values] for t, kind, values in rows[:MAX_ALERT_ROWS]]
-        caption = (f"{len(rows)} alerts in the visible range"
-                   + (f" (newest {MAX_ALERT_ROWS} shown)" if len(rows) > MAX_ALERT_ROWS else ""))
-        if not rows:
+        shown = [[t.strftime(fmt), kind, values] for t, kind, values in rows]
+        caption = (f"{n} alerts in the visible range"
+                   + (f" (newest {MAX_ALERT_ROWS} shown)" if n > MAX_ALERT_ROWS else ""))
+        if not n:
             caption = "no alerts in the visible range"
         self.alerts.value = html_table(["time", "kind", "values"], shown, caption=caption,
                                        css_class="btcflow-alerts-table")

@@ -8,8 +8,8 @@ import pandas as pd
 
 from ._base import _DashboardBase
 from ._flow import _defaults
-from ._widgets import (GREEN, GREY, RED, floats, fmt_num, html_table,
-                       new_panel_figure, plot_times, tooltip)
+from ._widgets import (GREY, RED, floats, fmt_num, html_table,
+                       new_panel_figure, plot_times, set_sign_bars, sign_bars, tooltip)
 
 _STYLE = {"description_width": "110px"}
 MAX_ALERT_ROWS = 60
@@ -51,8 +51,7 @@ class PremiumIndexPanel(_DashboardBase):
         xs = self.x_scale
         sc = {"x": xs, "y": bq.LinearScale()}
         m = {
-            "premium_bars": bq.Bars(x=[], y=[], scales=sc, colors=[GREEN], color_mode="element",
-                                    padding=0.1, tooltip=tooltip("premium USD")),
+            "premium_bars": sign_bars(xs, sc["y"], "premium USD"),
             "zero": bq.Lines(x=[], y=[], scales=sc, colors=[GREY]),
             "bb_basis": bq.Lines(x=[], y=[], scales=sc, colors=["#ff7f0e"], labels=["basis"],
                                  display_legend=True),
@@ -111,10 +110,7 @@ class PremiumIndexPanel(_DashboardBase):
         mk = self.marks
         prem = floats(m["premium_abs"])
         ok = np.isfinite(prem)
-        with mk["premium_bars"].hold_sync():
-            mk["premium_bars"].x = t[ok]
-            mk["premium_bars"].y = prem[ok]
-            mk["premium_bars"].colors = [GREEN if v >= 0 else RED for v in prem[ok]] or [GREEN]
+        set_sign_bars(mk["premium_bars"], t, prem)
         ends = t[[0, -1]] if len(t) else t
         with mk["zero"].hold_sync():
             mk["zero"].x, mk["zero"].y = ends, np.zeros(len(ends))
@@ -152,36 +148,47 @@ class PremiumIndexPanel(_DashboardBase):
                 ["lower band", fmt_num(last("bb_lower"), "+,.2f", prefix="$")]]
         self._set_info(rows, m.index[-1] if len(m) else None)
 
-    def alert_rows(self) -> list[tuple[pd.Timestamp, str, str]]:
-        """(time, kind, values) of the two premium alerts in the visible range, newest first."""
+    _KINDS = {"alert_premium_high": "spot premium too high (crossed above upper band)",
+              "alert_premium_low": "futures premium too high (crossed below lower band)"}
+
+    def _alert_hits(self):
         m = self.metrics
         if m is None or len(m) == 0:
-            return []
+            return m, np.array([], dtype=int), np.array([], dtype=int)
         lo, hi = self._visible_window()
-        vis = m
+        keep = np.ones(len(m), dtype=bool)
         if lo is not None:
-            vis = vis.loc[vis.index >= lo]
+            keep &= m.index >= lo
         if hi is not None:
-            vis = vis.loc[vis.index <= hi]
+            keep &= m.index <= hi
+        vis = m.loc[keep]
+        rows, kinds = np.nonzero(vis[list(self._KINDS)].to_numpy(dtype=bool)[::-1])
+        return vis, len(vis) - 1 - rows, kinds
+
+    def alert_rows(self, limit: int | None = None) -> list[tuple[pd.Timestamp, str, str]]:
+        """(time, kind, values) of the two premium alerts in the visible range, newest first."""
+        vis, pos, kinds = self._alert_hits()
+        if limit is not None:
+            pos, kinds = pos[:limit], kinds[:limit]
+        labels = list(self._KINDS.values())
         out = []
-        kinds = {"alert_premium_high": "spot premium too high (crossed above upper band)",
-                 "alert_premium_low": "futures premium too high (crossed below lower band)"}
-        for time, row in vis.iloc[::-1].iterrows():
-            for col, label in kinds.items():
-                if bool(row[col]):
-                    out.append((time, label,
-                                f"premium {fmt_num(row['premium_abs'], '+,.2f')} USD, "
-                                f"upper {fmt_num(row['bb_upper'], '+,.2f')}, "
-                                f"lower {fmt_num(row['bb_lower'], '+,.2f')}"))
+        for p, k in zip(pos, kinds):
+            row = vis.iloc[p]
+            out.append((vis.index[p], labels[k],
+                        f"premium {fmt_num(row['premium_abs'], '+,.2f')} USD, "
+                        f"upper {fmt_num(row['bb_upper'], '+,.2f')}, "
+                        f"lower {fmt_num(row['bb_lower'], '+,.2f')}"))
         return out
 
     def _update_alerts(self) -> None:
         if self.metrics is None:
             return
-        rows = self.alert_rows()
+        n = len(self._alert_hits()[1])
+        rows = self.alert_rows(limit=MAX_ALERT_ROWS)
         fmt = "%Y-%m-%d %H:%M" if self.controls["timeframe"].value in ("1h", "4h") else "%Y-%m-%d"
-        shown = [[t.strftime(fmt), k, v] for t, k, v in rows[:MAX_ALERT_ROWS]]
-        caption = (f"{len(rows)} alerts in the visible range" if rows
-                   else "no alerts in the visible range")
+        shown = [[t.strftime(fmt), k, v] for t, k, v in rows]
+        caption = (f"{n} alerts in the visible range"
+                   + (f" (newest {MAX_ALERT_ROWS} shown)" if n > MAX_ALERT_ROWS else "")
+                   if n else "no alerts in the visible range")
         self.alerts.value = html_table(["time", "kind", "values"], shown, caption=caption,
                                        css_class="btcflow-alerts-table")

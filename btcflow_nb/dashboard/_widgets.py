@@ -223,6 +223,26 @@ def new_panel_figure(title: str, x_scale: bq.DateScale, y_scale, y_label: str, m
     return fig
 
 
+def sign_bars(x_scale, y_scale, label: str, y_format: str = ".2f") -> bq.Bars:
+    """Bars coloured per bar by sign: green where ``y >= 0``, red below.
+
+    The colour is data (``color`` = 1.0 or 0.0 through a two-colour ``ColorScale``), so a
+    redraw sends one float array instead of validating thousands of colour strings.
+    """
+    return bq.Bars(x=[], y=[], color=[], padding=0.1, tooltip=tooltip(label, y_format),
+                   scales={"x": x_scale, "y": y_scale,
+                           "color": bq.ColorScale(colors=[RED, GREEN], min=0.0, max=1.0)})
+
+
+def set_sign_bars(mark: bq.Bars, x: np.ndarray, y: np.ndarray) -> None:
+    """Show finite ``y`` at ``x`` on a :func:`sign_bars` mark, in place."""
+    ok = np.isfinite(y)
+    with mark.hold_sync():
+        mark.x = x[ok]
+        mark.y = y[ok]
+        mark.color = (y[ok] >= 0).astype(np.float64)
+
+
 def tooltip(label: str, y_format: str = ".2f") -> bq.Tooltip:
     return bq.Tooltip(fields=["x", "y"], formats=["%Y-%m-%d %H:%M", y_format],
                       labels=["time", label])
