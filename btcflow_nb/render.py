@@ -308,7 +308,7 @@ def _local_replacements(notebook_dir: Path) -> list[tuple[str, str]]:
     if site.ENABLE_USER_SITE and site.getusersitepackages():
         site_dirs.add(site.getusersitepackages())
     for directory in site_dirs:
-        add(directory, "<site-packages>")
+        add(directory, "<packages>")
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
         add(prefix, "<python>")
     add(notebook_dir.resolve(), "<notebook-dir>")
@@ -355,9 +355,10 @@ def _redact_tree(value, redact):
 
 
 def _redact_notebook(nb, notebook_dir: Path) -> None:
-    """Scrub outputs and widget state in place (binary buffers are left alone)."""
+    """Scrub sources, outputs and widget state in place (binary buffers are left alone)."""
     redact = _redactor(notebook_dir)
     for cell in nb.cells:
+        cell.source = redact(cell.source)  # e.g. a path typed into a cell names its user
         if cell.cell_type != "code":
             continue
         for output in cell.get("outputs", []):
