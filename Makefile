@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test browser dashboard bench demo-data clean
+.PHONY: install lab test browser widget-js dashboard screenshots bench demo-data clean
 
 install: $(VENV)/.installed
 
@@ -24,13 +24,25 @@ browser:
 lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_flow_dashboard.ipynb
 
+# The kernel-less widget manager for exported HTML (`btcflow-nb render`): npm packages
+# @jupyter-widgets/html-manager and requirejs, fetched once into the venv (never into the repo).
+WIDGET_JS = $(VENV)/share/btcflow-nb/widget-js/@jupyter-widgets/html-manager/dist/embed-amd.js
+widget-js: $(WIDGET_JS)
+$(WIDGET_JS): $(VENV)/.installed
+	$(BIN)/python -m btcflow_nb.render --fetch-widget-js
+	touch $@
+
 ## Install everything and run the whole test suite.
-test: install browser
+test: install browser widget-js
 	$(BIN)/python -m pytest
 
 ## Serve the flow dashboard as a Voila app on loopback.
 dashboard: install
 	$(BIN)/voila --no-browser --Voila.ip=127.0.0.1 notebooks/01_flow_dashboard.ipynb
+
+## Regenerate the README pictures (docs/images/*.png) from the exported notebooks in Chromium.
+screenshots: install browser widget-js
+	$(BIN)/python scripts/make_screenshots.py
 
 ## Performance harness (prints a table, writes benchmarks/results/latest.json).
 bench: install
