@@ -31,7 +31,7 @@ VENUES = ("spot:coinbase", "spot:kraken", "spot:bitstamp", "spot:binance",
           "perp:binance", "perp:bybit", "perp:okx", "perp:deribit")
 FX = ("fx:usdt",)
 SPAN = {"tiny": ("2025-10-01", "2026-01-01"), "full": ("2018-01-01", "2026-01-01")}
-REPEATS = {"tiny": 3, "full": 9}
+REPEATS = {"tiny": 2, "full": 9}
 TARGET_S = 0.2
 SEED = 7
 
