@@ -722,7 +722,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
     def wide(d):
         if not d:
             return None
-        frame = pd.concat(d, axis=1).sort_index()
+        frame = pd.concat(d, axis=1, sort=True)
         frame.index.name = "time"
         return frame
 

@@ -1,0 +1,88 @@
+"""Venues are fetched concurrently, and each venue's requests respect its rate limit.
+
+The request log of the fake exchange (arrival and completion times per request) shows venues
+overlapping in time, and consecutive requests to one exchange spaced by at least its ccxt
+``rateLimit`` (the endpoints used here cost 1 unit each in ccxt's throttler).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import btcflow_nb
+from btcflow_nb.testing.fake_exchange import FakeExchange
+from btcflow_nb.venues import DEFAULT_VENUES
+
+BY_NAME = {v.name: v for v in DEFAULT_VENUES}
+#: venues whose endpoints cost exactly one throttler unit per request in ccxt
+UNIT_COST = ["spot:bitstamp", "spot:kraken", "perp:binance", "perp:gate", "perp:deribit",
+             "perp:krakenfutures"]
+
+
+def _small_pages(names):
+    return [dataclasses.replace(BY_NAME[n], ohlcv_page_limit=1, funding_page_limit=12,
+                                oi_page_limit=1) for n in names]
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeExchange(days=3) as f:
+        yield f
+
+
+def _run(fake, tmp_path, monkeypatch, rate_limit_ms, latency=0.0):
+    fake.clear_log()
+    fake.clear_faults()
+    for k, v in fake.env(tmp_path, rate_limit_ms=rate_limit_ms).items():
+        monkeypatch.setenv(k, v)
+    if latency:
+        fake.inject("latency", times=None, delay=latency)
+    md = btcflow_nb.fetch(_small_pages(UNIT_COST), since=fake.truth.start, progress=False)
+    fake.clear_faults()
+    assert md.meta["errors"] == {}
+    return fake.log()
+
+
+def _slack(log, rate_limit_s):
+    """Per exchange: min over request pairs i < j of (start_j - start_i) - (j - i - 1) x limit.
+
+    ccxt's throttler is a token bucket holding at most one request's worth of tokens, so two
+    requests may arrive closer than the limit after an idle moment, but any run of n requests
+    spans at least (n - 2) limits.  A negative slack means the rate limit was exceeded."""
+    out = {}
+    for ex in {r.exchange_id for r in log}:
+        starts = np.sort([r.started for r in log if r.exchange_id == ex])
+        assert len(starts) >= 5, f"{ex}: too few requests to measure spacing"
+        i, j = np.triu_indices(len(starts), k=1)
+        out[ex] = float(np.min(starts[j] - starts[i] - (j - i - 1) * rate_limit_s))
+    return out
+
+
+def test_each_exchange_respects_its_rate_limit(fake, tmp_path, monkeypatch):
+    slack = _slack(_run(fake, tmp_path, monkeypatch, rate_limit_ms=100), 0.1)
+    assert all(v >= -0.02 for v in slack.values()), slack    # 20 ms for scheduling jitter
+
+
+def test_spacing_check_can_fail_without_a_rate_limit(fake, tmp_path, monkeypatch):
+    slack = _slack(_run(fake, tmp_path, monkeypatch, rate_limit_ms=1), 0.1)
+    assert min(slack.values()) < -0.02
+
+
+def test_venues_overlap_in_time(fake, tmp_path, monkeypatch):
+    log = _run(fake, tmp_path, monkeypatch, rate_limit_ms=1, latency=0.1)
+    events = sorted([(r.started, 1, r.exchange_id) for r in log] +
+                    [(r.finished, -1, r.exchange_id) for r in log])
+    in_flight, most = {}, 0
+    for _, step, ex in events:
+        in_flight[ex] = in_flight.get(ex, 0) + step
+        most = max(most, sum(1 for n in in_flight.values() if n > 0))
+    assert most >= 4, f"at most {most} exchanges had a request in flight at once"
+    # and every exchange's activity overlaps every other's
+    spans = {ex: (min(r.started for r in log if r.exchange_id == ex),
+                  max(r.finished for r in log if r.exchange_id == ex))
+             for ex in {r.exchange_id for r in log}}
+    for a, (a0, a1) in spans.items():
+        for b, (b0, b1) in spans.items():
+            assert a0 < b1 and b0 < a1, (a, b)
