@@ -240,6 +240,7 @@ def test_date_range_cuts_marks_and_alerts(md, dash):
     rng.index = (lo, hi)
     start, end = rng.options[lo][1], rng.options[hi][1]
     assert dash.params()["start"] == start and dash.params()["end"] == end
+    assert dash.range_label.value == f"{start:%Y-%m-%d} → {end:%Y-%m-%d}"
     expected = bf.flow_metrics(md, "1D", start=start, end=end)
     assert expected.index[0] == start and expected.index[-1] == end
     assert_marks_match(dash, expected)
@@ -375,6 +376,17 @@ def test_single_venue_each_side_renders(md):
     assert_marks_match(d, bf.flow_metrics(one, "1D"))
     d.controls["futures"].value = "bybit"
     assert_marks_match(d, bf.flow_metrics(one, "1D", futures="bybit"))
+
+
+def test_funding_only_venue_is_selectable_and_counted(md):
+    no_hl_closes = _variant(md, perp=md.perp.drop(columns=["hyperliquid"]))
+    d = FlowDashboard(no_hl_closes, debounce_ms=0)
+    assert "hyperliquid" in d.controls["perp_venues"].options
+    assert "hyperliquid" in d.controls["perp_venues"].value
+    assert "hyperliquid" not in d.controls["futures"].options
+    assert_marks_match(d, bf.flow_metrics(no_hl_closes, "1D"))  # same as perp_venues=None
+    d.controls["perp_venues"].value = ("bybit", "deribit")
+    assert_marks_match(d, bf.flow_metrics(no_hl_closes, "1D", perp_venues=["bybit", "deribit"]))
 
 
 def test_spot_only_data_says_the_premium_needs_perps(md):

@@ -48,9 +48,13 @@ class _DashboardBase(W.VBox):
         tf.add_class("btcflow-ctl-timeframe")
         self.controls["timeframe"] = tf
         rng = W.SelectionRangeSlider(options=[("-", 0)], index=(0, 0), description="dates",
-                                     continuous_update=False, layout=W.Layout(width="560px"))
+                                     continuous_update=False, readout=False,
+                                     layout=W.Layout(width="420px"))
         rng.add_class("btcflow-ctl-date-range")
         self.controls["date_range"] = rng
+        #: Readout of the date range (the slider's own readout is too narrow for two dates).
+        self.range_label = W.HTML(layout=W.Layout(width="240px"))
+        rng.observe(lambda _c: self._update_range_label(), "index")
         self.reset_zoom_button = W.Button(description="reset zoom", layout=W.Layout(width="100px"))
         self.reset_zoom_button.on_click(lambda _b: self.reset_zoom())
         self.badge = synthetic_badge(self.meta)
@@ -63,6 +67,15 @@ class _DashboardBase(W.VBox):
             if name != "timeframe":
                 ctl.observe(self._on_param, "value")
         self._guard.run(self._load_timeframe)
+
+    def _update_range_label(self) -> None:
+        rng = self.controls["date_range"]
+        if rng.disabled or len(rng.options) < 2:
+            self.range_label.value = "no dates"
+            return
+        lo, hi = rng.index
+        labels = [label for label, _ in rng.options]
+        self.range_label.value = f"{labels[lo]} → {labels[hi]}"
 
     def _on_param(self, _change) -> None:
         if not self._suspended:
@@ -93,6 +106,7 @@ class _DashboardBase(W.VBox):
                 rng.disabled = True
         finally:
             self._suspended -= 1
+        self._update_range_label()
         self.x_scale.min = None
         self.x_scale.max = None
         self._refresh_now()

@@ -133,9 +133,15 @@ class FlowDashboard(_DashboardBase):
                                    indent=False)
         spot = list(self.md.venues("spot"))
         perp = list(self.md.venues("perp"))
+        # funding-only / OI-only venues (no perp closes) are perp venues too: they feed the
+        # composite funding and the OI aggregate, so they are selectable (and selected).
+        extra = sorted((set(self.md.venues("funding")) | set(self.md.venues("open_interest")))
+                       - set(perp))
+        perp_all = perp + extra
         c["spot_venues"] = W.SelectMultiple(options=spot, value=spot, rows=min(6, max(len(spot), 1)),
                                             description="spot venues", style=_STYLE)
-        c["perp_venues"] = W.SelectMultiple(options=perp, value=perp, rows=min(8, max(len(perp), 1)),
+        c["perp_venues"] = W.SelectMultiple(options=perp_all, value=perp_all,
+                                            rows=min(8, max(len(perp_all), 1)),
                                             description="perp venues", style=_STYLE)
         c["weighting"] = W.ToggleButtons(options=["equal", "oi"], value=d["weighting"],
                                          description="weighting", style={"button_width": "60px"})
@@ -166,7 +172,7 @@ class FlowDashboard(_DashboardBase):
                                     tooltip=tooltip("perp USD"))
         for key, (label, marker, color) in SIGNAL_MARKERS.items():
             m[key] = bq.Scatter(x=[], y=[], scales=ps, marker=marker, colors=[color],
-                                default_size=40, labels=[label], display_legend=True,
+                                default_size=24, labels=[label], display_legend=True,
                                 tooltip=tooltip(label))
         price_fig = new_panel_figure("Price: spot vs perp basket", xs, self._price_linear,
                                      "USD", [m["spot"], m["perp_basket"],
@@ -188,9 +194,9 @@ class FlowDashboard(_DashboardBase):
         m["oi_build"] = bq.Lines(x=[], y=[], scales=os_, colors=["#ff7f0e"], line_style="dashed",
                                  labels=["build"], display_legend=True)
         m["oi_cycle_high"] = bq.Lines(x=[], y=[], scales=os_, colors=["#9467bd"],
-                                      line_style="dotted", labels=["+k"], display_legend=True)
+                                      line_style="dotted", labels=["+k"])
         m["oi_cycle_low"] = bq.Lines(x=[], y=[], scales=os_, colors=["#9467bd"],
-                                     line_style="dotted", labels=["−k"], display_legend=True)
+                                     line_style="dotted", labels=["−k"])
         oi_fig = new_panel_figure("Aggregated open interest z-score", xs, os_["y"], "OI z",
                                   [m["oi_z"], m["oi_hot"], m["oi_build"], m["oi_cycle_high"],
                                    m["oi_cycle_low"]], "btcflow-panel-oi")
@@ -219,7 +225,7 @@ class FlowDashboard(_DashboardBase):
     def _layout(self) -> list:
         c = self.controls
         view = W.VBox([
-            W.HBox([c["timeframe"], c["date_range"], self.reset_zoom_button]),
+            W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             W.HBox([c["lookback"], c["funding_smoothing"], c["apr"]]),
             W.HBox([self.log_scale, self.venue_lines]),
         ])
@@ -232,7 +238,7 @@ class FlowDashboard(_DashboardBase):
         venues = W.VBox([W.HBox([c["spot_venues"], c["perp_venues"]]),
                          W.HBox([c["weighting"], c["oi_unit"], c["futures"]])])
         tabs = W.Tab(children=[view, thresholds, extremes, venues],
-                     titles=["view", "thresholds", "extremes (experimental)", "venues"])
+                     titles=["view", "thresholds", "extremes (exp.)", "venues"])
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC flow dashboard</h3>"), self.badge],
                         layout=W.Layout(align_items="center"))
         panels = []
@@ -356,7 +362,8 @@ class FlowDashboard(_DashboardBase):
         for key in ("spot", "perp_basket", *SIGNAL_MARKERS):
             mark = self.marks[key]
             if mark.scales["y"] is not new:
-                mark.scales = {"x": self.x_scale, "y": new}
+                with mark.hold_sync():
+                    mark.scales = {"x": self.x_scale, "y": new}
         if fig.axes[1].scale is not new:
             fig.axes[1].scale = new
 

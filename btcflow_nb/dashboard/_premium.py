@@ -60,11 +60,11 @@ class PremiumIndexPanel(_DashboardBase):
             "bb_lower": bq.Lines(x=[], y=[], scales=sc, colors=["#1f77b4"], labels=["lower"],
                                  display_legend=True, line_style="dashed"),
             "alert_high": bq.Scatter(x=[], y=[], scales=sc, marker="triangle-down",
-                                     colors=[RED], default_size=60,
+                                     colors=[RED], default_size=36,
                                      labels=["spot premium too high"], display_legend=True,
                                      tooltip=tooltip("premium USD")),
             "alert_low": bq.Scatter(x=[], y=[], scales=sc, marker="triangle-up",
-                                    colors=["#9467bd"], default_size=60,
+                                    colors=["#9467bd"], default_size=36,
                                     labels=["futures premium too high"], display_legend=True,
                                     tooltip=tooltip("premium USD")),
         }
@@ -83,7 +83,7 @@ class PremiumIndexPanel(_DashboardBase):
                          self.badge], layout=W.Layout(align_items="center"))
         self.children = [
             header, self.status,
-            W.HBox([c["timeframe"], c["date_range"], self.reset_zoom_button]),
+            W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             W.HBox([c["bb_length"], c["bb_mult"], c["futures"]]),
             self.panel_message, self.figure,
             W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),

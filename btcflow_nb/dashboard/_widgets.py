@@ -199,8 +199,9 @@ def html_table(columns: list[str], rows: list[list[str]], *, caption: str = "",
                css_class: str = "btcflow-table") -> str:
     head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>"
                    for c in columns)
-    body = "".join("<tr>" + "".join(f"<td style='padding:1px 8px'>{html.escape(v)}</td>"
-                                    for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td style='padding:1px 8px;white-space:nowrap'>"
+                                    f"{html.escape(v)}</td>" for v in row) + "</tr>"
+                   for row in rows)
     cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
     return (f"<table class='{css_class}' style='border-collapse:collapse;font-size:12px'>{cap}"
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
