@@ -412,9 +412,10 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     value in that unit are skipped, so the bar takes the last sample that has one.
     """
     from ._errors import check_choice
-    from .timeframes import bar_open
+    from .timeframes import bar_open, normalize_timeframe
 
     check_choice("oi unit", unit, ("btc", "usd"))
+    timeframe = normalize_timeframe(timeframe)  # validated even when there is no OI
     col = "oi_btc" if unit == "btc" else "oi_usd"
     bars = pd.DatetimeIndex(bar_opens, name="time")
     out = pd.DataFrame(index=bars, dtype="float64")

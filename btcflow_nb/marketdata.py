@@ -114,7 +114,7 @@ def _validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"{what} column {col!r} has a non-positive or infinite price {values[i]!r} at "
+                f"{what} column {col!r} has a non-positive or infinite price {float(values[i])!r} at "
                 f"{idx[i]}; closes must be > 0 USD (use NaN for a missing bar)"
             )
         if np.isinf(values).any():
@@ -209,14 +209,14 @@ def _validate_funding(frame, naive_tz) -> pd.DataFrame:
     if not (ih > 0).all() or (ih > 24 * 7).any():
         i = int(np.argmax(~((ih > 0) & (ih <= 168))))
         raise ValueError(
-            f"funding column 'interval_hours' has {ih[i]!r} at {out['time'].iloc[i]} "
+            f"funding column 'interval_hours' has {float(ih[i])!r} at {out['time'].iloc[i]} "
             f"({out['venue'].iloc[i]}); valid range: (0, 168] hours (typically 1, 4 or 8)"
         )
     rate = out["rate"].to_numpy()
     if (np.abs(rate) > _FUNDING_MAX_ABS).any():
         i = int(np.argmax(np.abs(rate) > _FUNDING_MAX_ABS))
         raise ValueError(
-            f"funding column 'rate' has {rate[i]!r} at {out['time'].iloc[i]} "
+            f"funding column 'rate' has {float(rate[i])!r} at {out['time'].iloc[i]} "
             f"({out['venue'].iloc[i]}): larger than {_FUNDING_MAX_ABS} per interval; rates are "
             f"fractions per interval (0.0001 = 0.01 %), not percent"
         )
@@ -238,7 +238,7 @@ def _validate_oi(frame, naive_tz) -> pd.DataFrame:
         neg = vals < 0
         if neg.any():
             i = int(np.argmax(neg))
-            raise ValueError(f"open_interest column {col!r} is negative ({vals[i]!r}) at "
+            raise ValueError(f"open_interest column {col!r} is negative ({float(vals[i])!r}) at "
                              f"{out['time'].iloc[i]} ({out['venue'].iloc[i]}); OI is >= 0")
     return out
 

@@ -209,14 +209,19 @@ def flow_metrics(
     tf = check_not_finer(timeframe, md.resolution)
     lookback = check_window("lookback", lookback)
     if lookback < 2:
-        raise ValueError(f"lookback={lookback} is too short: a z-score needs at least 2 bars")
+        raise ValueError(f"lookback={lookback} is too short: a z-score needs at least 2 bars; "
+                         f"valid range: 2..number of bars")
     funding_smoothing = check_window("funding_smoothing", funding_smoothing)
     check_choice("weighting", weighting, WEIGHTINGS)
     check_choice("oi_unit", oi_unit, OI_UNITS)
     check_window("bb_length", bb_length)
     check_range("bb_mult", bb_mult, 0, 10, low_open=True)
-    if not isinstance(apr, (bool, np.bool_)):
-        raise ValueError(f"apr must be True or False; got {apr!r}")
+    for flag_name, flag in (("apr", apr), ("extremes", extremes)):
+        if not isinstance(flag, (bool, np.bool_)):  # "no" is truthy: refuse, don't guess
+            raise ValueError(f"{flag_name} must be True or False; got {flag!r}")
+    start_ts, end_ts = _ts(start, "start"), _ts(end, "end")
+    if start_ts is not None and end_ts is not None and start_ts > end_ts:
+        raise ValueError(f"start={start!r} is after end={end!r}; valid: start <= end")
 
     sv = check_venues("spot", spot_venues, list(md.spot.columns))
     pv = check_venues("perp", perp_venues, _perp_choices(md))
@@ -265,12 +270,18 @@ def flow_metrics(
                      funding_unit="% APR" if apr else "% per 8h",
                      source=md.meta.get("source"), synthetic=bool(md.meta.get("synthetic")))
     if start is not None or end is not None:
-        out = out.loc[_ts(start):_ts(end)]
+        out = out.loc[start_ts:end_ts]
     return out
 
 
-def _ts(x):
+def _ts(x, name: str = "time"):
     if x is None:
         return None
-    t = pd.Timestamp(x)
+    try:
+        t = pd.Timestamp(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={x!r} is not a time; valid: a timestamp or date string such as "
+                         f"'2024-01-01' (naive means UTC)") from None
+    if t is pd.NaT:
+        raise ValueError(f"{name}={x!r} is not a time; valid: a timestamp or date string")
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
