@@ -608,6 +608,11 @@ async def _fetch_all(venues, objects, plan, root, policy, progress, redact):
                             leave=True, disable=not progress, dynamic_ncols=True)
     for ex in dict.fromkeys(objects[v.name] for v in venues):
         _prepare_exchange(ex, [v for v in venues if objects[v.name] is ex])
+    # ccxt logs request headers (API keys included) at DEBUG: redact them while we fetch
+    redacting = _RedactingFilter(redact)
+    loggers = {log} | {getattr(ex, "logger", None) for ex in objects.values()} - {None}
+    for lg in loggers:
+        lg.addFilter(redacting)
     try:
         tasks = [_fetch_venue(v, objects[v.name], plan, root, policy, bars[v.name], redact)
                  for v in venues]
@@ -617,6 +622,19 @@ async def _fetch_all(venues, objects, plan, root, policy, progress, redact):
             b.close()
         await asyncio.gather(*(ex.close() for ex in dict.fromkeys(objects.values())),
                              return_exceptions=True)
+        for lg in loggers:
+            lg.removeFilter(redacting)
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact):
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record):
+        record.msg = self.redact(record.getMessage())
+        record.args = ()
+        return True
 
 
 def _run(coro):
