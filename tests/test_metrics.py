@@ -216,3 +216,24 @@ def test_only_funding_and_oi(demo):
     m = flow_metrics(_small(demo, spot=None, perp=None), "1D")
     assert m["perp_basket"].isna().all() and m["oi_total"].notna().sum() > 2000
     assert m["funding"].notna().sum() > 2000
+
+
+def test_venue_without_any_data_and_funding_only_venue(demo):
+    """A perp column that is all NaN (listed, never traded) and a venue with funding but no
+    price: both are selectable, contribute nothing where they have nothing, and never raise."""
+    perp = demo.perp.assign(gate=np.nan)
+    f = demo.funding
+    extra = f[f["venue"] == "deribit"].assign(venue="krakenfutures")
+    md = MarketData.from_frames(spot=demo.spot, perp=perp,
+                                funding=pd.concat([f, extra], ignore_index=True),
+                                open_interest=demo.open_interest)
+    assert "gate" not in md.venues("perp") and "krakenfutures" in md.venues("funding")
+    only_gate = flow_metrics(md, "1D", perp_venues=["gate"])
+    assert only_gate["perp_basket"].isna().all() and only_gate["funding"].isna().all()
+    assert only_gate["oi_total"].isna().all() and not only_gate["bullish"].any()
+    with_gate = flow_metrics(md, "1D", perp_venues=["deribit", "gate"])
+    alone = flow_metrics(md, "1D", perp_venues=["deribit"])
+    pd.testing.assert_frame_equal(with_gate, alone)
+    funding_only = flow_metrics(md, "1D", perp_venues=["krakenfutures"])
+    assert funding_only["perp_basket"].isna().all()
+    np.testing.assert_allclose(funding_only["funding"], alone["funding"], rtol=1e-13)
