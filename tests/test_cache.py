@@ -1,0 +1,186 @@
+"""The Parquet cache: atomic writes, schema checks, corrupt/foreign files set aside (never
+deleted), de-duplication, `from_cache` without any network, and a process killed mid-write."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import btcflow_nb
+from btcflow_nb import _parse
+from btcflow_nb.cache import (CacheError, cache_root, merge, read_series, series_path,
+                              write_series)
+from btcflow_nb.testing.fake_exchange import FakeExchange
+from btcflow_nb.venues import DEFAULT_VENUES
+
+BY_NAME = {v.name: v for v in DEFAULT_VENUES}
+COINBASE = BY_NAME["spot:coinbase"]
+
+
+def _ohlcv(start_day: int, n: int, base=100.0) -> pd.DataFrame:
+    t = pd.date_range("2024-01-01", periods=n, freq="D", tz="UTC") + pd.Timedelta(days=start_day)
+    close = base + np.arange(n, dtype=float)
+    return pd.DataFrame({"time": t.as_unit("ms"), "open": close, "high": close, "low": close,
+                         "close": close, "volume": np.ones(n)})
+
+
+@pytest.fixture()
+def root(tmp_path, monkeypatch):
+    monkeypatch.setenv("BTCFLOW_NB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("BTCFLOW_NB_CONFIG", raising=False)
+    monkeypatch.delenv("BTCFLOW_NB_API_BASE", raising=False)
+    return cache_root()
+
+
+def test_default_location_and_override(tmp_path, monkeypatch):
+    monkeypatch.delenv("BTCFLOW_NB_CACHE_DIR", raising=False)
+    monkeypatch.delenv("BTCFLOW_NB_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "btcflow-nb" / "v1"
+    monkeypatch.setenv("BTCFLOW_NB_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine" / "v1"
+    assert cache_root(tmp_path / "arg") == tmp_path / "arg" / "v1"
+
+
+def test_round_trip_and_atomic_write_leaves_no_temp_file(root):
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    frame = _ohlcv(0, 5)
+    write_series(path, frame, "ohlcv", COINBASE, "1d", fetched_at="2024-01-06T00:00:00+00:00")
+    back, meta = read_series(path, "ohlcv", COINBASE, "1d")
+    pd.testing.assert_frame_equal(back, frame)
+    assert meta["symbol"] == "BTC/USD" and meta["fetched_at"].startswith("2024-01-06")
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_merge_dedupes_by_time_new_rows_win(root):
+    old = _ohlcv(0, 5, base=100)
+    new = _ohlcv(4, 3, base=500)                # overlaps the last cached bar (re-fetched)
+    out = merge(old, pd.concat([new, new]))     # and comes twice
+    assert list(out["time"]) == list(_ohlcv(0, 7)["time"])
+    assert out["close"].tolist() == [100, 101, 102, 103, 500, 501, 502]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign_parquet", "wrong_symbol",
+                                    "unsorted"])
+def test_bad_file_is_set_aside_with_a_clear_error(root, damage):
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    write_series(path, _ohlcv(0, 5), "ohlcv", COINBASE, "1d")
+    if damage == "garbage":
+        path.write_bytes(b"not parquet at all")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "foreign_parquet":
+        pd.DataFrame({"a": [1, 2]}).to_parquet(path)
+    elif damage == "wrong_symbol":
+        import dataclasses
+        write_series(path, _ohlcv(0, 5), "ohlcv", dataclasses.replace(COINBASE, symbol="ETH/USD"),
+                     "1d")
+    elif damage == "unsorted":
+        frame = _ohlcv(0, 5).iloc[::-1]
+        write_series(path, frame, "ohlcv", COINBASE, "1d")
+    original = path.read_bytes()
+    with pytest.raises(CacheError, match=r"spot-coinbase\.parquet.*set aside as"):
+        read_series(path, "ohlcv", COINBASE, "1d")
+    assert not path.exists()
+    moved = list(path.parent.glob("spot-coinbase.parquet.corrupt-*"))
+    assert len(moved) == 1 and moved[0].read_bytes() == original   # kept, byte for byte
+
+
+def test_fetch_survives_a_corrupt_file_and_refetches(root, tmp_path, monkeypatch):
+    with FakeExchange(days=4) as fake:
+        for k, v in fake.env(tmp_path).items():
+            if k != "BTCFLOW_NB_CACHE_DIR":
+                monkeypatch.setenv(k, v)
+        path = series_path(root, "ohlcv", COINBASE, "1d")
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\x00garbage")
+        md = btcflow_nb.fetch(["spot:coinbase"], since=fake.truth.start, progress=False)
+    assert any("set aside" in n and "spot-coinbase.parquet" in n for n in md.meta["notes"])
+    assert md.spot["coinbase"].notna().sum() == 5
+    assert list(path.parent.glob("*.corrupt-*"))
+
+
+def test_from_cache_needs_no_network(root, tmp_path, monkeypatch):
+    with FakeExchange(days=5) as fake:
+        for k, v in fake.env(tmp_path).items():
+            if k != "BTCFLOW_NB_CACHE_DIR":
+                monkeypatch.setenv(k, v)
+        live = btcflow_nb.fetch(["spot:coinbase", "perp:binance"], since=fake.truth.start,
+                                progress=False)
+    # the server is gone; any network use would fail.  Block sockets to be sure.
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("from_cache touched the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    cached = btcflow_nb.from_cache(["spot:coinbase", "perp:binance"])
+    assert cached.meta["source"] == "cache" and cached.meta["fetched_at"]
+    pd.testing.assert_frame_equal(cached.spot, live.spot)
+    pd.testing.assert_frame_equal(cached.perp, live.perp)
+    pd.testing.assert_frame_equal(cached.funding.reset_index(drop=True),
+                                  live.funding.reset_index(drop=True))
+    pd.testing.assert_frame_equal(cached.open_interest.reset_index(drop=True),
+                                  live.open_interest.reset_index(drop=True))
+
+
+def test_from_cache_reports_foreign_files_and_empty_cache(root):
+    with pytest.raises(ValueError, match="cache holds no 1d data.*btcflow-nb fetch"):
+        btcflow_nb.from_cache(["spot:coinbase"])
+    write_series(series_path(root, "ohlcv", COINBASE, "1d"), _ohlcv(0, 3), "ohlcv", COINBASE, "1d")
+    (root / "ohlcv" / "1d" / "notes.txt").write_text("mine")
+    md = btcflow_nb.from_cache(["spot:coinbase"])
+    assert any("foreign file" in n and "notes.txt" in n for n in md.meta["notes"])
+    assert (root / "ohlcv" / "1d" / "notes.txt").exists()      # reported, left alone
+
+
+_WRITER = textwrap.dedent("""
+    import sys, numpy as np, pandas as pd
+    from btcflow_nb.cache import write_series
+    from btcflow_nb.venues import DEFAULT_VENUES
+    from pathlib import Path
+    venue = [v for v in DEFAULT_VENUES if v.name == "spot:coinbase"][0]
+    path = Path(sys.argv[1])
+    n = 200_000
+    t = pd.date_range("2000-01-01", periods=n, freq="h", tz="UTC").as_unit("ms")
+    i = 0
+    while True:
+        close = np.full(n, float(i))
+        frame = pd.DataFrame({"time": t, "open": close, "high": close, "low": close,
+                              "close": close, "volume": close})
+        write_series(path, frame, "ohlcv", venue, "1d")
+        i += 1
+        print(i, flush=True)
+""")
+
+
+def test_process_killed_mid_write_leaves_a_readable_cache(root, tmp_path):
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True, env=dict(os.environ))
+    try:
+        for _ in range(2):                     # let it complete two writes ...
+            assert proc.stdout.readline().strip()
+        deadline = time.monotonic() + 30
+        while not list(path.parent.glob(".*.tmp")):   # ... and catch it inside the next one
+            assert time.monotonic() < deadline, "the writer never started another write"
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    frame, _ = read_series(path, "ohlcv", COINBASE, "1d")   # complete, valid, never corrupt
+    assert len(frame) == 200_000
+    assert frame["close"].nunique() == 1 and frame["close"].iloc[0] >= 1
+    assert not list(path.parent.glob("*.corrupt-*"))
