@@ -237,3 +237,26 @@ def test_venue_without_any_data_and_funding_only_venue(demo):
     funding_only = flow_metrics(md, "1D", perp_venues=["krakenfutures"])
     assert funding_only["perp_basket"].isna().all()
     np.testing.assert_allclose(funding_only["funding"], alone["funding"], rtol=1e-13)
+
+
+@pytest.mark.parametrize("tf, bars", [("1h", 24 * 20), ("4h", 6 * 20), ("1D", 20)])
+def test_intraday_data_at_intraday_timeframes(tf, bars):
+    idx = pd.date_range("2024-01-01", periods=24 * 20, freq="h", tz="UTC", name="time")
+    h = np.arange(len(idx), dtype=float)
+    spot = pd.DataFrame({"a": 100.0 + h}, index=idx)
+    perp = pd.DataFrame({"p": 100.0 + h + 0.5}, index=idx)
+    fund = pd.DataFrame({"venue": "p", "time": idx + pd.Timedelta(hours=1), "rate": 1e-5,
+                         "interval_hours": 1.0})
+    oi = pd.DataFrame({"venue": "p", "time": idx, "oi_btc": 1000.0 + h, "oi_usd": 1e5 + h})
+    md = MarketData.from_frames(spot=spot, perp=perp, funding=fund, open_interest=oi)
+    m = flow_metrics(md, tf, lookback=5)
+    assert len(m) == bars
+    step = {"1h": 1, "4h": 4, "1D": 24}[tf]
+    np.testing.assert_array_equal(m["premium_abs"], -0.5)  # last close of each bar: -0.5 USD
+    np.testing.assert_allclose(m["funding"], 1e-5 * 800, rtol=1e-12)  # 0.008 % per 8h
+    np.testing.assert_allclose(m["oi_total"], 1000.0 + np.arange(step - 1, 24 * 20, step), rtol=1e-12)
+    # a constant USD premium has exactly zero variance: bands collapse onto it, no alert fires
+    np.testing.assert_array_equal(m["bb_upper"].iloc[19:], -0.5)
+    np.testing.assert_array_equal(m["bb_lower"].iloc[19:], -0.5)
+    assert not m["alert_premium_high"].any() and not m["alert_premium_low"].any()
+    assert not np.isinf(m[["premium_z", "oi_z", "funding_z"]].to_numpy()).any()
