@@ -1,0 +1,128 @@
+"""Bad input to `fetch` / `from_cache` / the configuration: a ValueError naming the thing and
+the valid choices -- before any network request when it can be known without one."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import ccxt
+import pytest
+
+import btcflow_nb
+from btcflow_nb.config import load_config, point_exchange_at
+from btcflow_nb.fetch import FetchError
+from btcflow_nb.testing.fake_exchange import FakeExchange
+from btcflow_nb.venues import DEFAULT_VENUES, Venue, resolve_venues
+
+BY_NAME = {v.name: v for v in DEFAULT_VENUES}
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeExchange(days=3) as f:
+        yield f
+
+
+@pytest.fixture()
+def env(fake, tmp_path, monkeypatch):
+    for k, v in fake.env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    fake.clear_log()
+    return fake
+
+
+def test_unknown_venue_lists_the_known_ones(env):
+    with pytest.raises(ValueError, match=r"unknown venue 'bitmex'; known venues: \[.*'perp:kucoin'"):
+        btcflow_nb.fetch(["bitmex"], progress=False)
+    assert env.log() == []
+
+
+def test_since_after_until(env):
+    with pytest.raises(ValueError, match=r"since \(2024-02-01.*\) is after until \(2024-01-01"):
+        btcflow_nb.fetch(since="2024-02-01", until="2024-01-01", progress=False)
+    with pytest.raises(ValueError, match="since.*is after until"):
+        btcflow_nb.from_cache(since="2024-02-01", until="2024-01-01")
+    with pytest.raises(ValueError, match="'yesterday-ish' is not a date"):
+        btcflow_nb.fetch(since="yesterday-ish", progress=False)
+
+
+def test_unsupported_timeframes(env):
+    with pytest.raises(ValueError, match=r"fetch timeframe '1w' is not supported; valid choices: "
+                                         r"\['1h', '4h', '1d'\].*resample"):
+        btcflow_nb.fetch(timeframe="1w", progress=False)
+    with pytest.raises(ValueError, match=r"timeframe '4h' is not served by coinbase; it serves "
+                                         r"\[.*'1h'"):
+        btcflow_nb.fetch(["spot:coinbase"], timeframe="4h", progress=False)
+    assert env.log() == []
+
+
+def test_default_venues_skip_a_venue_without_the_timeframe(env):
+    md = btcflow_nb.fetch(since=env.truth.start, timeframe="4h", progress=False)
+    assert "4h" in md.meta["errors"]["spot:coinbase"]
+    assert "coinbase" not in md.spot.columns and "kraken" in md.spot.columns
+
+
+def test_unknown_symbol_names_it_and_lists_the_venues_btc_symbols(env):
+    bad = dataclasses.replace(BY_NAME["spot:coinbase"], symbol="BTC/EUR")
+    md = btcflow_nb.fetch([bad, "spot:kraken"], since=env.truth.start, progress=False)
+    assert "unknown symbol 'BTC/EUR' at coinbase; BTC symbols there: ['BTC/USD']" in \
+        md.meta["errors"]["spot:coinbase"]
+    assert "kraken" in md.spot.columns
+    with pytest.raises(FetchError, match="unknown symbol 'BTC/EUR'"):
+        btcflow_nb.fetch([bad], since=env.truth.start, progress=False, cache_dir=False)
+
+
+def test_exchanges_argument_is_checked(env):
+    with pytest.raises(ValueError, match=r"exchanges= has key\(s\) \['bitmex'\].*valid keys"):
+        btcflow_nb.fetch(["spot:kraken"], exchanges={"bitmex": object()}, progress=False)
+    with pytest.raises(ValueError, match="must be a ccxt.async_support exchange"):
+        btcflow_nb.fetch(["spot:kraken"], exchanges={"kraken": ccxt.kraken()}, progress=False)
+
+
+def test_venue_definitions_are_checked():
+    with pytest.raises(ValueError, match=r"kind='future' is not valid; choose one of \['spot', 'perp', 'fx'\]"):
+        Venue("x", "future", "binance", "BTC/USDT")
+    with pytest.raises(ValueError, match="perp venue 'x' needs contract"):
+        Venue("x", "perp", "binance", "BTC/USDT:USDT")
+    with pytest.raises(ValueError, match=r"unknown venue field\(s\) \['colour'\]"):
+        Venue.from_dict({"key": "x", "kind": "spot", "exchange_id": "kraken", "symbol": "BTC/USD",
+                         "colour": "red"})
+
+
+def test_config_file_errors_name_the_file_and_key(tmp_path, monkeypatch):
+    path = tmp_path / "conf.json"
+    path.write_text(json.dumps({"apibase": "x"}))
+    monkeypatch.setenv("BTCFLOW_NB_CONFIG", str(path))
+    with pytest.raises(ValueError, match=r"'conf.json': unknown key\(s\) \['apibase'\]; valid keys"):
+        load_config()
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot parse configuration file 'conf.json'"):
+        load_config()
+    monkeypatch.setenv("BTCFLOW_NB_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ValueError, match="which is not a file"):
+        load_config()
+    monkeypatch.delenv("BTCFLOW_NB_CONFIG")
+    monkeypatch.setenv("BTCFLOW_NB_API_BASE", "127.0.0.1:80")
+    with pytest.raises(ValueError, match="api_base '127.0.0.1:80' is not an http"):
+        load_config()
+
+
+def test_toml_config_with_extra_venue(tmp_path, monkeypatch):
+    path = tmp_path / "conf.toml"
+    path.write_text('api_base = "http://127.0.0.1:9"\n[exchanges.kraken]\ntimeout = 1234\n'
+                    '[[venues]]\nkey = "bybit_inverse"\nkind = "perp"\nexchange_id = "bybit"\n'
+                    'symbol = "BTC/USD:BTC"\ncontract = "inverse"\nfunding_history = true\n')
+    monkeypatch.setenv("BTCFLOW_NB_CONFIG", str(path))
+    monkeypatch.delenv("BTCFLOW_NB_API_BASE", raising=False)
+    cfg = load_config()
+    assert cfg.api_base == "http://127.0.0.1:9" and cfg.exchanges["kraken"]["timeout"] == 1234
+    assert [v.name for v in resolve_venues(["bybit_inverse"])] == ["perp:bybit_inverse"]
+
+
+def test_point_exchange_at_rewrites_every_url():
+    ex = ccxt.bybit()
+    point_exchange_at(ex, "http://127.0.0.1:1234/")
+    assert ex.urls["api"]["public"] == "http://127.0.0.1:1234/bybit/api.bybit.com"
+    gate = ccxt.gate()
+    point_exchange_at(gate, "http://127.0.0.1:1234")
+    assert gate.urls["api"]["public"]["futures"] == "http://127.0.0.1:1234/gate/api.gateio.ws/api/v4"
