@@ -1,0 +1,111 @@
+"""The ``btcflow-nb`` command line.
+
+    btcflow-nb fetch [--venues NAME ...] [--since DATE] [--until DATE] [--timeframe 1h|4h|1d]
+                     [--cache-dir DIR] [--no-progress]
+        Fetch live data into the cache (progress bars on stderr), then print the coverage
+        table and any per-venue errors.
+    btcflow-nb coverage [--venues NAME ...] [--timeframe 1d] [--cache-dir DIR]
+        Print first/last bar, rows and gaps per venue and field, from the cache (no network).
+    btcflow-nb venues
+        Print the venue registry: what each venue offers and how it is read.
+    btcflow-nb render ...
+        Execute notebooks and export HTML (see ``btcflow-nb render --help``).
+
+Configuration: ``BTCFLOW_NB_CONFIG`` (JSON/TOML file), ``BTCFLOW_NB_API_BASE`` (one server for
+every venue, e.g. the fake exchange), ``BTCFLOW_NB_CACHE_DIR`` -- see `btcflow_nb.config`.
+Exit status: 0 success (some venues may have failed: they are listed), 1 every venue failed,
+2 bad arguments or configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+import pandas as pd
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="btcflow-nb",
+                                     description="Bitcoin derivatives flow: data and notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, with_time=True):
+        p.add_argument("--venues", nargs="+", metavar="NAME",
+                       help="venue names (spot:binance, perp:kucoin), keys (binance) or "
+                            "'spot' / 'perp'; default: every registered venue")
+        p.add_argument("--timeframe", default="1d", help="bar size: 1h, 4h or 1d (default 1d)")
+        p.add_argument("--cache-dir", default=None, help="cache directory (default: "
+                       "$BTCFLOW_NB_CACHE_DIR or ~/.cache/btcflow-nb)")
+        if with_time:
+            p.add_argument("--since", default=None,
+                           help="first date (default: resume from the cache, else 365 days)")
+            p.add_argument("--until", default=None, help="last date (default: now)")
+
+    f = sub.add_parser("fetch", help="fetch live data into the cache, print coverage")
+    common(f)
+    f.add_argument("--no-progress", action="store_true", help="no progress bars")
+    c = sub.add_parser("coverage", help="coverage of the cached data (no network)")
+    common(c)
+    sub.add_parser("venues", help="the venue registry")
+    return parser
+
+
+def format_coverage(coverage: pd.DataFrame) -> str:
+    """The coverage table as text: field, venue, first, last, rows, gaps."""
+    if len(coverage) == 0:
+        return "(no data)"
+    table = coverage.copy()
+    for col in ("first", "last"):
+        t = pd.to_datetime(table[col], utc=True)
+        table[col] = t.dt.strftime("%Y-%m-%d %H:%M")
+    return table.to_string(index=False)
+
+
+def _print_errors(md, out) -> None:
+    for venue, reason in md.meta.get("errors", {}).items():
+        print(f"error  {venue}: {reason}", file=out)
+    for note in md.meta.get("notes", []):
+        print(f"note   {note}", file=out)
+
+
+def main(argv: Optional[list] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "render":
+        from .render import main as render_main
+
+        return render_main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "venues":
+            from .venues import venue_table
+
+            with pd.option_context("display.width", 200, "display.max_columns", 20):
+                print(venue_table().to_string(index=False))
+            return 0
+        if args.command == "coverage":
+            from .cache import from_cache
+
+            md = from_cache(args.venues, timeframe=args.timeframe, since=args.since,
+                            until=args.until, cache_dir=args.cache_dir)
+            print(format_coverage(md.coverage()))
+            _print_errors(md, sys.stdout)
+            return 0
+        from .fetch import FetchError, fetch
+
+        try:
+            md = fetch(args.venues, since=args.since, until=args.until, timeframe=args.timeframe,
+                       cache_dir=args.cache_dir, progress=not args.no_progress)
+        except FetchError as exc:
+            print(f"btcflow-nb fetch: {exc}", file=sys.stderr)
+            return 1
+        print(format_coverage(md.coverage()))
+        _print_errors(md, sys.stdout)
+        return 0
+    except ValueError as exc:
+        print(f"btcflow-nb {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
