@@ -122,6 +122,36 @@ def measure(fn: Callable, *, repeats: int = 5, warmup: int = 1,
     return Timing(samples)
 
 
+def measure_interleaved(fns: dict[str, Callable[[], object]], *, repeats: int = 5,
+                        warmup: int = 1) -> dict[str, Timing]:
+    """Time several operations **round-robin** (a, b, c, a, b, c, ...).
+
+    On a shared machine the load drifts; interleaving exposes an operation and its reference to
+    the same conditions, so their ratio stays meaningful even when absolute times wander.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1; got {repeats!r}")
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    enabled = gc.isenabled()
+    try:
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                gc.collect()
+                gc.disable()
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t0)
+                if enabled:
+                    gc.enable()
+    finally:
+        if enabled:
+            gc.enable()
+    return {name: Timing(v) for name, v in samples.items()}
+
+
 # ---------------------------------------------------------------------------- environment
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._harness import Row, Target, Unavailable, measure
+from ._harness import Row, Target, Unavailable, measure_interleaved
 
 NAME = "cache"
 TITLE = "Load from the Parquet cache (8 venues x 8 years of hourly bars)"
@@ -112,8 +112,9 @@ def run(size: str):
                 raise RuntimeError(f"from_cache returned venues {got}, expected {want}")
             if md.meta.get("errors"):
                 raise RuntimeError(f"from_cache reported errors: {md.meta['errors']}")
-            t = measure(load, repeats=repeats)
-            t_raw = measure(lambda: _raw_read(files), repeats=repeats)
+            timings = measure_interleaved({"from_cache": load, "raw": lambda: _raw_read(files)},
+                                          repeats=repeats)
+            t, t_raw = timings["from_cache"], timings["raw"]
             size_mb = sum(p.stat().st_size for p in files) / 1e6
         rows.append(Row(f"from_cache, {label}: 8 venues x {bars} hourly bars", t.median, "s",
                         reference="pyarrow read_table+to_pandas", reference_value=t_raw.median,

@@ -28,15 +28,15 @@ import time
 import numpy as np
 import pandas as pd
 
-from ._harness import Row, Target, Unavailable, measure
+from ._harness import Row, Target, Unavailable, measure, measure_interleaved
 
 NAME = "compute"
 TITLE = "Indicator compute scaling (bollinger, zscore, flow_metrics; 8 perp venues)"
 REQUIRES = ("btcflow_nb/indicators.py", "btcflow_nb/metrics.py")
 
 SIZES = {"tiny": (2_000, 20_000), "full": (10_000, 100_000, 1_000_000)}
-REPEATS = {"tiny": 2, "full": 5}
-FLOW_REPEATS = {"tiny": 2, "full": 3}
+REPEATS = {"tiny": 2, "full": 15}
+FLOW_REPEATS = {"tiny": 2, "full": 5}
 SEED = 20240601
 BB_LENGTH, BB_MULT, Z_WINDOW = 20, 2.0, 52
 LINEAR_LIMIT = 1.5
@@ -237,13 +237,17 @@ def run(size: str):
                                               _pandas_zscore(xs, Z_WINDOW), False),
         }
 
-        t_bb = measure(lambda: bollinger(xs, BB_LENGTH, BB_MULT), repeats=repeats)
-        t_bb_ta = measure(lambda: talib.BBANDS(xa, timeperiod=BB_LENGTH, nbdevup=BB_MULT,
-                                               nbdevdn=BB_MULT, matype=0), repeats=repeats)
-        t_bb_pd = measure(lambda: _pandas_bollinger(xs, BB_LENGTH, BB_MULT), repeats=repeats)
-        t_z = measure(lambda: zscore(xs, Z_WINDOW), repeats=repeats)
-        t_z_ta = measure(lambda: _talib_zscore(talib, xa, Z_WINDOW), repeats=repeats)
-        t_z_pd = measure(lambda: _pandas_zscore(xs, Z_WINDOW), repeats=repeats)
+        bb = measure_interleaved({
+            "ours": lambda: bollinger(xs, BB_LENGTH, BB_MULT),
+            "talib": lambda: talib.BBANDS(xa, timeperiod=BB_LENGTH, nbdevup=BB_MULT,
+                                          nbdevdn=BB_MULT, matype=0),
+            "pandas": lambda: _pandas_bollinger(xs, BB_LENGTH, BB_MULT)}, repeats=repeats)
+        t_bb, t_bb_ta, t_bb_pd = bb["ours"], bb["talib"], bb["pandas"]
+        z = measure_interleaved({
+            "ours": lambda: zscore(xs, Z_WINDOW),
+            "talib": lambda: _talib_zscore(talib, xa, Z_WINDOW),
+            "pandas": lambda: _pandas_zscore(xs, Z_WINDOW)}, repeats=repeats)
+        t_z, t_z_ta, t_z_pd = z["ours"], z["talib"], z["pandas"]
         # cold: a fresh MarketData per call, so no memoised intermediate results are reused
         t_flow = measure(lambda m: flow_metrics(m, "1h"), setup=lambda: _fresh(md),
                          repeats=flow_repeats)

@@ -27,6 +27,7 @@ from benchmarks._harness import (  # noqa: E402
     check_document,
     evaluate,
     measure,
+    measure_interleaved,
     median,
     percentile,
     write_json,
@@ -126,6 +127,14 @@ def test_measure_runs_warmup_and_repeats_and_gives_each_call_a_fresh_setup():
     assert all(s >= 0 for s in t.samples)
     with pytest.raises(ValueError, match="repeats"):
         measure(lambda: None, repeats=0)
+
+
+def test_measure_interleaved_alternates_the_operations():
+    order = []
+    timings = measure_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                                  repeats=3, warmup=1)
+    assert order == ["a", "b"] * 4
+    assert {k: len(t.samples) for k, t in timings.items()} == {"a": 3, "b": 3}
 
 
 def test_evaluate_marks_pass_and_miss_only_at_full_size():
