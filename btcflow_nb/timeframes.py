@@ -127,15 +127,29 @@ def infer_resolution(index: pd.DatetimeIndex) -> str | None:
     return best or "1h"
 
 
+#: (data resolution, timeframe) pairs whose bars straddle each other: epoch-anchored 3-day bars
+#: cross Monday week starts and month starts, and weeks cross month starts. Re-barring would put
+#: a close into the wrong bar (a week from Mon Jan 29 to Sun Feb 4 would set January's close).
+_NOT_NESTED = frozenset({("3D", "1W"), ("3D", "1M"), ("1W", "1M")})
+
+
 def check_not_finer(timeframe: str, resolution: str | None) -> str:
-    """Raise ``ValueError`` when ``timeframe`` is finer than the data's ``resolution``."""
+    """Raise ``ValueError`` when ``timeframe`` is finer than the data's ``resolution``, or when
+    its bars do not contain whole bars of that resolution (3D -> 1W, 3D -> 1M, 1W -> 1M)."""
     tf = normalize_timeframe(timeframe)
     if resolution is None:
         return tf
+    valid = [t for t in TIMEFRAMES
+             if _HOURS[t] >= _HOURS[resolution] and (resolution, t) not in _NOT_NESTED]
     if _HOURS[tf] < _HOURS[resolution]:
-        valid = [t for t in TIMEFRAMES if _HOURS[t] >= _HOURS[resolution]]
         raise ValueError(
             f"timeframe {tf!r} is finer than the data's own resolution {resolution!r}; "
+            f"valid choices for this data: {', '.join(valid)}"
+        )
+    if (resolution, tf) in _NOT_NESTED:
+        raise ValueError(
+            f"timeframe {tf!r} bars do not contain whole {resolution!r} bars (they straddle "
+            f"its bar edges), so closes would land in the wrong bar; "
             f"valid choices for this data: {', '.join(valid)}"
         )
     return tf

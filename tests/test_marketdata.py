@@ -389,10 +389,24 @@ def test_resample_finer_than_resolution_is_an_error(demo):
     weekly = demo.resample("1W")
     with pytest.raises(ValueError, match="finer"):
         weekly.resample("1D")
-    assert weekly.resample("1M").resolution == "1M"
+    assert weekly.resample("1W").resolution == "1W"
 
 
 def test_resample_to_own_resolution_keeps_the_data(demo):
     same = demo.resample("1D")
     pd.testing.assert_frame_equal(same.spot, demo.spot)
     pd.testing.assert_frame_equal(same.perp, demo.perp)
+
+
+def test_weekly_data_cannot_be_rebarred_to_months(demo):
+    """Regression: weekly -> monthly put the close of the week Mon 2018-01-29 .. Sun 02-04 into
+    January (7026.95 instead of January's own last close 7853.42). Now refused."""
+    weekly = demo.resample("1W")
+    with pytest.raises(ValueError, match="'1M' bars do not contain whole '1W' bars"):
+        weekly.resample("1M")
+    from btcflow_nb import flow_metrics
+
+    with pytest.raises(ValueError, match="valid choices for this data: 1W"):
+        flow_metrics(weekly, "1M", lookback=12)
+    monthly = demo.resample("1M")  # from the daily data: January's own last close
+    assert monthly.spot.loc[T("2018-01-01"), "coinbase"] == demo.spot.loc[T("2018-01-31"), "coinbase"]

@@ -161,3 +161,22 @@ def test_check_not_finer():
     assert "valid choices for this data: 1D, 3D, 1W, 1M" in msg
     with pytest.raises(ValueError, match="valid choices for this data: 1M"):
         check_not_finer("1W", "1M")
+
+
+@pytest.mark.parametrize("resolution, tf, valid", [
+    ("1W", "1M", "1W"), ("3D", "1W", "3D"), ("3D", "1M", "3D"),
+])
+def test_check_not_finer_refuses_bars_that_straddle(resolution, tf, valid):
+    """A weekly close re-barred to months lands in the month of its Monday: refused."""
+    with pytest.raises(ValueError) as e:
+        check_not_finer(tf, resolution)
+    msg = str(e.value)
+    assert f"{tf!r} bars do not contain whole {resolution!r} bars" in msg
+    assert msg.endswith(f"valid choices for this data: {valid}")
+
+
+def test_nesting_pairs_that_are_fine():
+    for resolution in ("1h", "4h", "1D"):
+        for tf in TIMEFRAMES[TIMEFRAMES.index(resolution):]:
+            assert check_not_finer(tf, resolution) == tf
+    assert check_not_finer("1W", "1W") == "1W" and check_not_finer("3D", "3D") == "3D"
