@@ -86,7 +86,8 @@ class Timing:
 
     def to_dict(self) -> dict:
         return {"median_s": self.median, "p95_s": self.p95, "min_s": self.min,
-                "repeats": len(self.samples), "samples_s": [float(s) for s in self.samples]}
+                "repeats": len(self.samples),
+                "samples_s": [round(float(s), 7) for s in self.samples]}  # 0.1 us is plenty
 
 
 def measure(fn: Callable, *, repeats: int = 5, warmup: int = 1,
