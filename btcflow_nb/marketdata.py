@@ -99,6 +99,10 @@ def _validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
             f"{what} index is not sorted (timestamp {idx[pos]} comes after {idx[pos - 1]}); "
             f"call .sort_index() first"
         )
+    dup_cols = frame.columns[frame.columns.duplicated()]
+    if len(dup_cols):
+        raise ValueError(f"{what} has duplicate column {dup_cols[0]!r}; one column per venue: "
+                         f"merge or rename them")
     cols = []
     for col in frame.columns:
         if not isinstance(col, str) or not col:
@@ -262,8 +266,15 @@ def _convert_quotes(prices: pd.DataFrame, quotes, fx: pd.DataFrame, kind: str, r
         elif q in fx.columns and fx[q].notna().any():
             rate = fx[q].dropna()
             aligned = rate.reindex(rate.index.union(prices.index)).ffill().reindex(prices.index)
-            out[v] = prices[v] * aligned.to_numpy()
-            record[f"{kind}:{v}"] = f"{q} converted to USD with the {q}/USD series"
+            factor = aligned.to_numpy()
+            note = f"{q} converted to USD with the {q}/USD series"
+            # closes before the first fx value are kept in their raw quote, not dropped
+            early = np.isnan(factor) & prices[v].notna().to_numpy()
+            if early.any():
+                note += (f"; raw {q} quote kept for {int(early.sum())} bar(s) before the series "
+                         f"starts ({rate.index[0]})")
+            out[v] = prices[v] * np.where(np.isnan(factor), 1.0, factor)
+            record[f"{kind}:{v}"] = note
         else:
             record[f"{kind}:{v}"] = f"raw {q} quote used as USD (no {q}/USD series available)"
     return out

@@ -130,6 +130,13 @@ def test_empty_frames():
     _raises(lambda: flow_metrics(md), "this MarketData is empty")
 
 
+def test_duplicate_venue_columns():
+    """Regression: two columns with the same venue name raised AttributeError."""
+    frame = pd.DataFrame([[1.0, 2.0]], columns=["okx", "okx"], index=IDX[:1])
+    _raises(lambda: MarketData.from_frames(perp=frame), "perp has duplicate column 'okx'",
+            "one column per venue")
+
+
 def test_duplicate_timestamps():
     dup = pd.DatetimeIndex([IDX[0], IDX[1], IDX[1]], name="time")
     _raises(lambda: MarketData.from_frames(perp=pd.DataFrame({"okx": [1.0, 2.0, 2.0]}, index=dup)),

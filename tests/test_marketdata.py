@@ -410,3 +410,18 @@ def test_weekly_data_cannot_be_rebarred_to_months(demo):
         flow_metrics(weekly, "1M", lookback=12)
     monthly = demo.resample("1M")  # from the daily data: January's own last close
     assert monthly.spot.loc[T("2018-01-01"), "coinbase"] == demo.spot.loc[T("2018-01-31"), "coinbase"]
+
+
+def test_closes_before_the_fx_series_starts_are_kept_raw_not_dropped():
+    """Regression: closes before the first USDT/USD value became NaN while meta said
+    'converted' (partial data silently dropped)."""
+    fx = pd.DataFrame({"USDT": [0.99, 0.98]},
+                      index=pd.DatetimeIndex([T("2024-01-03"), T("2024-01-04")], name="time"))
+    spot = daily(4, b=[100.0, NAN, 102.0, 103.0])
+    md = MarketData.from_frames(spot=spot, fx=fx, spot_quotes={"b": "USDT"})
+    assert_values = md.spot["b"].tolist()
+    assert assert_values[0] == 100.0 and np.isnan(assert_values[1])
+    assert assert_values[2:] == pytest.approx([102.0 * 0.99, 103.0 * 0.98], rel=1e-15)
+    note = md.meta["quote_conversion"]["spot:b"]
+    assert note.startswith("USDT converted to USD with the USDT/USD series")
+    assert "raw USDT quote kept for 1 bar(s) before the series starts (2024-01-03" in note
