@@ -81,11 +81,18 @@ def _to_ms(value, what: str) -> Optional[int]:
         return None
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
+    if isinstance(value, (pd.Timedelta, _dt.timedelta)):
+        return int(time.time() * 1000) - int(pd.Timedelta(value).total_seconds() * 1000)
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
+        try:   # a duration ("90D", "12 hours"): that long before now
+            return int(time.time() * 1000) - int(pd.Timedelta(value).total_seconds() * 1000)
+        except (TypeError, ValueError):
+            pass
         raise ValueError(f"{what}={value!r} is not a date/time (e.g. '2024-01-01', a "
-                         "pandas Timestamp or epoch milliseconds)") from None
+                         "pandas Timestamp, epoch milliseconds, or a duration before now "
+                         "such as '90D')") from None
     if ts is pd.NaT:
         raise ValueError(f"{what}={value!r} is not a date/time")
     if ts.tzinfo is None:
@@ -476,7 +483,8 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
     venues: None (every spot and perp venue of the registry) or a list of venue names
         ("spot:binance", "perp:kucoin"), bare keys ("binance" = spot and perp), "spot", "perp",
         or `btcflow_nb.venues.Venue` objects (your own venues / symbols).
-    since, until: dates ("2024-01-01"), Timestamps or epoch ms; naive times are UTC.  since=None
+    since, until: dates ("2024-01-01"), Timestamps, epoch ms, or durations before now ("90D");
+        naive times are UTC.  since=None
         resumes from the cache (or fetches the last 365 days when nothing is cached);
         until=None means now.  The result covers [since, until] from the cache.
     timeframe: bar size asked from the venues: "1h", "4h" or "1d" (build coarser bars with

@@ -259,13 +259,14 @@ def resolve_venues(venues=None, *, known: Optional[Iterable[Venue]] = None) -> l
     return list(chosen.values())
 
 
-def venue_table(venues: Optional[Iterable[Venue]] = None):
+def venue_table(venues: Optional[Iterable[Venue]] = None, *, with_ccxt: bool = True):
     """What each venue offers: a DataFrame, one row per venue, for notebooks and the CLI.
 
     Columns: name, exchange_id, symbol, quote, contract, funding_history, oi_history,
     oi_snapshot, funding_interval (how it is known), and ccxt_has (what the installed ccxt
     declares for fetchOHLCV / fetchFundingRateHistory / fetchOpenInterestHistory /
-    fetchOpenInterest, read from the exchange class without any network).
+    fetchOpenInterest, read from the exchange class without any network; left out with
+    ``with_ccxt=False``, e.g. for output that must not change with the ccxt version).
     """
     import pandas as pd
 
@@ -276,9 +277,10 @@ def venue_table(venues: Optional[Iterable[Venue]] = None):
             "contract": v.contract, "funding_history": v.funding_history,
             "oi_history": v.oi_history, "oi_snapshot": v.oi_snapshot,
             "funding_interval": _interval_text(v) if v.funding_history else "",
-            "ccxt_has": _ccxt_has_text(v.exchange_id),
+            "ccxt_has": _ccxt_has_text(v.exchange_id) if with_ccxt else "",
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame if with_ccxt else frame.drop(columns="ccxt_has")
 
 
 def _interval_text(v: Venue) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcflow_nb.testing.fake_exchange import _OI_NATIVE, DAY_MS, FakeExchange
+from btcflow_nb.testing.fake_exchange import _OI_NATIVE, DAY_MS, FakeExchange, Truth
 from btcflow_nb.venues import DEFAULT_VENUES
 
 SPOT = [v for v in DEFAULT_VENUES if v.kind == "spot"]
@@ -23,7 +23,7 @@ PERP = [v for v in DEFAULT_VENUES if v.kind == "perp"]
 @pytest.fixture(scope="module")
 def fetched(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("truth")
-    with FakeExchange(days=20) as fake:
+    with FakeExchange(Truth.recent(20, funding_schedule_change=True)) as fake:
         mp = pytest.MonkeyPatch()
         for k, v in fake.env(tmp).items():
             mp.setenv(k, v)

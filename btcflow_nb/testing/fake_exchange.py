@@ -59,7 +59,7 @@ _SERIES_SHAPE = {
     "perp:kucoin": (0.0014, 27), "perp:deribit": (0.0002, 28), "perp:krakenfutures": (0.0001, 29),
     "perp:hyperliquid": (0.0015, 30),
 }
-#: funding settlement interval (hours) per perp key; binance switches from 8h to 4h mid-way
+#: funding settlement interval (hours) per perp key (see Truth.binance_4h_from)
 _FUNDING_HOURS = {"binance": 8, "bybit": 8, "okx": 8, "bitfinex": 8, "gate": 4, "htx": 8,
                   "kucoin": 8, "deribit": 1, "krakenfutures": 1, "hyperliquid": 1}
 #: how each venue reports OI natively: ("base", None) BTC amount, ("contracts", size) contracts
@@ -86,11 +86,14 @@ class Truth:
 
     start / end: epoch ms (end exclusive), floored to the hour.
     gaps: {series name: [(from_ms, to_ms), ...]} hours without data (closes and funding).
+    binance_4h_from: epoch ms from which Binance settles funding every 4 h instead of 8 h (a
+        schedule change, as Binance made for many symbols), or None.
     """
 
     start: int
     end: int
     gaps: dict = field(default_factory=dict)
+    binance_4h_from: Optional[int] = None
 
     def __post_init__(self):
         self.start = _floor(self.start, HOUR_MS)
@@ -101,8 +104,10 @@ class Truth:
         self._cache: dict = {}
 
     @classmethod
-    def recent(cls, days: int = 30, *, now_ms: Optional[int] = None, gaps: Optional[dict] = None):
-        """`days` of history ending at the current hour (+1h so the open hour exists)."""
+    def recent(cls, days: int = 30, *, now_ms: Optional[int] = None, gaps: Optional[dict] = None,
+               funding_schedule_change: bool = False):
+        """`days` of history ending at the current hour (+1h so the open hour exists); with
+        `funding_schedule_change`, Binance moves from 8-hourly to 4-hourly funding mid-way."""
         now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
         end = _floor(now_ms, HOUR_MS) + HOUR_MS
         start = _floor(now_ms, DAY_MS) - days * DAY_MS
@@ -110,7 +115,8 @@ class Truth:
             gap_day = start + (days // 3) * DAY_MS
             gaps = {"spot:bitstamp": [(gap_day, gap_day + DAY_MS)],
                     "perp:htx": [(gap_day + 8 * HOUR_MS, gap_day + 9 * HOUR_MS)]}
-        return cls(start, end, gaps)
+        switch = _floor(start + (end - start) // 2, DAY_MS) if funding_schedule_change else None
+        return cls(start, end, gaps, switch)
 
     # ---- prices ---------------------------------------------------------------------------
     def _present(self, name: str, times: np.ndarray) -> np.ndarray:
@@ -177,9 +183,8 @@ class Truth:
     # ---- funding ------------------------------------------------------------------------------
     def funding_interval_hours(self, key: str, t_ms: np.ndarray) -> np.ndarray:
         hours = np.full(len(t_ms), float(_FUNDING_HOURS[key]))
-        if key == "binance":  # a schedule change, as Binance did for many symbols
-            switch = _floor(self.start + (self.end - self.start) // 2, DAY_MS)
-            hours[t_ms > switch] = 4.0
+        if key == "binance" and self.binance_4h_from is not None:
+            hours[t_ms > self.binance_4h_from] = 4.0
         return hours
 
     def funding(self, key: str):
