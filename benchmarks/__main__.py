@@ -2,8 +2,9 @@
 
 Runs the performance harness from the repository root, prints a Markdown table (target,
 measured value, reference, ratio, PASS/MISS) and writes the full results as JSON (default
-``benchmarks/results/latest.json``). Exit status: 0 when every section ran (targets may be
-missed — that is a finding, not a failure), 1 when a section raised an error.
+``benchmarks/results/latest.json`` for a full run of every section, ``partial.json``
+otherwise). Exit status: 0 when every section ran (targets may be missed — that is a finding,
+not a failure), 1 when a section raised an error.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from . import SECTIONS, run_all
 from ._harness import ROOT, SIZES, format_table, write_json
 
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
+#: where a tiny or partial run goes by default, so it never overwrites the committed full results
+PARTIAL_JSON = ROOT / "benchmarks" / "results" / "partial.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,8 +28,10 @@ def _parser() -> argparse.ArgumentParser:
                         "smoke run (targets not evaluated)")
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), metavar="SECTION",
                    help=f"run only these sections ({', '.join(SECTIONS)})")
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
-                   help=f"where to write the JSON results (default: {DEFAULT_JSON.relative_to(ROOT)})")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help=f"where to write the JSON results (default: "
+                        f"{DEFAULT_JSON.relative_to(ROOT)} for a full run of every section, "
+                        f"else {PARTIAL_JSON.relative_to(ROOT)})")
     return p
 
 
@@ -48,8 +53,9 @@ def main(argv=None) -> int:
           + (f"  ERRORS: {', '.join(s['errors'])}" if s["errors"] else ""))
     if args.size != "full":
         print("(targets are defined for --size full; not evaluated at this size)")
-    write_json(doc, args.json)
-    print(f"results written to {args.json}")
+    path = args.json or (DEFAULT_JSON if args.size == "full" and not args.only else PARTIAL_JSON)
+    write_json(doc, path)
+    print(f"results written to {path}")
     return 1 if s["errors"] else 0
 
 
