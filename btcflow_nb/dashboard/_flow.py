@@ -90,6 +90,27 @@ class FlowDashboard(_DashboardBase):
     debounce_ms : float
         Delay that coalesces rapid control changes into one recomputation [ms].
 
+    Attributes
+    ----------
+    controls : dict[str, Widget]
+        ``flow_metrics`` keyword -> control (``date_range`` -> start/end).
+    log_scale, venue_lines : Checkbox
+        Display-only switches (log price axis, per-venue funding lines).
+    figures : dict[str, bqplot.Figure]
+        ``price``, ``premium``, ``oi``, ``funding`` (DOM classes ``btcflow-panel-<name>``).
+    marks : dict[str, bqplot.Mark]
+        Every mark by name (``spot``, ``oi_z``, ``premium_bars``, ``funding_venues`` ...).
+    x_scale : bqplot.DateScale
+        The one date scale all panels share.
+    metrics : DataFrame
+        What is drawn: ``flow_metrics(md, **params())``.
+    info, alerts : HTML
+        Info panel and alerts table; ``summary()`` and ``alert_rows()`` give them as text/rows.
+    status : HTML
+        Messages (impossible settings, empty selections). ``errors`` : Output with tracebacks.
+    panel_messages : dict[str, HTML]
+        Per panel, what is missing (also appended to the figure title).
+
     Examples
     --------
     >>> import btcflow_nb as bf

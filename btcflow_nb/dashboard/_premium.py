@@ -28,6 +28,11 @@ class PremiumIndexPanel(_DashboardBase):
     ``bb_length``, ``bb_mult``, ``futures``. The info panel shows the latest spot, futures and
     premium. Marks are updated in place inside ``hold_sync()``; recomputation is debounced by
     ``debounce_ms`` (0 = synchronous).
+
+    Attributes: ``controls``, ``figure`` (DOM class ``btcflow-panel-premium-index``), ``marks``
+    (``premium_bars``, ``zero``, ``bb_basis``, ``bb_upper``, ``bb_lower``, ``alert_high``,
+    ``alert_low``), ``x_scale``, ``metrics``, ``info``, ``alerts``, ``status``, ``errors``;
+    methods ``params()``, ``summary()``, ``alert_rows()``, ``refresh()``.
     """
 
     _root_class = "btcflow-premium-index"
