@@ -47,6 +47,8 @@ def _plan(dash, timeframe: str) -> dict:
         "funding_hot": (c["funding_hot"], 0.03, 0.02),
         "bull_oi_z_max": (c["bull_oi_z_max"], 2.0, 1.5),
         "bull_funding_max": (c["bull_funding_max"], 0.03, 0.02),
+        "bb_length": (c["bb_length"], 20, 30),
+        "bb_mult": (c["bb_mult"], 2.0, 1.5),
         "cycle_k": (c["cycle_k"], 2.0, 2.5),
         "cycle_m": (c["cycle_m"], 2, 1),
         "extremes": (c["extremes"], True, False),

@@ -44,6 +44,11 @@ _THRESHOLD_SPECS = [
                                              readout_format=".4f",
                                              description="bull funding max")),
 ]
+# Bollinger bands on the USD premium: they drive the two premium alerts in the alerts table.
+_ALERT_SPECS = [
+    ("bb_length", W.IntSlider, dict(min=2, max=200, description="BB length")),
+    ("bb_mult", W.FloatSlider, dict(min=0.5, max=5.0, step=0.1, description="BB multiplier")),
+]
 _EXTREME_SPECS = [
     ("cycle_k", W.FloatSlider, dict(min=0.5, max=5.0, step=0.1, description="cycle k (z)")),
     ("cycle_m", W.IntSlider, dict(min=1, max=3, description="cycle m (of 3)")),
@@ -147,7 +152,7 @@ class FlowDashboard(_DashboardBase):
         c["apr"] = W.ToggleButton(value=bool(d["apr"]), description="APR",
                                   tooltip="show funding as APR (×24×365) instead of % per 8h")
         c["apr"].add_class("btcflow-ctl-apr")
-        for name, cls, kw in _THRESHOLD_SPECS + _EXTREME_SPECS:
+        for name, cls, kw in _THRESHOLD_SPECS + _ALERT_SPECS + _EXTREME_SPECS:
             c[name] = cls(value=d[name], continuous_update=False, style=_STYLE, **kw)
         c["extremes"] = W.Checkbox(value=bool(d["extremes"]),
                                    description="extreme-cycle engine (experimental)",
@@ -251,7 +256,9 @@ class FlowDashboard(_DashboardBase):
             W.HBox([self.log_scale, self.venue_lines]),
         ])
         thresholds = W.VBox([W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[:4]]),
-                             W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[4:]])])
+                             W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[4:]]),
+                             W.HBox([W.HTML("premium alerts (Bollinger bands on S − F):"),
+                                     *(c[n] for n, *_ in _ALERT_SPECS)])])
         extremes = W.VBox([
             W.HTML("<b>Experimental.</b> Top: at least m of {premium z ≤ −k, OI z ≥ k, "
                    "funding z ≥ k}; bottom: the mirror image. Metrics without data do not vote."),
@@ -276,7 +283,8 @@ class FlowDashboard(_DashboardBase):
         start, end = self._range_bounds(full_range)
         p = {"timeframe": c["timeframe"].value}
         for name in ("lookback", "funding_smoothing", "apr", "weighting", "futures", "oi_unit",
-                     "extremes", *(n for n, *_ in _THRESHOLD_SPECS + _EXTREME_SPECS)):
+                     "extremes",
+                     *(n for n, *_ in _THRESHOLD_SPECS + _ALERT_SPECS + _EXTREME_SPECS)):
             p[name] = c[name].value
         for side in ("spot_venues", "perp_venues"):
             ctl = c[side]
