@@ -118,6 +118,8 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
     assert isinstance(c["timeframe"], W.Dropdown)
     assert "btcflow-ctl-timeframe" in c["timeframe"]._dom_classes
     # every flow_metrics keyword control; date_range stands for start/end
+    for name, ctl in c.items():
+        assert f"btcflow-ctl-{name.replace('_', '-')}" in ctl._dom_classes, name
     keywords = set(inspect.signature(bf.flow_metrics).parameters) - {"md"}
     assert set(c) - {"date_range"} | {"start", "end"} == keywords  # one control per keyword
     assert "experimental" in c["extremes"].description

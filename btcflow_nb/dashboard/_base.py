@@ -61,7 +61,15 @@ class _DashboardBase(W.VBox):
 
     # ----------------------------------------------------------------- wiring helpers
     def _wire(self) -> None:
-        """Observe every control (call at the end of the subclass __init__)."""
+        """Observe every control (call at the end of the subclass __init__).
+
+        Every control also gets the DOM class ``btcflow-ctl-<keyword>`` (``_`` -> ``-``), e.g.
+        ``btcflow-ctl-lookback``, ``btcflow-ctl-oi-hot-z``, for browser tests.
+        """
+        for name, ctl in self.controls.items():
+            css = f"btcflow-ctl-{name.replace('_', '-')}"
+            if css not in ctl._dom_classes:
+                ctl.add_class(css)
         self.controls["timeframe"].observe(self._on_timeframe, "value")
         for name, ctl in self.controls.items():
             if name != "timeframe":
