@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
+
+import numpy as np
 
 
 def choice_error(name: str, value, choices: Iterable, hint: str = "") -> ValueError:
@@ -19,19 +22,18 @@ def check_choice(name: str, value, choices: Iterable):
 
 
 def check_window(name: str, value) -> int:
-    """A lookback in bars: an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        isinstance(value, float) and value.is_integer()
-    ):
-        raise ValueError(f"{name} must be a whole number of bars >= 1; got {value!r}")
-    value = int(value)
-    if value < 1:
-        raise ValueError(f"{name} must be a whole number of bars >= 1; got {value!r}")
-    return value
+    """A lookback in bars: an integer >= 1 (Python or numpy integer, or a whole float)."""
+    shown = value.item() if hasattr(value, "item") and np.ndim(value) == 0 else value
+    whole = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of bars >= 1; got {shown!r}")
+    return int(value)
 
 
 def check_range(name: str, value, low=None, high=None, *, low_open=False) -> float:
     """A real-valued parameter inside ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    value = value.item() if hasattr(value, "item") and np.ndim(value) == 0 else value  # np scalar
     try:
         x = float(value)
     except (TypeError, ValueError):

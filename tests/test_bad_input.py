@@ -213,3 +213,15 @@ def test_every_message_pattern_is_informative():
         value = list(kwargs.values())[-1]
         shown = repr(value) if isinstance(value, str) else re.sub(r"\.0$", "", str(value))
         assert any(shown.strip("'[]") in f for f in fragments) or isinstance(value, list), kwargs
+
+
+def test_numpy_scalars_are_accepted_and_shown_plainly(demo):
+    """Regression: np.int64(20) was refused as a window ('must be a whole number ... got
+    np.int64(20)'); parameters computed with numpy are ordinary numbers."""
+    a = flow_metrics(demo, "1W", lookback=np.int64(26), bb_length=np.int32(20),
+                     cycle_m=np.int64(2), premium_min=np.float64(0.0))
+    b = flow_metrics(demo, "1W", lookback=26, bb_length=20, cycle_m=2, premium_min=0.0)
+    pd.testing.assert_frame_equal(a, b)
+    assert ind.sma([1.0, 2.0, 3.0], np.int64(2)).tolist()[1:] == [1.5, 2.5]
+    _raises(lambda: ind.sma([1.0, 2.0], np.int64(-3)), "got -3")
+    _raises(lambda: flow_metrics(demo, oi_hot_z=np.float64(11.5)), "oi_hot_z=11.5 is out of range")
