@@ -359,6 +359,19 @@ def test_no_open_interest_renders_with_a_message(md):
     assert np.isfinite(np.asarray(d.marks["funding"].y, dtype=float)).any()
 
 
+def test_oi_weighting_without_oi_says_why_the_basket_is_empty(md):
+    no_oi = _variant(md, open_interest=None)
+    d = FlowDashboard(no_oi, debounce_ms=0)
+    assert d.controls["weighting"].disabled and d.controls["oi_unit"].disabled
+    d.controls["weighting"].value = "oi"   # still settable from code: the message explains
+    assert d.errors.outputs == ()
+    assert_marks_match(d, bf.flow_metrics(no_oi, "1D", weighting="oi"))
+    assert "OI weighting" in d.panel_messages["premium"].value
+    assert "switch weighting to equal" in d.figures["funding"].title
+    d.controls["weighting"].value = "equal"
+    assert d.panel_messages["premium"].value == ""
+
+
 def test_no_funding_renders_with_a_message(md):
     d = FlowDashboard(_variant(md, funding=None), debounce_ms=0)
     assert d.errors.outputs == ()

@@ -170,11 +170,16 @@ class FlowDashboard(_DashboardBase):
                                             rows=min(8, max(len(perp_all), 1)),
                                             description="perp venues", style=_STYLE)
         c["weighting"] = W.ToggleButtons(options=["equal", "oi"], value=d["weighting"],
-                                         description="weighting", style={"button_width": "60px"})
+                                         description="weighting", style={"button_width": "60px"},
+                                         tooltips=["equal weights",
+                                                   "weights = each venue's OI in USD"])
+        if _is_empty(self.md.open_interest):  # nothing to weight by
+            c["weighting"].disabled = True
         c["futures"] = W.Dropdown(options=["basket"] + perp, value=d["futures"],
                                   description="futures (USD premium)", style=_STYLE)
         c["oi_unit"] = W.ToggleButtons(options=["btc", "usd"], value=d["oi_unit"],
-                                       description="OI unit", style={"button_width": "60px"})
+                                       description="OI unit", style={"button_width": "60px"},
+                                       disabled=_is_empty(self.md.open_interest))
         for name in ("lookback", "funding_smoothing", "apr", "extremes", "weighting"):
             c[name].add_class(f"btcflow-ctl-{name.replace('_', '-')}")
         # display-only switches (no flow_metrics keyword)
@@ -404,11 +409,17 @@ class FlowDashboard(_DashboardBase):
             if _is_empty(md.spot) and _is_empty(md.perp):
                 return "no price data: this MarketData has neither spot nor perp closes"
             return ""
+        oi_weighted_empty = (p["weighting"] == "oi"
+                             and not np.isfinite(floats(m["perp_basket"])).any())
+        weighting_hint = ("OI weighting: no bar has open interest for the selected perp venues, "
+                          "so the OI-weighted basket is empty (switch weighting to equal)")
         if panel == "premium":
             if _is_empty(md.spot):
                 return "no spot data: the spot premium needs spot closes"
             if _is_empty(md.perp):
                 return "no perp data: the spot premium needs perpetual-futures closes"
+            if oi_weighted_empty:
+                return weighting_hint
             if not np.isfinite(floats(m["premium_pct"])).any():
                 return "no bar in the selected range has both spot and perp closes"
             return ""
@@ -425,7 +436,8 @@ class FlowDashboard(_DashboardBase):
             if _is_empty(md.funding):
                 return "no funding data in this MarketData: composite funding is unavailable"
             if not np.isfinite(floats(m["funding"])).any():
-                return "no funding events fall in the selected range"
+                return weighting_hint if p["weighting"] == "oi" and oi_weighted_empty \
+                    else "no funding events fall in the selected range"
             return ""
         raise ValueError(f"panel={panel!r}; choose one of {list(self.figures)}")
 
