@@ -51,6 +51,23 @@ def _b(x: pd.Series) -> np.ndarray:
     return np.asarray(x, dtype="float64")
 
 
+def _aligned_arrays(**named) -> list[np.ndarray]:
+    """The inputs as float arrays, one value per bar. They must have the same length (a short
+    series would otherwise broadcast or fail cryptically) and, when they are Series, the same
+    index (values are combined bar by bar, by position)."""
+    arrays = [_b(v) for v in named.values()]
+    lengths = {k: len(a) for k, a in zip(named, arrays)}
+    if len(set(lengths.values())) > 1 or any(a.ndim != 1 for a in arrays):
+        raise ValueError(f"inputs must be one value per bar with equal lengths; got "
+                         f"{', '.join(f'{k}={n}' for k, n in lengths.items())}")
+    indexes = [(k, v.index) for k, v in named.items() if isinstance(v, pd.Series)]
+    for k, idx in indexes[1:]:
+        if not idx.equals(indexes[0][1]):
+            raise ValueError(f"{k} and {indexes[0][0]} have different indexes; align them "
+                             f"first (e.g. {k}.reindex({indexes[0][0]}.index))")
+    return arrays
+
+
 def confluence(
     premium_pct: pd.Series,
     oi_z: pd.Series,
@@ -87,9 +104,8 @@ def confluence(
         check_range(name, val, -10, 10)
     for name, val in (("funding_hot", funding_hot), ("bull_funding_max", bull_funding_max)):
         check_range(name, val, -5, 5)
-    p = _b(premium_pct)
+    p, oz, fu = _aligned_arrays(premium_pct=premium_pct, oi_z=oi_z, funding_8h=funding_8h)
     trend = _b(sma(pd.Series(p), trend_length))
-    oz, fu = _b(oi_z), _b(funding_8h)
     with np.errstate(invalid="ignore"):
         bullish = (p > premium_min) & (p > trend) & (oz < bull_oi_z_max) & (fu < bull_funding_max)
         bearish = (p < -premium_min) & (p < trend) & ((oz > oi_build_z) | (fu > funding_hot))
@@ -122,7 +138,7 @@ def extreme_cycle(
     if isinstance(cycle_m, bool) or not float(cycle_m).is_integer() or not 1 <= int(cycle_m) <= 3:
         raise ValueError(f"cycle_m={cycle_m!r} is out of range; valid choices: 1, 2, 3")
     m = int(cycle_m)
-    pz, oz, fz = _b(premium_z), _b(oi_z), _b(funding_z)
+    pz, oz, fz = _aligned_arrays(premium_z=premium_z, oi_z=oi_z, funding_z=funding_z)
     available = (~np.isnan(pz)).astype(int) + (~np.isnan(oz)) + (~np.isnan(fz))
     need = np.minimum(m, available)
     with np.errstate(invalid="ignore"):

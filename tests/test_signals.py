@@ -180,3 +180,18 @@ def test_premium_alerts_reject_bad_band_parameters():
         premium_alerts(S([1.0, 2.0]), bb_length=-5)
     with pytest.raises(ValueError, match=r"mult=-1 is out of range; valid range: \[0, inf\]"):
         premium_alerts(S([1.0, 2.0]), bb_mult=-1)
+
+
+def test_inputs_must_be_bar_aligned():
+    """Regression: a length-1 oi_z broadcast over every bar silently, and Series with different
+    indexes were combined by position."""
+    p = S([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="equal lengths; got premium_pct=3, oi_z=1, funding_8h=3"):
+        confluence(p, S([0.0]), S([0.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="equal lengths; got premium_z=3, oi_z=3, funding_z=2"):
+        extreme_cycle(p, p, S([0.0, 0.0]))
+    shifted = S([0.0, 0.0, 0.0], start="2024-02-01")
+    with pytest.raises(ValueError, match=r"oi_z and premium_pct have different indexes.*reindex"):
+        confluence(p, shifted, p)
+    # plain arrays carry no index: combined by position
+    assert len(confluence(p, np.zeros(3), np.zeros(3), trend_length=1)) == 3
