@@ -156,7 +156,8 @@ def range_options(index: pd.DatetimeIndex, timeframe: str) -> list[tuple[str, pd
     else:
         positions = np.arange(n)
     fmt = "%Y-%m-%d %H:%M" if timeframe in ("1h", "4h") else "%Y-%m-%d"
-    return [(index[i].strftime(fmt), index[i]) for i in positions]
+    picked = index[positions]
+    return list(zip(picked.strftime(fmt), picked))
 
 
 def fmt_num(value, spec: str, suffix: str = "", prefix: str = "") -> str:
