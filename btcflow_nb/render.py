@@ -31,7 +31,9 @@ classic-notebook extension, voila's is a kernel-backed app), so ``embed-amd.js``
 ``require.js`` come from the npm registry's ``@jupyter-widgets/html-manager`` and
 ``requirejs`` packages, fetched once by ``btcflow-nb render --fetch-widget-js`` (runs
 ``npm pack``; ``make test`` does it into ``.venv/share/btcflow-nb/widget-js``). ``require.js``
-falls back to the copy that voila installs. The directory is looked up in this order:
+falls back to the copy that voila installs. The same command fetches ``mathjax`` (3.x): when
+a notebook's Markdown has LaTeX, ``es5/tex-svg-full.js`` is embedded too (+2.3 MB) so the
+formulas are typeset offline; without it they show as TeX source (render says so). The directory is looked up in this order:
 ``--widget-js DIR``, ``$BTCFLOW_NB_WIDGET_JS``, ``<sys.prefix>/share/btcflow-nb/widget-js``,
 ``$XDG_CACHE_HOME/btcflow-nb/widget-js`` (default ``~/.cache/...``). It may hold the
 packages directly (``DIR/@jupyter-widgets/html-manager/dist/embed-amd.js``) or as
@@ -41,8 +43,8 @@ Failure is atomic: everything is written to a temporary directory inside ``--out
 into place only when every notebook executed and exported; a failing cell is named with its
 index and error, nothing is left behind, and the exit status is 1.
 
-Not handled offline: LaTeX in Markdown cells is shown as its TeX source (MathJax is not
-embedded), and Mermaid diagrams are not rendered.
+Not handled offline: Mermaid diagrams (not rendered), and bqplot tooltips/pan-zoom that need
+the kernel (a static page has none; the charts are drawn from the stored state).
 """
 from __future__ import annotations
 
@@ -78,6 +80,10 @@ HTML_MANAGER_PACKAGE = "@jupyter-widgets/html-manager"
 HTML_MANAGER_VERSION = "1.0.15"
 REQUIREJS_PACKAGE = "requirejs"
 REQUIREJS_VERSION = "2.3.8"
+#: Optional: typesets LaTeX in Markdown cells offline (SVG output, no web fonts to fetch).
+MATHJAX_PACKAGE = "mathjax"
+MATHJAX_VERSION = "3.2.2"
+_MATHJAX_FILE = "es5/tex-svg-full.js"
 
 WIDGET_JS_ENV = "BTCFLOW_NB_WIDGET_JS"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
@@ -107,6 +113,7 @@ class WidgetAssets:
     require_js: Path
     html_manager: Path
     modules: dict[str, Path] = field(default_factory=dict)
+    mathjax: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +184,11 @@ def find_widget_assets(modules: list[str] | tuple[str, ...] = ("bqplot", "bqscal
     Raises RenderError naming what is missing and how to get it.
     """
     search = [Path(widget_js_dir)] if widget_js_dir else _default_widget_js_dirs()
-    html_manager = require_js = None
+    html_manager = require_js = mathjax = None
     for base in search:
         html_manager = html_manager or _package_file(base, HTML_MANAGER_PACKAGE, "dist/embed-amd.js")
         require_js = require_js or _package_file(base, REQUIREJS_PACKAGE, "require.js")
+        mathjax = mathjax or _package_file(base, MATHJAX_PACKAGE, _MATHJAX_FILE)
     require_js = require_js or _voila_require_js()
     if html_manager is None or require_js is None:
         missing = [name for name, path in (
@@ -202,7 +210,8 @@ def find_widget_assets(modules: list[str] | tuple[str, ...] = ("bqplot", "bqscal
                 f"(share/jupyter/nbextensions/{module}/index.js) is installed: its widgets "
                 "would be blank in the exported HTML.")
         bundles[module] = bundle
-    return WidgetAssets(require_js=require_js, html_manager=html_manager, modules=bundles)
+    return WidgetAssets(require_js=require_js, html_manager=html_manager, modules=bundles,
+                        mathjax=mathjax)
 
 
 def fetch_widget_js(target: Path | None = None) -> Path:
@@ -219,7 +228,8 @@ def fetch_widget_js(target: Path | None = None) -> Path:
                           f"{REQUIREJS_PACKAGE}@{REQUIREJS_VERSION}")
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".fetch-") as tmp:
-        specs = {HTML_MANAGER_PACKAGE: HTML_MANAGER_VERSION, REQUIREJS_PACKAGE: REQUIREJS_VERSION}
+        specs = {HTML_MANAGER_PACKAGE: HTML_MANAGER_VERSION, REQUIREJS_PACKAGE: REQUIREJS_VERSION,
+                 MATHJAX_PACKAGE: MATHJAX_VERSION}
         proc = subprocess.run(
             [npm, "pack", "--json", "--pack-destination", tmp]
             + [f"{name}@{version}" for name, version in specs.items()],
@@ -410,13 +420,52 @@ def _module_script(module: str, bundle: Path) -> str:
     return shim + bundle.read_text(encoding="utf-8") + "\n"
 
 
-def _asset_scripts(assets: WidgetAssets, modules: list[str]) -> list[tuple[str, str]]:
-    """(file name, JavaScript) in load order: loader, manager, third-party modules."""
+_MATH_IN_MARKDOWN = re.compile(r"\$[^$\n]+\$|\$\$|\\\(|\\\[|\\begin\{")
+# MathJax 3 configuration. ``Hub.Queue`` is the MathJax 2 call the html-manager's HTML/Label
+# widgets make when ``window.MathJax`` exists; it is mapped onto MathJax 3's typesetPromise.
+_MATHJAX_CONFIG = """(function () {
+  function hub() {
+    return {Queue: function (job) {
+      var element = job && job[2];
+      if (element && window.MathJax && window.MathJax.typesetPromise) {
+        window.MathJax.typesetPromise([element]).catch(function () {});
+      }
+    }};
+  }
+  window.MathJax = {
+    tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+          processEscapes: true, processEnvironments: true},
+    options: {enableMenu: false},
+    svg: {fontCache: "global"},
+    startup: {ready: function () { window.MathJax.startup.defaultReady(); window.MathJax.Hub = hub(); }},
+    Hub: hub()
+  };
+}());
+"""
+
+
+_CODE_IN_MARKDOWN = re.compile(r"```.*?```|~~~.*?~~~|`[^`\n]*`", re.S)
+
+
+def _has_math(nb) -> bool:
+    """LaTeX delimiters in Markdown text outside code (`$HOME` in a code span is not math)."""
+    return any(cell.cell_type == "markdown"
+               and _MATH_IN_MARKDOWN.search(_CODE_IN_MARKDOWN.sub("", cell.source))
+               for cell in nb.cells)
+
+
+def _asset_scripts(assets: WidgetAssets, modules: list[str],
+                   with_math: bool = False) -> list[tuple[str, str]]:
+    """(file name, JavaScript) in load order: loader, manager, third-party modules, and
+    MathJax (configuration first) when the notebook has LaTeX and MathJax is installed."""
     scripts = [("require.js", assets.require_js.read_text(encoding="utf-8")),
                ("html-manager-embed-amd.js", _manager_with_inline_fonts(assets.html_manager))]
     for module in modules:
         file_name = re.sub(r"[^A-Za-z0-9_.-]", "_", module) + ".js"
         scripts.append((file_name, _module_script(module, assets.modules[module])))
+    if with_math and assets.mathjax is not None:
+        scripts.append(("mathjax-config.js", _MATHJAX_CONFIG))
+        scripts.append(("mathjax-tex-svg-full.js", assets.mathjax.read_text(encoding="utf-8")))
     return scripts
 
 
@@ -493,7 +542,11 @@ def _render_one(notebook: Path, *, self_contained: bool, timeout: int, kernel_na
     _redact_notebook(nb, notebook.parent)
     modules = _widget_modules(nb)
     assets = find_widget_assets(modules, widget_js_dir)
-    scripts = _asset_scripts(assets, modules)
+    with_math = _has_math(nb)
+    if with_math and assets.mathjax is None:
+        print(f"render: {notebook.name}: LaTeX will show as TeX source; fetch MathJax with "
+              "`btcflow-nb render --fetch-widget-js` to typeset it", file=sys.stderr)
+    scripts = _asset_scripts(assets, modules, with_math)
     if self_contained:
         tags = "\n".join(_inline_script(js) for _, js in scripts)
     else:

@@ -23,6 +23,9 @@ import pytest
 
 from btcflow_nb import render
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+from _exported import export_project_notebooks  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SECRETS = {"BTCFLOW_TEST_API_KEY": "k3y-5f1c8e0a9b7d4c2e", "BTCFLOW_TEST_SECRET": "s3cr3t-77a1b2c3d4e5",
            "EXCHANGE_PASSWORD": "hunter2-correct-horse"}
@@ -105,16 +108,29 @@ def privacy_findings(html_text: str, library_text: str = "") -> list[str]:
 
 def _library_text(modules=("bqplot", "bqscales")) -> str:
     assets = render.find_widget_assets(modules)
-    return "\n".join(p.read_text(encoding="utf-8")
-                     for p in [assets.require_js, assets.html_manager, *assets.modules.values()])
+    files = [assets.require_js, assets.html_manager, *assets.modules.values(), assets.mathjax]
+    return "\n".join(p.read_text(encoding="utf-8") for p in files if p is not None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_jupyter_dirs(tmp_path_factory):
+    """Kernels started by render get private Jupyter/IPython dirs (they inherit os.environ)."""
+    base = tmp_path_factory.mktemp("jupyter-dirs")
+    with pytest.MonkeyPatch.context() as patch:
+        for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+            (base / var).mkdir()
+            patch.setenv(var, str(base / var))
+        yield
 
 
 @pytest.fixture(scope="module")
 def widget_js_ready():
     try:
-        render.find_widget_assets(())
+        if render.find_widget_assets(()).mathjax is not None:
+            return
     except render.RenderError:
-        os.environ.setdefault(render.WIDGET_JS_ENV, str(render.fetch_widget_js()))
+        pass
+    render.fetch_widget_js()  # into the default location, which the default search finds
 
 
 def test_scanner_finds_what_it_is_meant_to_find(monkeypatch):
@@ -148,14 +164,14 @@ def test_leaky_notebook_is_scrubbed(widget_js_ready, tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def exported_real_notebooks(widget_js_ready, tmp_path_factory):
-    notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert notebooks, "no notebooks/NN_*.ipynb"
-    return render.render_notebooks(notebooks, tmp_path_factory.mktemp("privacy-export"),
-                                   timeout=300)
+    """The project's notebooks rendered as the browser tests render them (04 against the
+    fake exchange on 127.0.0.1), once per session."""
+    return export_project_notebooks(tmp_path_factory)
 
 
 def test_exported_project_notebooks_carry_nothing_local(exported_real_notebooks):
+    assert exported_real_notebooks, "no notebooks were exported"
     library = _library_text()
-    for result in exported_real_notebooks:
-        findings = privacy_findings(result.html_path.read_text(encoding="utf-8"), library)
-        assert findings == [], f"{result.notebook.name}: {findings}"
+    for stem, html_path in exported_real_notebooks.items():
+        findings = privacy_findings(html_path.read_text(encoding="utf-8"), library)
+        assert findings == [], f"{stem}: {findings}"

@@ -40,13 +40,25 @@ def write_notebook(path: Path, *sources: str, markdown: str = "# test") -> Path:
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def private_jupyter_dirs(tmp_path_factory):
+    """Kernels started by render get private Jupyter/IPython dirs (they inherit os.environ)."""
+    base = tmp_path_factory.mktemp("jupyter-dirs")
+    with pytest.MonkeyPatch.context() as patch:
+        for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+            (base / var).mkdir()
+            patch.setenv(var, str(base / var))
+        yield
+
+
 @pytest.fixture(scope="module")
 def widget_js_dir():
     try:
-        render.find_widget_assets(())
-        return None  # installed where the default search finds it
+        if render.find_widget_assets(()).mathjax is not None:
+            return None  # installed where the default search finds it
     except render.RenderError:
-        return render.fetch_widget_js()
+        pass
+    return render.fetch_widget_js()
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +138,21 @@ def test_inline_bundles_survive_html_parsing_whole(self_contained, widget_js_dir
         assert len(holding) == 1, bundle  # inlined once, in one element ...
         assert tail.replace("</script", "<\\/script") in holding[0]  # ... that runs to its end
     assert json.loads(parser.scripts[-1])["version_major"] == 2  # the state is the last one
+
+
+def test_mathjax_is_embedded_only_for_notebooks_with_latex(widget_js_dir, tmp_path):
+    math = write_notebook(tmp_path / "math.ipynb", "x = 1",
+                          markdown="The z-score $z_t = (x_t - \\mu_t) / \\sigma_t$.")
+    plain = write_notebook(tmp_path / "plain.ipynb", "x = 1",
+                           markdown="Set `$BTCFLOW_NB_CACHE_DIR` or `$XDG_CACHE_HOME`.")  # code
+    results = render.render_notebooks([math, plain], tmp_path / "out", widget_js_dir=widget_js_dir)
+    sizes = {r.notebook.stem: r.size_bytes for r in results}
+    math_text = (tmp_path / "out" / "math.html").read_text(encoding="utf-8")
+    plain_text = (tmp_path / "out" / "plain.html").read_text(encoding="utf-8")
+    assert "window.MathJax = {" in math_text and "$z_t = (x_t" in math_text
+    assert "window.MathJax = {" not in plain_text
+    assert sizes["math"] - sizes["plain"] > 1_000_000  # the typesetter itself is inlined
+    assert not re.search(r"""<script[^>]+src=["']?https?:""", math_text)
 
 
 def test_linked_mode_references_scripts_next_to_the_page(widget_notebook, widget_js_dir,

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from _btcflow_dom import save_screenshot
+from _exported import export_project_notebooks
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -262,19 +263,19 @@ def widget_js_dir() -> Path:
     from btcflow_nb import render
 
     try:
-        render.find_widget_assets(())
-        return None  # found through the default search path
+        if render.find_widget_assets(()).mathjax is not None:
+            return None  # found through the default search path
     except render.RenderError:
-        return render.fetch_widget_js()
+        pass
+    return render.fetch_widget_js()
 
 
 @pytest.fixture(scope="session")
-def exported_notebooks(widget_js_dir, tmp_path_factory, jupyter_env) -> dict[str, Path]:
-    """Every notebooks/NN_*.ipynb rendered self-contained: {stem: html path}."""
-    from btcflow_nb import render
+def exported_notebooks(widget_js_dir, tmp_path_factory) -> dict[str, Path]:
+    """Every notebooks/NN_*.ipynb rendered self-contained: {stem: html path}.
 
-    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    assert notebooks, "no notebooks in notebooks/"
-    out = tmp_path_factory.mktemp("exported")
-    results = render.render_notebooks(notebooks, out, widget_js_dir=widget_js_dir, timeout=300)
-    return {r.notebook.stem: r.html_path for r in results}
+    Rendered as the notebook tests run them: from a copy, with private Jupyter dirs, a
+    temporary cache, and the fake exchange on 127.0.0.1 for notebook 04's live fetch (no test
+    touches the internet). tests/test_privacy.py reuses the same pages in one session.
+    """
+    return export_project_notebooks(tmp_path_factory, widget_js_dir)

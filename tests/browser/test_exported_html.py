@@ -46,6 +46,11 @@ def test_exported_notebook_draws_every_chart_offline(stem, exported_notebooks, p
     drawn = page.evaluate(ALL_FIGURES_JS)
     save_screenshot(page, f"exported-{stem}")
 
+    if "window.MathJax = {" in html_text:  # LaTeX in Markdown: typeset offline, as SVG
+        page.wait_for_function("() => document.querySelectorAll('mjx-container svg').length > 0",
+                               timeout=RENDER_TIMEOUT_MS)
+        assert page.locator("mjx-container merror").count() == 0  # no TeX errors
+
     assert page.offsite == [], f"the page needed the network: {page.offsite}"
     assert page.errors == [], page.errors
     assert len(drawn) == len(expected), (len(drawn), len(expected))
