@@ -346,9 +346,11 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
         path = series_path(root, "ohlcv", venue, plan.timeframe)
         cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
         pager = _Pager(
-            call=lambda s, n, u: ex.fetch_ohlcv(venue.symbol, plan.timeframe, since=s, limit=lim("ohlcv", n),
-                                                  params={} if u is None else {"until": u}),
-            time_of=lambda r: None if not r or r[0] is None else int(r[0]), limit=venue.ohlcv_page_limit,
+            call=lambda s, n, u: ex.fetch_ohlcv(
+                venue.symbol, plan.timeframe, since=s, limit=lim("ohlcv", n),
+                params={} if u is None else {"until": u}),
+            time_of=lambda r: None if not r or r[0] is None else int(r[0]),
+            limit=venue.ohlcv_page_limit,
             step_ms=tf_ms, use_until=use_until("ohlcv"), policy=policy,
             what=f"{venue.name} ohlcv", last_possible=(plan.until // tf_ms) * tf_ms,
             on_page=tick)
@@ -429,7 +431,8 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                                                  amount_unit=venue.oi_snapshot_amount))
         frames = [f for f in oi_frames if len(f)]
         if frames:
-            result.new["open_interest"] = _parse.dedupe_by_time(pd.concat(frames, ignore_index=True))
+            result.new["open_interest"] = _parse.dedupe_by_time(
+                pd.concat(frames, ignore_index=True))
     except (ccxt.BaseError, ValueError, RuntimeError, OSError, KeyError, TypeError) as exc:
         result.error = redact(f"{type(exc).__name__}: {exc}")[:500]
         log.warning("%s failed: %s", venue.name, result.error)
@@ -720,7 +723,8 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 f = _parse.empty_frame(_parse.FUNDING_COLUMNS)
             if len(f):
                 f = f.copy()
-                f["interval_hours"] = _parse.derive_intervals(f["time"], f["interval_hours"]).to_numpy()
+                f["interval_hours"] = _parse.derive_intervals(
+                    f["time"], f["interval_hours"]).to_numpy()
                 if f["interval_hours"].isna().any():
                     f["interval_hours"] = f["interval_hours"].fillna(8.0)
                     notes.append(f"{v.name}: funding interval unknown for some events; 8h assumed")
@@ -783,7 +787,8 @@ def assemble_from_cache(venues=None, *, timeframe="1d", since=None, until=None, 
     if not present:
         raise ValueError(f"the cache holds no {tf} data for the selected venues (looked in "
                          f"{root.parent}); run btcflow_nb.fetch(...) or `btcflow-nb fetch` first")
-    notes = [f"foreign file in the cache directory (ignored): {p}" for p in foreign_files(cache_dir)]
+    notes = [f"foreign file in the cache directory (ignored): {p}"
+             for p in foreign_files(cache_dir)]
     fetched = _fetched_at(present, root, tf)
     return _assemble(present, tf, root, since_ms, until_ms, source="cache", fetched_at=fetched,
                      errors={}, notes=notes, extra={"cache_dir": str(root.parent)})

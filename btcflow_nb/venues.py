@@ -53,8 +53,8 @@ class Venue:
     funding_history / oi_history / oi_snapshot: what the venue serves through ccxt.
     funding_basis: meaning of ccxt's fundingRate (see module docstring).
     funding_interval_source: "market" (read ``funding_interval_field`` from the market's info;
-        hours = value / ``funding_interval_units_per_hour``, e.g. 60 for minutes), "spacing" (hours between consecutive
-        settlements) or "fixed" (``funding_interval_hours``).
+        hours = value / ``funding_interval_units_per_hour``, e.g. 60 for minutes), "spacing"
+        (hours between consecutive settlements) or "fixed" (``funding_interval_hours``).
     oi_amount / oi_value: meaning of ccxt's openInterestAmount / openInterestValue;
         oi_snapshot_amount: the amount's meaning in fetch_open_interest when it differs (HTX
         reports coins in its OI history but contracts in its current OI).
@@ -251,9 +251,9 @@ def resolve_venues(venues=None, *, known: Optional[Iterable[Venue]] = None) -> l
         else:
             matches = [v for v in known if v.key == text and v.kind in ("spot", "perp")]
         if not matches:
-            raise ValueError(
-                f"unknown venue {item!r}; known venues: {sorted(n for n in by_name if not n.startswith('fx:'))}"
-                " (or a bare key such as 'binance', or 'spot' / 'perp')")
+            listed = sorted(n for n in by_name if not n.startswith("fx:"))
+            raise ValueError(f"unknown venue {item!r}; known venues: {listed} (or a bare key "
+                             "such as 'binance', or 'spot' / 'perp')")
         for v in matches:
             chosen[v.name] = v
     return list(chosen.values())
