@@ -15,13 +15,13 @@ VENUES = ["spot:coinbase", "spot:binance", "spot:kraken", "perp:binance", "perp:
           "perp:deribit", "spot:bitstamp"]
 
 
-@pytest.fixture()
-def two_fetches(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def two_fetches(tmp_path_factory):
     truth = Truth.recent(12)
     now = min(truth.end - 1, int(time.time() * 1000))
     earlier = now - 3 * DAY_MS - 5 * HOUR_MS
-    with FakeExchange(truth, now_ms=earlier) as fake:
-        for k, v in fake.env(tmp_path).items():
+    with FakeExchange(truth, now_ms=earlier) as fake, pytest.MonkeyPatch.context() as monkeypatch:
+        for k, v in fake.env(tmp_path_factory.mktemp("incremental")).items():
             monkeypatch.setenv(k, v)
         first = btcflow_nb.fetch(VENUES, since=truth.start, progress=False)
         cached_last = first.spot.index[-1]
