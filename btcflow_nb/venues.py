@@ -188,7 +188,7 @@ DEFAULT_VENUES: tuple = (
     _perp("htx", "htx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_snapshot_amount="contracts", oi_value="quote",
           market_types=("linear",), until_param=("ohlcv",), limit_param=("funding", "oi_history"),
-          ohlcv_page_limit=2000),
+          ohlcv_page_limit=2000, oi_page_limit=200),   # HTX OI history: newest 200 periods
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
           funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
