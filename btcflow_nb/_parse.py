@@ -25,7 +25,8 @@ STANDARD_INTERVALS = (1.0, 2.0, 4.0, 8.0)
 
 
 def _times(ms) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, dtype="int64"), unit="ms", utc=True))
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, dtype="int64"), unit="ms",
+                                           utc=True)).as_unit("ms")
 
 
 def empty_frame(columns) -> pd.DataFrame:
