@@ -260,3 +260,24 @@ def test_intraday_data_at_intraday_timeframes(tf, bars):
     np.testing.assert_array_equal(m["bb_lower"].iloc[19:], -0.5)
     assert not m["alert_premium_high"].any() and not m["alert_premium_low"].any()
     assert not np.isinf(m[["premium_z", "oi_z", "funding_z"]].to_numpy()).any()
+
+
+@pytest.mark.parametrize("tf", ["1D", "3D", "1W", "1M"])
+def test_bars_for_every_timeframe_follow_the_anchors(demo, tf):
+    from btcflow_nb.timeframes import bar_range
+
+    m = flow_metrics(demo, tf, lookback=12)
+    expected = bar_range(pd.Timestamp("2018-01-01", tz="UTC"), pd.Timestamp("2025-12-31", tz="UTC"), tf)
+    assert list(m.index) == list(expected)
+    if tf == "1W":
+        assert (m.index.day_of_week == 0).all() and m.index[0] == pd.Timestamp("2018-01-01", tz="UTC")
+    if tf == "3D":
+        assert ((m.index - pd.Timestamp("1970-01-01", tz="UTC")).days % 3 == 0).all()
+        assert m.index[0] == pd.Timestamp("2018-01-01", tz="UTC")  # day 17532 = 3 * 5844
+        assert m.index[1] == pd.Timestamp("2018-01-04", tz="UTC")
+    if tf == "1M":
+        assert (m.index.day == 1).all() and len(m) == 96
+    # the bar's spot is the last daily close inside it
+    closes = demo.spot.mean(axis=1)
+    last_day = closes.index[closes.index < m.index[1]][-1]
+    assert m["spot"].iloc[0] == pytest.approx(closes.loc[last_day], rel=1e-14)
