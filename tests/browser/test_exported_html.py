@@ -59,3 +59,28 @@ def test_exported_notebook_draws_every_chart_offline(stem, exported_notebooks, p
     assert got == want
     total_shapes = sum(sum(f["shapes"]) for f in drawn)
     assert total_shapes >= len(expected)  # not vacuous: something was drawn per figure
+
+
+def test_linked_export_draws_offline_from_the_scripts_beside_it(widget_js_dir, jupyter_env,
+                                                               tmp_path, page, monkeypatch):
+    """--linked: small pages + widget-js/ beside them; still no network."""
+    from btcflow_nb import render
+
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        monkeypatch.setenv(var, jupyter_env[var])
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "02_premium_index.ipynb"
+    [result] = render.render_notebooks([notebook], tmp_path / "site", self_contained=False,
+                                       widget_js_dir=widget_js_dir)
+    html_text = result.html_path.read_text(encoding="utf-8")
+    assert '<script src="widget-js/bqplot.js"></script>' in html_text
+    expected = expected_figures(html_text)
+    assert expected
+    page.goto(result.html_path.as_uri())
+    page.wait_for_function(
+        "([js, wanted]) => { const stats = eval(js)();"
+        " return stats.reduce((n, f) => n + f.shapes.filter(s => s > 0).length, 0) >= wanted; }",
+        arg=[ALL_FIGURES_JS, sum(f["with_data"] for f in expected)], timeout=RENDER_TIMEOUT_MS)
+    drawn = page.evaluate(ALL_FIGURES_JS)
+    assert sorted((f["marks"], sum(1 for s in f["shapes"] if s > 0)) for f in drawn) == \
+        sorted((f["marks"], f["with_data"]) for f in expected)
+    assert page.offsite == [] and page.errors == []
