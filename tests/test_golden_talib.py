@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import talib  # a test dependency (pyproject [test]); a missing TA-Lib must fail, not skip
 
-talib = pytest.importorskip("talib")
-
-from btcflow_nb.indicators import bollinger, sma, stdev  # noqa: E402
+from btcflow_nb.indicators import bollinger, sma, stdev
 
 N = 100_000
 LENGTHS = (2, 5, 20, 200)
