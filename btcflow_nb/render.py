@@ -87,7 +87,6 @@ _MATHJAX_FILE = "es5/tex-svg-full.js"
 
 WIDGET_JS_ENV = "BTCFLOW_NB_WIDGET_JS"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
-WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 # Provided by the html-manager itself; every other module needs an AMD bundle.
 _CORE_WIDGET_MODULES = frozenset(
@@ -215,7 +214,7 @@ def find_widget_assets(modules: list[str] | tuple[str, ...] = ("bqplot", "bqscal
 
 
 def fetch_widget_js(target: Path | None = None) -> Path:
-    """Download the html-manager and require.js packages from npm into ``target``.
+    """Download the html-manager, require.js and MathJax packages from npm into ``target``.
 
     Uses ``npm pack`` (tarballs only, no dependency tree: the dist files are self-contained
     bundles) and unpacks each package to ``target/<package name>/``. Returns ``target``.
@@ -224,8 +223,9 @@ def fetch_widget_js(target: Path | None = None) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise RenderError("npm is not installed; it is needed once to fetch "
-                          f"{HTML_MANAGER_PACKAGE}@{HTML_MANAGER_VERSION} and "
-                          f"{REQUIREJS_PACKAGE}@{REQUIREJS_VERSION}")
+                          f"{HTML_MANAGER_PACKAGE}@{HTML_MANAGER_VERSION}, "
+                          f"{REQUIREJS_PACKAGE}@{REQUIREJS_VERSION} and "
+                          f"{MATHJAX_PACKAGE}@{MATHJAX_VERSION}")
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".fetch-") as tmp:
         specs = {HTML_MANAGER_PACKAGE: HTML_MANAGER_VERSION, REQUIREJS_PACKAGE: REQUIREJS_VERSION,
@@ -238,9 +238,7 @@ def fetch_widget_js(target: Path | None = None) -> Path:
             raise RenderError(f"npm pack failed (exit {proc.returncode}): {proc.stderr.strip()}")
         packed = {entry["name"]: entry["filename"] for entry in json.loads(proc.stdout)}
         for name in specs:
-            tarball = Path(tmp) / packed[name].replace("@", "").replace("/", "-")
-            if not tarball.is_file():
-                tarball = next(Path(tmp).glob(f"{name.lstrip('@').replace('/', '-')}-*.tgz"))
+            tarball = Path(tmp) / packed[name]
             unpack_dir = Path(tmp) / ("unpacked-" + name.replace("/", "__"))
             with tarfile.open(tarball) as archive:
                 archive.extractall(unpack_dir, filter="data")
@@ -650,8 +648,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"directory holding {HTML_MANAGER_PACKAGE} and {REQUIREJS_PACKAGE} "
                              f"(default: ${WIDGET_JS_ENV}, then the venv, then the user cache)")
     parser.add_argument("--fetch-widget-js", action="store_true",
-                        help=f"download {HTML_MANAGER_PACKAGE}@{HTML_MANAGER_VERSION} and "
-                             f"{REQUIREJS_PACKAGE}@{REQUIREJS_VERSION} with npm into "
+                        help=f"download {HTML_MANAGER_PACKAGE}@{HTML_MANAGER_VERSION}, "
+                             f"{REQUIREJS_PACKAGE}@{REQUIREJS_VERSION} and "
+                             f"{MATHJAX_PACKAGE}@{MATHJAX_VERSION} with npm into "
                              "--widget-js DIR (or the default location) and exit unless "
                              "notebooks are given")
     return parser
