@@ -319,10 +319,13 @@ def _ranges(cached: pd.DataFrame, plan: _Plan, reopen_last: bool, default_start:
 
 async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy, bar,
                        redact) -> _VenueResult:
+    """Fetch one venue's series one after another.  A series that fails is reported (its rows
+    fetched so far are kept) and the venue's other series are still fetched."""
     import ccxt
 
     result = _VenueResult(venue)
     counted = []
+    failures = []
 
     def tick(n_rows):
         if bar is not None:
@@ -330,42 +333,55 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             bar.set_postfix_str(f"{sum(counted) + n_rows} rows", refresh=False)
         counted.append(n_rows)
 
+    async def guarded(series, step):
+        try:
+            await step()
+        except (ccxt.BaseError, ValueError, RuntimeError, OSError, KeyError, TypeError,
+                asyncio.TimeoutError) as exc:
+            failures.append(f"{series}: {type(exc).__name__}: {exc}")
+
     try:
         await _with_retry(lambda: ex.load_markets(), policy, f"{venue.name} load_markets")
         if venue.symbol not in ex.markets:
             btc = sorted(s for s in ex.markets if s.startswith("BTC/"))
             raise ValueError(f"unknown symbol {venue.symbol!r} at {ex.id}; BTC symbols there: "
                              f"{btc[:30]}")
+    except (ccxt.BaseError, ValueError, RuntimeError, OSError, KeyError, TypeError,
+            asyncio.TimeoutError) as exc:
+        failures.append(f"{type(exc).__name__}: {exc}")
+    else:
         market = ex.market(venue.symbol)
         tf_ms = _TF_MS[plan.timeframe]
         default_start = plan.until - _DEFAULT_HISTORY_DAYS * 86_400_000
         use_until = lambda series: series in venue.until_param  # noqa: E731
         lim = lambda series, n: n if series in venue.limit_param else None  # noqa: E731
+        funding_rows: list = []
+        oi_frames: list = []
 
-        # ---- prices ---------------------------------------------------------------------------
-        path = series_path(root, "ohlcv", venue, plan.timeframe)
-        cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
-        pager = _Pager(
-            call=lambda s, n, u: ex.fetch_ohlcv(
-                venue.symbol, plan.timeframe, since=s, limit=lim("ohlcv", n),
-                params={} if u is None else {"until": u}),
-            time_of=lambda r: None if not r or r[0] is None else int(r[0]),
-            limit=venue.ohlcv_page_limit,
-            step_ms=tf_ms, use_until=use_until("ohlcv"), policy=policy,
-            what=f"{venue.name} ohlcv", last_possible=(plan.until // tf_ms) * tf_ms,
-            on_page=tick)
-        try:
-            ranges = _ranges(cached, plan, True, default_start, covered)
-            for lo, hi in ranges:
-                await pager.run(lo, hi)
-            result.covered["ohlcv"] = min([lo for lo, _ in ranges], default=None)
-        finally:
-            result.new["ohlcv"] = _parse.ohlcv_frame(pager.rows)
-            result.requests += pager.requests
+        async def prices():
+            path = series_path(root, "ohlcv", venue, plan.timeframe)
+            cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
+            pager = _Pager(
+                call=lambda s, n, u: ex.fetch_ohlcv(
+                    venue.symbol, plan.timeframe, since=s, limit=lim("ohlcv", n),
+                    params={} if u is None else {"until": u}),
+                time_of=lambda r: None if not r or r[0] is None else int(r[0]),
+                limit=venue.ohlcv_page_limit, step_ms=tf_ms, use_until=use_until("ohlcv"),
+                policy=policy, what=f"{venue.name} ohlcv",
+                last_possible=(plan.until // tf_ms) * tf_ms, on_page=tick)
+            try:
+                ranges = _ranges(cached, plan, True, default_start, covered)
+                for lo, hi in ranges:
+                    await pager.run(lo, hi)
+                result.covered["ohlcv"] = min([lo for lo, _ in ranges], default=None)
+            finally:
+                result.new["ohlcv"] = _parse.ohlcv_frame(pager.rows)
+                result.requests += pager.requests
 
-        # ---- funding ----------------------------------------------------------------------------
-        funding_rows = []
-        if venue.funding_history and ex.has.get("fetchFundingRateHistory"):
+        async def funding():
+            if not ex.has.get("fetchFundingRateHistory"):
+                result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchFundingRateHistory")
+                return
             path = series_path(root, "funding", venue)
             cached, covered = _read_or_reset(path, "funding", venue, None, result)
             step_h = venue.funding_interval_hours or _market_interval(venue, market) or 8.0
@@ -382,23 +398,22 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                     await pager.run(lo, hi)
                 result.covered["funding"] = min([lo for lo, _ in ranges], default=None)
             finally:
-                funding_rows = pager.rows
+                funding_rows.extend(pager.rows)
                 result.new["funding"] = _parse.funding_frame(
                     pager.rows, venue, market_interval_hours=_market_interval(venue, market))
                 result.requests += pager.requests
-        elif venue.funding_history:
-            result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchFundingRateHistory")
 
-        # ---- open interest ------------------------------------------------------------------------
-        oi_frames = []
-        oi_path = series_path(root, "open_interest", venue)
-        if venue.oi_history or venue.oi_snapshot:
-            cached_oi, covered_oi = _read_or_reset(oi_path, "open_interest", venue, None, result)
-        if venue.oi_history and venue.oi_history_source == "funding_info":
-            oi_frames.append(_parse.oi_from_info_rows(funding_rows, venue.oi_info_index))
-        elif venue.oi_history and ex.has.get("fetchOpenInterestHistory"):
+        async def oi_history():
+            if venue.oi_history_source == "funding_info":
+                oi_frames.append(_parse.oi_from_info_rows(funding_rows, venue.oi_info_index))
+                return
+            if not ex.has.get("fetchOpenInterestHistory"):
+                result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterestHistory")
+                return
+            path = series_path(root, "open_interest", venue)
+            cached, covered = _read_or_reset(path, "open_interest", venue, None, result)
+            hist = cached[cached["kind"] == "history"] if len(cached) else cached
             oi_tf = _oi_timeframe(venue, plan.timeframe)
-            hist = cached_oi[cached_oi["kind"] == "history"] if len(cached_oi) else cached_oi
             pager = _Pager(
                 call=lambda s, n, u: ex.fetch_open_interest_history(
                     venue.symbol, oi_tf, since=s, limit=lim("oi_history", n),
@@ -407,7 +422,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 step_ms=_TF_MS[oi_tf], use_until=use_until("oi_history"), policy=policy,
                 what=f"{venue.name} open interest", on_page=tick)
             try:
-                ranges = _ranges(hist, plan, False, default_start, covered_oi)
+                ranges = _ranges(hist, plan, False, default_start, covered)
                 for lo, hi in ranges:
                     await pager.run(lo, hi)
                 result.covered["open_interest"] = min([lo for lo, _ in ranges], default=None)
@@ -415,12 +430,14 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 oi_frames.append(_parse.oi_frame(pager.rows, venue, market.get("contractSize"),
                                                  kind="history"))
                 result.requests += pager.requests
-        elif venue.oi_history:
-            result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterestHistory")
-        if venue.oi_snapshot and ex.has.get("fetchOpenInterest"):
+
+        async def oi_snapshot():
+            if not ex.has.get("fetchOpenInterest"):
+                result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterest")
+                return
+            result.requests += 1
             snap = await _with_retry(lambda: ex.fetch_open_interest(venue.symbol), policy,
                                      f"{venue.name} open interest snapshot")
-            result.requests += 1
             tick(1)
             if snap:
                 snap = dict(snap)
@@ -429,15 +446,21 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 oi_frames.append(_parse.oi_frame([snap], venue, market.get("contractSize"),
                                                  kind="snapshot",
                                                  amount_unit=venue.oi_snapshot_amount))
+
+        await guarded("ohlcv", prices)
+        if venue.funding_history:
+            await guarded("funding", funding)
+        if venue.oi_history:
+            await guarded("open interest history", oi_history)
+        if venue.oi_snapshot:
+            await guarded("open interest snapshot", oi_snapshot)
         frames = [f for f in oi_frames if len(f)]
         if frames:
             result.new["open_interest"] = _parse.dedupe_by_time(
                 pd.concat(frames, ignore_index=True))
-    except (ccxt.BaseError, ValueError, RuntimeError, OSError, KeyError, TypeError) as exc:
-        result.error = redact(f"{type(exc).__name__}: {exc}")[:500]
+    if failures:
+        result.error = redact("; ".join(failures))[:800]
         log.warning("%s failed: %s", venue.name, result.error)
-    except asyncio.TimeoutError as exc:  # pragma: no cover - ccxt maps these to RequestTimeout
-        result.error = redact(f"timeout: {exc}")
     return result
 
 

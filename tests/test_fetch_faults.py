@@ -160,3 +160,12 @@ def test_fault_injection_rejects_unknown_names(fake):
         fake.inject("teapot")
     with pytest.raises(ValueError, match="unknown exchange 'bitmex'"):
         fake.inject("500", exchange_id="bitmex")
+
+
+def test_a_failing_series_keeps_the_venues_other_series(fake, env):
+    fake.inject("503", exchange_id="okx", endpoint="funding", times=None)
+    md = btcflow_nb.fetch(["perp:okx"], since=fake.truth.start, progress=False)
+    assert md.meta["errors"]["perp:okx"].startswith("funding: ExchangeNotAvailable")
+    assert "okx" not in md.venues("funding")
+    _closes_equal_truth(fake, md, "perp:okx")
+    assert "okx" in md.venues("open_interest")          # history and snapshot still fetched
