@@ -155,6 +155,8 @@ def _prepare_exchange(ex, venues) -> None:
         return
     if not ex.markets:
         ex.has = dict(ex.has, fetchCurrencies=False)
+        if "fetchMargins" in ex.options:   # Binance: margin pairs are private and not needed
+            ex.options["fetchMargins"] = False
         types = [t for v in venues for t in v.market_types]
         if types:
             current = ex.options.get("fetchMarkets")

@@ -23,8 +23,14 @@ client waits), ``"malformed"`` (200 with a truncated JSON body), ``"empty"`` (a 
 page without rows), ``"overlap"`` (the page also repeats rows before the requested start) and
 ``"duplicate"`` (every row twice).  Gaps are part of the truth (`Truth.gaps`).
 
-Every request is logged (`requests`) with its exchange id, endpoint kind, query, status and
-start/end times (``time.monotonic()``), for concurrency and rate-limit spacing checks.
+Every request is logged (`requests`, `log()`) with its exchange id, endpoint kind ("markets",
+"ohlcv", "funding", "oi_history", "oi"; Hyperliquid's markets and current OI share one request,
+logged as "markets"), query, status and start/end times (``time.monotonic()``), for
+concurrency and rate-limit spacing checks and for benchmarks.
+
+`FakeExchange.env(directory)` returns the environment variables (``BTCFLOW_NB_CONFIG``,
+``BTCFLOW_NB_API_BASE``, ``BTCFLOW_NB_CACHE_DIR``) that point fetch, notebooks and the CLI at
+the server, with rate limits scaled down (``rate_limit_ms``) for tests that are not about them.
 """
 from __future__ import annotations
 
