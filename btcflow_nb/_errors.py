@@ -60,6 +60,9 @@ def check_venues(kind: str, requested, available: Iterable[str]) -> list[str]:
         return available
     if isinstance(requested, str):
         requested = [requested]
+    if isinstance(requested, dict) or not hasattr(requested, "__iter__"):
+        raise ValueError(f"{kind} venues must be a venue name or a list of them; got {requested!r}; "
+                         f"valid choices: {', '.join(repr(a) for a in available)}")
     requested = list(requested)
     unknown = [v for v in requested if v not in available]
     if unknown:

@@ -239,6 +239,9 @@ def basket(prices: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Seri
     With ``weights`` (same shape, e.g. each venue's OI in USD), the weighted mean over venues that
     have both a close and a positive weight; bars with no such venue are NaN.
     """
+    if not isinstance(prices, pd.DataFrame):
+        raise ValueError(f"prices must be a wide DataFrame (one column per venue); "
+                         f"got {type(prices).__name__}")
     if prices.shape[1] == 0:
         return pd.Series(np.nan, index=prices.index)
     if weights is None:
@@ -254,6 +257,9 @@ def _aligned(a, b, name_a: str, name_b: str) -> tuple[pd.Series, pd.Series]:
     (same length required), so ``premium_pct(series, array)`` compares bar by bar."""
     sa, sb = _series(a, name_a), _series(b, name_b)
     a_series, b_series = isinstance(a, pd.Series), isinstance(b, pd.Series)
+    if not a_series and not b_series and len(sa) != len(sb):
+        raise ValueError(f"{name_a} and {name_b} must have the same length; "
+                         f"got {len(sa)} and {len(sb)}")
     if a_series != b_series:
         if len(sa) != len(sb):
             raise ValueError(f"{name_a} and {name_b} must have the same length; "
@@ -469,6 +475,8 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     ----------
     oi : wide DataFrame, one column per venue (e.g. from :func:`oi_at_bar_close`).
     """
+    if not isinstance(oi, pd.DataFrame):
+        raise ValueError(f"oi must be a wide DataFrame (one column per venue); got {type(oi).__name__}")
     values = oi.to_numpy(dtype="float64")
     out = np.full(len(values), np.nan)
     if values.size == 0:

@@ -63,7 +63,11 @@ def _to_utc(idx: pd.DatetimeIndex, what: str, naive_tz) -> pd.DatetimeIndex:
                 f"{what} has time-zone-naive timestamps; pass naive_tz='UTC' (or the zone they "
                 f"are in) to from_frames, or localise them with .tz_localize('UTC')"
             )
-        idx = idx.tz_localize(naive_tz)
+        try:
+            idx = idx.tz_localize(naive_tz)
+        except (KeyError, TypeError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"naive_tz={naive_tz!r} is not a time zone ({type(exc).__name__}); "
+                             f"valid: an IANA name such as 'UTC' or 'Europe/Berlin'") from None
     return idx.tz_convert("UTC")
 
 

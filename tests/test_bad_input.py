@@ -225,3 +225,18 @@ def test_numpy_scalars_are_accepted_and_shown_plainly(demo):
     assert ind.sma([1.0, 2.0, 3.0], np.int64(2)).tolist()[1:] == [1.5, 2.5]
     _raises(lambda: ind.sma([1.0, 2.0], np.int64(-3)), "got -3")
     _raises(lambda: flow_metrics(demo, oi_hot_z=np.float64(11.5)), "oi_hot_z=11.5 is out of range")
+
+
+def test_wrong_types_are_value_errors_not_crashes(demo):
+    """Regression: these raised ZoneInfoNotFoundError, TypeError or AttributeError, or (for two
+    plain lists of different lengths) silently returned NaN for the unmatched bars."""
+    naive = pd.DataFrame({"a": [1.0, 2.0]}, index=pd.date_range("2024-01-01", periods=2))
+    _raises(lambda: MarketData.from_frames(spot=naive, naive_tz="Mars/Olympus"),
+            "naive_tz='Mars/Olympus' is not a time zone", "'UTC'")
+    _raises(lambda: flow_metrics(demo, spot_venues=5), "spot venues must be a venue name or a list",
+            "got 5", SPOT_CHOICES)
+    _raises(lambda: flow_metrics(demo, perp_venues={"okx": 1}), "got {'okx': 1}", PERP_CHOICES)
+    _raises(lambda: ind.premium_pct([1.0], [1.0, 2.0]), "must have the same length; got 1 and 2")
+    _raises(lambda: ind.premium_abs([1.0, 2.0], [1.0]), "must have the same length; got 2 and 1")
+    _raises(lambda: ind.basket([1.0, 2.0]), "prices must be a wide DataFrame", "got list")
+    _raises(lambda: ind.aggregate_oi([1.0, 2.0]), "oi must be a wide DataFrame", "got list")
