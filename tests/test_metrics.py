@@ -260,6 +260,8 @@ def test_intraday_data_at_intraday_timeframes(tf, bars):
     np.testing.assert_array_equal(m["bb_lower"].iloc[19:], -0.5)
     assert not m["alert_premium_high"].any() and not m["alert_premium_low"].any()
     assert not np.isinf(m[["premium_z", "oi_z", "funding_z"]].to_numpy()).any()
+    assert m["funding_z"].isna().all()  # constant funding: zero variance -> NaN, never inf
+    assert m["oi_z"].iloc[4:].notna().all()
 
 
 @pytest.mark.parametrize("tf", ["1D", "3D", "1W", "1M"])
