@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 import btcflow_nb
-from btcflow_nb import _parse
 from btcflow_nb.cache import (CacheError, cache_root, merge, read_series, series_path,
                               write_series)
 from btcflow_nb.testing.fake_exchange import FakeExchange
