@@ -61,13 +61,14 @@ def _slack(log, rate_limit_s):
 
 
 def test_each_exchange_respects_its_rate_limit(fake, tmp_path, monkeypatch):
-    slack = _slack(_run(fake, tmp_path, monkeypatch, rate_limit_ms=100), 0.1)
-    assert all(v >= -0.02 for v in slack.values()), slack    # 20 ms for scheduling jitter
+    slack = _slack(_run(fake, tmp_path, monkeypatch, rate_limit_ms=150), 0.15)
+    # 50 ms for thread scheduling between the client's send and the server's log entry
+    assert all(v >= -0.05 for v in slack.values()), slack
 
 
 def test_spacing_check_can_fail_without_a_rate_limit(fake, tmp_path, monkeypatch):
-    slack = _slack(_run(fake, tmp_path, monkeypatch, rate_limit_ms=1), 0.1)
-    assert min(slack.values()) < -0.02
+    slack = _slack(_run(fake, tmp_path, monkeypatch, rate_limit_ms=1), 0.15)
+    assert min(slack.values()) < -0.05
 
 
 def test_venues_overlap_in_time(fake, tmp_path, monkeypatch):
