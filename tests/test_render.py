@@ -253,3 +253,16 @@ def test_module_entry_point_has_help():
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert "--self-contained" in proc.stdout and "--linked" in proc.stdout
+
+
+def test_console_script_dispatch_exits_nonzero_naming_the_cell(tmp_path):
+    """`btcflow-nb render` (cli.py dispatches to render.main) as a user runs it."""
+    bad = write_notebook(tmp_path / "typo.ipynb", "import math", "math.sqroot(2)")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from btcflow_nb.cli import main; sys.exit(main())",
+         "render", str(bad), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "cell 2 (`math.sqroot(2)`)" in proc.stderr
+    assert "AttributeError" in proc.stderr and "nothing was written" in proc.stderr
+    assert not (tmp_path / "out").exists()
