@@ -340,7 +340,7 @@ def _funding_integrals(events: pd.DataFrame):
         cov = np.empty_like(x)
         paid[0::2], paid[1::2] = cum_paid[:-1], cum_paid[1:]
         cov[0::2], cov[1::2] = cum_cov[:-1], cum_cov[1:]
-        out[venue] = (x, paid, cov)
+        out[venue] = (x, paid, cov, start, end, per_hour)
     return out
 
 
@@ -373,7 +373,7 @@ def funding_twap(funding: pd.DataFrame, bar_opens: pd.DatetimeIndex, bar_closes:
     cols = {}
     contiguous = len(bo) > 0 and np.array_equal(bo[1:], bc[:-1])
     edges = np.append(bo, bc[-1]) if contiguous else None
-    for venue, (x, paid, cov) in _funding_integrals(funding).items():
+    for venue, (x, paid, cov, start, end, per_hour) in _funding_integrals(funding).items():
         if contiguous:  # consecutive bars share edges: evaluate each integral once per edge
             d_paid = np.diff(np.interp(edges, x, paid))
             d_cov = np.diff(np.interp(edges, x, cov))
@@ -382,7 +382,19 @@ def funding_twap(funding: pd.DataFrame, bar_opens: pd.DatetimeIndex, bar_closes:
             d_cov = np.interp(bc, x, cov) - np.interp(bo, x, cov)
         need = np.maximum(min_coverage * (bc - bo), 1e-9)
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols[venue] = np.where(d_cov >= need, d_paid / d_cov, np.nan)
+            twap = np.where(d_cov >= need, d_paid / d_cov, np.nan)
+        # A bar whose covering events all pay the same per-hour rate has exactly that TWAP.
+        # Differences of running integrals carry ~1e-13 relative rounding noise, and a z-score
+        # of noise is anything from -7 to 7: a venue stuck at 0.01 % per 8 h must give a
+        # constant series (zero variance -> NaN z), not fake extremes.
+        first = np.searchsorted(end, bo, side="right")  # first event ending after the open
+        stop = np.searchsorted(start, bc, side="left")  # first event starting at/after close
+        run = np.concatenate([[0], np.cumsum(per_hour[1:] != per_hour[:-1])])
+        has = (stop > first) & ~np.isnan(twap)
+        lo, hi = first[has], stop[has] - 1
+        same = run[lo] == run[hi]
+        twap[np.flatnonzero(has)[same]] = per_hour[lo[same]]
+        cols[venue] = twap
     return pd.DataFrame(cols, index=pd.DatetimeIndex(bar_opens, name="time"), dtype="float64")
 
 

@@ -418,3 +418,19 @@ def test_public_surface_is_documented():
     for name in ind.__all__:
         fn = getattr(ind, name)
         assert fn.__doc__ and len(fn.__doc__) > 40, name
+
+
+def test_funding_twap_of_a_stuck_rate_is_exact():
+    """Regression: a venue paying exactly 0.01 % every 8 h got TWAPs differing in the last bits
+    (differences of running integrals), so the z-score of 'constant' funding swung to +-7."""
+    t = pd.date_range("2023-01-01 08:00", periods=3 * 400, freq="8h", tz="UTC")
+    rate = np.full(len(t), 0.0001)
+    rate[600:604] = 0.0004  # hot: all of day 200 and the first 8 h of day 201
+    ev = pd.DataFrame({"venue": "binance", "time": t, "rate": rate, "interval_hours": 8.0})
+    opens = pd.date_range("2023-01-01", periods=400, freq="D", tz="UTC", name="time")
+    tw = funding_twap(ev, opens, opens + pd.Timedelta(days=1))["binance"]
+    stuck = tw.drop(tw.index[200:202])
+    assert (stuck == 0.0001 / 8).all()  # bit-exact, not merely close
+    assert tw.iloc[200] == 0.0004 / 8
+    assert tw.iloc[201] == pytest.approx((8 * 5e-5 + 16 * 1.25e-5) / 24, rel=1e-12)  # mixed bar
+    assert zscore(stuck * 800, 52).isna().all()

@@ -283,3 +283,23 @@ def test_bars_for_every_timeframe_follow_the_anchors(demo, tf):
     closes = demo.spot.mean(axis=1)
     last_day = closes.index[closes.index < m.index[1]][-1]
     assert m["spot"].iloc[0] == pytest.approx(closes.loc[last_day], rel=1e-14)
+
+
+@pytest.mark.parametrize("tf", ["1D", "3D", "1W"])
+def test_stuck_funding_gives_nan_z_not_rounding_noise(tf):
+    """Regression: funding fixed at 0.01 % per 8 h (common on Binance for weeks) produced
+    funding_z up to 7 from rounding noise, enough to vote for a cycle top."""
+    days = pd.date_range("2023-01-01", periods=400, freq="D", tz="UTC", name="time")
+    t = pd.date_range(days[0] + pd.Timedelta(hours=8), days[-1] + pd.Timedelta(days=1), freq="8h", tz="UTC")
+    hourly = pd.date_range(days[0] + pd.Timedelta(hours=1), days[-1] + pd.Timedelta(days=1), freq="h", tz="UTC")
+    funding = pd.concat([
+        pd.DataFrame({"venue": "binance", "time": t, "rate": 0.0001, "interval_hours": 8.0}),
+        pd.DataFrame({"venue": "hyperliquid", "time": hourly, "rate": 0.0000125, "interval_hours": 1.0}),
+    ], ignore_index=True)
+    md = MarketData.from_frames(spot=pd.DataFrame({"coinbase": 30_000.0}, index=days),
+                                perp=pd.DataFrame({"binance": 30_010.0}, index=days), funding=funding)
+    m = flow_metrics(md, tf, lookback=10)
+    assert m["funding"].nunique() == 1
+    assert m["funding"].iloc[0] == pytest.approx(0.01, rel=1e-12)
+    assert m["funding_z"].isna().all()
+    assert not m["cycle_top"].any() and not m["cycle_bottom"].any()
