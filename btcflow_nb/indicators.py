@@ -166,16 +166,24 @@ def zscore(x, window: int) -> pd.Series:
     .. math:: z_t = \frac{x_t - \mathrm{SMA}(x, w)_t}{\sigma(x, w)_t}
 
     NaN until ``window`` values exist, and NaN — never ``inf`` — where the window has zero
-    variance (the z-score is undefined there). The current bar is part of its own window, as in
-    Pine (``(x - ta.sma(x, w)) / ta.stdev(x, w)``).
+    variance (the z-score is undefined there). A spread below ``1e-10`` of the window mean's
+    magnitude counts as zero: it is floating-point rounding of a constant (e.g. an OI-weighted
+    mean of venues all paying 0.01 % per 8 h), and its z-score would be noise of any size. Real
+    variation is many orders of magnitude larger. The current bar is part of its own window, as
+    in Pine (``(x - ta.sma(x, w)) / ta.stdev(x, w)``).
     """
     window = check_window("window", window)
     s = _series(x)
     mean, var = _rolling_moments(s.to_numpy(), window)
     sd = np.sqrt(var)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(sd > 0, (s.to_numpy() - mean) / sd, np.nan)
+        z = np.where(sd > _ROUNDING_SPREAD * np.abs(mean), (s.to_numpy() - mean) / sd, np.nan)
+        z[sd == 0] = np.nan
     return _like(z, s)
+
+
+#: Relative spread (std / |mean|) below which a window counts as constant in :func:`zscore`.
+_ROUNDING_SPREAD = 1e-10
 
 
 def bollinger(x, length: int = 20, mult: float = 2.0) -> pd.DataFrame:

@@ -434,3 +434,18 @@ def test_funding_twap_of_a_stuck_rate_is_exact():
     assert tw.iloc[200] == 0.0004 / 8
     assert tw.iloc[201] == pytest.approx((8 * 5e-5 + 16 * 1.25e-5) / 24, rel=1e-12)  # mixed bar
     assert zscore(stuck * 800, 52).isna().all()
+
+
+def test_zscore_of_rounding_noise_is_nan():
+    """Regression: an OI-weighted mean of venues all paying the same funding differs from bar to
+    bar only in its last bits; its z-score reached 2.7 (a cycle vote). A spread below 1e-10 of
+    the level is rounding and gives NaN; a real spread, however small in practice, does not."""
+    r = 0.0001 / 8
+    w = np.linspace(1.0, 3.0, 200)
+    noisy = (r * w + r * (4.0 - w)) / 4.0 * 800  # exactly 0.01 in real arithmetic
+    assert len(np.unique(noisy)) > 1  # the noise is there
+    assert zscore(noisy, 30).isna().all()
+    real = 0.01 + np.random.default_rng(0).normal(0, 1e-8, 200)  # 1e-6 relative: real data
+    assert zscore(real, 30).iloc[29:].notna().all()
+    around_zero = np.random.default_rng(1).normal(0, 1e-9, 100)  # tiny values around 0 are fine
+    assert zscore(around_zero, 20).iloc[19:].notna().all()

@@ -303,3 +303,25 @@ def test_stuck_funding_gives_nan_z_not_rounding_noise(tf):
     assert m["funding"].iloc[0] == pytest.approx(0.01, rel=1e-12)
     assert m["funding_z"].isna().all()
     assert not m["cycle_top"].any() and not m["cycle_bottom"].any()
+
+
+def test_oi_weighted_stuck_funding_gives_nan_z():
+    """Regression: venues all at 0.01 % per 8 h, OI-weighted with changing OI, gave funding_z up
+    to 2.7 from rounding noise."""
+    days = pd.date_range("2023-01-01", periods=300, freq="D", tz="UTC", name="time")
+    funding, oi = [], []
+    for k, (v, h) in enumerate([("binance", 8), ("bybit", 8), ("okx", 8), ("htx", 4)]):
+        t = pd.date_range(days[0] + pd.Timedelta(hours=h), days[-1] + pd.Timedelta(days=1),
+                          freq=f"{h}h", tz="UTC")
+        funding.append(pd.DataFrame({"venue": v, "time": t, "rate": 0.0001 * h / 8,
+                                     "interval_hours": float(h)}))
+        oi.append(pd.DataFrame({"venue": v, "time": days + pd.Timedelta(hours=23),
+                                "oi_btc": np.linspace(1e4, 2e4, 300) * (1 + k),
+                                "oi_usd": np.linspace(3e8, 6e8, 300) * (1 + 0.3 * k)}))
+    md = MarketData.from_frames(spot=pd.DataFrame({"coinbase": 30_000.0}, index=days),
+                                perp=pd.DataFrame({"binance": 30_010.0}, index=days),
+                                funding=pd.concat(funding), open_interest=pd.concat(oi))
+    m = flow_metrics(md, "1D", lookback=30, weighting="oi")
+    np.testing.assert_allclose(m["funding"], 0.01, rtol=1e-13)
+    assert m["funding_z"].isna().all()
+    assert m["oi_z"].iloc[29:].notna().all()  # growing OI is real variation
