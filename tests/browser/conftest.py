@@ -1,5 +1,6 @@
 """Fixtures for the real-browser tests: system Chromium via Playwright, Voila and JupyterLab
-servers on 127.0.0.1 (ephemeral ports, one of each per session), exported HTML.
+servers on 127.0.0.1 (ephemeral ports; one Chromium, and at most one of each server, per test
+module, stopped when the module ends), exported HTML (rendered once per session).
 
 Chromium is Debian's /usr/bin/chromium (never `playwright install`). If it is missing and we
 are root with apt-get, the set-up installs Debian's package (as `make browser` does); the tests
@@ -71,8 +72,11 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_executable):
+    """Chromium for one test module. Module scope, not session: Playwright's sync API keeps an
+    asyncio loop marked as running on the main thread while it is started, which would break
+    every later test that calls asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
@@ -94,7 +98,7 @@ def _is_local(url: str) -> bool:
     return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == "127.0.0.1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def open_page(browser):
     """Factory: a fresh page (own context) that aborts every non-local request and records
     its URL in ``page.offsite``; uncaught page errors are collected in ``page.errors``."""
@@ -221,7 +225,7 @@ class Server:
         self._log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def voila_server(jupyter_env, notebook_workdir, tmp_path_factory):
     """Voila serving notebooks/01_flow_dashboard.ipynb (the `make dashboard` command)."""
     notebook = notebook_workdir / "01_flow_dashboard.ipynb"
@@ -237,7 +241,7 @@ def voila_server(jupyter_env, notebook_workdir, tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_server(jupyter_env, notebook_workdir, tmp_path_factory):
     """JupyterLab on the notebook copy, no token (loopback only), no update checks."""
     port = _free_port()
