@@ -171,6 +171,17 @@ def test_linked_mode_references_scripts_next_to_the_page(widget_notebook, widget
     assert "shared by the pages" in capsys.readouterr().out
 
 
+def test_no_input_hides_code_keeps_charts(widget_notebook, widget_js_dir, tmp_path):
+    argv = [str(widget_notebook), "--out", str(tmp_path), "--no-input", "--linked"]
+    if widget_js_dir:
+        argv += ["--widget-js", str(widget_js_dir)]
+    assert render.main(argv) == 0
+    text = (tmp_path / "chart.html").read_text(encoding="utf-8")
+    assert "bq.Figure" not in text and "hl-ipython3" not in text  # no code cell shown
+    assert 'type="application/vnd.jupyter.widget-view+json"' in text
+    assert "FigureModel" in text
+
+
 def test_failing_cell_is_named_nothing_is_written_exit_nonzero(widget_notebook, widget_js_dir,
                                                                tmp_path, capsys):
     bad = write_notebook(tmp_path / "bad.ipynb", "x = 1", "y = x / 0  # boom", "z = 3")
