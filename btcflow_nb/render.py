@@ -183,11 +183,10 @@ def find_widget_assets(modules: list[str] | tuple[str, ...] = ("bqplot", "bqscal
     Raises RenderError naming what is missing and how to get it.
     """
     search = [Path(widget_js_dir)] if widget_js_dir else _default_widget_js_dirs()
-    html_manager = require_js = mathjax = None
+    html_manager = require_js = None
     for base in search:
         html_manager = html_manager or _package_file(base, HTML_MANAGER_PACKAGE, "dist/embed-amd.js")
         require_js = require_js or _package_file(base, REQUIREJS_PACKAGE, "require.js")
-        mathjax = mathjax or _package_file(base, MATHJAX_PACKAGE, _MATHJAX_FILE)
     require_js = require_js or _voila_require_js()
     if html_manager is None or require_js is None:
         missing = [name for name, path in (
@@ -210,7 +209,16 @@ def find_widget_assets(modules: list[str] | tuple[str, ...] = ("bqplot", "bqscal
                 "would be blank in the exported HTML.")
         bundles[module] = bundle
     return WidgetAssets(require_js=require_js, html_manager=html_manager, modules=bundles,
-                        mathjax=mathjax)
+                        mathjax=_find_mathjax(widget_js_dir))
+
+
+def _find_mathjax(widget_js_dir: Path | None) -> Path | None:
+    search = [Path(widget_js_dir)] if widget_js_dir else _default_widget_js_dirs()
+    for base in search:
+        found = _package_file(base, MATHJAX_PACKAGE, _MATHJAX_FILE)
+        if found:
+            return found
+    return None
 
 
 def fetch_widget_js(target: Path | None = None) -> Path:
@@ -452,18 +460,20 @@ def _has_math(nb) -> bool:
                for cell in nb.cells)
 
 
-def _asset_scripts(assets: WidgetAssets, modules: list[str],
-                   with_math: bool = False) -> list[tuple[str, str]]:
-    """(file name, JavaScript) in load order: loader, manager, third-party modules, and
-    MathJax (configuration first) when the notebook has LaTeX and MathJax is installed."""
-    scripts = [("require.js", assets.require_js.read_text(encoding="utf-8")),
-               ("html-manager-embed-amd.js", _manager_with_inline_fonts(assets.html_manager))]
-    for module in modules:
-        file_name = re.sub(r"[^A-Za-z0-9_.-]", "_", module) + ".js"
-        scripts.append((file_name, _module_script(module, assets.modules[module])))
-    if with_math and assets.mathjax is not None:
+def _asset_scripts(assets: WidgetAssets | None, modules: list[str],
+                   mathjax: Path | None) -> list[tuple[str, str]]:
+    """(file name, JavaScript) in load order: loader, manager, third-party modules (when the
+    page has widgets), then MathJax, configuration first (when ``mathjax`` is given)."""
+    scripts = []
+    if assets is not None:
+        scripts += [("require.js", assets.require_js.read_text(encoding="utf-8")),
+                    ("html-manager-embed-amd.js", _manager_with_inline_fonts(assets.html_manager))]
+        for module in modules:
+            file_name = re.sub(r"[^A-Za-z0-9_.-]", "_", module) + ".js"
+            scripts.append((file_name, _module_script(module, assets.modules[module])))
+    if mathjax is not None:
         scripts.append(("mathjax-config.js", _MATHJAX_CONFIG))
-        scripts.append(("mathjax-tex-svg-full.js", assets.mathjax.read_text(encoding="utf-8")))
+        scripts.append(("mathjax-tex-svg-full.js", mathjax.read_text(encoding="utf-8")))
     return scripts
 
 
@@ -539,12 +549,15 @@ def _render_one(notebook: Path, *, self_contained: bool, timeout: int, kernel_na
     _execute(nb, notebook, timeout, kernel_name)
     _redact_notebook(nb, notebook.parent)
     modules = _widget_modules(nb)
-    assets = find_widget_assets(modules, widget_js_dir)
-    with_math = _has_math(nb)
-    if with_math and assets.mathjax is None:
-        print(f"render: {notebook.name}: LaTeX will show as TeX source; fetch MathJax with "
-              "`btcflow-nb render --fetch-widget-js` to typeset it", file=sys.stderr)
-    scripts = _asset_scripts(assets, modules, with_math)
+    has_widgets = bool(nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state"))
+    assets = find_widget_assets(modules, widget_js_dir) if has_widgets else None
+    mathjax = None
+    if _has_math(nb):
+        mathjax = assets.mathjax if assets else _find_mathjax(widget_js_dir)
+        if mathjax is None:
+            print(f"render: {notebook.name}: LaTeX will show as TeX source; fetch MathJax with "
+                  "`btcflow-nb render --fetch-widget-js` to typeset it", file=sys.stderr)
+    scripts = _asset_scripts(assets, modules, mathjax)
     if self_contained:
         tags = "\n".join(_inline_script(js) for _, js in scripts)
     else:
@@ -684,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         total += result.size_bytes
         print(f"wrote {result.html_path} ({_human_size(result.size_bytes)}"
               f"{', self-contained' if args.self_contained else ''})")
-    if not args.self_contained:
+    if not args.self_contained and (Path(args.out) / _LINKED_ASSET_DIR).is_dir():
         asset_dir = Path(args.out) / _LINKED_ASSET_DIR
         asset_size = sum(p.stat().st_size for p in asset_dir.iterdir() if p.is_file())
         total += asset_size

@@ -155,6 +155,17 @@ def test_mathjax_is_embedded_only_for_notebooks_with_latex(widget_js_dir, tmp_pa
     assert not re.search(r"""<script[^>]+src=["']?https?:""", math_text)
 
 
+def test_page_without_widgets_carries_no_widget_javascript(tmp_path):
+    """Nothing to draw: no manager, no bundles, and no widget JavaScript needed at all."""
+    plain = write_notebook(tmp_path / "table.ipynb", "import pandas as pd",
+                           "pd.DataFrame({'venue': ['okx'], 'rows': [30]})")
+    assert render.main([str(plain), "--out", str(tmp_path / "out"),
+                        "--widget-js", str(tmp_path / "empty")]) == 0
+    text = (tmp_path / "out" / "table.html").read_text(encoding="utf-8")
+    assert "okx" in text and "requirejs" not in text and "widget-state" not in text
+    assert (tmp_path / "out" / "table.html").stat().st_size < 1_000_000
+
+
 def test_linked_mode_references_scripts_next_to_the_page(widget_notebook, widget_js_dir,
                                                          tmp_path, capsys):
     argv = [str(widget_notebook), "--out", str(tmp_path), "--linked"]
