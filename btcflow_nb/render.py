@@ -63,6 +63,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 __all__ = [
     "RenderError",
@@ -569,12 +570,14 @@ def _render_one(notebook: Path, *, self_contained: bool, timeout: int, kernel_na
 def render_notebooks(notebooks: list[Path], out_dir: Path, *, self_contained: bool = True,
                      timeout: int = 600, kernel_name: str = "python3",
                      widget_js_dir: Path | None = None, exclude_input: bool = False,
+                     progress: Callable[[Path], None] | None = None,
                      ) -> list[RenderedNotebook]:
     """Execute and export ``notebooks`` to ``out_dir/<stem>.html``; all or nothing.
 
     ``timeout`` is per cell, in seconds. With ``self_contained=False`` the scripts are
-    written to ``out_dir/widget-js/`` and referenced relatively. Raises RenderError (and
-    writes nothing) if any notebook fails to execute or export.
+    written to ``out_dir/widget-js/`` and referenced relatively. ``progress`` is called with
+    each notebook before it executes. Raises RenderError (and writes nothing) if any notebook
+    fails to execute or export.
     """
     notebooks = [Path(nb) for nb in notebooks]
     for notebook in notebooks:
@@ -592,6 +595,8 @@ def render_notebooks(notebooks: list[Path], out_dir: Path, *, self_contained: bo
         staged: list[tuple[Path, str, tuple[str, ...]]] = []
         linked: dict[str, str] = {}
         for notebook in notebooks:
+            if progress is not None:
+                progress(notebook)
             body, scripts, modules = _render_one(
                 notebook, self_contained=self_contained, timeout=timeout,
                 kernel_name=kernel_name, widget_js_dir=widget_js_dir,
@@ -687,7 +692,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("no notebooks given and none found in ./notebooks")
         results = render_notebooks(
             notebooks, args.out, self_contained=args.self_contained, timeout=args.timeout,
-            kernel_name=args.kernel, widget_js_dir=args.widget_js, exclude_input=args.no_input)
+            kernel_name=args.kernel, widget_js_dir=args.widget_js, exclude_input=args.no_input,
+            progress=lambda nb: print(f"render: executing {nb}", file=sys.stderr, flush=True))
     except RenderError as exc:
         print(f"render: error: {exc}", file=sys.stderr)
         print("render: nothing was written", file=sys.stderr)
