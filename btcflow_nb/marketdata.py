@@ -492,8 +492,11 @@ def _last_per_bar(frame: pd.DataFrame, tf: str) -> pd.DataFrame:
 def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
     """Per venue, the last OI sample in each bar, labelled with the bar's open time.
 
-    Rows are sorted by venue then time (``from_frames`` guarantees it), so the last row of each
-    run of equal (venue, bar) labels is the bar's last sample.
+    Each of ``oi_btc`` and ``oi_usd`` takes its last *non-missing* value in the bar, as
+    :func:`~btcflow_nb.indicators.oi_at_bar_close` does, so ``flow_metrics(md.resample(tf), tf)``
+    equals ``flow_metrics(md, tf)``. Rows are sorted by venue then time (``from_frames``
+    guarantees it), so the last row of each run of equal (venue, bar) labels is the bar's last
+    sample; a column whose last sample is missing falls back to the last value it has.
     """
     if len(oi) == 0:
         return oi
@@ -505,6 +508,18 @@ def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
     last[:-1] = (lab[1:] != lab[:-1]) | (codes[1:] != codes[:-1])
     out = oi.loc[last].copy()
     out["time"] = labels[last]
+    run = np.cumsum(np.concatenate([[True], last[:-1]])) - 1  # (venue, bar) run of each row
+    for col in ("oi_btc", "oi_usd"):
+        vals = oi[col].to_numpy()
+        if np.isnan(vals[last]).any():
+            known = ~np.isnan(vals)
+            pos = np.where(known, np.arange(len(vals)), -1)
+            # last known position so far, restricted to the row's own run
+            best = np.maximum.accumulate(pos)
+            run_start = np.flatnonzero(np.concatenate([[True], last[:-1]]))[run]
+            pick = best[last]
+            ok = pick >= run_start[last]
+            out[col] = np.where(ok, vals[np.maximum(pick, 0)], np.nan)
     return out.reset_index(drop=True)
 
 

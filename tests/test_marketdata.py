@@ -425,3 +425,26 @@ def test_closes_before_the_fx_series_starts_are_kept_raw_not_dropped():
     note = md.meta["quote_conversion"]["spot:b"]
     assert note.startswith("USDT converted to USD with the USDT/USD series")
     assert "raw USDT quote kept for 1 bar(s) before the series starts (2024-01-03" in note
+
+
+def test_resampled_oi_takes_the_last_known_value_per_column(hourly):
+    """Regression: resample() took the bar's last OI row even when its oi_btc was missing, while
+    flow_metrics takes the last known value, so flow_metrics(md.resample(tf), tf) lost bars."""
+    oi = hourly.open_interest.copy()
+    oi.loc[2, "oi_btc"] = NAN  # the 16:00 sample of Jan 1 (last of the day): oi_btc unknown
+    oi.loc[5, "oi_usd"] = NAN  # the 16:00 sample of Jan 2: oi_usd unknown
+    oi.loc[6:8, "oi_btc"] = NAN  # all of Jan 3: nothing known
+    md = MarketData.from_frames(spot=hourly.spot, perp=hourly.perp, funding=hourly.funding,
+                                open_interest=oi)
+    day = md.resample("1D").open_interest.set_index("time")
+    assert day.loc[T("2024-01-01"), "oi_btc"] == 1.0  # 08:00 sample
+    assert day.loc[T("2024-01-01"), "oi_usd"] == 20.0  # 16:00 sample
+    assert day.loc[T("2024-01-02"), "oi_btc"] == 5.0 and day.loc[T("2024-01-02"), "oi_usd"] == 40.0
+    assert np.isnan(day.loc[T("2024-01-03"), "oi_btc"]) and day.loc[T("2024-01-03"), "oi_usd"] == 80.0
+    from btcflow_nb import flow_metrics
+
+    for tf in ("4h", "1D", "1W", "1M"):
+        pd.testing.assert_frame_equal(flow_metrics(md.resample(tf), tf, lookback=2),
+                                      flow_metrics(md, tf, lookback=2), obj=tf)
+        pd.testing.assert_frame_equal(flow_metrics(md.resample(tf), tf, lookback=2, oi_unit="usd"),
+                                      flow_metrics(md, tf, lookback=2, oi_unit="usd"), obj=tf)
