@@ -325,3 +325,10 @@ def test_oi_weighted_stuck_funding_gives_nan_z():
     np.testing.assert_allclose(m["funding"], 0.01, rtol=1e-13)
     assert m["funding_z"].isna().all()
     assert m["oi_z"].iloc[29:].notna().all()  # growing OI is real variation
+
+
+@pytest.mark.parametrize("tf", ["3D", "1W", "1M"])
+def test_resampling_first_changes_nothing(demo, tf):
+    """flow_metrics re-bars internally: pre-resampled data must give the same numbers."""
+    pd.testing.assert_frame_equal(flow_metrics(demo.resample(tf), tf, lookback=12),
+                                  flow_metrics(demo, tf, lookback=12))
