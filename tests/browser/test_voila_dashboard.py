@@ -46,12 +46,15 @@ def test_all_four_panels_render_their_marks(dashboard):
     save_screenshot(dashboard, "voila-flow-dashboard")
 
 
-def _set_lookback(page, value: int) -> None:
-    readout = page.locator(".btcflow-ctl-lookback .widget-readout")
-    readout.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(str(value))
-    page.keyboard.press("Enter")
+def _drag_lookback_handle(page, dx: float) -> None:
+    """Drag the slider's handle by dx pixels with the mouse (the value is sent on release)."""
+    handle = page.locator(".btcflow-ctl-lookback .noUi-handle").first
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()
 
 
 def test_lookback_slider_changes_the_oi_zscore_line(dashboard):
@@ -60,8 +63,12 @@ def test_lookback_slider_changes_the_oi_zscore_line(dashboard):
     assert any(len(d) > 10 for d in z_line_before)
     readout = dashboard.locator(".btcflow-ctl-lookback .widget-readout")
     old_value = int(readout.inner_text())
-    new_value = 20 if old_value != 20 else 30
-    _set_lookback(dashboard, new_value)
+    _drag_lookback_handle(dashboard, 30)
+    dashboard.wait_for_function(
+        "([sel, old]) => parseInt(document.querySelector(sel).textContent) !== old",
+        arg=[".btcflow-ctl-lookback .widget-readout", old_value], timeout=UPDATE_TIMEOUT_MS)
+    new_value = int(readout.inner_text())
+    assert new_value > old_value
     dashboard.wait_for_function(
         "([sel, before]) => { const f = document.querySelector(sel);"
         " const d = [...f.querySelectorAll('svg.svg-figure > g > g > g:first-child path.line')]"
