@@ -134,3 +134,16 @@ def test_timeframe_changes_the_number_of_bars(dashboard):
     dashboard.wait_for_function(
         "([sel, n]) => document.querySelectorAll(sel + ' rect.bar').length === n",
         arg=[".btcflow-flow-dashboard .btcflow-panel-premium", daily], timeout=UPDATE_TIMEOUT_MS)
+
+
+def test_make_dashboard_serves_this_notebook_on_loopback():
+    """`make dashboard` runs the same Voila command as the fixture above (loopback only)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    makefile = (repo / "Makefile").read_text()
+    recipe = makefile.split("\ndashboard:", 1)[1].split("\n\n", 1)[0]
+    command = next(line.strip() for line in recipe.splitlines() if "voila" in line)
+    assert "--Voila.ip=127.0.0.1" in command and "--no-browser" in command
+    notebook = command.split()[-1]
+    assert notebook == "notebooks/01_flow_dashboard.ipynb" and (repo / notebook).is_file()
