@@ -43,8 +43,9 @@ Failure is atomic: everything is written to a temporary directory inside ``--out
 into place only when every notebook executed and exported; a failing cell is named with its
 index and error, nothing is left behind, and the exit status is 1.
 
-Not handled offline: Mermaid diagrams (not rendered), and bqplot tooltips/pan-zoom that need
-the kernel (a static page has none; the charts are drawn from the stored state).
+A static page has no kernel: charts are drawn from the stored state and browser-side
+interactions (bqplot pan/zoom, hover) work, but moving a control recomputes nothing. Mermaid
+diagrams are not rendered offline.
 """
 from __future__ import annotations
 
