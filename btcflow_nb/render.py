@@ -6,7 +6,7 @@
    ``store_widget_state=True`` so the final state of every live widget (bqplot figures,
    marks, scales, sliders ...) is saved in the notebook metadata under
    ``application/vnd.jupyter.widget-state+json``.
-2. **Redact** local details from the outputs and the widget state: absolute paths (home,
+2. **Redact** local details from sources, outputs and widget state: absolute paths (home,
    Python prefix, site-packages, temp dir, working directory) and the values of environment
    variables whose names look secret (``*KEY*``, ``*SECRET*``, ``*TOKEN*`` ...).
 3. **Export** with nbconvert's ``HTMLExporter`` (lab template). The browser needs JavaScript
@@ -33,7 +33,8 @@ classic-notebook extension, voila's is a kernel-backed app), so ``embed-amd.js``
 ``npm pack``; ``make test`` does it into ``.venv/share/btcflow-nb/widget-js``). ``require.js``
 falls back to the copy that voila installs. The same command fetches ``mathjax`` (3.x): when
 a notebook's Markdown has LaTeX, ``es5/tex-svg-full.js`` is embedded too (+2.3 MB) so the
-formulas are typeset offline; without it they show as TeX source (render says so). The directory is looked up in this order:
+formulas are typeset offline; without it they show as TeX source (render says so). A page
+without widgets carries no widget JavaScript. The directory is looked up in this order:
 ``--widget-js DIR``, ``$BTCFLOW_NB_WIDGET_JS``, ``<sys.prefix>/share/btcflow-nb/widget-js``,
 ``$XDG_CACHE_HOME/btcflow-nb/widget-js`` (default ``~/.cache/...``). It may hold the
 packages directly (``DIR/@jupyter-widgets/html-manager/dist/embed-amd.js``) or as
