@@ -2,7 +2,7 @@
 
 Set-up: :class:`btcflow_nb.testing.fake_exchange.FakeExchange` on 127.0.0.1 with a ``Truth`` of
 ``DAYS`` days, 50 ms of latency injected on **every** request, and the fetch path users run:
-``btcflow_nb.fetch.fetch(...)`` with ``BTCFLOW_NB_API_BASE`` pointing at the fake, so ccxt
+``btcflow_nb.fetch(...)`` with ``BTCFLOW_NB_API_BASE`` pointing at the fake, so ccxt
 exchange objects are built with ``enableRateLimit`` and each exchange's **real ccxt
 rateLimit** (Kraken 1 s, Kraken Futures 0.6 s, Bitfinex 0.25 s, ...). Cache in a temporary
 directory, daily bars (``fetch``'s default timeframe).
@@ -35,7 +35,7 @@ from ._harness import Row, Target, Unavailable
 
 NAME = "fetch"
 TITLE = "Fetch from the fake exchange (50 ms latency, real ccxt rate limits)"
-REQUIRES = ("btcflow_nb/fetch.py", "btcflow_nb/testing/fake_exchange.py")
+REQUIRES = ("btcflow_nb/_fetch.py", "btcflow_nb/testing/fake_exchange.py")
 
 LATENCY_S = 0.050
 DAYS = {"tiny": 3, "full": 90}
@@ -119,7 +119,7 @@ def _network_span(log) -> float:
 
 def run(size: str):
     try:
-        from btcflow_nb.fetch import fetch
+        from btcflow_nb import fetch
         from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
     except ImportError as exc:
         raise Unavailable(f"fetch / fake exchange not importable ({exc})") from None

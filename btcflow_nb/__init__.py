@@ -16,6 +16,7 @@ __all__ = [
     "load_demo",
     "flow_metrics",
     "fetch",
+    "FetchError",
     "from_cache",
     "indicators",
     "signals",
@@ -37,8 +38,11 @@ def __getattr__(name):  # lazy: keep `import btcflow_nb` cheap (ccxt, widgets lo
         from .metrics import flow_metrics
         return flow_metrics
     if name == "fetch":
-        from .fetch import fetch
+        from ._fetch import fetch
         return fetch
+    if name == "FetchError":
+        from ._fetch import FetchError
+        return FetchError
     if name == "from_cache":
         from .cache import from_cache
         return from_cache

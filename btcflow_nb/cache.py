@@ -209,7 +209,7 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
     aside and named in ``meta["errors"]``.  Raises ValueError if the cache holds nothing for the
     selection (naming the directory searched).
     """
-    from . import fetch as _fetch
+    from . import _fetch
 
     return _fetch.assemble_from_cache(venues, timeframe=timeframe, since=since, until=until,
                                       cache_dir=cache_dir)

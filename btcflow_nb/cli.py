@@ -91,7 +91,7 @@ def main(argv: Optional[list] = None) -> int:
             print(format_coverage(md.coverage()))
             _print_errors(md, sys.stdout)
             return 0
-        from .fetch import FetchError, fetch
+        from ._fetch import FetchError, fetch
 
         try:
             md = fetch(args.venues, since=args.since, until=args.until, timeframe=args.timeframe,

@@ -10,7 +10,7 @@ import pytest
 
 import btcflow_nb
 from btcflow_nb.config import load_config, point_exchange_at
-from btcflow_nb.fetch import FetchError
+from btcflow_nb import FetchError
 from btcflow_nb.testing.fake_exchange import FakeExchange
 from btcflow_nb.venues import DEFAULT_VENUES, Venue, resolve_venues
 

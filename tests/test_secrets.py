@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import btcflow_nb
-from btcflow_nb.fetch import FetchError
+from btcflow_nb import FetchError
 from btcflow_nb.testing.fake_exchange import FakeExchange
 
 SECRETS = {"apiKey": "KEY-d0a1f3c9e8b7a6", "secret": "SECRET-5e4d3c2b1a0f9e8d",
@@ -84,7 +84,7 @@ def test_keys_from_the_config_file_do_not_leak_in_errors(fake, tmp_path, monkeyp
 def test_redaction_is_what_hides_them():
     """The redactor replaces every configured secret, longest first (a guard that the leak
     checks above are not passing vacuously)."""
-    from btcflow_nb.fetch import _redactor
+    from btcflow_nb._fetch import _redactor
 
     class Ex:
         apiKey, secret, password = SECRETS["apiKey"], SECRETS["secret"], SECRETS["password"]
