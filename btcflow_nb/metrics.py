@@ -24,7 +24,7 @@ from .indicators import (
 )
 from .marketdata import MarketData
 from .signals import DEFAULTS, confluence, extreme_cycle, premium_alerts
-from .timeframes import bar_range, check_not_finer, next_bar_open
+from .timeframes import bar_open, bar_range, check_not_finer, next_bar_open
 
 COLUMNS = (
     "spot", "perp_basket", "futures", "premium_abs", "premium_pct", "premium_z",
@@ -181,8 +181,9 @@ def flow_metrics(
         funding thresholds are in % per 8 h whatever ``apr`` says.
     cycle_k, cycle_m, extremes : extreme-cycle engine (experimental; ``extremes=False`` turns it
         off).
-    start, end : optional bounds on the returned bars (inclusive). Metrics are computed on the
-        whole history first, so z-scores at ``start`` already have their full window.
+    start, end : optional bounds on the returned bars (inclusive; a ``start`` inside a bar keeps
+        that bar, e.g. a Wednesday on 1W keeps its week). Naive times mean UTC. Metrics are
+        computed on the whole history first, so z-scores at ``start`` have their full window.
 
     Returns
     -------
@@ -270,7 +271,9 @@ def flow_metrics(
                      funding_unit="% APR" if apr else "% per 8h",
                      source=md.meta.get("source"), synthetic=bool(md.meta.get("synthetic")))
     if start is not None or end is not None:
-        out = out.loc[start_ts:end_ts]
+        # a bound inside a bar selects that whole bar: bars are labelled by their open time
+        lo = None if start_ts is None else bar_open(pd.DatetimeIndex([start_ts]), tf)[0]
+        out = out.loc[lo:end_ts]
     return out
 
 

@@ -332,3 +332,14 @@ def test_resampling_first_changes_nothing(demo, tf):
     """flow_metrics re-bars internally: pre-resampled data must give the same numbers."""
     pd.testing.assert_frame_equal(flow_metrics(demo.resample(tf), tf, lookback=12),
                                   flow_metrics(demo, tf, lookback=12))
+
+
+def test_start_inside_a_bar_keeps_that_bar(demo):
+    # 2024-01-03 is a Wednesday: the weekly bar that contains it opens Monday 2024-01-01
+    weekly = flow_metrics(demo, "1W", start="2024-01-03", end="2024-02-01")
+    assert weekly.index[0] == pd.Timestamp("2024-01-01", tz="UTC")
+    assert weekly.index[-1] == pd.Timestamp("2024-01-29", tz="UTC")
+    full = flow_metrics(demo, "1W")
+    pd.testing.assert_frame_equal(weekly, full.loc["2024-01-01":"2024-01-29"])
+    monthly = flow_metrics(demo, "1M", lookback=12, start="2024-03-15")
+    assert monthly.index[0] == pd.Timestamp("2024-03-01", tz="UTC")
