@@ -188,7 +188,8 @@ def find_widget_assets(modules: list[str] | tuple[str, ...] = ("bqplot", "bqscal
     search = [Path(widget_js_dir)] if widget_js_dir else _default_widget_js_dirs()
     html_manager = require_js = None
     for base in search:
-        html_manager = html_manager or _package_file(base, HTML_MANAGER_PACKAGE, "dist/embed-amd.js")
+        html_manager = html_manager or _package_file(base, HTML_MANAGER_PACKAGE,
+                                                     "dist/embed-amd.js")
         require_js = require_js or _package_file(base, REQUIREJS_PACKAGE, "require.js")
     require_js = require_js or _voila_require_js()
     if html_manager is None or require_js is None:
@@ -279,29 +280,28 @@ def _execute(nb, notebook: Path, timeout: int, kernel_name: str):
 
 
 def _describe_failure(nb, notebook: Path, exc: Exception) -> str:
+    """"<notebook>: cell N of M (`first line`) failed: <Error>: <message>", N counted from 1
+    over all cells as JupyterLab's status bar counts them."""
     from nbclient.exceptions import CellExecutionError
 
-    failing_index, failing_cell = None, None
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and any(o.get("output_type") == "error"
-                                            for o in cell.get("outputs", [])):
-            failing_index, failing_cell = index, cell
-            break
+    def has_error(cell) -> bool:
+        return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    failing = next(((i, c) for i, c in code if has_error(c)), None)
+    if failing is None:  # timeouts and dead kernels leave no error output: the last one started
+        started = [(i, c) for i, c in code if c.get("execution_count") is not None]
+        failing = started[-1] if started else None
     if isinstance(exc, CellExecutionError):
         error = f"{exc.ename}: {exc.evalue}"
     else:
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-    if failing_cell is None:  # timeouts and dead kernels leave no error output: last run cell
-        executed = [i for i, c in enumerate(nb.cells)
-                    if c.cell_type == "code" and c.get("execution_count") is not None]
-        if executed:
-            failing_index = executed[-1] + 1 if isinstance(exc, CellExecutionError) else executed[-1]
-            failing_index = min(failing_index, len(nb.cells) - 1)
-            failing_cell = nb.cells[failing_index]
+        message = str(exc).strip()
+        error = f"{type(exc).__name__}: {message.splitlines()[0] if message else ''}"
     where = "before any cell ran"
-    if failing_cell is not None:
-        first_line = next((line for line in failing_cell.source.splitlines() if line.strip()), "")
-        where = f"cell {failing_index} (`{first_line.strip()[:80]}`)"
+    if failing is not None:
+        index, cell = failing
+        first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+        where = f"cell {index + 1} of {len(nb.cells)} (`{first_line.strip()[:80]}`)"
     return f"{notebook}: {where} failed: {error}"
 
 

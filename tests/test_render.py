@@ -202,7 +202,7 @@ def test_failing_cell_is_named_nothing_is_written_exit_nonzero(widget_notebook, 
         argv += ["--widget-js", str(widget_js_dir)]
     assert render.main(argv) == 1
     err = capsys.readouterr().err
-    assert "bad.ipynb" in err and "cell 2" in err and "y = x / 0" in err
+    assert "bad.ipynb" in err and "cell 3 of 4 (`y = x / 0" in err
     assert "ZeroDivisionError" in err and "nothing was written" in err
     assert not out.exists()  # not even chart.html, and no temp directory
 
@@ -212,7 +212,7 @@ def test_failure_leaves_an_existing_output_directory_untouched(widget_js_dir, tm
     out.mkdir()
     (out / "old.html").write_text("previous render")
     bad = write_notebook(tmp_path / "old.ipynb", "raise RuntimeError('nope')")
-    with pytest.raises(render.RenderError, match=r"cell 1 .*RuntimeError: nope"):
+    with pytest.raises(render.RenderError, match=r"cell 2 of 2 .*RuntimeError: nope"):
         render.render_notebooks([bad], out, widget_js_dir=widget_js_dir)
     assert sorted(p.name for p in out.iterdir()) == ["old.html"]
     assert (out / "old.html").read_text() == "previous render"
@@ -222,7 +222,7 @@ def test_cell_timeout_is_reported_with_the_cell(tmp_path, capsys):
     slow = write_notebook(tmp_path / "slow.ipynb", "import time", "time.sleep(60)")
     assert render.main([str(slow), "--out", str(tmp_path / "out"), "--timeout", "2"]) == 1
     err = capsys.readouterr().err
-    assert "cell 2" in err and "time.sleep(60)" in err and "Timeout" in err
+    assert "cell 3 of 3 (`time.sleep(60)`)" in err and "Timeout" in err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -285,6 +285,6 @@ def test_console_script_dispatch_exits_nonzero_naming_the_cell(tmp_path):
          "render", str(bad), "--out", str(tmp_path / "out")],
         capture_output=True, text=True, check=False, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    assert "cell 2 (`math.sqroot(2)`)" in proc.stderr
+    assert "cell 3 of 3 (`math.sqroot(2)`)" in proc.stderr
     assert "AttributeError" in proc.stderr and "nothing was written" in proc.stderr
     assert not (tmp_path / "out").exists()
