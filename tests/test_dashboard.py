@@ -451,3 +451,12 @@ def test_rapid_changes_are_debounced_into_one_recompute(md, monkeypatch):
     d = asyncio.run(scenario())
     assert calls == [23]
     assert_marks_match(d, real(md, "1D", lookback=23))
+
+
+def test_timeframe_choices_offer_only_what_the_data_can_make(md):
+    from btcflow_nb.dashboard._widgets import timeframe_choices
+
+    assert timeframe_choices(md) == ["1D", "3D", "1W", "1M"]
+    # weekly bars cannot make 3-day or monthly bars (they straddle both)
+    assert timeframe_choices(md.resample("1W")) == ["1W"]
+    assert timeframe_choices(md.resample("3D")) == ["3D"]

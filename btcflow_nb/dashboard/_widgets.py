@@ -14,7 +14,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from ..timeframes import TIMEFRAMES
+from ..timeframes import TIMEFRAMES, check_not_finer
 
 GREEN = "#2ca02c"
 RED = "#d62728"
@@ -33,16 +33,20 @@ class UserMessage(Exception):
 def timeframe_choices(md) -> list[str]:
     """Timeframes a dashboard offers for ``md``: 1D, 3D, 1W, 1M, plus 1h/4h when the data has them.
 
-    Intraday bars cannot be made from daily data, so 1h is offered only when
-    ``md.resolution`` is 1h, and 4h only when it is 1h or 4h.
+    Only timeframes the data can be re-barred into are offered (``check_not_finer``): intraday
+    bars cannot be made from daily data, and weekly data cannot make 3-day or monthly bars.
     """
     resolution = getattr(md, "resolution", None)
-    if resolution in TIMEFRAMES:
-        finest = TIMEFRAMES.index(resolution)
-        intraday = [tf for tf in ("1h", "4h") if TIMEFRAMES.index(tf) >= finest]
-    else:
-        intraday = []
-    return intraday + list(_DAILY_TIMEFRAMES)
+    offered = []
+    for tf in ("1h", "4h", *_DAILY_TIMEFRAMES):
+        if tf in ("1h", "4h") and resolution not in TIMEFRAMES:
+            continue
+        try:
+            check_not_finer(tf, resolution)
+        except ValueError:
+            continue
+        offered.append(tf)
+    return offered
 
 
 class Debouncer:
