@@ -416,8 +416,10 @@ def check_document(doc: dict, *, sections: tuple[str, ...] | None = None) -> lis
             if ref is not None:
                 if not isinstance(ref, (int, float)) or not math.isfinite(ref) or ref <= 0:
                     problems.append(f"{label}: reference value {ref!r} is not a positive number")
-                elif r.get("ratio") is None or abs(r["ratio"] - v / ref) > 1e-9 * max(1, abs(v / ref)):
+                elif r.get("ratio") is None or \
+                        abs(r["ratio"] - v / ref) > 1e-9 * max(1, abs(v / ref)):
                     problems.append(f"{label}: ratio {r.get('ratio')!r} != value/reference")
-            if r.get("target") and doc["size"] == "full" and r.get("status") not in ("PASS", "MISS"):
+            judged = doc["size"] == "full"
+            if r.get("target") and judged and r.get("status") not in ("PASS", "MISS"):
                 problems.append(f"{label}: has a target but status {r.get('status')!r}")
     return problems

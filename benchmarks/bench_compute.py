@@ -59,8 +59,9 @@ def _label(n: int) -> str:
 def synthetic_hourly_market(n_bars: int, seed: int = SEED):
     """A deterministic hourly ``MarketData`` with 3 spot and 8 perpetual venues.
 
-    Prices: log price an AR(1) around log(30 000 USD) (hourly shock sd 0.6 %, phi 0.9999); each spot venue
-    adds a common AR(1) spot premium and its own noise; each perp venue adds an AR(1) basis.
+    Prices: log price an AR(1) around log(30 000 USD) (hourly shock sd 0.6 %, phi 0.9999); each
+    spot venue adds a common AR(1) spot premium and its own noise; each perp venue adds an AR(1)
+    basis.
     0.1 % of spot closes are missing (gaps). Funding: each venue settles every 8, 4 or 1 hours
     (see :data:`PERP_VENUES`), rate = 1e-4 per 8 h scaled to the interval plus noise. Open
     interest: hourly samples (BTC and USD), venues joining late per :data:`OI_START`.
@@ -287,7 +288,8 @@ def run(size: str):
             rows.append(Row(f"bollinger/TA-Lib ratio {lab}", t_bb.median / t_bb_ta.median, "x",
                             target=bb_target))
         if is_largest:
-            rows.append(Row(f"synthetic market + MarketData.from_frames {lab} (setup, 1 run)", setup_s, "s"))
+            rows.append(Row(f"synthetic market + MarketData.from_frames {lab} (setup, 1 run)",
+                            setup_s, "s"))
         details["per_size"][lab] = {
             "bars": n, "flow_rows": len(flow_rows),
             "funding_events": len(md.funding), "oi_samples": len(md.open_interest),
@@ -302,7 +304,8 @@ def run(size: str):
         # mismatch (ddof=1 vs 0 is 2.6 % at L=20) does not
         bad = {k: v for k, v in agree.items() if not (v <= AGREEMENT_TOLERANCE)}
         if bad:
-            raise AssertionError(f"outputs disagree at {lab} bars, ratios would be meaningless: {bad}")
+            raise AssertionError(f"outputs disagree at {lab} bars, ratios would be meaningless: "
+                                 f"{bad}")
         if is_largest:
             details["flow_stages_s"] = _flow_stages(md, repeats=min(flow_repeats, 3))
             for stage, secs in details["flow_stages_s"].items():
@@ -319,5 +322,6 @@ def run(size: str):
                         reference="TA-Lib's own growth" if ref else None,
                         reference_value=ref[big] / ref[small] if ref else None,
                         note=f"{costs[big] * 1e9:.1f} vs {costs[small] * 1e9:.1f} ns/bar"))
-    details["per_bar_ns"] = {w: {_label(n): c * 1e9 for n, c in d.items()} for w, d in per_bar.items()}
+    details["per_bar_ns"] = {w: {_label(n): c * 1e9 for n, c in d.items()}
+                             for w, d in per_bar.items()}
     return rows, details

@@ -20,8 +20,8 @@ directory, daily bars (``fetch``'s default timeframe).
    shown against the same kind of bound.
 
 ``ccxt.async_support`` is imported before the clock starts (a one-time import cost belongs to
-the ``startup`` section, not to fetching). A fetch that reports per-venue errors makes the section fail: a timing of a partial fetch would
-be meaningless.
+the ``startup`` section, not to fetching). A fetch that reports per-venue errors makes the
+section fail: a timing of a partial fetch would be meaningless.
 """
 from __future__ import annotations
 
@@ -161,7 +161,8 @@ def run(size: str):
     slowest = max(full_per.items(), key=lambda kv: kv[1]["bound_s"])[0] if full_per else "-"
 
     rows += [
-        Row(f"full history: {len(fetched_venues)} venues incl. fx, {days} days of 1d bars", full_s, "s",
+        Row(f"full history: {len(fetched_venues)} venues incl. fx, {days} days of 1d bars",
+            full_s, "s",
             reference=f"lower bound ({slowest})", reference_value=full_bound,
             note=f"{len(full_log)} requests"),
         Row("full history: wall / lower bound", full_s / full_bound, "x",

@@ -60,7 +60,8 @@ def _import_seconds(statement: str) -> float:
 
 
 def _importtime(statement: str) -> dict:
-    """Parse ``python -X importtime``: the slowest modules (cumulative) and btcflow_nb's own share."""
+    """Parse ``python -X importtime``: the slowest modules (cumulative) and btcflow_nb's own
+    share."""
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     rows = []
@@ -71,7 +72,8 @@ def _importtime(statement: str) -> dict:
     top = sorted(rows, key=lambda r: r[2], reverse=True)[:15]
     own = sum(r[1] for r in rows if r[0] == "btcflow_nb" or r[0].startswith("btcflow_nb."))
     return {"statement": statement, "own_self_s": own,
-            "slowest_cumulative": [{"module": m, "self_s": s, "cumulative_s": c} for m, s, c in top]}
+            "slowest_cumulative": [{"module": m, "self_s": s, "cumulative_s": c}
+                                   for m, s, c in top]}
 
 
 def _runner():
@@ -91,7 +93,8 @@ def _empty_notebook(directory: Path) -> Path:
     nb.cells.append(nbformat.v4.new_code_cell("1 + 1", outputs=[
         nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=1)],
         execution_count=1))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     path = directory / "empty.ipynb"
     nbformat.write(nb, path)
     return path
@@ -140,7 +143,8 @@ def run(size: str):
                                      "reference": ref_statement, "reference_samples_s": ref}
     prof = _importtime("from btcflow_nb import flow_metrics, load_demo")
     details["importtime_core"] = prof
-    rows.append(Row("btcflow_nb modules' own import self-time (core)", max(prof["own_self_s"], 1e-6),
+    rows.append(Row("btcflow_nb modules' own import self-time (core)",
+                    max(prof["own_self_s"], 1e-6),
                     "s", note="python -X importtime"))
 
     runner = _runner()

@@ -39,9 +39,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--size", "tiny", "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--size", "tiny",
+                           "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert out.exists(), f"no JSON written; rc={proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    assert out.exists(), (f"no JSON written; rc={proc.returncode}\n{proc.stdout}\n"
+                          f"{proc.stderr[-3000:]}")
     return proc, json.loads(out.read_text())
 
 
