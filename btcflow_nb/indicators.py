@@ -352,6 +352,24 @@ def _funding_integrals(events: pd.DataFrame):
     return out
 
 
+def _count_at_or_below(values: np.ndarray, edges: np.ndarray, step: float) -> np.ndarray:
+    """``#values <= edges[i]`` for every edge of a regular grid (``edges[i] = edges[0] + i*step``).
+
+    Same result as ``np.searchsorted(values, edges, side="right")`` for sorted ``values``, in
+    O(len(values) + len(edges)): value ``v`` is counted from edge ``ceil((v - e0) / step)`` on.
+    """
+    k = np.ceil((values - edges[0]) / step)
+    k = np.clip(k, 0, len(edges)).astype(np.int64)
+    return np.cumsum(np.bincount(k, minlength=len(edges) + 1))[: len(edges)]
+
+
+def _count_below(values: np.ndarray, edges: np.ndarray, step: float) -> np.ndarray:
+    """``#values < edges[i]`` on a regular grid (``np.searchsorted(values, edges, "left")``)."""
+    k = np.floor((values - edges[0]) / step) + 1
+    k = np.clip(k, 0, len(edges)).astype(np.int64)
+    return np.cumsum(np.bincount(k, minlength=len(edges) + 1))[: len(edges)]
+
+
 def funding_twap(funding: pd.DataFrame, bar_opens: pd.DatetimeIndex, bar_closes: pd.DatetimeIndex,
                  min_coverage: float = 0.0) -> pd.DataFrame:
     r"""Time-weighted average *per-hour* funding rate of each venue over each bar.
@@ -378,32 +396,46 @@ def funding_twap(funding: pd.DataFrame, bar_opens: pd.DatetimeIndex, bar_closes:
     check_range("min_coverage", min_coverage, 0, 1)
     bo = _hours_since_epoch(bar_opens)
     bc = _hours_since_epoch(bar_closes)
-    cols = {}
     contiguous = len(bo) > 0 and np.array_equal(bo[1:], bc[:-1])
     edges = np.append(bo, bc[-1]) if contiguous else None
-    for venue, (x, paid, cov, start, end, per_hour) in _funding_integrals(funding).items():
+    widths = bc - bo
+    regular = contiguous and bool((widths == widths[0]).all())
+    step = float(widths[0]) if regular else None
+    need = np.maximum(min_coverage * widths, 1e-9)
+    integrals = _funding_integrals(funding)
+    # (venues, bars) storage viewed as (bars, venues): each venue's column is contiguous and
+    # the DataFrame wraps it without a copy
+    table = np.empty((len(integrals), len(bo))).T
+    for j, (venue, (x, paid, cov, start, end, per_hour)) in enumerate(integrals.items()):
         if contiguous:  # consecutive bars share edges: evaluate each integral once per edge
             d_paid = np.diff(np.interp(edges, x, paid))
             d_cov = np.diff(np.interp(edges, x, cov))
         else:
             d_paid = np.interp(bc, x, paid) - np.interp(bo, x, paid)
             d_cov = np.interp(bc, x, cov) - np.interp(bo, x, cov)
-        need = np.maximum(min_coverage * (bc - bo), 1e-9)
         with np.errstate(invalid="ignore", divide="ignore"):
             twap = np.where(d_cov >= need, d_paid / d_cov, np.nan)
         # A bar whose covering events all pay the same per-hour rate has exactly that TWAP.
         # Differences of running integrals carry ~1e-13 relative rounding noise, and a z-score
         # of noise is anything from -7 to 7: a venue stuck at 0.01 % per 8 h must give a
         # constant series (zero variance -> NaN z), not fake extremes.
-        first = np.searchsorted(end, bo, side="right")  # first event ending after the open
-        stop = np.searchsorted(start, bc, side="left")  # first event starting at/after close
-        run = np.concatenate([[0], np.cumsum(per_hour[1:] != per_hour[:-1])])
-        has = (stop > first) & ~np.isnan(twap)
-        lo, hi = first[has], stop[has] - 1
-        same = run[lo] == run[hi]
-        twap[np.flatnonzero(has)[same]] = per_hour[lo[same]]
-        cols[venue] = twap
-    return pd.DataFrame(cols, index=pd.DatetimeIndex(bar_opens, name="time"), dtype="float64")
+        if regular:  # fixed-length bars: counts from arithmetic bins, linear time
+            first = _count_at_or_below(end, edges, step)[:-1]  # first event ending after open
+            stop = _count_below(start, edges, step)[1:]  # first event starting at/after close
+        else:
+            first = np.searchsorted(end, bo, side="right")
+            stop = np.searchsorted(start, bc, side="left")
+        run = np.empty(len(per_hour), dtype=np.int64)  # id of each run of equal rates
+        run[0] = 0
+        np.cumsum(per_hour[1:] != per_hour[:-1], out=run[1:])
+        last_event = len(per_hour) - 1
+        lo = np.minimum(first, last_event)
+        hi = np.clip(stop - 1, 0, last_event)
+        single_rate = (stop > first) & (run[lo] == run[hi]) & (d_cov >= need)
+        twap = np.where(single_rate, per_hour[lo], twap)
+        table[:, j] = twap
+    return pd.DataFrame(table, index=pd.DatetimeIndex(bar_opens, name="time"),
+                        columns=list(integrals), copy=False)
 
 
 def composite_funding(twap: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Series:
@@ -438,7 +470,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     value in that unit are skipped, so the bar takes the last sample that has one.
     """
     from ._errors import check_choice
-    from .timeframes import bar_open, normalize_timeframe
+    from .timeframes import bar_open_ns, normalize_timeframe
 
     check_choice("oi unit", unit, ("btc", "usd"))
     timeframe = normalize_timeframe(timeframe)  # validated even when there is no OI
@@ -458,9 +490,11 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         keep = ~np.isnan(vals)
         if not keep.any():
             continue
-        times = pd.DatetimeIndex(g["time"])[keep]
-        labels = bar_open(times, timeframe).as_unit("ns").asi8
-        last = _last_per_label(times, vals[keep], labels)
+        times_ns = pd.DatetimeIndex(g["time"]).as_unit("ns").asi8
+        if not keep.all():
+            vals, times_ns = vals[keep], times_ns[keep]
+        labels = bar_open_ns(times_ns, timeframe)
+        last = _last_per_label(None, vals, labels)
         target = labels[last]
         if regular:  # fixed-length bars: the position is arithmetic
             pos = (target - bar_ns[0]) // step[0]
@@ -469,7 +503,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         safe = np.clip(pos, 0, len(bar_ns) - 1)
         inside = (pos >= 0) & (pos < len(bar_ns)) & (bar_ns[safe] == target)
         col_vals = np.full(len(bars), np.nan)
-        col_vals[pos[inside]] = vals[keep][last[inside]]
+        col_vals[pos[inside]] = vals[last[inside]]
         columns[venue] = col_vals
     if not columns:
         return out
@@ -505,12 +539,24 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     rows = np.flatnonzero(has.any(axis=1))
     if len(rows) == 0:
         return pd.Series(out, index=oi.index, name="oi_total")
-    filled = np.where(has, values, 0.0)[rows]  # bars with data, missing venues as 0
-    present = has[rows]
-    common = present[:-1] & present[1:]
-    den = (filled[:-1] * common).sum(axis=1)
-    num = (filled[1:] * common).sum(axis=1)
-    ok = common.any(axis=1) & (den > 0) & (num > 0)
+    if len(rows) < 2:
+        out[rows] = values[rows[0], has[rows[0]]].sum()
+        return pd.Series(out, index=oi.index, name="oi_total")
+    # one venue at a time over contiguous columns: the sums of the venues present at both bars
+    den = np.zeros(len(rows) - 1)
+    num = np.zeros(len(rows) - 1)
+    any_common = np.zeros(len(rows) - 1, dtype=bool)
+    all_rows = len(rows) == len(values)
+    for j in range(values.shape[1]):
+        col = np.ascontiguousarray(values[:, j])
+        if not all_rows:
+            col = col[rows]
+        present = ~np.isnan(col)
+        common = present[:-1] & present[1:]
+        den += np.where(common, col[:-1], 0.0)
+        num += np.where(common, col[1:], 0.0)
+        any_common |= common
+    ok = any_common & (den > 0) & (num > 0)
     log_growth = np.zeros(len(rows) - 1)
     np.log(num / np.where(ok, den, 1.0), out=log_growth, where=ok)
     log_level = np.concatenate([[0.0], np.cumsum(log_growth)])

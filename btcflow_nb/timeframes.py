@@ -77,18 +77,24 @@ def bar_open(times, timeframe: str) -> pd.DatetimeIndex:
     """
     tf = normalize_timeframe(timeframe)
     idx = _as_utc_index(times)
-    if tf == "1M":
-        naive = idx.tz_convert(None)
-        months = naive.values.astype("datetime64[M]")
-        return pd.DatetimeIndex(months.astype("datetime64[us]")).tz_localize("UTC").as_unit(idx.unit)
-    step = pd.Timedelta(hours=_HOURS[tf])
-    origin = _FIRST_MONDAY if tf == "1W" else _EPOCH
-    # integer nanosecond arithmetic: exact, no float rounding
-    step_i = step.value
-    origin_i = origin.value
-    vals = idx.as_unit("ns").asi8
-    labels = origin_i + np.floor_divide(vals - origin_i, step_i) * step_i
+    labels = bar_open_ns(idx.as_unit("ns").asi8, tf)
     return pd.DatetimeIndex(labels.astype("datetime64[ns]")).tz_localize("UTC").as_unit(idx.unit)
+
+
+def bar_open_ns(ns: np.ndarray, timeframe: str) -> np.ndarray:
+    """:func:`bar_open` on int64 nanoseconds since the epoch (UTC), returning int64 nanoseconds.
+
+    The arithmetic core, for hot paths that already hold integer times. Exact: integer floor
+    division, no float rounding.
+    """
+    tf = normalize_timeframe(timeframe)
+    ns = np.asarray(ns, dtype=np.int64)
+    if tf == "1M":
+        months = ns.astype("datetime64[ns]").astype("datetime64[M]")
+        return months.astype("datetime64[ns]").astype(np.int64)
+    step_i = pd.Timedelta(hours=_HOURS[tf]).value
+    origin_i = (_FIRST_MONDAY if tf == "1W" else _EPOCH).value
+    return origin_i + np.floor_divide(ns - origin_i, step_i) * step_i
 
 
 def next_bar_open(bar_opens, timeframe: str) -> pd.DatetimeIndex:
