@@ -15,7 +15,7 @@ import pytest
 
 import btcflow_nb as bf
 from btcflow_nb import metrics as metrics_module
-from btcflow_nb.dashboard import FlowDashboard
+from btcflow_nb.dashboard import FlowDashboard, PremiumIndexPanel
 from btcflow_nb.dashboard._flow import ALERT_KINDS, SIGNAL_MARKERS
 from btcflow_nb.marketdata import MarketData
 
@@ -460,3 +460,20 @@ def test_timeframe_choices_offer_only_what_the_data_can_make(md):
     # weekly bars cannot make 3-day or monthly bars (they straddle both)
     assert timeframe_choices(md.resample("1W")) == ["1W"]
     assert timeframe_choices(md.resample("3D")) == ["3D"]
+
+
+def test_every_tooltip_date_format_is_one_bqplot_accepts(md):
+    # bqplot's front end tests date formats with this regular expression (is_date_format in its
+    # bundle); a format it rejects (e.g. "%H:%M") makes every tooltip view fail in the browser
+    from btcflow_nb.dashboard._widgets import _BQPLOT_DATE_FORMAT
+
+    assert not _BQPLOT_DATE_FORMAT.match("%Y-%m-%d %H:%M")  # the check can fail
+    dashboards = [FlowDashboard(md, debounce_ms=0), PremiumIndexPanel(md, debounce_ms=0)]
+    seen = 0
+    for dash in dashboards:
+        for fig in dash.figures.values() if isinstance(dash.figures, dict) else dash.figures:
+            for mark in fig.marks:
+                if mark.tooltip is not None:
+                    seen += 1
+                    assert _BQPLOT_DATE_FORMAT.match(mark.tooltip.formats[0]), mark.tooltip.formats
+    assert seen >= 5

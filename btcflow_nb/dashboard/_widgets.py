@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 import traceback
 from datetime import datetime, timezone
 
@@ -249,6 +250,15 @@ def set_sign_bars(mark: bq.Bars, x: np.ndarray, y: np.ndarray) -> None:
         mark.color = (y[ok] >= 0).astype(np.float64)
 
 
+#: bqplot's front end accepts a date format only if every ``%X`` follows ``-``, ``/``, ``*`` or
+#: white space (its ``is_date_format`` regular expression): ``"%H:%M"`` is not a date format
+#: there and the tooltip view fails, so the time shows as ``"2024-01-01 13"`` (hour, UTC).
+TOOLTIP_DATE_FORMAT = "%Y-%m-%d %H"
+_BQPLOT_DATE_FORMAT = re.compile(r"^(((((\*)|(/*)|(-*))(\s*)%([aAbBdeHIjmMLpSUwWyYZ]{1}))+)"
+                                 r"|((\s*)%([cxX]{1})))$")
+
+
 def tooltip(label: str, y_format: str = ".2f") -> bq.Tooltip:
-    return bq.Tooltip(fields=["x", "y"], formats=["%Y-%m-%d %H:%M", y_format],
-                      labels=["time", label])
+    """A hover tooltip showing the bar's time (UTC, to the hour) and its value."""
+    return bq.Tooltip(fields=["x", "y"], formats=[TOOLTIP_DATE_FORMAT, y_format],
+                      labels=["time UTC", label])
