@@ -10,7 +10,7 @@ import pytest
 
 import btcflow_nb
 from btcflow_nb.cache import cache_root, read_series, series_path
-from btcflow_nb.fetch import FetchError
+from btcflow_nb import FetchError
 from btcflow_nb.testing.fake_exchange import FakeExchange
 from btcflow_nb.venues import DEFAULT_VENUES
 
