@@ -29,6 +29,7 @@ from ._frames import iter_venues, venues_of
 from .timeframes import (
     TIMEFRAMES,
     bar_open,
+    bar_open_ns,
     check_not_finer,
     infer_resolution,
     normalize_timeframe,
@@ -481,9 +482,11 @@ def _last_per_bar(frame: pd.DataFrame, tf: str) -> pd.DataFrame:
     """Last non-missing value per column in each bar (the bar's close)."""
     if len(frame) == 0:
         return frame
-    labels = bar_open(frame.index, tf)
-    if labels.equals(frame.index):  # already one row per bar of this timeframe
+    ns = frame.index.as_unit("ns").asi8
+    labels_ns = bar_open_ns(ns, tf)
+    if np.array_equal(labels_ns, ns):  # already one row per bar of this timeframe
         return frame
+    labels = bar_open(frame.index, tf)
     out = frame.groupby(labels, sort=True).last()
     out.index = pd.DatetimeIndex(out.index, name="time")
     return out
