@@ -29,6 +29,9 @@ lab: install
 WIDGET_JS = $(VENV)/share/btcflow-nb/widget-js/@jupyter-widgets/html-manager/dist/embed-amd.js
 widget-js: $(WIDGET_JS)
 $(WIDGET_JS): $(VENV)/.installed
+	@command -v npm >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq npm >/dev/null; }
 	$(BIN)/python -m btcflow_nb.render --fetch-widget-js
 	touch $@
 
