@@ -507,8 +507,10 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         columns[venue] = col_vals
     if not columns:
         return out
-    return pd.DataFrame(np.column_stack(list(columns.values())), index=bars,
-                        columns=list(columns), copy=False)
+    table = np.empty((len(columns), len(bars))).T  # contiguous per venue; wrapped, not copied
+    for j, col_vals in enumerate(columns.values()):
+        table[:, j] = col_vals
+    return pd.DataFrame(table, index=bars, columns=list(columns), copy=False)
 
 
 def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
@@ -531,24 +533,27 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     """
     if not isinstance(oi, pd.DataFrame):
         raise ValueError(f"oi must be a wide DataFrame (one column per venue); got {type(oi).__name__}")
-    values = oi.to_numpy(dtype="float64")
-    out = np.full(len(values), np.nan)
-    if values.size == 0:
+    columns = [np.asarray(oi.iloc[:, j], dtype="float64") for j in range(oi.shape[1])]
+    out = np.full(len(oi), np.nan)
+    if not columns or len(oi) == 0:
         return pd.Series(out, index=oi.index, name="oi_total")
-    has = ~np.isnan(values)
-    rows = np.flatnonzero(has.any(axis=1))
+    any_present = np.zeros(len(oi), dtype=bool)
+    for col in columns:
+        any_present |= ~np.isnan(col)
+    rows = np.flatnonzero(any_present)
     if len(rows) == 0:
         return pd.Series(out, index=oi.index, name="oi_total")
+    last = rows[-1]
+    anchor = float(sum(c[last] for c in columns if not np.isnan(c[last])))
     if len(rows) < 2:
-        out[rows] = values[rows[0], has[rows[0]]].sum()
+        out[rows] = anchor
         return pd.Series(out, index=oi.index, name="oi_total")
     # one venue at a time over contiguous columns: the sums of the venues present at both bars
     den = np.zeros(len(rows) - 1)
     num = np.zeros(len(rows) - 1)
     any_common = np.zeros(len(rows) - 1, dtype=bool)
-    all_rows = len(rows) == len(values)
-    for j in range(values.shape[1]):
-        col = np.ascontiguousarray(values[:, j])
+    all_rows = len(rows) == len(oi)
+    for col in columns:
         if not all_rows:
             col = col[rows]
         present = ~np.isnan(col)
@@ -560,7 +565,5 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     log_growth = np.zeros(len(rows) - 1)
     np.log(num / np.where(ok, den, 1.0), out=log_growth, where=ok)
     log_level = np.concatenate([[0.0], np.cumsum(log_growth)])
-    last = rows[-1]
-    anchor = values[last, has[last]].sum()
     out[rows] = anchor * np.exp(log_level - log_level[-1])
     return pd.Series(out, index=oi.index, name="oi_total")
