@@ -1298,6 +1298,12 @@ class FakeExchange:
             data, content_type = json.dumps(payload).encode(), "application/json"
         if fault_kind == "malformed":
             data = data[: max(1, len(data) // 2)]
+        # logged before the reply leaves, so a client that has its answer always finds the
+        # request in the log; `finished` is stamped once the bytes are written
+        record = RequestRecord(exchange_id, endpoint, method, path, query, status, fault_kind,
+                               started, time.monotonic())
+        with self._lock:
+            self.requests.append(record)
         try:
             req.send_response(status)
             req.send_header("Content-Type", content_type)
@@ -1308,10 +1314,8 @@ class FakeExchange:
             req.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass   # the client gave up (timeout fault)
-        record = RequestRecord(exchange_id, endpoint, method, path, query, status, fault_kind,
-                               started, time.monotonic())
-        with self._lock:
-            self.requests.append(record)
+        finally:
+            record.finished = time.monotonic()
 
     # ---- convenience -----------------------------------------------------------------------------
     def env(self, directory, *, rate_limit_ms: Optional[float] = 1, retry_base_delay: float = 0.01,
