@@ -242,6 +242,7 @@ class _Pager:
     async def _forward(self, a, b, stack):
         cursor = a
         empty_retried = False
+        after_short_page = False
         while cursor <= b:
             if self.requests >= _MAX_PAGES:
                 raise RuntimeError(f"{self.what}: more than {_MAX_PAGES} pages; stopping")
@@ -257,6 +258,8 @@ class _Pager:
             if self.on_page:
                 self.on_page(len(inside))
             if not inside:
+                if after_short_page:
+                    return  # a short page, then nothing: the end, no transient to retry
                 if not empty_retried:
                     empty_retried = True   # one more try: an empty page may be transient
                     await asyncio.sleep(self.policy.delay(1))
@@ -267,6 +270,7 @@ class _Pager:
                 cursor = window_end + 1
                 continue
             empty_retried = False
+            after_short_page = len(page) < self.limit
             self.rows.extend(r for _, r in inside)
             first, last = min(t for t, _ in inside), max(t for t, _ in inside)
             if len(page) >= self.limit and first > cursor:

@@ -197,8 +197,11 @@ DEFAULT_VENUES: tuple = (
     _perp("deribit", "deribit", "BTC/USD:BTC", "USD", contract="inverse", oi_snapshot=True,
           funding_basis="8h_equivalent", funding_interval_source="fixed",
           funding_interval_hours=1.0, oi_amount="contracts", oi_value="usd"),
+    # Kraken Futures' funding endpoint has no paging: every reply is the whole history. Sending
+    # no page size keeps ccxt from trimming it, and one reply then covers the series.
     _perp("krakenfutures", "krakenfutures", "BTC/USD:USD", "USD",
-          funding_basis="relative_per_interval", until_param=()),
+          funding_basis="relative_per_interval", until_param=(),
+          limit_param=("ohlcv", "oi_history"), funding_page_limit=1_000_000),
     _perp("hyperliquid", "hyperliquid", "BTC/USDC:USDC", "USDC", oi_snapshot=True,
           funding_interval_source="fixed", funding_interval_hours=1.0, oi_amount="base",
           market_types=("swap",)),
