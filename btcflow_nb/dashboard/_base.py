@@ -5,6 +5,7 @@ import html
 
 import bqplot as bq
 import ipywidgets as W
+import numpy as np
 import pandas as pd
 
 from .. import metrics as _metrics
@@ -194,6 +195,25 @@ class _DashboardBase(W.VBox):
         lo = None if lo is None else pd.Timestamp(lo).tz_localize("UTC")
         hi = None if hi is None else pd.Timestamp(hi).tz_localize("UTC")
         return lo, hi
+
+    def _alert_hits_of(self, kinds):
+        """Visible metrics and the (row, kind) positions of the boolean columns ``kinds`` that
+        are set, newest bar first (kind positions index into ``kinds``)."""
+        m = self.metrics
+        if m is None or len(m) == 0:
+            return m, np.array([], dtype=int), np.array([], dtype=int)
+        lo, hi = self._visible_window()
+        vis = m
+        if lo is not None or hi is not None:
+            keep = np.ones(len(m), dtype=bool)
+            if lo is not None:
+                keep &= m.index >= lo
+            if hi is not None:
+                keep &= m.index <= hi
+            vis = m.loc[keep]
+        flags = vis[list(kinds)].to_numpy(dtype=bool)[::-1]
+        rows, kind_pos = np.nonzero(flags)     # row-major: newest bar first, kinds in order
+        return vis, len(vis) - 1 - rows, kind_pos
 
     # ----------------------------------------------------------------- info panel
     def _set_info(self, rows: list[list[str]], last_bar) -> None:

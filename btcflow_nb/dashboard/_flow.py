@@ -489,21 +489,7 @@ class FlowDashboard(_DashboardBase):
 
     def _alert_hits(self):
         """Visible metrics and the (row, kind) positions of their alerts, newest bar first."""
-        m = self.metrics
-        if m is None or len(m) == 0:
-            return m, np.array([], dtype=int), np.array([], dtype=int)
-        lo, hi = self._visible_window()
-        vis = m
-        if lo is not None or hi is not None:
-            keep = np.ones(len(m), dtype=bool)
-            if lo is not None:
-                keep &= m.index >= lo
-            if hi is not None:
-                keep &= m.index <= hi
-            vis = m.loc[keep]
-        flags = vis[list(ALERT_KINDS)].to_numpy(dtype=bool)[::-1]
-        rows, kinds = np.nonzero(flags)        # row-major: newest bar first, kinds in order
-        return vis, len(vis) - 1 - rows, kinds
+        return self._alert_hits_of(ALERT_KINDS)
 
     def alert_rows(self, limit: int | None = None) -> list[tuple[pd.Timestamp, str, str]]:
         """(time, kind, values) of every signal and alert in the visible range, newest first.

@@ -157,18 +157,7 @@ class PremiumIndexPanel(_DashboardBase):
               "alert_premium_low": "futures premium too high (crossed below lower band)"}
 
     def _alert_hits(self):
-        m = self.metrics
-        if m is None or len(m) == 0:
-            return m, np.array([], dtype=int), np.array([], dtype=int)
-        lo, hi = self._visible_window()
-        keep = np.ones(len(m), dtype=bool)
-        if lo is not None:
-            keep &= m.index >= lo
-        if hi is not None:
-            keep &= m.index <= hi
-        vis = m.loc[keep]
-        rows, kinds = np.nonzero(vis[list(self._KINDS)].to_numpy(dtype=bool)[::-1])
-        return vis, len(vis) - 1 - rows, kinds
+        return self._alert_hits_of(self._KINDS)
 
     def alert_rows(self, limit: int | None = None) -> list[tuple[pd.Timestamp, str, str]]:
         """(time, kind, values) of the two premium alerts in the visible range, newest first."""
