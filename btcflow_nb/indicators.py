@@ -451,7 +451,7 @@ def composite_funding(twap: pd.DataFrame, weights: pd.DataFrame | None = None) -
 # ---------------------------------------------------------------------------- open interest
 
 
-def _last_per_label(times, values: np.ndarray, labels: np.ndarray):
+def _last_per_label(labels: np.ndarray) -> np.ndarray:
     """For rows sorted by time: the position of the last row of each run of equal labels."""
     n = len(labels)
     if n == 0:
@@ -494,7 +494,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         if not keep.all():
             vals, times_ns = vals[keep], times_ns[keep]
         labels = bar_open_ns(times_ns, timeframe)
-        last = _last_per_label(None, vals, labels)
+        last = _last_per_label(labels)
         target = labels[last]
         if regular:  # fixed-length bars: the position is arithmetic
             pos = (target - bar_ns[0]) // step[0]

@@ -22,7 +22,7 @@ from .indicators import (
     sma,
     zscore,
 )
-from .marketdata import MarketData
+from .marketdata import MarketData, _last_per_bar
 from .signals import DEFAULTS, confluence, extreme_cycle, premium_alerts
 from .timeframes import bar_open, bar_range, check_not_finer, next_bar_open
 
@@ -40,15 +40,20 @@ DEFAULT_LOOKBACK = 52
 __all__ = ["flow_metrics", "venue_funding", "COLUMNS", "SIGNAL_COLUMNS", "DEFAULT_LOOKBACK"]
 
 
-def _bar_index(md: MarketData, tf: str) -> pd.DatetimeIndex:
-    """Bars of the result: every bar with a price; without prices, the span of OI and funding."""
-    idx = md.spot.index.union(md.perp.index)
+def _bars(md: MarketData, tf: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DatetimeIndex]:
+    """Spot and perp closes re-barred to ``tf`` (last close per bar) on the bars of the result:
+    every bar with a price; without prices, the span of OI and funding."""
+    spot, perp = _last_per_bar(md.spot, tf), _last_per_bar(md.perp, tf)
+    idx = spot.index.union(perp.index)
     if len(idx):
-        return pd.DatetimeIndex(idx, name="time")
-    times = pd.DatetimeIndex(pd.concat([md.open_interest["time"], md.funding["time"]]))
-    if len(times) == 0:
-        raise ValueError("this MarketData is empty: no spot, perp, open-interest or funding rows")
-    return pd.DatetimeIndex(bar_range(times.min(), times.max(), tf), name="time")
+        bars = pd.DatetimeIndex(idx, name="time")
+    else:
+        times = pd.DatetimeIndex(pd.concat([md.open_interest["time"], md.funding["time"]]))
+        if len(times) == 0:
+            raise ValueError("this MarketData is empty: no spot, perp, open-interest or funding "
+                             "rows")
+        bars = pd.DatetimeIndex(bar_range(times.min(), times.max(), tf), name="time")
+    return spot.reindex(bars), perp.reindex(bars), bars
 
 
 def _per_hour_to_display(per_hour: pd.Series | pd.DataFrame, apr: bool):
@@ -62,10 +67,6 @@ def _smooth(x, n: int):
     if isinstance(x, pd.DataFrame):
         return x.apply(lambda col: sma(col, n))
     return sma(x, n)
-
-
-def _oi_weights(md: MarketData, bars: pd.DatetimeIndex, tf: str) -> pd.DataFrame:
-    return oi_at_bar_close(md.open_interest, bars, tf, unit="usd")
 
 
 _CACHE_SIZE = 32
@@ -88,12 +89,9 @@ def _base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, we
     if hit is not None:
         return hit
     sel = md.select(list(sv) or None, list(pv) or None)  # a field with no venues: select all (none)
-    bars_md = MarketData(*_resampled_prices(sel, tf), sel.funding, sel.open_interest, sel.fx,
-                         sel.meta)
-    bars = _bar_index(bars_md, tf)
-    spot_w = bars_md.spot.reindex(bars)
-    perp_w = bars_md.perp.reindex(bars)
-    oi_usd = _oi_weights(sel, bars, tf) if weighting == "oi" or oi_unit == "usd" else None
+    spot_w, perp_w, bars = _bars(sel, tf)
+    need_usd = weighting == "oi" or oi_unit == "usd"
+    oi_usd = oi_at_bar_close(sel.open_interest, bars, tf, "usd") if need_usd else None
     weights = oi_usd if weighting == "oi" else None
     spot = basket(spot_w)
     perp = basket(perp_w, weights)
@@ -112,12 +110,6 @@ def _base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, we
     return base
 
 
-def _resampled_prices(md: MarketData, tf: str):
-    from .marketdata import _last_per_bar
-
-    return _last_per_bar(md.spot, tf), _last_per_bar(md.perp, tf)
-
-
 def venue_funding(md: MarketData, timeframe: str = "1D", *, apr: bool = False,
                   funding_smoothing: int = 1, perp_venues=None) -> pd.DataFrame:
     """Per-venue funding TWAP for each bar, in % per 8 h (or % APR with ``apr=True``).
@@ -128,7 +120,7 @@ def venue_funding(md: MarketData, timeframe: str = "1D", *, apr: bool = False,
     tf = check_not_finer(timeframe, md.resolution)
     n = check_window("funding_smoothing", funding_smoothing)
     sel = md.select(perp_venues=perp_venues) if perp_venues is not None else md
-    bars = _bar_index(sel.resample(tf), tf)
+    bars = _bars(sel, tf)[2]
     twap = funding_twap(sel.funding, bars, next_bar_open(bars, tf))
     return _smooth(_per_hour_to_display(twap, apr), n)
 
