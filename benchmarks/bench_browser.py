@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from btcflow_nb.testing.servers import (ServerProcess, free_port, is_loopback_url,
+                                        private_jupyter_env)
 
 from ._harness import ROOT, Row, Unavailable, median, percentile
 
@@ -87,68 +85,18 @@ _RESULT_JS = "() => { const b = window.__btcflowBench; b.armed = false; " \
              "return {t0: b.t0, t1: b.t1, t2: b.t2}; }"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _is_local(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme in ("file", "data", "blob", "about"):
-        return True
-    return parts.hostname == "127.0.0.1"
-
-
-class _Voila:
-    """Voila on 127.0.0.1:port serving a copy of the notebook; private Jupyter dirs."""
-
-    def __init__(self, workdir: Path):
-        nbdir = workdir / "notebooks"
-        nbdir.mkdir()
-        shutil.copy2(ROOT / "notebooks" / NOTEBOOK, nbdir / NOTEBOOK)
-        env = dict(os.environ)
-        for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
-            (workdir / sub).mkdir()
-            env[var] = str(workdir / sub)
-        env["JUPYTER_PLATFORM_DIRS"] = "1"
-        env.pop("JUPYTER_PATH", None)
-        env.setdefault("BTCFLOW_NB_CACHE_DIR", str(workdir / "cache"))
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = workdir / "voila.log"
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1",
-             f"--port={self.port}", "--Voila.port_retries=0", NOTEBOOK],
-            cwd=nbdir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"voila exited with {self.process.returncode}: {self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"voila did not listen on {self.url} within 120 s: {self.log()}")
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-2000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
+def _start_voila(workdir: Path) -> ServerProcess:
+    """Voila on 127.0.0.1 serving a copy of the notebook, with private Jupyter dirs."""
+    nbdir = workdir / "notebooks"
+    nbdir.mkdir()
+    shutil.copy2(ROOT / "notebooks" / NOTEBOOK, nbdir / NOTEBOOK)
+    env = private_jupyter_env(workdir)
+    env.setdefault("BTCFLOW_NB_CACHE_DIR", str(workdir / "cache"))
+    port = free_port()
+    return ServerProcess(
+        "voila", [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1",
+                  f"--port={port}", "--Voila.port_retries=0", NOTEBOOK],
+        env, nbdir, port, None, workdir / "voila.log")
 
 
 def _default_debounce_ms() -> float:
@@ -195,7 +143,7 @@ def run(size: str):
     offsite: list[str] = []
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="btcflow-bench-voila-") as tmp:
-        server = _Voila(Path(tmp))
+        server = _start_voila(Path(tmp))
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
@@ -205,7 +153,7 @@ def run(size: str):
                     page = context.new_page()
 
                     def route(r):
-                        if _is_local(r.request.url):
+                        if is_loopback_url(r.request.url):
                             r.continue_()
                         else:
                             offsite.append(r.request.url)
@@ -214,7 +162,7 @@ def run(size: str):
                     page.route("**/*", route)
                     page.on("pageerror", lambda e: errors.append(str(e)))
                     t_open = time.perf_counter()
-                    page.goto(server.url, timeout=LOAD_TIMEOUT_MS)
+                    page.goto(server.url + "/", timeout=LOAD_TIMEOUT_MS)
                     page.wait_for_function(_PANELS_DRAWN_JS, arg=list(PANELS),
                                            timeout=LOAD_TIMEOUT_MS)
                     load_s = time.perf_counter() - t_open

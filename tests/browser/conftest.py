@@ -13,26 +13,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from _btcflow_dom import save_screenshot
 from _exported import export_project_notebooks
 
+from btcflow_nb.testing.servers import (ServerProcess, free_port, is_loopback_url,
+                                        private_jupyter_env)
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-SERVER_START_TIMEOUT_S = 120
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
@@ -91,11 +88,6 @@ class OffsiteRequests(list):
     """URLs of requests that would have left the machine (they were aborted)."""
 
 
-def _is_local(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme in ("file", "data", "blob", "about"):
-        return True
-    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == "127.0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +104,7 @@ def open_page(browser):
         new_page.errors = []
 
         def route(route_):
-            if _is_local(route_.request.url):
+            if is_loopback_url(route_.request.url):
                 route_.continue_()
             else:
                 new_page.offsite.append(route_.request.url)
@@ -148,24 +140,10 @@ def pytest_runtest_makereport(item, call):
 # --------------------------------------------------------------------------- servers
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def jupyter_env(tmp_path_factory) -> dict[str, str]:
     """Environment for servers/kernels: private Jupyter/IPython dirs, no user config."""
-    base = tmp_path_factory.mktemp("jupyter-home")
-    env = dict(os.environ)
-    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
-        (base / sub).mkdir()
-        env[var] = str(base / sub)
-    env["JUPYTER_PLATFORM_DIRS"] = "1"
-    env.pop("JUPYTER_PATH", None)
-    return env
+    return private_jupyter_env(tmp_path_factory.mktemp("jupyter-home"))
 
 
 @pytest.fixture(scope="session")
@@ -176,62 +154,13 @@ def notebook_workdir(tmp_path_factory) -> Path:
     return target
 
 
-class Server:
-    """A server subprocess on 127.0.0.1:port; ready when ``ready_path`` answers 200 (or, if
-    None, when the port accepts connections). Its output goes to ``log_path``."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path,
-                 port: int, ready_path: str | None, log_path: Path):
-        self.name, self.port = name, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_ready(ready_path)
-
-    def _wait_ready(self, ready_path: str | None) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
-                                   + self.log())
-            try:
-                if ready_path is None:  # just a listening socket
-                    socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
-                    return
-                with urllib.request.urlopen(self.url + ready_path, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.3)
-        log = self.log()
-        self.stop()
-        raise RuntimeError(f"{self.name} did not answer on {self.url} within "
-                           f"{SERVER_START_TIMEOUT_S}s:\n{log}")
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-
-
 @pytest.fixture(scope="module")
 def voila_server(jupyter_env, notebook_workdir, tmp_path_factory):
     """Voila serving notebooks/01_flow_dashboard.ipynb (the `make dashboard` command)."""
     notebook = notebook_workdir / "01_flow_dashboard.ipynb"
     assert notebook.is_file(), f"{notebook.name} is missing from notebooks/"
-    port = _free_port()
-    server = Server(
+    port = free_port()
+    server = ServerProcess(
         "voila",
         [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
          "--Voila.port_retries=0", notebook.name],
@@ -244,8 +173,8 @@ def voila_server(jupyter_env, notebook_workdir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab_server(jupyter_env, notebook_workdir, tmp_path_factory):
     """JupyterLab on the notebook copy, no token (loopback only), no update checks."""
-    port = _free_port()
-    server = Server(
+    port = free_port()
+    server = ServerProcess(
         "jupyterlab",
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
          "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",

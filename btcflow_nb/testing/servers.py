@@ -1,0 +1,95 @@
+"""Local server processes for the browser tests and the browser benchmark (loopback only).
+
+Voila and JupyterLab run as subprocesses on ``127.0.0.1`` with private Jupyter/IPython
+directories, so a developer's own configuration cannot leak in and nothing is written to it.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["ServerProcess", "free_port", "is_loopback_url", "private_jupyter_env"]
+
+
+def free_port() -> int:
+    """An ephemeral TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for URLs that stay on this machine: file/data/blob/about, or http(s)/ws(s) on
+    127.0.0.1. Browser tests abort every other request."""
+    parts = urlsplit(url)
+    if parts.scheme in ("file", "data", "blob", "about"):
+        return True
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == "127.0.0.1"
+
+
+def private_jupyter_env(base: Path) -> dict[str, str]:
+    """``os.environ`` with private, empty Jupyter and IPython directories under ``base``."""
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+        env[var] = str(base / sub)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    env.pop("JUPYTER_PATH", None)
+    return env
+
+
+class ServerProcess:
+    """A server subprocess on ``127.0.0.1:port``; ready when ``ready_path`` answers 200 (or, if
+    None, when the port accepts connections). Its output goes to ``log_path``."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path,
+                 port: int, ready_path: str | None, log_path: Path, timeout_s: float = 120):
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready(ready_path, timeout_s)
+
+    def _wait_ready(self, ready_path: str | None, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
+                                   + self.log())
+            try:
+                if ready_path is None:  # just a listening socket
+                    socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+                    return
+                with urllib.request.urlopen(self.url + ready_path, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.3)
+        log = self.log()
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer on {self.url} within {timeout_s:g}s:\n"
+                           f"{log}")
+
+    def log(self) -> str:
+        """The last 4000 characters of the server's output."""
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
