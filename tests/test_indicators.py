@@ -129,6 +129,57 @@ def test_sma_mean_is_accurate_at_btc_levels_over_long_trending_series():
     np.testing.assert_allclose(got[t], exact, rtol=1e-13)
 
 
+def _long_double_moments(x, length):
+    """Two-pass mean and population variance of every full window in 80-bit long double."""
+    w = np.lib.stride_tricks.sliding_window_view(np.asarray(x, dtype=np.longdouble), length)
+    mean = w.mean(axis=1)
+    return mean, ((w - mean[:, None]) ** 2).mean(axis=1)
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 20, 33, 64, 365])
+def test_rolling_moments_every_window_across_blocks_and_chunks(length):
+    """The kernel re-centres each block of window ends on its own reference, moves the windows
+    that reach back into the previous block onto it, and works in chunks of >= 32768 window
+    ends: every window, at every block and chunk boundary, must match a two-pass long-double
+    computation. A trending random walk at BTC levels with calm stretches (tiny spreads far
+    from the block reference) and runs of identical values (variance exactly 0)."""
+    rng = np.random.default_rng(length)
+    n = 100_000
+    steps = rng.normal(0, 0.01, n)
+    steps[20_000:21_000] *= 1e-6                       # near-constant stretch
+    x = 60_000 * np.exp(np.cumsum(steps))
+    x[50_000:50_700] = x[50_000]                       # identical values over block boundaries
+    mean, var = ind._rolling_moments(x, length)
+    exact_mean, exact_var = _long_double_moments(x, length)
+    assert np.isnan(mean[:length - 1]).all() and np.isnan(var[:length - 1]).all()
+    np.testing.assert_allclose(mean[length - 1:], exact_mean.astype(float), rtol=1e-14)
+    exact_var = exact_var.astype(float)
+    zero = exact_var == 0
+    assert (var[length - 1:][zero] == 0).all()
+    np.testing.assert_allclose(var[length - 1:][~zero], exact_var[~zero], rtol=1e-12)
+
+
+def test_rolling_moments_nan_windows_at_block_and_chunk_boundaries():
+    """NaNs right at block (256 bars for L = 20) and chunk (32768) boundaries blank exactly the
+    windows that hold them; every other window stays exact."""
+    rng = np.random.default_rng(11)
+    x = 1e5 + np.cumsum(rng.normal(0, 50, 70_000))
+    holes = [0, 255, 256, 257, 32_767, 32_768, 32_787, 32_788, 65_555, 69_999]
+    x[holes] = NAN
+    x[40_000] = np.inf
+    mean, var = ind._rolling_moments(x, 20)
+    bad = ~np.isfinite(x)
+    in_window = np.convolve(bad, np.ones(20), mode="full")[:len(x)] > 0  # window ending at i
+    in_window[:19] = True
+    np.testing.assert_array_equal(np.isnan(mean), in_window)
+    np.testing.assert_array_equal(np.isnan(var), in_window)
+    with np.errstate(invalid="ignore"):
+        exact_mean, exact_var = _long_double_moments(x, 20)
+    ok = ~in_window[19:]
+    np.testing.assert_allclose(mean[19:][ok], exact_mean[ok].astype(float), rtol=1e-14)
+    np.testing.assert_allclose(var[19:][ok], exact_var[ok].astype(float), rtol=1e-12)
+
+
 # ---------------------------------------------------------------------------- zscore
 
 
