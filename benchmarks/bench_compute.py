@@ -241,12 +241,17 @@ def run(size: str):
                                               _pandas_zscore(xs, Z_WINDOW), False),
         }
 
+        # one NumPy vector pass (np.add of two n-arrays into a third, warm): the unit that
+        # prices any pure-NumPy method; bollinger's needs ~25 of them (see benchmarks/README.md)
+        pass_in, pass_out = xa * 0.5, np.empty_like(xa)
         bb = measure_interleaved({
             "ours": lambda: bollinger(xs, BB_LENGTH, BB_MULT),
             "talib": lambda: talib.BBANDS(xa, timeperiod=BB_LENGTH, nbdevup=BB_MULT,
                                           nbdevdn=BB_MULT, matype=0),
-            "pandas": lambda: _pandas_bollinger(xs, BB_LENGTH, BB_MULT)}, repeats=repeats)
+            "pandas": lambda: _pandas_bollinger(xs, BB_LENGTH, BB_MULT),
+            "vector_pass": lambda: np.add(xa, pass_in, out=pass_out)}, repeats=repeats)
         t_bb, t_bb_ta, t_bb_pd = bb["ours"], bb["talib"], bb["pandas"]
+        t_pass = bb["vector_pass"]
         z = measure_interleaved({
             "ours": lambda: zscore(xs, Z_WINDOW),
             "talib": lambda: _talib_zscore(talib, xa, Z_WINDOW),
@@ -288,6 +293,13 @@ def run(size: str):
             rows.append(Row(f"bollinger/TA-Lib ratio {lab}", t_bb.median / t_bb_ta.median, "x",
                             target=bb_target))
         if is_largest:
+            rows += [
+                Row(f"bollinger {lab} in NumPy vector passes", t_bb.median / t_pass.median,
+                    "passes", note=f"one np.add pass = {t_pass.median * 1e3:.2f} ms"),
+                Row(f"TA-Lib BBANDS {lab} in NumPy vector passes",
+                    t_bb_ta.median / t_pass.median, "passes"),
+            ]
+        if is_largest:
             rows.append(Row(f"synthetic market + MarketData.from_frames {lab} (setup, 1 run)",
                             setup_s, "s"))
         details["per_size"][lab] = {
@@ -295,7 +307,8 @@ def run(size: str):
             "funding_events": len(md.funding), "oi_samples": len(md.open_interest),
             "agreement_max_rel_diff": agree,
             "bollinger": t_bb.to_dict(), "bollinger_talib": t_bb_ta.to_dict(),
-            "bollinger_pandas": t_bb_pd.to_dict(), "zscore": t_z.to_dict(),
+            "bollinger_pandas": t_bb_pd.to_dict(), "numpy_vector_pass": t_pass.to_dict(),
+            "zscore": t_z.to_dict(),
             "zscore_talib": t_z_ta.to_dict(), "zscore_pandas": t_z_pd.to_dict(),
             "flow_metrics": t_flow.to_dict(), "flow_metrics_warm": t_flow_warm.to_dict(),
             "from_frames_s": setup_s,
