@@ -9,8 +9,9 @@ How a fetch works
    `Venue` you pass).  The USDT/USD and USDC/USD series (Kraken spot closes) are added when a
    selected venue is quoted in USDT / USDC.
 2. One ccxt *async* exchange per ccxt id (``enableRateLimit`` on: every request waits for the
-   exchange's rate limit); all venues run concurrently (``asyncio.gather``); the series of one
-   venue run one after another.
+   exchange's rate limit, paced from request start by `_Pacer`: ``rateLimit`` x the endpoint's
+   ccxt cost after the previous request started); all venues run concurrently
+   (``asyncio.gather``); the series of one venue run one after another.
 3. Each series is paged with our own loop -- not ccxt's ``paginate`` (10 pages at most) -- from
    the first missing time to `until`: a page of up to ``page_limit`` rows; the next page starts
    after the last row received; a full page that starts after the requested start (a venue
@@ -188,7 +189,41 @@ def _prepare_exchange(ex, venues) -> None:
         return response
 
     ex.fetch = fetch
+    if getattr(ex, "enableRateLimit", False):
+        ex.throttle = _Pacer(float(ex.rateLimit))
     ex._btcflow_prepared = True
+
+
+class _Pacer:
+    """Rate-limit spacing counted from request *start*, in place of ccxt's throttler.
+
+    ccxt calls ``await exchange.throttle(cost)`` before every request (``enableRateLimit``),
+    with ``cost`` the endpoint's weight in units of ``rateLimit`` (Hyperliquid's ``info`` costs
+    10, a Binance klines page of 1000 rows costs 5, most endpoints 1).  ccxt's token bucket
+    refills only while a request is queued, so a request issued after the previous one's reply
+    waits a further ``cost x rateLimit``: sequential pages cost ``latency + spacing`` each.
+    Here request k+1 may start at ``start_k + cost_k x rateLimit / 1000`` seconds -- the same
+    spacing ccxt enforces between queued requests, never closer -- so sequential pages cost
+    ``max(latency, spacing)``.  Callers are served in arrival order (each reserves the next
+    slot before it sleeps).
+
+    rate_limit_ms: the exchange's ``rateLimit`` (ms per unit of cost).
+    clock / sleep: injectable for tests (default: the event loop's clock, ``asyncio.sleep``).
+    """
+
+    def __init__(self, rate_limit_ms: float, clock=None, sleep=None):
+        self.rate_limit_s = max(0.0, float(rate_limit_ms)) / 1000.0
+        self._clock = clock
+        self._sleep = sleep or asyncio.sleep
+        self._next_start = None
+
+    async def __call__(self, cost=None):
+        now = self._clock() if self._clock else asyncio.get_running_loop().time()
+        cost = 1.0 if cost is None else float(cost)
+        start = now if self._next_start is None else max(now, self._next_start)
+        self._next_start = start + cost * self.rate_limit_s
+        if start > now:
+            await self._sleep(start - now)
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,9 +275,18 @@ class _Pager:
         return self.rows
 
     async def _forward(self, a, b, stack):
+        """Page [a, b] forwards; each page goes on from the last row received.
+
+        A *short* page -- at least two rows fewer than `limit`, the venue's page size (what it
+        returns when more rows exist) -- holds everything the venue has in the window asked,
+        so when that window reaches `b` the series is complete without another request.  Two,
+        not one: a venue that takes the start in seconds repeats the row at the cursor's
+        second and ccxt drops it (it is before `since`), so a full page can arrive one short.
+        A full page whose first row lies more than one `step_ms` after the cursor (a venue that
+        returned the *newest* rows of the window) makes the skipped part be asked too.  An
+        empty page is asked once more before the window counts as empty."""
         cursor = a
         empty_retried = False
-        after_short_page = False
         while cursor <= b:
             if self.requests >= _MAX_PAGES:
                 raise RuntimeError(f"{self.what}: more than {_MAX_PAGES} pages; stopping")
@@ -258,8 +302,6 @@ class _Pager:
             if self.on_page:
                 self.on_page(len(inside))
             if not inside:
-                if after_short_page:
-                    return  # a short page, then nothing: the end, no transient to retry
                 if not empty_retried:
                     empty_retried = True   # one more try: an empty page may be transient
                     await asyncio.sleep(self.policy.delay(1))
@@ -270,14 +312,15 @@ class _Pager:
                 cursor = window_end + 1
                 continue
             empty_retried = False
-            after_short_page = len(page) < self.limit
             self.rows.extend(r for _, r in inside)
             first, last = min(t for t, _ in inside), max(t for t, _ in inside)
-            if len(page) >= self.limit and first > cursor:
+            if len(page) >= self.limit and first - cursor > self.step_ms:
                 stack.append((cursor, first - 1))   # the venue kept the newest rows: go back
-            cursor = last + 1
             if self.last_possible is not None and last >= self.last_possible:
                 return
+            if window_end >= b and len(page) <= self.limit - 2:
+                return     # a short page of a window reaching `b`: nothing more to ask for
+            cursor = last + 1
 
 
 # --------------------------------------------------------------------------------------------

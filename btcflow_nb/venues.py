@@ -64,8 +64,10 @@ class Venue:
         `oi_info_index` of the funding rows' raw arrays, for Bitfinex whose status history
         carries both and whose ccxt OI-history parser drops the timestamps).
     oi_timeframes: OI-history periods the venue serves among 1h/4h/1d.
-    *_page_limit: rows asked per request (at most what the venue returns in one page, so a
-        full page is recognisable).
+    *_page_limit: rows per request: the venue's page size, i.e. exactly what it returns when
+        more rows exist (its maximum, or its default when ccxt sends no size).  A page at
+        least two rows shorter ends the series, so this must never exceed what the venue
+        serves.
     until_param: series for which ccxt turns ``params={"until": ms}`` into the venue's end
         parameter (for the others it would leak into the query string, so it is not sent).
     limit_param: series for which a page size is sent (HTX ignores its time window when given
@@ -161,50 +163,92 @@ def _perp(key, exchange_id, symbol, quote, contract="linear", **kw):
 
 
 #: The default registry (see DESIGN.md, "Data sources").
+#:
+#: Page sizes are each venue's real maximum per request where ccxt's source (4.5.x,
+#: ``ccxt/async_support/<id>.py``) or the venue's documentation states it, because a page
+#: shorter than the page size ends a series (see `btcflow_nb._fetch`): a size larger than the
+#: venue serves would end series early.  `btcflow_nb.testing.fake_exchange` enforces the same
+#: maxima, and tests/test_venues.py checks that every declared page size comes back full.
 DEFAULT_VENUES: tuple = (
     # --- spot ------------------------------------------------------------------------------
-    Venue("coinbase", "spot", "coinbase", "BTC/USD", "USD"),
+    # coinbase.fetch_ohlcv: ``maxLimit = 300`` (ccxt caps the window at 300 candles)
+    Venue("coinbase", "spot", "coinbase", "BTC/USD", "USD", ohlcv_page_limit=300),
+    # kraken: the newest 720 bars only (paginate(..., 720))
     Venue("kraken", "spot", "kraken", "BTC/USD", "USD", ohlcv_page_limit=720, until_param=()),
-    Venue("bitstamp", "spot", "bitstamp", "BTC/USD", "USD"),
-    Venue("binance", "spot", "binance", "BTC/USDT", "USDT", market_types=("spot",)),
+    # bitstamp.fetch_ohlcv: ``request['limit'] = min(limit, 1000)  # min 1, max 1000``
+    Venue("bitstamp", "spot", "bitstamp", "BTC/USD", "USD", ohlcv_page_limit=1000),
+    # binance.fetch_ohlcv: ``maxLimit = 1000``
+    Venue("binance", "spot", "binance", "BTC/USDT", "USDT", market_types=("spot",),
+          ohlcv_page_limit=1000),
+    # okx: /market/history-candles serves 100 rows (ccxt: ``requestMaxLimit`` 100 outside
+    # /market/candles, which serves 300 of the newest 1440 bars only)
     Venue("okx", "spot", "okx", "BTC/USDT", "USDT", market_types=("spot",), ohlcv_page_limit=100),
-    Venue("bybit", "spot", "bybit", "BTC/USDT", "USDT", market_types=("spot",)),
+    # bybit.fetch_ohlcv: ``request['limit'] = limitResolved  # max 1000``
+    Venue("bybit", "spot", "bybit", "BTC/USDT", "USDT", market_types=("spot",),
+          ohlcv_page_limit=1000),
     # --- perpetuals with funding and OI history --------------------------------------------
+    # binance (usdm): klines ``maxLimit = 1000``; /fapi/v1/fundingRate "limit: default 100;
+    # max 1000" (Binance USDS-M docs); openInterestHist paginate(..., 500)
     _perp("binance", "binanceusdm", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
-          oi_amount="base", oi_value="quote", market_types=("linear",)),
+          oi_amount="base", oi_value="quote", market_types=("linear",), ohlcv_page_limit=1000,
+          funding_page_limit=1000, oi_page_limit=500),
+    # bybit: kline "max 1000"; funding history "Limit for data size per page. [1, 200]";
+    # open interest "Max 200" (fetch_open_interest_history docstring)
     _perp("bybit", "bybit", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingInterval",
-          funding_interval_units_per_hour=60, oi_amount="base", market_types=("linear",)),
+          funding_interval_units_per_hour=60, oi_amount="base", market_types=("linear",),
+          ohlcv_page_limit=1000, funding_page_limit=200, oi_page_limit=200),
+    # okx: candles 100 (above); funding-rate-history paginate(..., 100); open interest
+    # history "at most 100 for a swap or future market"
     _perp("okx", "okx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="contracts", oi_value="usd", market_types=("swap",), ohlcv_page_limit=100,
+          funding_page_limit=100, oi_page_limit=100,
           oi_timeframes=("1h", "1d"), until_param=("ohlcv", "oi_history")),
+    # bitfinex: candles ``min(limit, 10000)``; status history: ccxt sends no limit, so the
+    # venue's default of 100 rows applies (its maximum, 5000, needs an explicit limit)
     _perp("bitfinex", "bitfinex", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_history_source="funding_info", oi_info_index=17,
-          funding_interval_source="fixed", funding_interval_hours=8.0),
+          funding_interval_source="fixed", funding_interval_hours=8.0, ohlcv_page_limit=10000,
+          funding_page_limit=100),
+    # gate: contract candles ``maxLimit = 1999``; funding_rate: documented default 100 (no
+    # maximum in ccxt, so the default is kept); contract_stats paginate(..., 100)
     _perp("gate", "gate", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=False,
           funding_interval_source="market", funding_interval_field="funding_interval",
           funding_interval_units_per_hour=3600, oi_amount="contracts", oi_value="usd",
-          market_types=("swap",), until_param=("ohlcv", "funding")),
+          market_types=("swap",), until_param=("ohlcv", "funding"), ohlcv_page_limit=1999,
+          funding_page_limit=100, oi_page_limit=100),
+    # htx: kline ``min(limit, 2000)``; linear funding ``min(limit, 100)  # max 100``; OI history:
+    # the newest 200 periods
     _perp("htx", "htx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_snapshot_amount="contracts", oi_value="quote",
           market_types=("linear",), until_param=("ohlcv",), limit_param=("funding", "oi_history"),
-          ohlcv_page_limit=2000, oi_page_limit=200),   # HTX OI history: newest 200 periods
+          ohlcv_page_limit=2000, funding_page_limit=100, oi_page_limit=200),
+    # kucoin futures: klines 500 per request (KuCoin docs; the registry asks 300); public funding
+    # history 100 rows; open interest ``maxLimit = 200``
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
           funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
-          market_types=("swap",), until_param=("funding", "oi_history")),
+          market_types=("swap",), until_param=("funding", "oi_history"), ohlcv_page_limit=300,
+          funding_page_limit=100, oi_page_limit=200),
     # --- funding-only perpetuals -------------------------------------------------------------
+    # deribit: chart data paginate(..., 5000); funding history by time window of hourly rows,
+    # ``maxEntriesPerRequest = 744  # seems exchange returns max 744 items per request``
     _perp("deribit", "deribit", "BTC/USD:BTC", "USD", contract="inverse", oi_snapshot=True,
           funding_basis="8h_equivalent", funding_interval_source="fixed",
-          funding_interval_hours=1.0, oi_amount="contracts", oi_value="usd"),
+          funding_interval_hours=1.0, oi_amount="contracts", oi_value="usd",
+          ohlcv_page_limit=5000, funding_page_limit=744),
     # Kraken Futures' funding endpoint has no paging: every reply is the whole history. Sending
     # no page size keeps ccxt from trimming it, and one reply then covers the series.
+    # Charts: ``windowLimit = 2000``.
     _perp("krakenfutures", "krakenfutures", "BTC/USD:USD", "USD",
           funding_basis="relative_per_interval", until_param=(),
-          limit_param=("ohlcv", "oi_history"), funding_page_limit=1_000_000),
+          limit_param=("ohlcv", "oi_history"), ohlcv_page_limit=2000,
+          funding_page_limit=1_000_000),
+    # hyperliquid: candleSnapshot serves 5000 candles; fundingHistory at most 500 rows per
+    # request (Hyperliquid info-endpoint docs; ccxt's default window is 500 hours)
     _perp("hyperliquid", "hyperliquid", "BTC/USDC:USDC", "USDC", oi_snapshot=True,
           funding_interval_source="fixed", funding_interval_hours=1.0, oi_amount="base",
-          market_types=("swap",)),
+          market_types=("swap",), ohlcv_page_limit=5000, funding_page_limit=500),
     # --- stablecoin fx: USD per USDT / USDC (Kraken spot closes) -----------------------------
     Venue("usdt", "fx", "kraken", "USDT/USD", "USD", ohlcv_page_limit=720, until_param=()),
     Venue("usdc", "fx", "kraken", "USDC/USD", "USD", ohlcv_page_limit=720, until_param=()),

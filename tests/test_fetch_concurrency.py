@@ -87,3 +87,103 @@ def test_venues_overlap_in_time(fake, tmp_path, monkeypatch):
     for a, (a0, a1) in spans.items():
         for b, (b0, b1) in spans.items():
             assert a0 < b1 and b0 < a1, (a, b)
+
+
+# --- pacing from request start (btcflow_nb._fetch._Pacer replaces ccxt's throttler) ---------
+
+def test_pacer_counts_spacing_from_the_previous_request_start_times_its_cost():
+    """rateLimit 300 ms: a request whose predecessor started 50 ms ago (its reply took 50 ms)
+    waits the remaining 250 ms, not a further 300 ms as ccxt's queue-only refill does; a
+    predecessor of cost 10 holds the next one 10 x 300 ms after its own start."""
+    import asyncio
+
+    from btcflow_nb._fetch import _Pacer
+
+    clock = {"now": 0.0}
+    slept = []
+
+    async def sleep(seconds):
+        slept.append(round(seconds, 9))
+        clock["now"] += seconds
+
+    pacer = _Pacer(300, clock=lambda: clock["now"], sleep=sleep)
+
+    async def scenario():
+        await pacer(1)             # starts at 0.0
+        clock["now"] = 0.05        # its reply arrives
+        await pacer(10)            # may start at 0.3
+        clock["now"] = 1.0
+        await pacer(None)          # 0.3 + 10 x 0.3 = 3.3
+        clock["now"] = 5.0
+        await pacer(1)             # idle long enough: no wait
+
+    asyncio.run(scenario())
+    assert slept == [0.25, 2.3]
+
+
+def test_callers_arriving_together_are_spaced_in_arrival_order():
+    import asyncio
+
+    from btcflow_nb._fetch import _Pacer
+
+    waits = {}
+
+    async def one(pacer, i):
+        async def sleep(seconds):
+            waits[i] = round(seconds, 9)
+        pacer._sleep = sleep
+        await pacer(1)
+
+    async def scenario():
+        pacer = _Pacer(100, clock=lambda: 0.0)
+        await asyncio.gather(*(one(pacer, i) for i in range(4)))
+
+    asyncio.run(scenario())
+    assert waits == {1: 0.1, 2: 0.2, 3: 0.3}     # the first one goes at once
+
+
+def test_prepared_exchanges_pace_with_ccxts_cost_weights(fake):
+    """The pacer replaces ccxt's throttle on exchanges `fetch` prepares, and receives ccxt's
+    per-endpoint cost: Hyperliquid's ``info`` endpoint weighs 10 (candles 4)."""
+    import asyncio
+
+    from btcflow_nb._fetch import _Pacer, _prepare_exchange
+
+    async def scenario():
+        ex = fake.exchange("hyperliquid", enableRateLimit=True, rateLimit=1)
+        try:
+            _prepare_exchange(ex, [BY_NAME["perp:hyperliquid"]])
+            assert isinstance(ex.throttle, _Pacer)
+            costs = []
+            pace = ex.throttle
+
+            async def recording(cost=None):
+                costs.append(cost)
+                await pace(cost)
+
+            ex.throttle = recording
+            await ex.load_markets()
+            await ex.fetch_funding_rate_history("BTC/USDC:USDC", since=fake.truth.start)
+            await ex.fetch_ohlcv("BTC/USDC:USDC", "1d", since=fake.truth.start)
+            return costs
+        finally:
+            await ex.close()
+
+    costs = asyncio.run(scenario())
+    assert costs[-2:] == [10, 4] and all(c == 10 for c in costs[:-2])
+
+
+def test_cost_weighted_spacing_is_respected(fake, tmp_path, monkeypatch):
+    """Hyperliquid's funding pages cost 10 units: with rateLimit 30 ms, consecutive requests
+    start at least 0.3 s apart (counted at the fake; a lower bound, so load cannot fail it)."""
+    fake.clear_log()
+    fake.clear_faults()
+    for k, v in fake.env(tmp_path, rate_limit_ms=30).items():
+        monkeypatch.setenv(k, v)
+    venue = dataclasses.replace(BY_NAME["perp:hyperliquid"], funding_page_limit=12)
+    md = btcflow_nb.fetch([venue], since=fake.truth.start, progress=False, cache_dir=False)
+    assert md.meta["errors"] == {}
+    funding = sorted(r.started for r in fake.log("hyperliquid", "funding"))
+    assert len(funding) >= 4
+    gaps = np.diff(funding)
+    assert gaps.min() >= 0.3 - 0.05, gaps
