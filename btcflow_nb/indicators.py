@@ -304,11 +304,15 @@ def zscore(x, window: int) -> pd.Series:
     """
     window = check_window("window", window)
     s = _series(x)
-    mean, var = _rolling_moments(s.to_numpy(), window)
-    sd = np.sqrt(var)
+    values = s.to_numpy()
+    mean, sd = _rolling_moments(values, window)
+    np.sqrt(sd, out=sd)
+    z = np.subtract(values, mean)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(sd > _ROUNDING_SPREAD * np.abs(mean), (s.to_numpy() - mean) / sd, np.nan)
-        z[sd == 0] = np.nan
+        z /= sd
+    rounding = np.abs(mean, out=mean)              # the mean is no longer needed
+    rounding *= _ROUNDING_SPREAD
+    z[np.less_equal(sd, rounding)] = np.nan        # includes sd == 0; NaN windows stay NaN
     return _like(z, s)
 
 
