@@ -403,7 +403,6 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
         tf_ms = _TF_MS[plan.timeframe]
         default_start = plan.until - _DEFAULT_HISTORY_DAYS * 86_400_000
         use_until = lambda series: series in venue.until_param  # noqa: E731
-        lim = lambda series, n: n if series in venue.limit_param else None  # noqa: E731
         funding_rows: list = []
         oi_frames: list = []
 
@@ -411,9 +410,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             path = series_path(root, "ohlcv", venue, plan.timeframe)
             cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
             pager = _Pager(
-                call=lambda s, n, u: ex.fetch_ohlcv(
-                    venue.symbol, plan.timeframe, since=s, limit=lim("ohlcv", n),
-                    params={} if u is None else {"until": u}),
+                call=_page_call(ex, venue, "ohlcv", plan.timeframe),
                 time_of=lambda r: None if not r or r[0] is None else int(r[0]),
                 limit=venue.ohlcv_page_limit, step_ms=tf_ms, use_until=use_until("ohlcv"),
                 policy=policy, what=f"{venue.name} ohlcv",
@@ -435,9 +432,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             cached, covered = _read_or_reset(path, "funding", venue, None, result)
             step_h = venue.funding_interval_hours or _market_interval(venue, market) or 8.0
             pager = _Pager(
-                call=lambda s, n, u: ex.fetch_funding_rate_history(
-                    venue.symbol, since=s, limit=lim("funding", n),
-                    params={} if u is None else {"until": u}),
+                call=_page_call(ex, venue, "funding"),
                 time_of=lambda r: r.get("timestamp"), limit=venue.funding_page_limit,
                 step_ms=int(step_h * 3_600_000), use_until=use_until("funding"), policy=policy,
                 what=f"{venue.name} funding", on_page=tick)
@@ -464,9 +459,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             hist = cached[cached["kind"] == "history"] if len(cached) else cached
             oi_tf = _oi_timeframe(venue, plan.timeframe)
             pager = _Pager(
-                call=lambda s, n, u: ex.fetch_open_interest_history(
-                    venue.symbol, oi_tf, since=s, limit=lim("oi_history", n),
-                    params={} if u is None else {"until": u}),
+                call=_page_call(ex, venue, "oi_history", oi_tf),
                 time_of=lambda r: r.get("timestamp"), limit=venue.oi_page_limit,
                 step_ms=_TF_MS[oi_tf], use_until=use_until("oi_history"), policy=policy,
                 what=f"{venue.name} open interest", on_page=tick)
@@ -511,6 +504,29 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
         result.error = redact("; ".join(failures))[:800]
         log.warning("%s failed: %s", venue.name, result.error)
     return result
+
+
+def _page_call(ex, venue: Venue, series: str, timeframe: Optional[str] = None):
+    """The request for one page of `series` ("ohlcv", "funding", "oi_history") at `venue`:
+    an async ``call(since_ms, page_size, until_ms_or_None) -> list`` of ccxt rows.  The page
+    size is sent only for series in ``venue.limit_param`` and `until` only for series in
+    ``venue.until_param`` (the pager passes None otherwise)."""
+    def limit(n):
+        return n if series in venue.limit_param else None
+
+    def params(until):
+        return {} if until is None else {"until": until}
+
+    if series == "ohlcv":
+        return lambda s, n, u: ex.fetch_ohlcv(venue.symbol, timeframe, since=s, limit=limit(n),
+                                              params=params(u))
+    if series == "funding":
+        return lambda s, n, u: ex.fetch_funding_rate_history(venue.symbol, since=s,
+                                                             limit=limit(n), params=params(u))
+    if series == "oi_history":
+        return lambda s, n, u: ex.fetch_open_interest_history(
+            venue.symbol, timeframe, since=s, limit=limit(n), params=params(u))
+    raise ValueError(f"series {series!r} is not paged; valid: ohlcv, funding, oi_history")
 
 
 def _read_or_reset(path, series, venue, timeframe, result):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import btcflow_nb
@@ -53,3 +54,69 @@ def test_a_refresh_ends_a_series_after_one_short_page(env_fetch, tmp_path):
     rows = md.funding[md.funding["venue"] == "binance"]
     assert list(rows["rate"].to_numpy()) == list(rate[t <= fake.now_ms])
     assert (t > fake.now_ms - DAY_MS - 2 * HOUR_MS).sum() >= 3    # the refresh brought events
+
+
+def _series_of(venue):
+    """Series a refresh asks for at `venue`: OHLCV, funding history, OI history from its own
+    endpoint, the current-OI snapshot (as the registry declares them)."""
+    out = ["ohlcv"]
+    if venue.funding_history:
+        out.append("funding")
+    if venue.oi_history and venue.oi_history_source == "ccxt":
+        out.append("oi_history")
+    if venue.oi_snapshot:
+        out.append("oi")
+    return out
+
+
+def test_a_refresh_of_every_default_venue_costs_one_request_per_series(tmp_path):
+    """Full history, then the clock moves two days: each series is brought up to date with a
+    single request (a page shorter than the venue's page size needs no confirmation)."""
+    from btcflow_nb.venues import registry
+
+    truth = Truth.recent(12)
+    with FakeExchange(truth, now_ms=truth.end - 1 - 2 * DAY_MS) as fake, \
+            pytest.MonkeyPatch.context() as monkeypatch:
+        for k, v in fake.env(tmp_path).items():
+            monkeypatch.setenv(k, v)
+        first = btcflow_nb.fetch(since=truth.start, progress=False)
+        assert first.meta["errors"] == {}
+        fake.set_now(truth.end - 1)
+        fake.clear_log()
+        md = btcflow_nb.fetch(progress=False)
+        assert md.meta["errors"] == {}
+        log = fake.log()
+    known = {v.name: v for v in registry()}
+    want = {name: len(_series_of(known[name])) for name in md.meta["requests"]}
+    assert md.meta["requests"] == want
+    data = [r for r in log if r.endpoint != "markets"]
+    # Hyperliquid's current OI comes with its markets request (logged as "markets")
+    assert len(data) == sum(want.values()) - 1
+    # and the refresh brought the new rows: two more days of bars and events
+    assert md.spot.index[-1] - first.spot.index[-1] == pd.Timedelta(days=2)
+    for key in ("deribit", "hyperliquid", "binance", "gate"):
+        t, rate, _ = fake.truth.funding(key)
+        rows = md.funding[md.funding["venue"] == key]
+        np.testing.assert_array_equal(rows["rate"].to_numpy(), rate[t <= fake.now_ms])
+
+
+def test_a_full_page_starting_one_step_after_the_cursor_is_not_gone_back_over(env_fetch):
+    """Deribit's hourly funding in windows of 24 rows: each window after the first starts 1 ms
+    after the previous row, so its first row is 1 h - 1 ms later -- nothing can hide there.
+    (Going back over that gap cost two extra requests per page: 63 pages for 90 days.)"""
+    import dataclasses
+
+    from btcflow_nb.venues import DEFAULT_VENUES
+
+    fake, truth = env_fetch
+    deribit = dataclasses.replace({v.name: v for v in DEFAULT_VENUES}["perp:deribit"],
+                                  funding_page_limit=24)
+    since = fake.now_ms - 5 * DAY_MS
+    fake.clear_log()
+    md = btcflow_nb.fetch([deribit], since=since, progress=False, cache_dir=False)
+    t, rate, _ = fake.truth.funding("deribit")
+    keep = (t >= since) & (t <= fake.now_ms)
+    rows = md.funding[md.funding["venue"] == "deribit"]
+    np.testing.assert_array_equal(rows["rate"].to_numpy(), rate[keep])
+    # full pages, then at most one empty page asked twice (an empty page may be transient)
+    assert len(fake.log("deribit", "funding")) <= -(-int(keep.sum()) // 24) + 2

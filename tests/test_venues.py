@@ -83,3 +83,93 @@ def test_extra_venues_from_config_extend_and_replace(tmp_path, monkeypatch):
     by = {v.name: v for v in registry()}
     assert by["spot:kraken"].symbol == "XBT/USD"
     assert "perp:bitget" in by and hasattr(ccxt, "bitget")
+
+
+# --- page sizes: each declared page size is what the venue serves in one full page ---------
+# A page at least two rows short of the page size ends a series (btcflow_nb._fetch._Pager), so
+# a page size larger than the venue serves would silently end series early.  The fake exchange
+# enforces each venue's real maximum; here every (venue, series) is asked, through ccxt exactly
+# as fetch asks it, for a window holding more rows than its page size.
+
+import asyncio  # noqa: E402
+import dataclasses  # noqa: E402
+
+from btcflow_nb.testing.fake_exchange import HOUR_MS, FakeExchange, Truth  # noqa: E402
+from btcflow_nb.testing.fake_exchange import _FUNDING_HOURS  # noqa: E402
+
+
+def _paged_series():
+    out = []
+    for v in DEFAULT_VENUES:
+        if v.kind not in ("spot", "perp"):
+            continue
+        out.append((v, "ohlcv"))
+        if v.funding_history and v.key != "krakenfutures":   # unpaged: see its own test
+            out.append((v, "funding"))
+        if v.oi_history and v.oi_history_source == "ccxt":
+            out.append((v, "oi_history"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def long_fake():
+    # 430 days: the largest page (Bitfinex candles, 10000 hourly bars) fits, gap-free
+    with FakeExchange(Truth.recent(430, gaps={})) as fake:
+        yield fake
+
+
+def _page_size(venue, series):
+    return {"ohlcv": venue.ohlcv_page_limit, "funding": venue.funding_page_limit,
+            "oi_history": venue.oi_page_limit}[series]
+
+
+def _ask_one_page(fake, venue, series, page_size):
+    """Rows of one page asked as `fetch` asks it, starting `page_size + 5` rows before the
+    newest row (so the window holds more rows than the page)."""
+    from btcflow_nb._fetch import _page_call, _prepare_exchange
+
+    if series == "funding":
+        step = _FUNDING_HOURS[venue.key] * HOUR_MS
+        t, _, _ = fake.truth.funding(venue.key)
+        newest = int(t[t <= fake.now_ms][-1])
+    else:
+        step = HOUR_MS
+        newest = (fake.now_ms // HOUR_MS) * HOUR_MS
+    since = newest - (page_size + 5) * step
+    until = since + page_size * step - 1 if series in venue.until_param else None
+
+    async def run():
+        ex = fake.exchange(venue.exchange_id, enableRateLimit=False)
+        try:
+            _prepare_exchange(ex, [venue])
+            await ex.load_markets()
+            call = _page_call(ex, venue, series, "1h")
+            return await call(since, page_size, until)
+        finally:
+            await ex.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("venue,series", _paged_series(),
+                         ids=lambda x: x if isinstance(x, str) else x.name)
+def test_declared_page_size_comes_back_full(long_fake, venue, series):
+    size = _page_size(venue, series)
+    rows = _ask_one_page(long_fake, venue, series, size)
+    assert len(rows) == size, f"{venue.name} {series}: asked {size}, served {len(rows)}"
+
+
+@pytest.mark.parametrize("name,series,served", [
+    ("perp:hyperliquid", "funding", 500), ("perp:deribit", "funding", 744),
+    ("perp:binance", "funding", 1000), ("perp:bybit", "funding", 200),
+    ("perp:kucoin", "oi_history", 200)])
+def test_a_page_size_above_the_venues_maximum_comes_back_short(long_fake, name, series,
+                                                                 served):
+    """The check above can fail: claiming one row more than the venue serves gives a page one
+    row short (and fetch would take it for the end of the series)."""
+    venue = {v.name: v for v in DEFAULT_VENUES}[name]
+    assert _page_size(venue, series) == served
+    field = {"funding": "funding_page_limit", "oi_history": "oi_page_limit"}[series]
+    bigger = dataclasses.replace(venue, **{field: served + 1})
+    rows = _ask_one_page(long_fake, bigger, series, served + 1)
+    assert len(rows) == served

@@ -811,8 +811,10 @@ class Gate(_Venue):
             return 400, {"label": "CONTRACT_NOT_FOUND", "message": "contract not found"}
         b = self.bars("perp:gate", self.TF[ctx.q("interval")], ctx)
         lo, hi = ctx.qi("from"), ctx.qi("to")
+        # at most 2000 points per request (Gate API v4 futures candlesticks)
         idx = ctx.select(b["t"], None if lo is None else lo * 1000,
-                         None if hi is None else hi * 1000, limit=ctx.qi("limit", 2000),
+                         None if hi is None else hi * 1000,
+                         limit=min(ctx.qi("limit", 100 if lo is None else 2000), 2000),
                          newest=lo is None)
         return 200, [{"t": int(b["t"][i] // 1000), "v": int(b["v"][i] * 1000),
                       "c": _num(b["c"][i]), "h": _num(b["h"][i]), "l": _num(b["l"][i]),
