@@ -13,17 +13,21 @@ How a fetch works
    ccxt cost after the previous request started); all venues run concurrently
    (``asyncio.gather``); the series of one venue run one after another.
 3. Each series is paged with our own loop -- not ccxt's ``paginate`` (10 pages at most) -- from
-   the first missing time to `until`: a page of up to ``page_limit`` rows; the next page starts
-   after the last row received; a full page that starts after the requested start (a venue
-   returning the *newest* rows of a window) makes the skipped part be requested too; an empty
-   page is asked once more before the window is taken as empty.
+   the first missing time to `until`: a page of up to the venue's page size (its real maximum,
+   declared in the registry); the next page starts after the last row received.  A page at
+   least two rows short of the page size holds everything up to the end of the window asked,
+   so a window reaching `until` ends the series without another request (a refresh costs one
+   request per series).  A full page whose first row is more than one step after the requested
+   start (a venue returning the *newest* rows of a window) makes the skipped part be requested
+   too; an empty page is asked once more before the window is taken as empty.
 4. Failed requests (network errors, timeouts, 429 -- honouring Retry-After --, 5xx, malformed
    bodies) are retried with exponential backoff (`btcflow_nb.config.RetryPolicy`).  What still
    fails is reported per venue in ``meta["errors"]``; rows fetched before the failure are kept.
    Only when every venue fails does `fetch` raise (`FetchError`, listing every reason).
-5. New rows are merged into the cache (atomic writes), the venue's current open interest is
-   recorded as a snapshot so OI history grows locally, and the MarketData is assembled from the
-   cache for [since, until].
+5. New rows are merged into the cache (atomic writes) as soon as a venue is done, while slower
+   venues still fetch; the venue's current open interest is recorded as a snapshot so OI
+   history grows locally, and the MarketData is assembled from the cache for [since, until]
+   while the exchanges close.
 
 Units (see `btcflow_nb.venues` for per-venue semantics): closes in the venue's quote, converted
 to USD by `MarketData.from_frames` with the fx series; funding as (fraction per interval,
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import logging
 import threading
 import time
@@ -189,9 +194,20 @@ def _prepare_exchange(ex, venues) -> None:
         return response
 
     ex.fetch = fetch
+    if getattr(ex, "ssl_context", None) is None and ex.verify is True \
+            and not ex.safe_bool(ex.options, "include_OS_certificates", False):
+        # what ccxt's open() would build for each exchange, built once (~25 ms each)
+        ex.ssl_context = _shared_ssl_context(ex.cafile)
     if getattr(ex, "enableRateLimit", False):
         ex.throttle = _Pacer(float(ex.rateLimit))
     ex._btcflow_prepared = True
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_ssl_context(cafile):
+    import ssl
+
+    return ssl.create_default_context(cafile=cafile)
 
 
 class _Pacer:
@@ -648,25 +664,37 @@ def _fetch_into(root, chosen, objects, problems, plan, cfg, progress, since_ms, 
     redact = _redactor(set(objects.values()))
     fetched_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     to_fetch = [v for v in chosen if v.name not in problems]
-    results = _run(_fetch_all(to_fetch, objects, plan, root, cfg.retry, progress, redact))
-    errors = {name: reason for name, reason in problems.items()}
-    notes = []
-    for r in results:
-        if r.error:
-            errors[r.venue.name] = r.error
-        notes.extend(redact(n) for n in r.notes)
+    venue_notes = {}
+
+    def store(r: _VenueResult) -> None:
+        """Merge one venue's new rows into the cache (run as soon as the venue is done, while
+        slower venues still wait on their rate limits)."""
+        notes_here = [redact(n) for n in r.notes]
         for series, frame in r.new.items():
-            _store(root, series, r.venue, tf, frame, fetched_at, notes, r.covered.get(series))
-    if errors and len(errors) == len(chosen) and not any(
-            len(f) for r in results for f in r.new.values()):
-        raise FetchError(errors)
-    if until is None:   # "up to now": include what was stamped during the fetch (snapshots)
-        until_ms = int(time.time() * 1000)
-    md = _assemble(chosen, tf, root, since_ms, until_ms, source="live", fetched_at=fetched_at,
-                   errors=errors, notes=notes,
-                   extra={"requests": {r.venue.name: r.requests for r in results},
-                          "cache_dir": None if not use_cache else str(root.parent)})
-    return md
+            _store(root, series, r.venue, tf, frame, fetched_at, notes_here,
+                   r.covered.get(series))
+        venue_notes[r.venue.name] = notes_here
+
+    def finish(results):
+        """The MarketData from the cache (runs while the exchanges close)."""
+        errors = {name: reason for name, reason in problems.items()}
+        notes = []
+        for r in results:
+            if r.error:
+                errors[r.venue.name] = r.error
+            notes.extend(venue_notes.get(r.venue.name, ()))
+        if errors and len(errors) == len(chosen) and not any(
+                len(f) for r in results for f in r.new.values()):
+            raise FetchError(errors)
+        # "up to now": include what was stamped during the fetch (snapshots)
+        end_ms = int(time.time() * 1000) if until is None else until_ms
+        return _assemble(chosen, tf, root, since_ms, end_ms, source="live",
+                         fetched_at=fetched_at, errors=errors, notes=notes,
+                         extra={"requests": {r.venue.name: r.requests for r in results},
+                                "cache_dir": None if not use_cache else str(root.parent)})
+
+    return _run(_fetch_all(to_fetch, objects, plan, root, cfg.retry, progress, redact, store,
+                           finish))
 
 
 def _with_fx(chosen):
@@ -698,7 +726,12 @@ def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None)
                  tf if series == "ohlcv" else None, fetched_at, covered_from=covered)
 
 
-async def _fetch_all(venues, objects, plan, root, policy, progress, redact):
+async def _fetch_all(venues, objects, plan, root, policy, progress, redact, store=None,
+                     finish=None):
+    """Fetch every venue concurrently; `store(result)` runs in a worker thread as soon as each
+    venue is done (cache writes overlap the other venues' network time).  Returns the list of
+    `_VenueResult`, or ``finish(results)`` -- run in a worker thread while the exchanges close
+    (ccxt's close() sleeps 250 ms to let TLS connections shut down)."""
     from tqdm.auto import tqdm
 
     bars = {}
@@ -712,15 +745,31 @@ async def _fetch_all(venues, objects, plan, root, policy, progress, redact):
     loggers = {log} | {getattr(ex, "logger", None) for ex in objects.values()} - {None}
     for lg in loggers:
         lg.addFilter(redacting)
+    closing = None
     try:
-        tasks = [_fetch_venue(v, objects[v.name], plan, root, policy, bars[v.name], redact)
-                 for v in venues]
-        return await asyncio.gather(*tasks)
+        async def one(v):
+            result = await _fetch_venue(v, objects[v.name], plan, root, policy, bars[v.name],
+                                        redact)
+            if store is not None:
+                await asyncio.to_thread(store, result)
+            return result
+
+        results = await asyncio.gather(*(one(v) for v in venues))
+        for b in bars.values():
+            b.close()
+        closing = asyncio.gather(*(ex.close() for ex in dict.fromkeys(objects.values())),
+                                 return_exceptions=True)
+        if finish is None:
+            await closing
+            return results
+        return await asyncio.to_thread(finish, results)
     finally:
         for b in bars.values():
             b.close()
-        await asyncio.gather(*(ex.close() for ex in dict.fromkeys(objects.values())),
-                             return_exceptions=True)
+        if closing is None:
+            closing = asyncio.gather(*(ex.close() for ex in dict.fromkeys(objects.values())),
+                                     return_exceptions=True)
+        await closing
         for lg in loggers:
             lg.removeFilter(redacting)
 

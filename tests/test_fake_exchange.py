@@ -78,3 +78,10 @@ def test_env_points_everything_at_the_server(tmp_path):
         assert env["BTCFLOW_NB_CONFIG"] == str(tmp_path / "btcflow-nb-config.json")
         assert set(config["exchanges"]) == set(fake.venues)
         assert all(o == {"rateLimit": 5} for o in config["exchanges"].values())
+
+
+def test_a_burst_of_connections_is_queued_not_dropped():
+    """fetch opens one connection per exchange at once (14 and more); socketserver's default
+    listen backlog of 5 would drop some, and a dropped SYN is retried only after ~1 s."""
+    with FakeExchange(days=2) as fake:
+        assert fake._server.request_queue_size >= 64

@@ -187,3 +187,64 @@ def test_cost_weighted_spacing_is_respected(fake, tmp_path, monkeypatch):
     assert len(funding) >= 4
     gaps = np.diff(funding)
     assert gaps.min() >= 0.3 - 0.05, gaps
+
+
+# --- work that overlaps the network phase --------------------------------------------------
+
+def test_a_finished_venue_is_cached_while_others_still_fetch(fake, tmp_path, monkeypatch):
+    """Coinbase's rows reach the cache before Bitstamp's fetch ends: Bitstamp's task waits
+    (up to 20 s) for Coinbase's cache write, which happened only after every venue was done
+    before the writes were moved into the fetch."""
+    import asyncio
+
+    import btcflow_nb._fetch as fetch_module
+
+    fake.clear_faults()
+    for k, v in fake.env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    written = []
+    real_store, real_venue = fetch_module._store, fetch_module._fetch_venue
+    def store(root, series, venue, *args, **kwargs):
+        out = real_store(root, series, venue, *args, **kwargs)
+        written.append(venue.name)
+        return out
+
+    monkeypatch.setattr(fetch_module, "_store", store)
+    seen_before_end = {}
+
+    async def venue_task(venue, *args):
+        result = await real_venue(venue, *args)
+        if venue.name == "spot:bitstamp":
+            for _ in range(2000):
+                if "spot:coinbase" in written:
+                    break
+                await asyncio.sleep(0.01)
+            seen_before_end["coinbase"] = "spot:coinbase" in written
+        return result
+
+    monkeypatch.setattr(fetch_module, "_fetch_venue", venue_task)
+    md = btcflow_nb.fetch(["spot:coinbase", "spot:bitstamp"], since=fake.truth.start,
+                          progress=False)
+    assert md.meta["errors"] == {}
+    assert seen_before_end == {"coinbase": True}
+    assert set(md.spot.columns) == {"coinbase", "bitstamp"}
+
+
+def test_prepared_exchanges_share_one_tls_context(fake):
+    """ccxt builds an identical default TLS context per exchange on its first request (~25 ms
+    of CPU each, 14 exchanges); fetch hands them one, and leaves a caller's own alone."""
+    import ssl
+
+    from btcflow_nb._fetch import _prepare_exchange
+
+    a, b = fake.exchange("kraken"), fake.exchange("deribit")
+    own = fake.exchange("okx")
+    mine = ssl.create_default_context()
+    own.ssl_context = mine
+    unverified = fake.exchange("bybit", verify=False)
+    for ex, key in ((a, "spot:kraken"), (b, "perp:deribit"), (own, "perp:okx"),
+                    (unverified, "perp:bybit")):
+        _prepare_exchange(ex, [BY_NAME[key]])
+    assert isinstance(a.ssl_context, ssl.SSLContext) and a.ssl_context is b.ssl_context
+    assert own.ssl_context is mine
+    assert unverified.ssl_context is None

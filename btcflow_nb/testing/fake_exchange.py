@@ -1141,6 +1141,13 @@ VENUE_CLASSES = (Coinbase, Kraken, Bitstamp, Binance, BinanceUsdm, Okx, Bybit, B
 # --------------------------------------------------------------------------------------------
 
 
+class _Server(ThreadingHTTPServer):
+    #: listen backlog: socketserver's default of 5 drops the connections of a fetch that opens
+    #: one per exchange at once (14), and each dropped SYN is retried by the client's TCP stack
+    #: only after ~1 s -- a stall no real exchange's front end would add
+    request_queue_size = 128
+
+
 class FakeExchange:
     """Local HTTP server for all default venues.  See the module docstring.
 
@@ -1177,7 +1184,7 @@ class FakeExchange:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="fake-exchange")
