@@ -199,7 +199,7 @@ def _prepare_exchange(ex, venues) -> None:
         # what ccxt's open() would build for each exchange, built once (~25 ms each)
         ex.ssl_context = _shared_ssl_context(ex.cafile)
     if getattr(ex, "enableRateLimit", False):
-        ex.throttle = _Pacer(float(ex.rateLimit))
+        ex.throttle = _Pacer(float(ex.rateLimit), label=ex.id)
     ex._btcflow_prepared = True
 
 
@@ -224,11 +224,13 @@ class _Pacer:
     slot before it sleeps).
 
     rate_limit_ms: the exchange's ``rateLimit`` (ms per unit of cost).
+    label: the exchange id (for logs and benchmarks).
     clock / sleep: injectable for tests (default: the event loop's clock, ``asyncio.sleep``).
     """
 
-    def __init__(self, rate_limit_ms: float, clock=None, sleep=None):
+    def __init__(self, rate_limit_ms: float, clock=None, sleep=None, label: str = ""):
         self.rate_limit_s = max(0.0, float(rate_limit_ms)) / 1000.0
+        self.label = label
         self._clock = clock
         self._sleep = sleep or asyncio.sleep
         self._next_start = None
