@@ -300,6 +300,9 @@ class _Pager:
         so when that window reaches `b` the series is complete without another request.  Two,
         not one: a venue that takes the start in seconds repeats the row at the cursor's
         second and ccxt drops it (it is before `since`), so a full page can arrive one short.
+        Without `until` the window is the venue's (or ccxt's: Kraken Futures' candles are asked
+        for ``limit`` bars from `since`), so there a short page ends the series only when its
+        last row is within one step of `b`.
         A full page whose first row lies more than one `step_ms` after the cursor (a venue that
         returned the *newest* rows of the window) makes the skipped part be asked too.  An
         empty page is asked once more before the window counts as empty."""
@@ -336,8 +339,9 @@ class _Pager:
                 stack.append((cursor, first - 1))   # the venue kept the newest rows: go back
             if self.last_possible is not None and last >= self.last_possible:
                 return
-            if window_end >= b and len(page) <= self.limit - 2:
-                return     # a short page of a window reaching `b`: nothing more to ask for
+            if len(page) <= self.limit - 2 and (
+                    window_end >= b if self.use_until else last + self.step_ms > b):
+                return     # a short page that reaches `b`: nothing more to ask for
             cursor = last + 1
 
 

@@ -120,3 +120,48 @@ def test_a_full_page_starting_one_step_after_the_cursor_is_not_gone_back_over(en
     np.testing.assert_array_equal(rows["rate"].to_numpy(), rate[keep])
     # full pages, then at most one empty page asked twice (an empty page may be transient)
     assert len(fake.log("deribit", "funding")) <= -(-int(keep.sum()) // 24) + 2
+
+
+def _pager(rows_at, *, limit, step, use_until, implicit_window=None):
+    """A `_Pager` over a venue serving rows at the times `rows_at` (oldest first, at most
+    `limit` per page, from `since` up to `until` or, without it, to `since + implicit_window`)
+    and counting its requests."""
+    import asyncio
+
+    from btcflow_nb._fetch import _Pager
+    from btcflow_nb.config import RetryPolicy
+
+    asked = []
+
+    async def call(since, n, until):
+        end = until if until is not None else (
+            since + implicit_window - 1 if implicit_window else float("inf"))
+        asked.append((since, end))
+        return [{"timestamp": t} for t in rows_at if since <= t <= end][:limit]
+
+    pager = _Pager(call=call, time_of=lambda r: r["timestamp"], limit=limit, step_ms=step,
+                   use_until=use_until, policy=RetryPolicy(attempts=1, base_delay=0.0),
+                   what="test")
+    return pager, asked, asyncio.run
+
+
+def test_a_short_page_inside_an_implicit_window_does_not_end_the_series():
+    """Kraken Futures' candles are asked without `until`; ccxt itself asks `limit` bars from
+    `since`.  A market listed in the middle of that window gives a short first page -- the
+    rest of the history follows it, so the page must not end the series."""
+    step, limit = 10, 20
+    rows = list(range(150, 1000, step))              # listed at 150, window of the first page
+    pager, asked, run = _pager(rows, limit=limit, step=step, use_until=False,
+                               implicit_window=limit * step)
+    got = run(pager.run(0, 995))
+    assert [r["timestamp"] for r in got] == rows
+    assert asked[0] == (0, 199)                       # the first page: 5 rows of 20
+
+
+def test_a_short_page_reaching_the_end_ends_the_series_with_or_without_until():
+    step, limit = 10, 20
+    rows = list(range(0, 1000, step))
+    for use_until in (True, False):
+        pager, asked, run = _pager(rows[-7:], limit=limit, step=step, use_until=use_until)
+        got = run(pager.run(rows[-7], 995))
+        assert [r["timestamp"] for r in got] == rows[-7:] and len(asked) == 1
