@@ -245,3 +245,43 @@ def test_small_pages_give_the_same_truth(fetched_in_small_pages, venue):
             expected = expected[-3:]
         rows = md.open_interest[md.open_interest["venue"] == venue.key]
         assert set(expected) <= set(rows["time"])
+
+
+# --- hourly bars over 100 days with the registry's real page sizes: most series need several
+# --- full pages (OKX 100-row pages, Gate's 1999-bar windows, Binance's 4h funding switch)
+
+@pytest.fixture(scope="module")
+def fetched_hourly(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("truth-hourly")
+    with FakeExchange(Truth.recent(100, funding_schedule_change=True)) as fake:
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in fake.env(tmp).items():
+                mp.setenv(k, v)
+            import btcflow_nb
+
+            md = btcflow_nb.fetch(since=fake.truth.start, timeframe="1h", progress=False)
+        yield fake, md
+
+
+@pytest.mark.parametrize("venue", SPOT + PERP, ids=lambda v: v.name)
+def test_hourly_history_in_real_page_sizes_equals_truth(fetched_hourly, venue):
+    fake, md = fetched_hourly
+    assert venue.name not in md.meta["errors"]
+    frame = md.spot if venue.kind == "spot" else md.perp
+    want = fake.truth.closes(venue.name, "1h", fake.now_ms)
+    if venue.exchange_id == "kraken":      # Kraken serves the newest 720 bars only
+        want = want.iloc[-720:]
+    assert list(frame[venue.key].dropna().index) == list(want.index)
+    if venue.funding_history:
+        t, rate, _ = fake.truth.funding(venue.key)
+        rows = md.funding[md.funding["venue"] == venue.key]
+        np.testing.assert_array_equal(rows["rate"].to_numpy(), rate[t <= fake.now_ms])
+    if venue.oi_history and venue.oi_history_source == "ccxt":
+        t, _ = fake.truth.oi_native(venue.key)
+        keep = (t <= fake.now_ms) & (t >= fake.truth.oi_history_start(venue.key, fake.now_ms))
+        expected = _utc(t[keep])
+        if venue.key == "htx":     # HTX serves the newest 200 periods only
+            expected = expected[-200:]
+        rows = md.open_interest[md.open_interest["venue"] == venue.key]
+        assert set(expected) <= set(rows["time"])
+        assert rows["time"].is_unique
