@@ -85,3 +85,33 @@ def test_a_burst_of_connections_is_queued_not_dropped():
     listen backlog of 5 would drop some, and a dropped SYN is retried only after ~1 s."""
     with FakeExchange(days=2) as fake:
         assert fake._server.request_queue_size >= 64
+
+
+def test_each_venue_serves_at_most_its_real_page_size():
+    """Asked for more rows than a venue serves per request, the fake answers with the venue's
+    maximum (the registry's page sizes are checked against these in tests/test_venues.py)."""
+    with FakeExchange(Truth.recent(90, gaps={})) as fake:
+        start = fake.truth.start
+        base = fake.url
+
+        def get(path):
+            return json.loads(urllib.request.urlopen(f"{base}/{path}").read())
+
+        def post(path, body):
+            req = urllib.request.Request(f"{base}/{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+            return json.loads(urllib.request.urlopen(req).read())
+
+        usdm = get("binanceusdm/fapi.binance.com/fapi/v1/klines?symbol=BTCUSDT&interval=1h"
+                   f"&startTime={start}&limit=5000")
+        spot = get("binance/api.binance.com/api/v3/klines?symbol=BTCUSDT&interval=1h"
+                   f"&startTime={start}&limit=5000")
+        gate = get("gate/api.gateio.ws/api/v4/futures/usdt/candlesticks?contract=BTC_USDT"
+                   f"&interval=1h&from={start // 1000}&to={start // 1000 + 3000 * 3600}")
+        deribit = get("deribit/www.deribit.com/api/v2/public/get_funding_rate_history?"
+                      f"instrument_name=BTC-PERPETUAL&start_timestamp={start}"
+                      f"&end_timestamp={start + 2000 * 3_600_000}")["result"]
+        hyper = post("hyperliquid/api.hyperliquid.xyz/info",
+                     {"type": "fundingHistory", "coin": "BTC", "startTime": start})
+        assert (len(usdm), len(spot), len(gate), len(deribit), len(hyper)) == \
+            (1500, 1000, 2000, 744, 500)

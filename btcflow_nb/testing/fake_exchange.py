@@ -494,11 +494,12 @@ class Binance(_Venue):
         return 200, _binance_klines_page(self, "spot:binance", ctx)
 
 
-def _binance_klines_page(venue, series, ctx):
+def _binance_klines_page(venue, series, ctx, max_limit=1000):
+    """Klines: default 500 rows, at most 1000 (spot) / 1500 (USDⓈ-M futures)."""
     b = venue.bars(series, _BINANCE_INTERVAL[ctx.q("interval")], ctx)
     start = ctx.qi("startTime")
-    idx = ctx.select(b["t"], start, ctx.qi("endTime"), limit=min(ctx.qi("limit", 500), 1000),
-                     newest=start is None)
+    idx = ctx.select(b["t"], start, ctx.qi("endTime"),
+                     limit=min(ctx.qi("limit", 500), max_limit), newest=start is None)
     return _binance_klines(b, idx)
 
 
@@ -529,7 +530,7 @@ class BinanceUsdm(_Venue):
     def klines(self, ctx, m):
         if ctx.q("symbol") != "BTCUSDT":
             return 400, {"code": -1121, "msg": "Invalid symbol."}
-        return 200, _binance_klines_page(self, "perp:binance", ctx)
+        return 200, _binance_klines_page(self, "perp:binance", ctx, max_limit=1500)
 
     def funding(self, ctx, m):
         t, rate, _ = self.truth.funding("binance")
