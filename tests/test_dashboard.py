@@ -426,7 +426,47 @@ def test_synthetic_badge_and_freshness(md, dash):
 
 
 # ------------------------------------------------------------------------ debounce
-def test_rapid_changes_are_debounced_into_one_recompute(md, monkeypatch):
+def test_a_change_is_answered_at_once_and_a_burst_after_it_coalesced(md, monkeypatch):
+    """Leading-edge debounce: the first change recomputes inside the widget callback (no
+    waiting), changes within the following ``debounce_ms`` are coalesced into one recompute
+    with the last value when the window closes, and then the dashboard is quiet again."""
+    import asyncio
+
+    calls = []
+    real = metrics_module.flow_metrics
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("lookback"))
+        return real(*args, **kwargs)
+
+    async def wait_until_quiet(d):
+        for _ in range(300):  # no timing assertion: wait until the window has closed
+            await asyncio.sleep(0.01)
+            if d._debounce._handle is None:
+                return
+        raise AssertionError("the debounce window never closed")
+
+    async def scenario():
+        d = FlowDashboard(md, debounce_ms=30)
+        monkeypatch.setattr(metrics_module, "flow_metrics", counting)
+        d.controls["lookback"].value = 20
+        assert calls == [20] and not d._debounce.pending          # answered at once
+        for w in (21, 22, 23):
+            d.controls["lookback"].value = w
+        assert calls == [20] and d._debounce.pending              # held inside the window
+        await wait_until_quiet(d)
+        assert calls == [20, 23]                                  # one run, the last value
+        d.controls["lookback"].value = 24                         # quiet again: at once
+        assert calls == [20, 23, 24]
+        await wait_until_quiet(d)
+        return d
+
+    d = asyncio.run(scenario())
+    assert calls == [20, 23, 24]
+    assert_marks_match(d, real(md, "1D", lookback=24))
+
+
+def test_refresh_runs_a_held_change_without_waiting_for_the_window(md, monkeypatch):
     import asyncio
 
     calls = []
@@ -437,20 +477,18 @@ def test_rapid_changes_are_debounced_into_one_recompute(md, monkeypatch):
         return real(*args, **kwargs)
 
     async def scenario():
-        d = FlowDashboard(md, debounce_ms=30)
+        d = FlowDashboard(md, debounce_ms=10_000)
         monkeypatch.setattr(metrics_module, "flow_metrics", counting)
-        for w in (20, 21, 22, 23):
-            d.controls["lookback"].value = w
-        assert calls == [] and d._debounce.pending
-        for _ in range(200):  # no timing assertion: wait until the deferred call has run
-            await asyncio.sleep(0.01)
-            if not d._debounce.pending:
-                break
+        d.controls["lookback"].value = 30
+        d.controls["lookback"].value = 31
+        assert calls == [30] and d._debounce.pending
+        d.flush()
+        assert calls == [30, 31] and not d._debounce.pending
+        assert d._debounce._handle is None                        # the window is closed too
         return d
 
     d = asyncio.run(scenario())
-    assert calls == [23]
-    assert_marks_match(d, real(md, "1D", lookback=23))
+    assert_marks_match(d, real(md, "1D", lookback=31))
 
 
 def test_timeframe_choices_offer_only_what_the_data_can_make(md):

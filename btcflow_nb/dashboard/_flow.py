@@ -82,8 +82,9 @@ class FlowDashboard(_DashboardBase):
 
     Every control sets one ``flow_metrics`` keyword (``controls`` maps keyword -> widget;
     ``date_range`` sets ``start``/``end``), so ``flow_metrics(md, **dash.params())`` is exactly
-    what is drawn. Marks are updated in place inside ``hold_sync()``; recomputation is
-    debounced by ``debounce_ms`` (0 = synchronous, used by tests). Bad settings show a message
+    what is drawn. Marks are updated in place inside ``hold_sync()``; a change is answered at
+    once and a burst after it coalesced by ``debounce_ms`` (0 = synchronous, used by tests,
+    see :class:`~btcflow_nb.dashboard._widgets.Debouncer`). Bad settings show a message
     in ``status``; unexpected errors show their traceback in the ``errors`` Output.
 
     Parameters
@@ -93,7 +94,8 @@ class FlowDashboard(_DashboardBase):
     timeframe : str, optional
         Initial bar size, one of ``timeframe_choices(md)`` (default "1D").
     debounce_ms : float
-        Delay that coalesces rapid control changes into one recomputation [ms].
+        Window after an answered change in which further changes are coalesced into one
+        recomputation with the latest settings [ms].
 
     Attributes
     ----------

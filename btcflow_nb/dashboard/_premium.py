@@ -26,8 +26,8 @@ class PremiumIndexPanel(_DashboardBase):
 
     Controls (each a ``flow_metrics`` keyword): timeframe, date range (start/end),
     ``bb_length``, ``bb_mult``, ``futures``. The info panel shows the latest spot, futures and
-    premium. Marks are updated in place inside ``hold_sync()``; recomputation is debounced by
-    ``debounce_ms`` (0 = synchronous).
+    premium. Marks are updated in place inside ``hold_sync()``; a change is answered at once
+    and a burst after it coalesced by ``debounce_ms`` (0 = synchronous).
 
     Attributes: ``controls``, ``figure`` (DOM class ``btcflow-panel-premium-index``), ``marks``
     (``premium_bars``, ``zero``, ``bb_basis``, ``bb_upper``, ``bb_lower``, ``alert_high``,

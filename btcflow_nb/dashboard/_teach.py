@@ -28,7 +28,8 @@ class ZScoreExplorer(W.VBox):
     threshold : float
         |z| level counted in the readout.
     debounce_ms : float
-        Coalesce slider moves [ms]; 0 = synchronous.
+        After an answered slider move, coalesce further moves into one update per window
+        [ms]; 0 = synchronous.
     """
 
     def __init__(self, series: pd.Series, *, lookback: int = 52, threshold: float = 2.0,

@@ -51,11 +51,14 @@ def timeframe_choices(md) -> list[str]:
 
 
 class Debouncer:
-    """Coalesce bursts of calls into one call ``delay_ms`` after the last of them.
+    """Answer a change at once, then coalesce a burst of changes into one call at its end.
 
-    With ``delay_ms=0``, or when no asyncio loop is running (plain Python, tests), each call
-    runs the callback at once, synchronously. In a Jupyter kernel the loop is running and the
-    call is deferred with ``loop.call_later``, so dragging a slider recomputes once.
+    The first call after a quiet spell runs the callback immediately (a single slider move is
+    not kept waiting) and opens a ``delay_ms`` window; calls inside the window only mark the
+    state dirty, and when the window closes one call runs with the latest settings, opening a
+    new window (so a drag or a held arrow key recomputes at most once per ``delay_ms``, and the
+    last setting is always drawn). With ``delay_ms=0``, or when no asyncio loop is running
+    (plain Python, tests), every call runs the callback at once, synchronously.
     """
 
     def __init__(self, delay_ms: float, callback):
@@ -63,11 +66,13 @@ class Debouncer:
             raise ValueError(f"debounce_ms={delay_ms!r} must be >= 0")
         self.delay_s = float(delay_ms) / 1000.0
         self._callback = callback
-        self._handle = None
+        self._handle = None      # the open window's timer
+        self._dirty = False      # a call arrived inside the window
 
     @property
     def pending(self) -> bool:
-        return self._handle is not None
+        """A call is waiting for the window to close."""
+        return self._dirty
 
     def __call__(self) -> None:
         if self.delay_s <= 0:
@@ -79,18 +84,26 @@ class Debouncer:
             self._callback()
             return
         if self._handle is not None:
-            self._handle.cancel()
-        self._handle = loop.call_later(self.delay_s, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
+            self._dirty = True
+            return
+        self._handle = loop.call_later(self.delay_s, self._window_closed, loop)
         self._callback()
 
+    def _window_closed(self, loop) -> None:
+        self._handle = None
+        if self._dirty:
+            self._dirty = False
+            self._handle = loop.call_later(self.delay_s, self._window_closed, loop)
+            self._callback()
+
     def flush(self) -> None:
-        """Run a pending call now (no-op when nothing is pending)."""
+        """Run a waiting call now (no-op when nothing is waiting)."""
         if self._handle is not None:
             self._handle.cancel()
-            self._fire()
+            self._handle = None
+        if self._dirty:
+            self._dirty = False
+            self._callback()
 
 
 class GuardedRunner:
