@@ -297,17 +297,20 @@ class _Pager:
 
         A *short* page -- at least two rows fewer than `limit`, the venue's page size (what it
         returns when more rows exist) -- holds everything the venue has in the window asked,
-        so when that window reaches `b` the series is complete without another request.  Two,
-        not one: a venue that takes the start in seconds repeats the row at the cursor's
-        second and ccxt drops it (it is before `since`), so a full page can arrive one short.
+        so when that window reaches `b` and its last row is within one step of `b`, the series
+        is complete without another request.  Two, not one: a venue that takes the start in
+        seconds repeats the row at the cursor's second and ccxt drops it (it is before
+        `since`), so a full page can arrive one short.  A short page ending earlier is followed
+        by one more request from its last row (no rows are lost if a venue serves smaller pages
+        than declared; an empty answer then ends the window at once, without the retry).
         Without `until` the window is the venue's (or ccxt's: Kraken Futures' candles are asked
-        for ``limit`` bars from `since`), so there a short page ends the series only when its
-        last row is within one step of `b`.
+        for ``limit`` bars from `since`), so there the last-row rule is the only one.
         A full page whose first row lies more than one `step_ms` after the cursor (a venue that
         returned the *newest* rows of the window) makes the skipped part be asked too.  An
         empty page is asked once more before the window counts as empty."""
         cursor = a
         empty_retried = False
+        after_short = False
         while cursor <= b:
             if self.requests >= _MAX_PAGES:
                 raise RuntimeError(f"{self.what}: more than {_MAX_PAGES} pages; stopping")
@@ -323,7 +326,7 @@ class _Pager:
             if self.on_page:
                 self.on_page(len(inside))
             if not inside:
-                if not empty_retried:
+                if not empty_retried and not after_short:
                     empty_retried = True   # one more try: an empty page may be transient
                     await asyncio.sleep(self.policy.delay(1))
                     continue
@@ -339,9 +342,10 @@ class _Pager:
                 stack.append((cursor, first - 1))   # the venue kept the newest rows: go back
             if self.last_possible is not None and last >= self.last_possible:
                 return
-            if len(page) <= self.limit - 2 and (
-                    window_end >= b if self.use_until else last + self.step_ms > b):
+            short = len(page) <= self.limit - 2
+            if short and last + self.step_ms > b and (window_end >= b or not self.use_until):
                 return     # a short page that reaches `b`: nothing more to ask for
+            after_short = short
             cursor = last + 1
 
 

@@ -165,3 +165,40 @@ def test_a_short_page_reaching_the_end_ends_the_series_with_or_without_until():
         pager, asked, run = _pager(rows[-7:], limit=limit, step=step, use_until=use_until)
         got = run(pager.run(rows[-7], 995))
         assert [r["timestamp"] for r in got] == rows[-7:] and len(asked) == 1
+
+
+def test_a_venue_serving_smaller_pages_than_declared_loses_no_rows():
+    """A registry page size larger than what the venue serves (a custom venue, or a venue
+    that lowered its maximum) makes every page look short.  The last window's page must not
+    end the series while its last row is more than a step before the end: the rows after it
+    are asked for, and none is dropped."""
+    step, declared, served = 10, 40, 15
+    rows = list(range(0, 1000, step))
+
+    for use_until in (True, False):
+        pager, asked, run = _pager(rows, limit=declared, step=step, use_until=use_until)
+        real_call = pager.call
+
+        async def small_pages(since, n, until, real_call=real_call):
+            return (await real_call(since, n, until))[:served]
+
+        pager.call = small_pages
+        got = run(pager.run(0, 995))
+        assert [r["timestamp"] for r in got] == rows, use_until
+
+
+def test_a_series_ending_before_the_end_is_asked_once_more_without_retries():
+    """A short page whose last row is far from the end (a delisted market) is followed by one
+    request from its last row; an empty answer then is not retried after a back-off. With
+    `until` the rest is walked window by window, each window asked once."""
+    step, limit = 10, 20
+    rows = list(range(0, 300, step))                 # stops at 290; the range goes to 995
+    pager, asked, run = _pager(rows[-5:], limit=limit, step=step, use_until=False)
+    got = run(pager.run(rows[-5], 995))
+    assert [r["timestamp"] for r in got] == rows[-5:]
+    assert asked == [(250, float("inf")), (291, float("inf"))]
+
+    pager, asked, run = _pager(rows[-5:], limit=limit, step=step, use_until=True)
+    got = run(pager.run(rows[-5], 995))
+    assert [r["timestamp"] for r in got] == rows[-5:]
+    assert asked == [(250, 449), (291, 490), (491, 690), (691, 890), (891, 995)]
