@@ -16,8 +16,9 @@ How a fetch works
    the first missing time to `until`: a page of up to the venue's page size (its real maximum,
    declared in the registry); the next page starts after the last row received.  A page at
    least two rows short of the page size holds everything up to the end of the window asked,
-   so a window reaching `until` ends the series without another request (a refresh costs one
-   request per series).  A full page whose first row is more than one step after the requested
+   so a short page whose last row is within one step of `until` ends the series without
+   another request (a refresh costs one request per series); one ending earlier is followed
+   by one more request, so a venue serving smaller pages than declared loses no rows.  A full page whose first row is more than one step after the requested
    start (a venue returning the *newest* rows of a window) makes the skipped part be requested
    too; an empty page is asked once more before the window is taken as empty.
 4. Failed requests (network errors, timeouts, 429 -- honouring Retry-After --, 5xx, malformed
