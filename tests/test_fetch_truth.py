@@ -224,6 +224,14 @@ def fetched_in_small_pages(tmp_path_factory):
         yield fake, md
 
 
+def _assert_funding_is_the_truth(fake, md, venue):
+    """Every funding event the fake has published so far, at its time, with its rate."""
+    t, rate, _ = fake.truth.funding(venue.key)
+    rows = md.funding[md.funding["venue"] == venue.key]
+    assert list(rows["time"]) == list(_utc(t[t <= fake.now_ms]))
+    np.testing.assert_array_equal(rows["rate"].to_numpy(), rate[t <= fake.now_ms])
+
+
 @pytest.mark.parametrize("venue", SPOT + PERP, ids=lambda v: v.name)
 def test_small_pages_give_the_same_truth(fetched_in_small_pages, venue):
     fake, md = fetched_in_small_pages
@@ -233,10 +241,7 @@ def test_small_pages_give_the_same_truth(fetched_in_small_pages, venue):
     got = frame[venue.key].dropna()
     assert list(got.index) == list(want.index)
     if venue.funding_history:
-        t, rate, _ = fake.truth.funding(venue.key)
-        rows = md.funding[md.funding["venue"] == venue.key]
-        assert list(rows["time"]) == list(_utc(t[t <= fake.now_ms]))
-        np.testing.assert_array_equal(rows["rate"].to_numpy(), rate[t <= fake.now_ms])
+        _assert_funding_is_the_truth(fake, md, venue)
     if venue.oi_history and venue.oi_history_source == "ccxt":
         t, _ = fake.truth.oi_native(venue.key)
         keep = (t % DAY_MS == 0) & (t <= fake.now_ms)
@@ -273,9 +278,7 @@ def test_hourly_history_in_real_page_sizes_equals_truth(fetched_hourly, venue):
         want = want.iloc[-720:]
     assert list(frame[venue.key].dropna().index) == list(want.index)
     if venue.funding_history:
-        t, rate, _ = fake.truth.funding(venue.key)
-        rows = md.funding[md.funding["venue"] == venue.key]
-        np.testing.assert_array_equal(rows["rate"].to_numpy(), rate[t <= fake.now_ms])
+        _assert_funding_is_the_truth(fake, md, venue)
     if venue.oi_history and venue.oi_history_source == "ccxt":
         t, _ = fake.truth.oi_native(venue.key)
         keep = (t <= fake.now_ms) & (t >= fake.truth.oi_history_start(venue.key, fake.now_ms))
