@@ -433,6 +433,17 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
         funding_rows: list = []
         oi_frames: list = []
 
+        async def page_missing(pager, cached, covered, series, reopen_last=False):
+            """Page every range the cache misses; note how far back the series is now asked
+            for, and count the requests (also when a page fails)."""
+            try:
+                ranges = _ranges(cached, plan, reopen_last, default_start, covered)
+                for lo, hi in ranges:
+                    await pager.run(lo, hi)
+                result.covered[series] = min([lo for lo, _ in ranges], default=None)
+            finally:
+                result.requests += pager.requests
+
         async def prices():
             path = series_path(root, "ohlcv", venue, plan.timeframe)
             cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, result)
@@ -443,13 +454,9 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 policy=policy, what=f"{venue.name} ohlcv",
                 last_possible=(plan.until // tf_ms) * tf_ms, on_page=tick)
             try:
-                ranges = _ranges(cached, plan, True, default_start, covered)
-                for lo, hi in ranges:
-                    await pager.run(lo, hi)
-                result.covered["ohlcv"] = min([lo for lo, _ in ranges], default=None)
+                await page_missing(pager, cached, covered, "ohlcv", reopen_last=True)
             finally:
                 result.new["ohlcv"] = _parse.ohlcv_frame(pager.rows)
-                result.requests += pager.requests
 
         async def funding():
             if not ex.has.get("fetchFundingRateHistory"):
@@ -464,15 +471,11 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 step_ms=int(step_h * 3_600_000), use_until=use_until("funding"), policy=policy,
                 what=f"{venue.name} funding", on_page=tick)
             try:
-                ranges = _ranges(cached, plan, False, default_start, covered)
-                for lo, hi in ranges:
-                    await pager.run(lo, hi)
-                result.covered["funding"] = min([lo for lo, _ in ranges], default=None)
+                await page_missing(pager, cached, covered, "funding")
             finally:
                 funding_rows.extend(pager.rows)
                 result.new["funding"] = _parse.funding_frame(
                     pager.rows, venue, market_interval_hours=_market_interval(venue, market))
-                result.requests += pager.requests
 
         async def oi_history():
             if venue.oi_history_source == "funding_info":
@@ -491,14 +494,10 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 step_ms=_TF_MS[oi_tf], use_until=use_until("oi_history"), policy=policy,
                 what=f"{venue.name} open interest", on_page=tick)
             try:
-                ranges = _ranges(hist, plan, False, default_start, covered)
-                for lo, hi in ranges:
-                    await pager.run(lo, hi)
-                result.covered["open_interest"] = min([lo for lo, _ in ranges], default=None)
+                await page_missing(pager, hist, covered, "open_interest")
             finally:
                 oi_frames.append(_parse.oi_frame(pager.rows, venue, market.get("contractSize"),
                                                  kind="history"))
-                result.requests += pager.requests
 
         async def oi_snapshot():
             if not ex.has.get("fetchOpenInterest"):
