@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from btcflow_nb.testing.servers import JUPYTER_DIR_VARS, private_jupyter_env
+
 
 @pytest.fixture(scope="session")
 def demo():
@@ -18,3 +20,14 @@ def demo_metrics_1d(demo):
     from btcflow_nb import flow_metrics
 
     return flow_metrics(demo, "1D")
+
+
+@pytest.fixture(scope="module")
+def private_jupyter_dirs(tmp_path_factory):
+    """Kernels a test module starts in-process (they inherit ``os.environ``) get private
+    Jupyter/IPython dirs for the module's duration; yields that environment."""
+    env = private_jupyter_env(tmp_path_factory.mktemp("jupyter-dirs"))
+    with pytest.MonkeyPatch.context() as patch:
+        for var in JUPYTER_DIR_VARS:
+            patch.setenv(var, env[var])
+        yield env

@@ -6,11 +6,12 @@ nbval; volatile ones are sanitised by ``tests/nbval_sanitize.cfg`` (regexes), no
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from btcflow_nb.testing.servers import private_jupyter_env
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -18,13 +19,7 @@ SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 
 
 def notebook_env(tmp: Path, extra_env: dict | None = None) -> dict:
-    env = dict(os.environ)
-    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
-        d = tmp / sub
-        d.mkdir(parents=True, exist_ok=True)
-        env[var] = str(d)
-    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    env = private_jupyter_env(tmp)
     env.setdefault("BTCFLOW_NB_CACHE_DIR", str(tmp / "cache"))
     env.update(extra_env or {})
     return env

@@ -113,14 +113,8 @@ def _library_text(modules=("bqplot", "bqscales")) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def private_jupyter_dirs(tmp_path_factory):
+def _kernels_get_private_jupyter_dirs(private_jupyter_dirs):
     """Kernels started by render get private Jupyter/IPython dirs (they inherit os.environ)."""
-    base = tmp_path_factory.mktemp("jupyter-dirs")
-    with pytest.MonkeyPatch.context() as patch:
-        for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-            (base / var).mkdir()
-            patch.setenv(var, str(base / var))
-        yield
 
 
 @pytest.fixture(scope="module")

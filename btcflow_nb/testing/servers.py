@@ -14,7 +14,13 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["ServerProcess", "free_port", "is_loopback_url", "private_jupyter_env"]
+__all__ = ["JUPYTER_DIR_VARS", "ServerProcess", "free_port", "is_loopback_url",
+           "private_jupyter_env"]
+
+#: The environment variables that place Jupyter's and IPython's configuration, data and
+#: runtime directories, with the subdirectory each gets in :func:`private_jupyter_env`.
+JUPYTER_DIR_VARS = {"JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data",
+                    "JUPYTER_RUNTIME_DIR": "runtime", "IPYTHONDIR": "ipython"}
 
 
 def free_port() -> int:
@@ -36,8 +42,7 @@ def is_loopback_url(url: str) -> bool:
 def private_jupyter_env(base: Path) -> dict[str, str]:
     """``os.environ`` with private, empty Jupyter and IPython directories under ``base``."""
     env = dict(os.environ)
-    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
-                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+    for var, sub in JUPYTER_DIR_VARS.items():
         (base / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(base / sub)
     env["JUPYTER_PLATFORM_DIRS"] = "1"

@@ -12,6 +12,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 def export_project_notebooks(tmp_path_factory, widget_js_dir=None) -> dict[str, Path]:
     from btcflow_nb import render
+    from btcflow_nb.testing.servers import JUPYTER_DIR_VARS, private_jupyter_env
     from btcflow_nb.testing.fake_exchange import FakeExchange
 
     out = tmp_path_factory.getbasetemp() / "project-notebooks-html"
@@ -23,10 +24,9 @@ def export_project_notebooks(tmp_path_factory, widget_js_dir=None) -> dict[str, 
         notebooks = sorted(source.glob("[0-9][0-9]_*.ipynb"))
         assert notebooks, "no notebooks in notebooks/"
         with FakeExchange(days=30) as fake, pytest.MonkeyPatch.context() as patch:
-            for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
-                        "IPYTHONDIR"):
-                (work / var).mkdir()
-                patch.setenv(var, str(work / var))
+            jupyter = private_jupyter_env(work / "jupyter")
+            for var in JUPYTER_DIR_VARS:
+                patch.setenv(var, jupyter[var])
             for var, value in fake.env(work / "fake").items():
                 patch.setenv(var, value)
             render.render_notebooks(notebooks, out, widget_js_dir=widget_js_dir, timeout=300)

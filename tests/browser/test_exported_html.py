@@ -14,6 +14,8 @@ import pytest
 
 from _btcflow_dom import ALL_FIGURES_JS, expected_figures, save_screenshot
 
+from btcflow_nb.testing.servers import JUPYTER_DIR_VARS
+
 pytestmark = pytest.mark.browser
 
 NOTEBOOK_STEMS = sorted(p.stem for p in
@@ -66,7 +68,7 @@ def test_linked_export_draws_offline_from_the_scripts_beside_it(widget_js_dir, j
     """--linked: small pages + widget-js/ beside them; still no network."""
     from btcflow_nb import render
 
-    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+    for var in JUPYTER_DIR_VARS:
         monkeypatch.setenv(var, jupyter_env[var])
     notebook = Path(__file__).resolve().parents[2] / "notebooks" / "02_premium_index.ipynb"
     [result] = render.render_notebooks([notebook], tmp_path / "site", self_contained=False,
