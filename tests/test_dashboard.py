@@ -426,18 +426,25 @@ def test_synthetic_badge_and_freshness(md, dash):
 
 
 # ------------------------------------------------------------------------ debounce
-def test_a_change_is_answered_at_once_and_a_burst_after_it_coalesced(md, monkeypatch):
-    """Leading-edge debounce: the first change recomputes inside the widget callback (no
-    waiting), changes within the following ``debounce_ms`` are coalesced into one recompute
-    with the last value when the window closes, and then the dashboard is quiet again."""
-    import asyncio
-
+def _count_lookbacks(monkeypatch) -> list:
+    """Record the ``lookback`` of every ``flow_metrics`` call the dashboards make from now on
+    (the real function still answers; monkeypatch restores it after the test)."""
     calls = []
     real = metrics_module.flow_metrics
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("lookback"))
         return real(*args, **kwargs)
+
+    monkeypatch.setattr(metrics_module, "flow_metrics", counting)
+    return calls
+
+
+def test_a_change_is_answered_at_once_and_a_burst_after_it_coalesced(md, monkeypatch):
+    """Leading-edge debounce: the first change recomputes inside the widget callback (no
+    waiting), changes within the following ``debounce_ms`` are coalesced into one recompute
+    with the last value when the window closes, and then the dashboard is quiet again."""
+    import asyncio
 
     async def wait_until_quiet(d):
         for _ in range(300):  # no timing assertion: wait until the window has closed
@@ -448,7 +455,7 @@ def test_a_change_is_answered_at_once_and_a_burst_after_it_coalesced(md, monkeyp
 
     async def scenario():
         d = FlowDashboard(md, debounce_ms=30)
-        monkeypatch.setattr(metrics_module, "flow_metrics", counting)
+        calls = _count_lookbacks(monkeypatch)
         d.controls["lookback"].value = 20
         assert calls == [20] and not d._debounce.pending          # answered at once
         for w in (21, 22, 23):
@@ -459,26 +466,19 @@ def test_a_change_is_answered_at_once_and_a_burst_after_it_coalesced(md, monkeyp
         d.controls["lookback"].value = 24                         # quiet again: at once
         assert calls == [20, 23, 24]
         await wait_until_quiet(d)
-        return d
+        return d, calls
 
-    d = asyncio.run(scenario())
+    d, calls = asyncio.run(scenario())
     assert calls == [20, 23, 24]
-    assert_marks_match(d, real(md, "1D", lookback=24))
+    assert_marks_match(d, metrics_module.flow_metrics(md, "1D", lookback=24))
 
 
 def test_refresh_runs_a_held_change_without_waiting_for_the_window(md, monkeypatch):
     import asyncio
 
-    calls = []
-    real = metrics_module.flow_metrics
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("lookback"))
-        return real(*args, **kwargs)
-
     async def scenario():
         d = FlowDashboard(md, debounce_ms=10_000)
-        monkeypatch.setattr(metrics_module, "flow_metrics", counting)
+        calls = _count_lookbacks(monkeypatch)
         d.controls["lookback"].value = 30
         d.controls["lookback"].value = 31
         assert calls == [30] and d._debounce.pending
@@ -488,7 +488,7 @@ def test_refresh_runs_a_held_change_without_waiting_for_the_window(md, monkeypat
         return d
 
     d = asyncio.run(scenario())
-    assert_marks_match(d, real(md, "1D", lookback=31))
+    assert_marks_match(d, metrics_module.flow_metrics(md, "1D", lookback=31))
 
 
 def test_timeframe_choices_offer_only_what_the_data_can_make(md):
