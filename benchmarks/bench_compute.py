@@ -146,19 +146,20 @@ class _NumpyFloorBollinger:
     """
 
     def __init__(self, n: int):
-        self.work = np.empty((4, n))
-
-    def __call__(self, x: np.ndarray, length: int, mult: float) -> np.ndarray:
         from btcflow_nb.indicators import _sliding_sums
 
+        self.work = np.empty((4, n))
+        self.sliding_sums = _sliding_sums
+
+    def __call__(self, x: np.ndarray, length: int, mult: float) -> np.ndarray:
         n = len(x)
         work, d = self.work, self.work[3]
         np.subtract(x, x[n // 2], out=d)
         bands = np.empty((3, n))
         s1, s2 = bands[0], bands[2]
-        _sliding_sums(d, length, s1[length - 1:], work[:3])
+        self.sliding_sums(d, length, s1[length - 1:], work[:3])
         np.multiply(d, d, out=d)
-        _sliding_sums(d, length, s2[length - 1:], work[:3])
+        self.sliding_sums(d, length, s2[length - 1:], work[:3])
         s1 *= 1.0 / length
         s2 *= 1.0 / length
         np.multiply(s1, s1, out=work[0])
