@@ -170,7 +170,7 @@ def run(size: str):
             failed.append(nb.name)
     details["nbval"] = {"notebooks": per_nb, "empty_notebook_s": empty_s}
     if failed:  # the wall time of a suite that fails is no figure to publish
-        raise RuntimeError(f"notebook(s) failed under nbval: "
+        raise RuntimeError("notebook(s) failed under nbval: "
                            + "; ".join(f"{n}: {per_nb[n]['summary']}" for n in failed))
     note = f"{len(notebooks)} notebook(s), all passed"
     rows.append(Row("notebook suite under nbval (wall)", total, "s",
