@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._errors import check_range, check_window
+from ._checks import check_range, check_window
 
 HOURS_PER_YEAR = 24 * 365
 
@@ -602,7 +602,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     (``unit="btc"``: price-neutral leverage) or USD (``unit="usd"``). Samples with a missing
     value in that unit are skipped, so the bar takes the last sample that has one.
     """
-    from ._errors import check_choice
+    from ._checks import check_choice
     from .timeframes import bar_open_ns, normalize_timeframe
 
     check_choice("oi unit", unit, ("btc", "usd"))

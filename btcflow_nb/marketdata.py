@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._errors import check_choice
+from ._checks import check_choice
 from ._frames import iter_venues, venues_of
 from .timeframes import (
     TIMEFRAMES,
@@ -458,7 +458,7 @@ class MarketData:
     def select(self, spot_venues=None, perp_venues=None) -> "MarketData":
         """A copy restricted to the given venues (``None`` keeps all). Funding and OI follow
         the perp selection."""
-        from ._errors import check_venues
+        from ._checks import check_venues
 
         sv = check_venues("spot", spot_venues, list(self.spot.columns))
         pv = check_venues("perp", perp_venues, sorted(set(self.perp.columns)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._errors import check_choice, check_range, check_window, check_venues
+from ._checks import check_choice, check_range, check_window, check_venues
 from .indicators import (
     HOURS_PER_YEAR,
     aggregate_oi,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._errors import check_range, check_window
+from ._checks import check_range, check_window
 from .indicators import bollinger, crossover, crossunder, sma
 
 # Defaults, documented once and used by flow_metrics and the dashboards.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._errors import choice_error
+from ._checks import choice_error
 
 TIMEFRAMES: tuple[str, ...] = ("1h", "4h", "1D", "3D", "1W", "1M")
 
