@@ -34,255 +34,11 @@ from .timeframes import (
     infer_resolution,
     normalize_timeframe,
 )
+from ._validate import (FUNDING_COLUMNS, OI_COLUMNS, convert_quotes, validate_funding,
+                        validate_oi, validate_wide)
 
-FUNDING_COLUMNS = ("venue", "time", "rate", "interval_hours")
-OI_COLUMNS = ("venue", "time", "oi_btc", "oi_usd")
+#: Where a MarketData came from (``meta["source"]``).
 SOURCES = ("demo", "live", "cache", "frames")
-QUOTES = ("USD", "USDT", "USDC")
-
-#: Above this median |rate| per interval the funding column is almost surely in percent.
-_FUNDING_PERCENT_SUSPICION = 0.003
-#: Hard bound on the size of one funding payment (fraction per interval).
-_FUNDING_MAX_ABS = 0.05
-
-
-def _empty_wide() -> pd.DataFrame:
-    return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="time"), dtype="float64")
-
-
-def _empty_long(columns) -> pd.DataFrame:
-    data = {c: pd.Series(dtype="float64") for c in columns}
-    data["venue"] = pd.Series(dtype="object")
-    data["time"] = pd.Series(pd.DatetimeIndex([], tz="UTC"))
-    return pd.DataFrame(data)[list(columns)]
-
-
-def _to_utc(idx: pd.DatetimeIndex, what: str, naive_tz) -> pd.DatetimeIndex:
-    if idx.tz is None:
-        if naive_tz is None:
-            raise ValueError(
-                f"{what} has time-zone-naive timestamps; pass naive_tz='UTC' (or the zone they "
-                f"are in) to from_frames, or localise them with .tz_localize('UTC')"
-            )
-        try:
-            idx = idx.tz_localize(naive_tz)
-        except (KeyError, TypeError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"naive_tz={naive_tz!r} is not a time zone ({type(exc).__name__}); "
-                             f"valid: an IANA name such as 'UTC' or 'Europe/Berlin'") from None
-    return idx.tz_convert("UTC")
-
-
-def _validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
-    """Check a wide price frame and return a clean float64 copy with a UTC index."""
-    if frame is None:
-        return _empty_wide()
-    if isinstance(frame, pd.Series):
-        frame = frame.to_frame(frame.name or "venue")
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{what} must be a pandas DataFrame; got {type(frame).__name__}")
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        if "time" in frame.columns:
-            frame = frame.set_index("time")
-            frame.index = pd.DatetimeIndex(frame.index)
-        else:
-            raise ValueError(
-                f"{what} needs a DatetimeIndex (bar open times) or a 'time' column; "
-                f"got index of type {type(frame.index).__name__}"
-            )
-    idx = _to_utc(frame.index, what, naive_tz)
-    if idx.hasnans:
-        raise ValueError(f"{what} index contains NaT")
-    dup = idx[idx.duplicated()]
-    if len(dup):
-        raise ValueError(
-            f"{what} has duplicate timestamp {dup[0]} ({len(dup)} duplicates); wide frames need "
-            f"one row per bar: de-duplicate first, e.g. frame[~frame.index.duplicated(keep='last')]"
-        )
-    if not idx.is_monotonic_increasing:
-        pos = int(np.argmax(np.diff(idx.asi8) < 0)) + 1
-        raise ValueError(
-            f"{what} index is not sorted (timestamp {idx[pos]} comes after {idx[pos - 1]}); "
-            f"call .sort_index() first"
-        )
-    dup_cols = frame.columns[frame.columns.duplicated()]
-    if len(dup_cols):
-        raise ValueError(f"{what} has duplicate column {dup_cols[0]!r}; one column per venue: "
-                         f"merge or rename them")
-    cols = []
-    for col in frame.columns:
-        if not isinstance(col, str) or not col:
-            raise ValueError(f"{what} column {col!r}: venue names must be non-empty strings")
-        cols.append(col)
-    out = pd.DataFrame(index=pd.DatetimeIndex(idx, name="time"))
-    for col in cols:
-        try:
-            values = pd.to_numeric(frame[col], errors="raise").astype("float64").to_numpy()
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} column {col!r} is not numeric (dtype {frame[col].dtype})") from None
-        bad = ~np.isnan(values) & ~(values > 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(
-                f"{what} column {col!r} has a non-positive or infinite price {float(values[i])!r} at "
-                f"{idx[i]}; closes must be > 0 USD (use NaN for a missing bar)"
-            )
-        if np.isinf(values).any():
-            i = int(np.argmax(np.isinf(values)))
-            raise ValueError(f"{what} column {col!r} has an infinite price at {idx[i]}")
-        out[col] = values
-    return out
-
-
-def _validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.DataFrame:
-    if frame is None:
-        return _empty_long(columns)
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{what} must be a pandas DataFrame; got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{what} is missing column(s) {', '.join(repr(m) for m in missing)}; "
-            f"required columns: {', '.join(columns)}"
-        )
-    extra = [c for c in frame.columns if c not in columns]
-    if extra:
-        raise ValueError(
-            f"{what} has unexpected column(s) {', '.join(repr(e) for e in extra)}; "
-            f"valid columns: {', '.join(columns)}"
-        )
-    if len(frame) == 0:
-        return _empty_long(columns)
-    venue = frame["venue"]
-    if isinstance(venue.dtype, pd.CategoricalDtype):
-        good_cat = np.array([isinstance(c, str) and c != "" for c in venue.cat.categories])
-        codes = venue.cat.codes.to_numpy()
-        is_name = pd.Series((codes >= 0) & good_cat[np.maximum(codes, 0)] if len(good_cat)
-                            else np.zeros(len(codes), dtype=bool), index=venue.index)
-    elif pd.api.types.is_string_dtype(venue.dtype) and venue.dtype != object:
-        is_name = venue.notna() & (venue.str.len() > 0)
-    else:
-        is_name = venue.map(lambda v: isinstance(v, str) and v != "").astype(bool)
-    if not is_name.all():
-        bad = venue[~is_name.to_numpy()].iloc[0]
-        raise ValueError(f"{what} column 'venue' has an invalid venue name {bad!r}; "
-                         f"venue names are non-empty strings")
-    times = _to_utc(pd.DatetimeIndex(frame["time"]), f"{what} column 'time'", naive_tz)
-    if times.hasnans:
-        raise ValueError(f"{what} column 'time' contains NaT")
-    names = venue if isinstance(venue.dtype, pd.CategoricalDtype) else venue.astype(str)
-    out = pd.DataFrame({"venue": pd.Categorical(names.to_numpy() if not isinstance(
-        names.dtype, pd.CategoricalDtype) else names.astype(str).to_numpy()), "time": times})
-    for col in columns[2:]:
-        try:
-            out[col] = pd.to_numeric(frame[col], errors="raise").astype("float64").to_numpy()
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} column {col!r} is not numeric (dtype {frame[col].dtype})") from None
-        if np.isinf(out[col]).any():
-            i = int(np.argmax(np.isinf(out[col].to_numpy())))
-            raise ValueError(f"{what} column {col!r} is infinite at {out['time'].iloc[i]} "
-                             f"({out['venue'].iloc[i]})")
-    # order within each venue must be chronological (venues may interleave)
-    for v, rows in iter_venues(out):
-        t = rows["time"]
-        if not t.is_monotonic_increasing:
-            pos = int(np.argmax(np.diff(pd.DatetimeIndex(t).asi8) < 0)) + 1
-            raise ValueError(
-                f"{what} for venue {v!r} is not in time order ({t.iloc[pos]} comes after "
-                f"{t.iloc[pos - 1]}); sort by ['venue', 'time'] first"
-            )
-    # duplicates: identical rows collapse to one (documented rule); conflicting ones raise
-    key_dup = out.duplicated(subset=["venue", "time"], keep=False)
-    if key_dup.any():
-        full_dup = out.duplicated(keep=False)
-        conflict = key_dup & ~full_dup
-        if conflict.any():
-            i = int(np.argmax(conflict.to_numpy()))
-            raise ValueError(
-                f"{what} has conflicting duplicate rows for venue {out['venue'].iloc[i]!r} at "
-                f"{out['time'].iloc[i]}: same venue and time, different values; keep one"
-            )
-        out = out.drop_duplicates(keep="first")
-    # stored sorted by venue then time, venue as a categorical: per-venue slices are contiguous
-    return out.sort_values(["venue", "time"], kind="stable").reset_index(drop=True)
-
-
-def _validate_funding(frame, naive_tz) -> pd.DataFrame:
-    out = _validate_long(frame, "funding", FUNDING_COLUMNS, naive_tz)
-    if len(out) == 0:
-        return out
-    if out["rate"].isna().any():
-        i = int(np.argmax(out["rate"].isna().to_numpy()))
-        raise ValueError(f"funding column 'rate' is NaN at {out['time'].iloc[i]} "
-                         f"({out['venue'].iloc[i]}); drop events that did not settle")
-    ih = out["interval_hours"].to_numpy()
-    if not (ih > 0).all() or (ih > 24 * 7).any():
-        i = int(np.argmax(~((ih > 0) & (ih <= 168))))
-        raise ValueError(
-            f"funding column 'interval_hours' has {float(ih[i])!r} at {out['time'].iloc[i]} "
-            f"({out['venue'].iloc[i]}); valid range: (0, 168] hours (typically 1, 4 or 8)"
-        )
-    rate = out["rate"].to_numpy()
-    if (np.abs(rate) > _FUNDING_MAX_ABS).any():
-        i = int(np.argmax(np.abs(rate) > _FUNDING_MAX_ABS))
-        raise ValueError(
-            f"funding column 'rate' has {float(rate[i])!r} at {out['time'].iloc[i]} "
-            f"({out['venue'].iloc[i]}): larger than {_FUNDING_MAX_ABS} per interval; rates are "
-            f"fractions per interval (0.0001 = 0.01 %), not percent"
-        )
-    for v, rows in iter_venues(out):
-        r = rows["rate"]
-        med = float(np.median(np.abs(r)))
-        if len(r) >= 10 and med > _FUNDING_PERCENT_SUSPICION:
-            raise ValueError(
-                f"funding for venue {v!r} has median |rate| {med:.4g} per interval, which looks "
-                f"like percent; pass fractions (0.0001 = 0.01 %)"
-            )
-    return out
-
-
-def _validate_oi(frame, naive_tz) -> pd.DataFrame:
-    out = _validate_long(frame, "open_interest", OI_COLUMNS, naive_tz)
-    for col in ("oi_btc", "oi_usd"):
-        vals = out[col].to_numpy()
-        neg = vals < 0
-        if neg.any():
-            i = int(np.argmax(neg))
-            raise ValueError(f"open_interest column {col!r} is negative ({float(vals[i])!r}) at "
-                             f"{out['time'].iloc[i]} ({out['venue'].iloc[i]}); OI is >= 0")
-    return out
-
-
-def _convert_quotes(prices: pd.DataFrame, quotes, fx: pd.DataFrame, kind: str, record: dict):
-    """Turn USDT/USDC closes into USD closes with the fx series (as of each bar, last known)."""
-    if not quotes:
-        for v in prices.columns:
-            record[f"{kind}:{v}"] = "USD (as given)"
-        return prices
-    unknown = [v for v in quotes if v not in prices.columns]
-    if unknown:
-        raise ValueError(f"{kind}_quotes names venue(s) {unknown} not in {kind}; "
-                         f"valid choices: {list(prices.columns)}")
-    out = prices.copy()
-    for v in prices.columns:
-        q = quotes.get(v, "USD")
-        check_choice(f"quote currency for {kind} venue {v!r}", q, QUOTES)
-        if q == "USD":
-            record[f"{kind}:{v}"] = "USD (as given)"
-        elif q in fx.columns and fx[q].notna().any():
-            rate = fx[q].dropna()
-            aligned = rate.reindex(rate.index.union(prices.index)).ffill().reindex(prices.index)
-            factor = aligned.to_numpy()
-            note = f"{q} converted to USD with the {q}/USD series"
-            # closes before the first fx value are kept in their raw quote, not dropped
-            early = np.isnan(factor) & prices[v].notna().to_numpy()
-            if early.any():
-                note += (f"; raw {q} quote kept for {int(early.sum())} bar(s) before the series "
-                         f"starts ({rate.index[0]})")
-            out[v] = prices[v] * np.where(np.isnan(factor), 1.0, factor)
-            record[f"{kind}:{v}"] = note
-        else:
-            record[f"{kind}:{v}"] = f"raw {q} quote used as USD (no {q}/USD series available)"
-    return out
 
 
 @dataclass
@@ -302,9 +58,28 @@ class MarketData:
     open_interest: pd.DataFrame
     fx: pd.DataFrame
     meta: dict = field(default_factory=dict)
-    #: memo of derived series (per timeframe and venue selection); frames are treated as
-    #: immutable after construction — build a new MarketData to change data.
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    #: memo of derived series (see :meth:`memo`); frames are treated as immutable after
+    #: construction — build a new MarketData to change data.
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    #: How many derived results :meth:`memo` keeps (oldest dropped first).
+    MEMO_SIZE = 32
+
+    def memo(self, key: tuple, compute):
+        """``compute()``'s result, remembered under ``key`` for the life of this object.
+
+        Derived series that depend only on the data and a few parameters (``flow_metrics``'
+        baskets, OI aggregate and funding TWAP per timeframe and venue selection) are computed
+        once: moving a threshold slider then recomputes only z-scores and signals. At most
+        :attr:`MEMO_SIZE` results are kept, oldest dropped first.
+        """
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = compute()
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = hit
+        return hit
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -356,14 +131,14 @@ class MarketData:
         meta = dict(meta or {})
         source = meta.get("source", "frames")
         check_choice("meta source", source, SOURCES)
-        spot_w = _validate_wide(spot, "spot", naive_tz)
-        perp_w = _validate_wide(perp, "perp", naive_tz)
-        fund = _validate_funding(funding, naive_tz)
-        oi = _validate_oi(open_interest, naive_tz)
-        fx_w = _validate_wide(fx, "fx", naive_tz)
+        spot_w = validate_wide(spot, "spot", naive_tz)
+        perp_w = validate_wide(perp, "perp", naive_tz)
+        fund = validate_funding(funding, naive_tz)
+        oi = validate_oi(open_interest, naive_tz)
+        fx_w = validate_wide(fx, "fx", naive_tz)
         conversion = dict(meta.get("quote_conversion", {}))
-        spot_w = _convert_quotes(spot_w, spot_quotes, fx_w, "spot", conversion)
-        perp_w = _convert_quotes(perp_w, perp_quotes, fx_w, "perp", conversion)
+        spot_w = convert_quotes(spot_w, spot_quotes, fx_w, "spot", conversion)
+        perp_w = convert_quotes(perp_w, perp_quotes, fx_w, "perp", conversion)
         price_index = spot_w.index.union(perp_w.index)
         resolution = infer_resolution(price_index)
         if resolution is None and len(oi):

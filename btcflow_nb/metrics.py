@@ -24,7 +24,7 @@ from .indicators import (
 )
 from .marketdata import MarketData, _last_per_bar
 from .signals import DEFAULTS, confluence, extreme_cycle, premium_alerts
-from .timeframes import bar_open, bar_range, check_not_finer, next_bar_open
+from .timeframes import bar_open, bar_range, check_not_finer, next_bar_open, to_timestamp
 
 COLUMNS = (
     "spot", "perp_basket", "futures", "premium_abs", "premium_pct", "premium_z",
@@ -69,9 +69,6 @@ def _smooth(x, n: int):
     return sma(x, n)
 
 
-_CACHE_SIZE = 32
-
-
 def _perp_choices(md: MarketData) -> list[str]:
     return sorted(set(md.perp.columns) | set(md.venues("funding")) | set(md.venues("open_interest")))
 
@@ -84,10 +81,12 @@ def _base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, we
     depend on lookbacks or thresholds, so they are memoised on the MarketData: moving a slider
     only recomputes z-scores, bands and signals.
     """
-    key = ("base", tf, sv, pv, futures, weighting, oi_unit)
-    hit = md._cache.get(key)
-    if hit is not None:
-        return hit
+    return md.memo(("base", tf, sv, pv, futures, weighting, oi_unit),
+                   lambda: _compute_base(md, tf, sv, pv, futures, weighting, oi_unit))
+
+
+def _compute_base(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, weighting: str,
+                  oi_unit: str) -> pd.DataFrame:
     sel = md.select(list(sv) or None, list(pv) or None)  # a field with no venues: select all (none)
     spot_w, perp_w, bars = _bars(sel, tf)
     need_usd = weighting == "oi" or oi_unit == "usd"
@@ -99,15 +98,11 @@ def _base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, we
     oi_w = oi_usd if oi_unit == "usd" else oi_at_bar_close(sel.open_interest, bars, tf, "btc")
     oi_total = aggregate_oi(oi_w) if oi_w.shape[1] else pd.Series(np.nan, index=bars)
     per_hour = composite_funding(funding_twap(sel.funding, bars, next_bar_open(bars, tf)), weights)
-    base = pd.DataFrame({
+    return pd.DataFrame({
         "spot": spot, "perp_basket": perp, "futures": fut,
         "premium_abs": _premium_abs(spot, fut), "premium_pct": _premium_pct(spot, perp),
         "oi_total": oi_total, "funding_per_hour": per_hour,
     }, index=bars)
-    if len(md._cache) >= _CACHE_SIZE:
-        md._cache.pop(next(iter(md._cache)))
-    md._cache[key] = base
-    return base
 
 
 def venue_funding(md: MarketData, timeframe: str = "1D", *, apr: bool = False,
@@ -174,8 +169,9 @@ def flow_metrics(
     cycle_k, cycle_m, extremes : extreme-cycle engine (experimental; ``extremes=False`` turns it
         off).
     start, end : optional bounds on the returned bars (inclusive; a ``start`` inside a bar keeps
-        that bar, e.g. a Wednesday on 1W keeps its week). Naive times mean UTC. Metrics are
-        computed on the whole history first, so z-scores at ``start`` have their full window.
+        that bar, e.g. a Wednesday on 1W keeps its week); any time
+        :func:`~btcflow_nb.timeframes.to_timestamp` reads (naive means UTC, an int is epoch
+        milliseconds, ``"90D"`` is 90 days before now). Metrics are computed on the whole history first, so z-scores at ``start`` have their full window.
 
     Returns
     -------
@@ -212,7 +208,7 @@ def flow_metrics(
     for flag_name, flag in (("apr", apr), ("extremes", extremes)):
         if not isinstance(flag, (bool, np.bool_)):  # "no" is truthy: refuse, don't guess
             raise ValueError(f"{flag_name} must be True or False; got {flag!r}")
-    start_ts, end_ts = _ts(start, "start"), _ts(end, "end")
+    start_ts, end_ts = to_timestamp(start, "start"), to_timestamp(end, "end")
     if start_ts is not None and end_ts is not None and start_ts > end_ts:
         raise ValueError(f"start={start!r} is after end={end!r}; valid: start <= end")
 
@@ -267,16 +263,3 @@ def flow_metrics(
         lo = None if start_ts is None else bar_open(pd.DatetimeIndex([start_ts]), tf)[0]
         out = out.loc[lo:end_ts]
     return out
-
-
-def _ts(x, name: str = "time"):
-    if x is None:
-        return None
-    try:
-        t = pd.Timestamp(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={x!r} is not a time; valid: a timestamp or date string such as "
-                         f"'2024-01-01' (naive means UTC)") from None
-    if t is pd.NaT:
-        raise ValueError(f"{name}={x!r} is not a time; valid: a timestamp or date string")
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")

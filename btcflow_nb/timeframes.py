@@ -1,4 +1,4 @@
-"""Bar timeframes and how timestamps map onto bars.
+"""Bar timeframes, how timestamps map onto bars, and the one parser of time arguments.
 
 Every bar is labelled by its **open time** in UTC, as ccxt and TradingView do: the daily bar
 ``2024-01-01`` covers ``[2024-01-01 00:00, 2024-01-02 00:00)``.
@@ -11,10 +11,30 @@ Anchors
 - ``1W``: weeks start Monday 00:00 UTC (counted from Monday 1970-01-05).
 - ``1M``: calendar months, ``[first day 00:00, first day of next month 00:00)``.
 
+Spellings
+---------
+One vocabulary: :data:`TIMEFRAMES` in pandas/TradingView spelling (``1D``, ``1W``, ``1M``) is
+what the package speaks; :func:`ccxt_timeframe` gives the spelling exchanges and ccxt use
+(``1d``, ``1w``, ``1M``), which is also the spelling of the cache's file names.
+
+Time arguments
+--------------
+Every ``since``/``until``/``start``/``end`` the package accepts goes through :func:`to_timestamp`
+(or :func:`to_ms`): a date string or ``datetime``/``Timestamp`` (naive means UTC), an **int as
+epoch milliseconds** (as ccxt and the exchanges count), or a duration before now (``"90D"``,
+``pd.Timedelta``). The same input is the same instant everywhere.
+
 >>> normalize_timeframe("1d")
 '1D'
+>>> ccxt_timeframe("1W")
+'1w'
+>>> to_timestamp(1704067200000)
+Timestamp('2024-01-01 00:00:00+0000', tz='UTC')
 """
 from __future__ import annotations
+
+import datetime as _dt
+import time as _time
 
 import numpy as np
 import pandas as pd
@@ -36,6 +56,9 @@ _ALIASES = {
 #: Nominal bar length in hours (a calendar month counts as 30 days for ordering only).
 _HOURS = {"1h": 1, "4h": 4, "1D": 24, "3D": 72, "1W": 168, "1M": 720}
 
+#: The ccxt (exchange) spelling of each timeframe; cache file names use it too.
+_CCXT = {"1h": "1h", "4h": "4h", "1D": "1d", "3D": "3d", "1W": "1w", "1M": "1M"}
+
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 _FIRST_MONDAY = pd.Timestamp("1970-01-05", tz="UTC")
 
@@ -49,6 +72,80 @@ def normalize_timeframe(timeframe: str) -> str:
         return _ALIASES[timeframe]
     hint = " ('1m' is a minute in ccxt; a month is '1M')" if timeframe == "1m" else ""
     raise choice_error("timeframe", timeframe, TIMEFRAMES, hint)
+
+
+def ccxt_timeframe(timeframe: str) -> str:
+    """The ccxt/exchange spelling of ``timeframe`` (``"1D"`` -> ``"1d"``, ``"1W"`` -> ``"1w"``).
+
+    Accepts every spelling :func:`normalize_timeframe` accepts.
+    """
+    return _CCXT[normalize_timeframe(timeframe)]
+
+
+def bar_ms(timeframe: str) -> int:
+    """Length of one bar in milliseconds, for fixed-length timeframes (all but ``1M``)."""
+    tf = normalize_timeframe(timeframe)
+    if tf == "1M":
+        raise ValueError("timeframe '1M' has no fixed length in milliseconds (calendar months); "
+                         f"valid choices: {', '.join(t for t in TIMEFRAMES if t != '1M')}")
+    return _HOURS[tf] * 3_600_000
+
+
+_TIME_HELP = ("a date/time such as '2024-01-01' or '2024-01-01 08:00' (naive means UTC), a "
+              "datetime or pandas Timestamp, epoch milliseconds as an int, or a duration before "
+              "now such as '90D'")
+
+
+def to_timestamp(value, name: str = "time") -> pd.Timestamp | None:
+    """The one parser of time arguments: ``value`` as a UTC :class:`pandas.Timestamp`.
+
+    Parameters
+    ----------
+    value : None, str, datetime, date, numpy.datetime64, pandas.Timestamp, int, or a duration
+        A date/time (naive means UTC); an ``int`` counts **milliseconds** since the Unix epoch
+        (ccxt's unit); a duration (``"90D"``, ``"12h"``, ``pd.Timedelta``, ``timedelta``)
+        means that long before now. ``None`` passes through.
+    name : the argument's name, for the error message.
+
+    Raises
+    ------
+    ValueError
+        naming the argument and the value, for anything else (booleans and floats included:
+        a float is no unambiguous instant).
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} is not a time; valid: {_TIME_HELP}")
+    if isinstance(value, (int, np.integer)):
+        return pd.Timestamp(int(value), unit="ms", tz="UTC")
+    if isinstance(value, (float, np.floating)):
+        raise ValueError(f"{name}={value!r} is not a time (a float is ambiguous; pass epoch "
+                         f"milliseconds as an int); valid: {_TIME_HELP}")
+    if isinstance(value, (pd.Timedelta, _dt.timedelta, np.timedelta64)):
+        return _before_now(pd.Timedelta(value))
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        try:   # a duration ("90D", "12 hours"): that long before now
+            return _before_now(pd.Timedelta(value))
+        except (TypeError, ValueError):
+            pass
+        raise ValueError(f"{name}={value!r} is not a time; valid: {_TIME_HELP}") from None
+    if ts is pd.NaT:
+        raise ValueError(f"{name}={value!r} is not a time; valid: {_TIME_HELP}")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _before_now(duration: pd.Timedelta) -> pd.Timestamp:
+    return pd.Timestamp(int(_time.time() * 1000) - int(duration.total_seconds() * 1000),
+                        unit="ms", tz="UTC")
+
+
+def to_ms(value, name: str = "time") -> int | None:
+    """:func:`to_timestamp` as integer epoch milliseconds (``None`` passes through)."""
+    ts = to_timestamp(value, name)
+    return None if ts is None else int(ts.value // 1_000_000)
 
 
 def timeframe_hours(timeframe: str) -> float:

@@ -1,19 +1,25 @@
 """Unit tests for btcflow_nb.timeframes: names, bar labels and anchors."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from btcflow_nb.timeframes import (
     TIMEFRAMES,
+    bar_ms,
     bar_open,
     bar_range,
     check_not_finer,
     infer_resolution,
     next_bar_open,
+    ccxt_timeframe,
     normalize_timeframe,
     timeframe_hours,
+    to_ms,
+    to_timestamp,
 )
 
 
@@ -180,3 +186,69 @@ def test_nesting_pairs_that_are_fine():
         for tf in TIMEFRAMES[TIMEFRAMES.index(resolution):]:
             assert check_not_finer(tf, resolution) == tf
     assert check_not_finer("1W", "1W") == "1W" and check_not_finer("3D", "3D") == "3D"
+
+
+# ------------------------------------------------------------------ one vocabulary, one parser
+
+
+@pytest.mark.parametrize("given, ccxt", [("1h", "1h"), ("4H", "4h"), ("1D", "1d"), ("1d", "1d"),
+                                         ("3D", "3d"), ("1W", "1w"), ("1w", "1w"), ("1M", "1M")])
+def test_ccxt_spelling_round_trips_through_the_canonical_one(given, ccxt):
+    assert ccxt_timeframe(given) == ccxt
+    assert normalize_timeframe(ccxt) == normalize_timeframe(given)
+
+
+def test_bar_ms_is_fixed_length_only():
+    assert bar_ms("1h") == 3_600_000 and bar_ms("1d") == 86_400_000 and bar_ms("1W") == 7 * 86_400_000
+    with pytest.raises(ValueError, match="'1M' has no fixed length.*valid choices: 1h, 4h, 1D"):
+        bar_ms("1M")
+
+
+JAN_1_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+
+
+@pytest.mark.parametrize("value", [
+    JAN_1_MS, np.int64(JAN_1_MS), "2024-01-01", "2024-01-01T00:00:00Z", "2024-01-01 01:00+01:00",
+    pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-01", tz="UTC"),
+    np.datetime64("2024-01-01T00:00"), __import__("datetime").datetime(2024, 1, 1),
+])
+def test_every_spelling_of_an_instant_is_the_same_instant(value):
+    assert to_timestamp(value, "since") == T("2024-01-01")
+    assert to_ms(value, "since") == JAN_1_MS
+
+
+def test_durations_count_back_from_now():
+    now_ms = pd.Timestamp.now(tz="UTC").value // 1_000_000
+    for value in ("90D", pd.Timedelta(days=90), __import__("datetime").timedelta(days=90)):
+        assert abs(to_ms(value) - (now_ms - 90 * 86_400_000)) < 5_000
+
+
+@pytest.mark.parametrize("bad, hint", [(True, "is not a time"), (1.7e12, "a float is ambiguous"),
+                                       ("yesterday-ish", "is not a time"), ("NaT", "is not a time")])
+def test_what_is_not_a_time_is_refused_naming_the_argument(bad, hint):
+    with pytest.raises(ValueError, match=f"until={bad!r}".replace("(", r"\(").replace(")", r"\)")
+                       .replace(".", r"\.").replace("+", r"\+")) as err:
+        to_timestamp(bad, "until")
+    assert hint in str(err.value) and "epoch milliseconds" in str(err.value)
+    assert to_timestamp(None) is None and to_ms(None) is None
+
+
+def test_an_int_is_epoch_ms_in_fetch_flow_metrics_and_market_data(monkeypatch):
+    """The same int means the same instant in all three entry points (issue: three parsers)."""
+    import btcflow_nb as bf
+    from btcflow_nb.marketdata import MarketData
+
+    md = bf.load_demo()
+    by_int = bf.flow_metrics(md, "1D", start=JAN_1_MS, end=JAN_1_MS + 2 * 86_400_000)
+    by_str = bf.flow_metrics(md, "1D", start="2024-01-01", end="2024-01-03")
+    pd.testing.assert_frame_equal(by_int, by_str)
+    assert by_int.index[0] == T("2024-01-01")
+
+    spot = pd.DataFrame({"time": [JAN_1_MS, JAN_1_MS + 86_400_000], "x": [1.0, 2.0]})
+    assert list(MarketData.from_frames(spot=spot).spot.index) == [T("2024-01-01"), T("2024-01-02")]
+    by_index = pd.DataFrame({"x": [1.0, 2.0]}, index=[JAN_1_MS, JAN_1_MS + 86_400_000])
+    assert MarketData.from_frames(spot=by_index).spot.index[0] == T("2024-01-01")
+    funding = pd.DataFrame({"venue": ["v"], "time": [JAN_1_MS], "rate": [1e-4], "interval_hours": [8.0]})
+    assert MarketData.from_frames(funding=funding).funding["time"].iloc[0] == T("2024-01-01")
+    with pytest.raises(ValueError, match="float64 values, not times"):
+        MarketData.from_frames(spot=pd.DataFrame({"time": [1.7e12], "x": [1.0]}))
