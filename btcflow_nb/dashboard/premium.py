@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ._base import _DashboardBase
-from ._flow import _defaults
+from .flow import _defaults
 from ._widgets import (GREY, RED, floats, fmt_num, html_table,
                        new_panel_figure, plot_times, set_sign_bars, sign_bars, tooltip)
 
