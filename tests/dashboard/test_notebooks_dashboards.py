@@ -81,7 +81,7 @@ def test_sanitizer_replaces_only_the_volatile_parts():
 def test_refresh_tool_keeps_text_and_drops_widget_views_and_errors():
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from btcflow_nb.dashboard._refresh_notebooks import clean_outputs
+    from btcflow_nb.render.refresh import clean_outputs
 
     cell = new_code_cell("x", outputs=[
         new_output("stream", name="stdout", text="a\n"),
