@@ -6,13 +6,15 @@
 * :class:`PremiumIndexPanel` — the spot vs futures premium index with Bollinger bands and its
   two alerts.
 * :class:`ZScoreExplorer` — a small teaching widget: how a z-score reacts to its lookback.
+* :class:`CoverageChart` — which venue has what, from when to when (``md.coverage()`` drawn).
 
 >>> import btcflow_nb as bf
 >>> from btcflow_nb.dashboard import FlowDashboard
 >>> FlowDashboard(bf.load_demo())  # doctest: +SKIP
 """
-from ._flow import FlowDashboard
-from ._premium import PremiumIndexPanel
-from ._teach import ZScoreExplorer
+from .coverage import CoverageChart
+from .flow import FlowDashboard
+from .premium import PremiumIndexPanel
+from .teach import ZScoreExplorer
 
-__all__ = ["FlowDashboard", "PremiumIndexPanel", "ZScoreExplorer"]
+__all__ = ["FlowDashboard", "PremiumIndexPanel", "ZScoreExplorer", "CoverageChart"]

@@ -1,16 +1,49 @@
 """The part both dashboards share: timeframe + date range, shared x scale, debounced refresh."""
 from __future__ import annotations
 
-import html
-
 import bqplot as bq
 import ipywidgets as W
-import numpy as np
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._widgets import (Debouncer, GuardedRunner, UserMessage, freshness_text, html_table,
-                       range_options, synthetic_badge, timeframe_choices)
+from ._widgets import (Debouncer, GuardedRunner, UserMessage, range_options, synthetic_badge,
+                       timeframe_choices)
+from .readouts import info_html, summary_text, visible_alert_hits
+
+
+# ------------------------------------------------------------------ flow_metrics keyword controls
+def _defaults() -> dict:
+    """``flow_metrics``' keyword defaults: every control's initial value."""
+    import inspect
+    sig = inspect.signature(_metrics.flow_metrics)
+    return {name: p.default for name, p in sig.parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+# (keyword, widget class, kwargs) of the engine thresholds; defaults are flow_metrics' defaults.
+_THRESHOLD_SPECS = [
+    ("premium_min", W.FloatSlider, dict(min=0.0, max=0.5, step=0.005, readout_format=".3f",
+                                        description="premium min %")),
+    ("trend_length", W.IntSlider, dict(min=2, max=100, description="trend SMA")),
+    ("oi_build_z", W.FloatSlider, dict(min=-1.0, max=5.0, step=0.1, description="OI build z")),
+    ("oi_hot_z", W.FloatSlider, dict(min=0.0, max=6.0, step=0.1, description="OI hot z")),
+    ("funding_hot", W.FloatSlider, dict(min=0.0, max=0.2, step=0.0025, readout_format=".4f",
+                                        description="funding hot %/8h")),
+    ("bull_oi_z_max", W.FloatSlider, dict(min=-1.0, max=6.0, step=0.1,
+                                          description="bull OI z max")),
+    ("bull_funding_max", W.FloatSlider, dict(min=0.0, max=0.2, step=0.0025,
+                                             readout_format=".4f",
+                                             description="bull funding max")),
+]
+# Bollinger bands on the USD premium: they drive the two premium alerts in the alerts table.
+_ALERT_SPECS = [
+    ("bb_length", W.IntSlider, dict(min=2, max=200, description="BB length")),
+    ("bb_mult", W.FloatSlider, dict(min=0.5, max=5.0, step=0.1, description="BB multiplier")),
+]
+_EXTREME_SPECS = [
+    ("cycle_k", W.FloatSlider, dict(min=0.5, max=5.0, step=0.1, description="cycle k (z)")),
+    ("cycle_m", W.IntSlider, dict(min=1, max=3, description="cycle m (of 3)")),
+]
 
 
 class _DashboardBase(W.VBox):
@@ -199,40 +232,19 @@ class _DashboardBase(W.VBox):
     def _alert_hits_of(self, kinds):
         """Visible metrics and the (row, kind) positions of the boolean columns ``kinds`` that
         are set, newest bar first (kind positions index into ``kinds``)."""
-        m = self.metrics
-        if m is None or len(m) == 0:
-            return m, np.array([], dtype=int), np.array([], dtype=int)
         lo, hi = self._visible_window()
-        vis = m
-        if lo is not None or hi is not None:
-            keep = np.ones(len(m), dtype=bool)
-            if lo is not None:
-                keep &= m.index >= lo
-            if hi is not None:
-                keep &= m.index <= hi
-            vis = m.loc[keep]
-        flags = vis[list(kinds)].to_numpy(dtype=bool)[::-1]
-        rows, kind_pos = np.nonzero(flags)     # row-major: newest bar first, kinds in order
-        return vis, len(vis) - 1 - rows, kind_pos
+        return visible_alert_hits(self.metrics, kinds, lo, hi)
 
     # ----------------------------------------------------------------- info panel
     def _set_info(self, rows: list[list[str]], last_bar) -> None:
         """Fill the info panel (HTML table + source/freshness line) and remember it as text."""
-        synthetic = bool(self.meta.get("synthetic"))
-        fresh = freshness_text(self.meta, last_bar)
         self._info_rows = [list(r) for r in rows]
-        self._freshness = fresh + (" · synthetic demo data" if synthetic else "")
-        badge = " <b style='color:#b8860b'>[synthetic demo data]</b>" if synthetic else ""
-        self.info.value = (html_table(["latest", "value"], rows, css_class="btcflow-info-table")
-                           + f"<div class='btcflow-freshness' style='font-size:11px'>"
-                           f"{html.escape(fresh)}{badge}</div>")
+        panel, self._freshness = info_html(rows, self.meta, last_bar)
+        self.info.value = panel
 
     def summary(self) -> str:
         """The info panel as plain text: latest values, active signals, source and freshness."""
-        rows = getattr(self, "_info_rows", [])
-        width = max((len(r[0]) for r in rows), default=0)
-        lines = [f"{name:<{width}}  {value}" for name, value in rows]
-        return "\n".join(lines + [getattr(self, "_freshness", "")])
+        return summary_text(getattr(self, "_info_rows", []), getattr(self, "_freshness", ""))
 
     # ----------------------------------------------------------------- repr
     def __repr__(self) -> str:  # short and deterministic (it is stored in notebooks)

@@ -1,6 +1,7 @@
 """Shared plumbing for the dashboards: debouncing, error routing, date handling, HTML bits.
 
-Private module. The public classes live in ``_flow.py``, ``_premium.py`` and ``_teach.py``.
+Private module. The public classes live in ``flow.py``, ``premium.py``, ``teach.py`` and
+``coverage.py``; the text readouts (info panel, alerts table) in ``readouts.py``.
 """
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 import html
 import re
 import traceback
-from datetime import datetime, timezone
 
 import bqplot as bq
 import ipywidgets as W
@@ -164,6 +164,10 @@ def floats(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def is_empty(frame) -> bool:
+    return frame is None or len(frame) == 0
+
+
 def range_options(index: pd.DatetimeIndex, timeframe: str) -> list[tuple[str, pd.Timestamp]]:
     """(label, bar-open time) pairs for a date-range slider; at most _MAX_RANGE_OPTIONS."""
     n = len(index)
@@ -189,21 +193,6 @@ def fmt_num(value, spec: str, suffix: str = "", prefix: str = "") -> str:
     return f"{prefix}{value:{spec}}{suffix}"
 
 
-def freshness_text(meta: dict, last_bar) -> str:
-    """'source: demo · data through 2025-12-31 00:00 UTC (693 days ago) · fetched …'."""
-    source = meta.get("source", "unknown")
-    parts = [f"source: {source}"]
-    if last_bar is not None and not pd.isna(last_bar):
-        ts = pd.Timestamp(last_bar)
-        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        age_days = (pd.Timestamp(datetime.now(timezone.utc)) - ts).days
-        parts.append(f"data through {ts:%Y-%m-%d %H:%M} UTC ({age_days} days ago)")
-    fetched = meta.get("fetched_at")
-    if fetched:
-        parts.append(f"fetched {fetched}")
-    return " · ".join(parts)
-
-
 def synthetic_badge(meta: dict) -> W.HTML:
     badge = W.HTML(value=(
         '<span style="background:#b8860b;color:white;padding:2px 8px;border-radius:4px;'
@@ -212,18 +201,6 @@ def synthetic_badge(meta: dict) -> W.HTML:
     if not meta.get("synthetic"):
         badge.layout.display = "none"
     return badge
-
-
-def html_table(columns: list[str], rows: list[list[str]], *, caption: str = "",
-               css_class: str = "btcflow-table") -> str:
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>"
-                   for c in columns)
-    body = "".join("<tr>" + "".join(f"<td style='padding:1px 8px;white-space:nowrap'>"
-                                    f"{html.escape(v)}</td>" for v in row) + "</tr>"
-                   for row in rows)
-    cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
-    return (f"<table class='{css_class}' style='border-collapse:collapse;font-size:12px'>{cap}"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def new_panel_figure(title: str, x_scale: bq.DateScale, y_scale, y_label: str, marks: list,
@@ -252,6 +229,14 @@ def sign_bars(x_scale, y_scale, label: str, y_format: str = ".2f") -> bq.Bars:
     return bq.Bars(x=[], y=[], color=[], padding=0.1, tooltip=tooltip(label, y_format),
                    scales={"x": x_scale, "y": y_scale,
                            "color": bq.ColorScale(colors=[RED, GREEN], min=0.0, max=1.0)})
+
+
+def set_hline(mark: bq.Lines, ends: np.ndarray, level: float, visible: bool = True) -> None:
+    """Draw ``mark`` as a horizontal line at ``level`` between the times ``ends``, in place."""
+    with mark.hold_sync():
+        mark.x = ends
+        mark.y = np.full(len(ends), float(level))
+        mark.visible = bool(visible) and len(ends) > 0
 
 
 def set_sign_bars(mark: bq.Bars, x: np.ndarray, y: np.ndarray) -> None:

@@ -1,5 +1,5 @@
 """Render every notebooks/NN_*.ipynb once per test session (shared by the exported-HTML
-browser tests and tests/test_privacy.py)."""
+browser tests and tests/render/test_privacy.py)."""
 from __future__ import annotations
 
 import shutil

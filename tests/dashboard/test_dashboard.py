@@ -16,7 +16,7 @@ import pytest
 import btcflow_nb as bf
 from btcflow_nb import metrics as metrics_module
 from btcflow_nb.dashboard import FlowDashboard, PremiumIndexPanel
-from btcflow_nb.dashboard._flow import ALERT_KINDS, SIGNAL_MARKERS
+from btcflow_nb.dashboard.flow import ALERT_KINDS, SIGNAL_MARKERS
 from btcflow_nb.marketdata import MarketData
 
 GREEN, RED = "#2ca02c", "#d62728"

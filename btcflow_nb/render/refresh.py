@@ -1,6 +1,6 @@
 """Re-execute curated notebooks and store only small, comparable text outputs.
 
-    python -m btcflow_nb.dashboard._refresh_notebooks notebooks/01_flow_dashboard.ipynb ...
+    python -m btcflow_nb.render.refresh notebooks/01_flow_dashboard.ipynb ...
 
 Run it after a change that legitimately alters printed numbers; nbval then compares against the
 new outputs. Each notebook is executed with nbclient in its own directory; afterwards

@@ -23,10 +23,10 @@ import pytest
 
 from btcflow_nb import render
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "browser"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 from _exported import export_project_notebooks  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SECRETS = {"BTCFLOW_TEST_API_KEY": "k3y-5f1c8e0a9b7d4c2e", "BTCFLOW_TEST_SECRET": "s3cr3t-77a1b2c3d4e5",
            "EXCHANGE_PASSWORD": "hunter2-correct-horse"}
 GENERIC_PATTERNS = [r"/home/[A-Za-z0-9_.-]+", r"/Users/[A-Za-z0-9_.-]+", r"(?<![\w.])/root(?=[/\s\"'<]|$)",

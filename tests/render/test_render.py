@@ -256,7 +256,7 @@ def test_widget_module_without_bundle_is_an_error(widget_js_dir):
 
 def test_bundles_come_from_installed_packages_not_the_repository(widget_js_dir):
     assets = render.find_widget_assets(("bqplot", "bqscales"), widget_js_dir=widget_js_dir)
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     for path in [assets.require_js, assets.html_manager, *assets.modules.values()]:
         assert path.is_file()
         venv = repo / ".venv"

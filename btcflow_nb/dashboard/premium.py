@@ -6,13 +6,12 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from ._base import _DashboardBase
-from ._flow import _defaults
-from ._widgets import (GREY, RED, floats, fmt_num, html_table,
-                       new_panel_figure, plot_times, set_sign_bars, sign_bars, tooltip)
+from ._base import _ALERT_SPECS, _DashboardBase, _defaults
+from ._widgets import (GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars, sign_bars,
+                       tooltip)
+from .readouts import MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info
 
 _STYLE = {"description_width": "110px"}
-MAX_ALERT_ROWS = 60
 
 
 class PremiumIndexPanel(_DashboardBase):
@@ -42,11 +41,8 @@ class PremiumIndexPanel(_DashboardBase):
         self.add_class(self._root_class)
         d = _defaults()
         c = self.controls
-        c["bb_length"] = W.IntSlider(value=d["bb_length"], min=2, max=200, description="BB length",
-                                     continuous_update=False, style=_STYLE)
-        c["bb_mult"] = W.FloatSlider(value=d["bb_mult"], min=0.5, max=5.0, step=0.1,
-                                     description="BB multiplier", continuous_update=False,
-                                     style=_STYLE)
+        for name, cls, kw in _ALERT_SPECS:  # bb_length, bb_mult
+            c[name] = cls(value=d[name], continuous_update=False, style=_STYLE, **kw)
         perp = list(self.md.venues("perp"))
         c["futures"] = W.Dropdown(options=["basket"] + perp, value=d["futures"],
                                   description="futures", style=_STYLE)
@@ -138,20 +134,8 @@ class PremiumIndexPanel(_DashboardBase):
         self.figure.title = (f"{self._base_title} — {reason}" if reason
                              else f"Spot − {fut} premium (USD), BB({p['bb_length']}, "
                                   f"{p['bb_mult']:g})")
-        self._update_info(m, fut)
+        self._set_info(*premium_info(m, fut))
         self._update_alerts()
-
-    def _update_info(self, m: pd.DataFrame, fut: str) -> None:
-        def last(col):
-            s = m[col].dropna()
-            return s.iloc[-1] if len(s) else np.nan
-
-        rows = [["spot", fmt_num(last("spot"), ",.2f", prefix="$")],
-                [f"futures ({fut})", fmt_num(last("futures"), ",.2f", prefix="$")],
-                ["premium", fmt_num(last("premium_abs"), "+,.2f", prefix="$")],
-                ["upper band", fmt_num(last("bb_upper"), "+,.2f", prefix="$")],
-                ["lower band", fmt_num(last("bb_lower"), "+,.2f", prefix="$")]]
-        self._set_info(rows, m.index[-1] if len(m) else None)
 
     _KINDS = {"alert_premium_high": "spot premium too high (crossed above upper band)",
               "alert_premium_low": "futures premium too high (crossed below lower band)"}
@@ -161,28 +145,11 @@ class PremiumIndexPanel(_DashboardBase):
 
     def alert_rows(self, limit: int | None = None) -> list[tuple[pd.Timestamp, str, str]]:
         """(time, kind, values) of the two premium alerts in the visible range, newest first."""
-        vis, pos, kinds = self._alert_hits()
-        if limit is not None:
-            pos, kinds = pos[:limit], kinds[:limit]
-        labels = list(self._KINDS.values())
-        out = []
-        for p, k in zip(pos, kinds):
-            row = vis.iloc[p]
-            out.append((vis.index[p], labels[k],
-                        f"premium {fmt_num(row['premium_abs'], '+,.2f')} USD, "
-                        f"upper {fmt_num(row['bb_upper'], '+,.2f')}, "
-                        f"lower {fmt_num(row['bb_lower'], '+,.2f')}"))
-        return out
+        return premium_alert_rows(self._alert_hits(), self._KINDS, limit)
 
     def _update_alerts(self) -> None:
         if self.metrics is None:
             return
         n = len(self._alert_hits()[1])
         rows = self.alert_rows(limit=MAX_ALERT_ROWS)
-        fmt = "%Y-%m-%d %H:%M" if self.controls["timeframe"].value in ("1h", "4h") else "%Y-%m-%d"
-        shown = [[t.strftime(fmt), k, v] for t, k, v in rows]
-        caption = (f"{n} alerts in the visible range"
-                   + (f" (newest {MAX_ALERT_ROWS} shown)" if n > MAX_ALERT_ROWS else "")
-                   if n else "no alerts in the visible range")
-        self.alerts.value = html_table(["time", "kind", "values"], shown, caption=caption,
-                                       css_class="btcflow-alerts-table")
+        self.alerts.value = alerts_table_html(rows, n, self.controls["timeframe"].value)

@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._base import _DashboardBase
-from ._widgets import (GREEN, GREY, RED, UserMessage, floats, fmt_num,
-                       html_table, new_panel_figure, plot_times, set_sign_bars, sign_bars,
-                       tooltip)
+from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBase,
+                    _defaults)
+from ._widgets import (GREEN, GREY, RED, UserMessage, floats, is_empty, new_panel_figure,
+                       plot_times, set_hline, set_sign_bars, sign_bars, tooltip)
+from .readouts import (FLOW_PANELS, MAX_ALERT_ROWS, alerts_table_html, flow_alert_rows,
+                       flow_info, flow_missing_reason)
 
 #: Signal columns of ``flow_metrics`` -> (label, marker, colour) on the price panel.
 SIGNAL_MARKERS = {
@@ -26,45 +28,8 @@ ALERT_KINDS = {
     "alert_premium_high": "spot premium too high (above upper band)",
     "alert_premium_low": "futures premium too high (below lower band)",
 }
-#: Rows shown in the alerts table (newest first); the caption says how many exist.
-MAX_ALERT_ROWS = 60
 
-# (keyword, widget class, kwargs) of the engine thresholds; defaults are flow_metrics' defaults.
-_THRESHOLD_SPECS = [
-    ("premium_min", W.FloatSlider, dict(min=0.0, max=0.5, step=0.005, readout_format=".3f",
-                                        description="premium min %")),
-    ("trend_length", W.IntSlider, dict(min=2, max=100, description="trend SMA")),
-    ("oi_build_z", W.FloatSlider, dict(min=-1.0, max=5.0, step=0.1, description="OI build z")),
-    ("oi_hot_z", W.FloatSlider, dict(min=0.0, max=6.0, step=0.1, description="OI hot z")),
-    ("funding_hot", W.FloatSlider, dict(min=0.0, max=0.2, step=0.0025, readout_format=".4f",
-                                        description="funding hot %/8h")),
-    ("bull_oi_z_max", W.FloatSlider, dict(min=-1.0, max=6.0, step=0.1,
-                                          description="bull OI z max")),
-    ("bull_funding_max", W.FloatSlider, dict(min=0.0, max=0.2, step=0.0025,
-                                             readout_format=".4f",
-                                             description="bull funding max")),
-]
-# Bollinger bands on the USD premium: they drive the two premium alerts in the alerts table.
-_ALERT_SPECS = [
-    ("bb_length", W.IntSlider, dict(min=2, max=200, description="BB length")),
-    ("bb_mult", W.FloatSlider, dict(min=0.5, max=5.0, step=0.1, description="BB multiplier")),
-]
-_EXTREME_SPECS = [
-    ("cycle_k", W.FloatSlider, dict(min=0.5, max=5.0, step=0.1, description="cycle k (z)")),
-    ("cycle_m", W.IntSlider, dict(min=1, max=3, description="cycle m (of 3)")),
-]
 _STYLE = {"description_width": "120px"}
-
-
-def _defaults() -> dict:
-    import inspect
-    sig = inspect.signature(_metrics.flow_metrics)
-    return {name: p.default for name, p in sig.parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
-def _is_empty(frame) -> bool:
-    return frame is None or len(frame) == 0
 
 
 class FlowDashboard(_DashboardBase):
@@ -175,13 +140,13 @@ class FlowDashboard(_DashboardBase):
                                          description="weighting", style={"button_width": "60px"},
                                          tooltips=["equal weights",
                                                    "weights = each venue's OI in USD"])
-        if _is_empty(self.md.open_interest):  # nothing to weight by
+        if is_empty(self.md.open_interest):  # nothing to weight by
             c["weighting"].disabled = True
         c["futures"] = W.Dropdown(options=["basket"] + perp, value=d["futures"],
                                   description="futures (USD premium)", style=_STYLE)
         c["oi_unit"] = W.ToggleButtons(options=["btc", "usd"], value=d["oi_unit"],
                                        description="OI unit", style={"button_width": "60px"},
-                                       disabled=_is_empty(self.md.open_interest))
+                                       disabled=is_empty(self.md.open_interest))
         for name in ("lookback", "funding_smoothing", "apr", "extremes", "weighting"):
             c[name].add_class(f"btcflow-ctl-{name.replace('_', '-')}")
         # display-only switches (no flow_metrics keyword)
@@ -277,7 +242,7 @@ class FlowDashboard(_DashboardBase):
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC flow dashboard</h3>"), self.badge],
                         layout=W.Layout(align_items="center"))
         panels = []
-        for key in ("price", "premium", "oi", "funding"):
+        for key in FLOW_PANELS:
             panels += [self.panel_messages[key], self.figures[key]]
         return [header, self.status, tabs, *panels,
                 W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
@@ -344,35 +309,28 @@ class FlowDashboard(_DashboardBase):
 
         set_sign_bars(mk["premium_bars"], t, floats(m["premium_pct"]))
         ends = t[[0, -1]] if len(t) else t
-        self._hline(mk["premium_zero"], ends, 0.0)
+        set_hline(mk["premium_zero"], ends, 0.0)
 
         with mk["oi_z"].hold_sync():
             mk["oi_z"].x, mk["oi_z"].y = t, floats(m["oi_z"])
-        self._hline(mk["oi_hot"], ends, p["oi_hot_z"])
-        self._hline(mk["oi_build"], ends, p["oi_build_z"])
-        self._hline(mk["oi_cycle_high"], ends, p["cycle_k"], visible=p["extremes"])
-        self._hline(mk["oi_cycle_low"], ends, -p["cycle_k"], visible=p["extremes"])
+        set_hline(mk["oi_hot"], ends, p["oi_hot_z"])
+        set_hline(mk["oi_build"], ends, p["oi_build_z"])
+        set_hline(mk["oi_cycle_high"], ends, p["cycle_k"], visible=p["extremes"])
+        set_hline(mk["oi_cycle_low"], ends, -p["cycle_k"], visible=p["extremes"])
 
         with mk["funding"].hold_sync():
             mk["funding"].x, mk["funding"].y = t, floats(m["funding"])
-        self._hline(mk["funding_zero"], ends, 0.0)
+        set_hline(mk["funding_zero"], ends, 0.0)
         hot = p["funding_hot"] * (3 * 365 if p["apr"] else 1)  # threshold is % per 8h
-        self._hline(mk["funding_hot"], ends, hot)
+        set_hline(mk["funding_hot"], ends, hot)
         self._update_venue_lines()
         self.figures["funding"].axes[1].label = "funding, % APR" if p["apr"] \
             else "funding, % per 8h"
         self.figures["oi"].axes[1].label = f"OI z ({p['oi_unit'].upper()})"
         self._apply_log_scale()
         self._update_panel_messages(m, p)
-        self._update_info(m, p)
+        self._set_info(*flow_info(m, p, ALERT_KINDS))
         self._update_alerts()
-
-    @staticmethod
-    def _hline(mark, ends, level: float, visible: bool = True) -> None:
-        with mark.hold_sync():
-            mark.x = ends
-            mark.y = np.full(len(ends), float(level))
-            mark.visible = bool(visible) and len(ends) > 0
 
     def _update_venue_lines(self) -> None:
         mark = self.marks["funding_venues"]
@@ -404,86 +362,15 @@ class FlowDashboard(_DashboardBase):
             fig.axes[1].scale = new
 
     # ================================================================ text panels
-    def _missing_reason(self, panel: str, m: pd.DataFrame, p: dict) -> str:
-        md = self.md
-        tf = p["timeframe"]
-        if panel == "price":
-            if _is_empty(md.spot) and _is_empty(md.perp):
-                return "no price data: this MarketData has neither spot nor perp closes"
-            return ""
-        oi_weighted_empty = (p["weighting"] == "oi"
-                             and not np.isfinite(floats(m["perp_basket"])).any())
-        weighting_hint = ("OI weighting: no bar has open interest for the selected perp venues, "
-                          "so the OI-weighted basket is empty (switch weighting to equal)")
-        if panel == "premium":
-            if _is_empty(md.spot):
-                return "no spot data: the spot premium needs spot closes"
-            if _is_empty(md.perp):
-                return "no perp data: the spot premium needs perpetual-futures closes"
-            if oi_weighted_empty:
-                return weighting_hint
-            if not np.isfinite(floats(m["premium_pct"])).any():
-                return "no bar in the selected range has both spot and perp closes"
-            return ""
-        if panel == "oi":
-            if _is_empty(md.open_interest):
-                return ("no open-interest data in this MarketData: the OI z-score is unavailable "
-                        "and OI does not vote in the signals")
-            n = int(np.isfinite(floats(m["oi_total"])).sum())
-            if not np.isfinite(floats(m["oi_z"])).any():
-                return (f"the OI z-score needs {p['lookback']} bars of OI history; only {n} "
-                        f"{tf} bars in range have OI (shorten the lookback)")
-            return ""
-        if panel == "funding":
-            if _is_empty(md.funding):
-                return "no funding data in this MarketData: composite funding is unavailable"
-            if not np.isfinite(floats(m["funding"])).any():
-                return weighting_hint if p["weighting"] == "oi" and oi_weighted_empty \
-                    else "no funding events fall in the selected range"
-            return ""
-        raise ValueError(f"panel={panel!r}; choose one of {list(self.figures)}")
-
     def _update_panel_messages(self, m: pd.DataFrame, p: dict) -> None:
         for key, fig in self.figures.items():
-            reason = self._missing_reason(key, m, p)
+            reason = flow_missing_reason(self.md, key, m, p)
             self.panel_messages[key].value = (
                 f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else "")
             fig.title = f"{self._base_titles[key]} — {reason}" if reason else self._base_titles[key]
         unit = "% APR" if p["apr"] else "% per 8h"
         if not self.panel_messages["funding"].value:
             self.figures["funding"].title = f"{self._base_titles['funding']} ({unit})"
-
-    def _update_info(self, m: pd.DataFrame, p: dict) -> None:
-        def last(col):
-            values = m[col].to_numpy(dtype=np.float64)
-            finite = np.flatnonzero(np.isfinite(values))
-            return (values[finite[-1]], m.index[finite[-1]]) if len(finite) else (np.nan, None)
-
-        unit = "% APR" if p["apr"] else "% per 8h"
-        spot, _ = last("spot")
-        perp, _ = last("perp_basket")
-        prem_abs, _ = last("premium_abs")
-        prem_pct, _ = last("premium_pct")
-        oi_z, _ = last("oi_z")
-        funding, _ = last("funding")
-        if len(m):
-            row = m.iloc[-1]
-            active = [ALERT_KINDS[k] for k in ALERT_KINDS if bool(row[k])]
-            last_bar = m.index[-1]
-        else:
-            active, last_bar = [], None
-        fut = "perp basket" if p["futures"] == "basket" else p["futures"]
-        rows = [
-            ["spot", fmt_num(spot, ",.2f", prefix="$")],
-            ["perp basket", fmt_num(perp, ",.2f", prefix="$")],
-            [f"premium vs {fut}", fmt_num(prem_abs, "+,.2f", prefix="$")],
-            ["spot premium", fmt_num(prem_pct, "+.4f", " %")],
-            ["OI z", fmt_num(oi_z, "+.2f")],
-            ["funding", fmt_num(funding, "+.4f", f" {unit}")],
-            ["active signals", ", ".join(active) if active else "none"],
-            ["venues", f"spot {len(p['spot_venues'] or [])}, perp {len(p['perp_venues'] or [])}"],
-        ]
-        self._set_info(rows, last_bar)
 
     def _on_zoom(self, _change) -> None:
         if self.metrics is not None:
@@ -499,35 +386,10 @@ class FlowDashboard(_DashboardBase):
         The visible range is the date-range control intersected with the pan/zoom window;
         ``limit`` keeps only the newest rows.
         """
-        return self._format_alerts(self._alert_hits(), limit)
-
-    def _format_alerts(self, hits, limit: int | None) -> list[tuple[pd.Timestamp, str, str]]:
-        vis, pos, kinds = hits
-        if limit is not None:
-            pos, kinds = pos[:limit], kinds[:limit]
-        unit = "% APR" if self.controls["apr"].value else "%/8h"
-        labels = list(ALERT_KINDS.values())
-        cols = {c: vis[c].to_numpy(dtype=float) for c in
-                ("premium_pct", "premium_abs", "oi_z", "funding")} if vis is not None else {}
-        out = []
-        for p, k in zip(pos, kinds):
-            values = (f"premium {fmt_num(cols['premium_pct'][p], '+.4f', ' %')}, "
-                      f"USD {fmt_num(cols['premium_abs'][p], '+,.2f')}, "
-                      f"OI z {fmt_num(cols['oi_z'][p], '+.2f')}, "
-                      f"funding {fmt_num(cols['funding'][p], '+.4f', ' ' + unit)}")
-            out.append((vis.index[p], labels[k], values))
-        return out
+        return flow_alert_rows(self._alert_hits(), ALERT_KINDS, limit,
+                               apr=self.controls["apr"].value)
 
     def _update_alerts(self) -> None:
         hits = self._alert_hits()
-        n = len(hits[1])
-        rows = self._format_alerts(hits, MAX_ALERT_ROWS)
-        tf = self.controls["timeframe"].value
-        fmt = "%Y-%m-%d %H:%M" if tf in ("1h", "4h") else "%Y-%m-%d"
-        shown = [[t.strftime(fmt), kind, values] for t, kind, values in rows]
-        caption = (f"{n} alerts in the visible range"
-                   + (f" (newest {MAX_ALERT_ROWS} shown)" if n > MAX_ALERT_ROWS else ""))
-        if not n:
-            caption = "no alerts in the visible range"
-        self.alerts.value = html_table(["time", "kind", "values"], shown, caption=caption,
-                                       css_class="btcflow-alerts-table")
+        rows = flow_alert_rows(hits, ALERT_KINDS, MAX_ALERT_ROWS, apr=self.controls["apr"].value)
+        self.alerts.value = alerts_table_html(rows, len(hits[1]), self.controls["timeframe"].value)
