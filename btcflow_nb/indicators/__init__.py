@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._checks import check_range, check_window
+from .._checks import check_range, check_window
 
 HOURS_PER_YEAR = 24 * 365
 
@@ -462,7 +462,7 @@ def _funding_integrals(events: pd.DataFrame):
     previous settlement instead, so every hour is counted once.
     """
     out = {}
-    from ._frames import iter_venues
+    from .._frames import iter_venues
 
     for venue, g in iter_venues(events):
         end = _hours_since_epoch(g["time"])
@@ -602,8 +602,8 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     (``unit="btc"``: price-neutral leverage) or USD (``unit="usd"``). Samples with a missing
     value in that unit are skipped, so the bar takes the last sample that has one.
     """
-    from ._checks import check_choice
-    from .timeframes import bar_open_ns, normalize_timeframe
+    from .._checks import check_choice
+    from ..timeframes import bar_open_ns, normalize_timeframe
 
     check_choice("oi unit", unit, ("btc", "usd"))
     timeframe = normalize_timeframe(timeframe)  # validated even when there is no OI
@@ -612,7 +612,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     out = pd.DataFrame(index=bars, dtype="float64")
     if len(open_interest) == 0:
         return out
-    from ._frames import iter_venues
+    from .._frames import iter_venues
 
     bar_ns = bars.as_unit("ns").asi8
     step = np.diff(bar_ns)
