@@ -213,7 +213,7 @@ def test_zscore_nan_gap_and_window_validation():
 
 def test_bollinger_columns_and_hand_values():
     idx = days("2024-03-01", 3)
-    bb = bollinger(pd.Series([1.0, 3.0, 3.0], index=idx), length=2, mult=2.0)
+    bb = bollinger(pd.Series([1.0, 3.0, 3.0], index=idx), window=2, mult=2.0)
     assert list(bb.columns) == ["basis", "upper", "lower"]
     assert bb.index.equals(idx)
     assert_same(bb["basis"], [NAN, 2.0, 3.0])
@@ -228,7 +228,7 @@ def test_bollinger_width_scales_with_mult_and_zero_mult_collapses():
                                3 * (b1["upper"] - b1["basis"]).dropna(), rtol=1e-12)
     b0 = bollinger(x, 20, 0.0)
     np.testing.assert_array_equal(b0["upper"].dropna(), b0["basis"].dropna())
-    # default arguments are length 20, mult 2
+    # default arguments are window 20, mult 2
     pd.testing.assert_frame_equal(bollinger(x), bollinger(x, 20, 2.0))
 
 

@@ -4,7 +4,8 @@ full window, accurate to ~1e-12 relative, in O(n) and a few MB of work memory.
 :func:`_rolling_moments` is what :mod:`~btcflow_nb.indicators.rolling` calls: window sums by
 binary doubling (:func:`_sliding_sums`), re-centred on a reference per block of window ends and
 worked chunk by chunk (:func:`_moments_into`), with ill-conditioned windows recomputed two-pass
-(:func:`_two_pass_variance`). Also the Series helpers the indicator modules share.
+(:func:`_two_pass_variance`). ``window`` is the lookback in bars, written ``L`` in the
+formulas. Also the Series helpers the indicator modules share.
 """
 from __future__ import annotations
 
@@ -33,13 +34,13 @@ _ILL_CONDITIONED = 1e-3
 _CHUNK = 2**15
 
 
-def _block_size(length: int) -> int:
-    """Window ends per reference block in :func:`_moments_into` (at least ``length - 1``)."""
-    return max(8 * length, 256)
+def _block_size(window: int) -> int:
+    """Window ends per reference block in :func:`_moments_into` (at least ``window - 1``)."""
+    return max(8 * window, 256)
 
 
-def _sliding_sums(a: np.ndarray, length: int, out: np.ndarray, scratch) -> None:
-    r"""``out[j] = a[j] + a[j+1] + ... + a[j+length-1]`` for every full window, by doubling.
+def _sliding_sums(a: np.ndarray, window: int, out: np.ndarray, scratch) -> None:
+    r"""``out[j] = a[j] + a[j+1] + ... + a[j+window-1]`` for every full window, by doubling.
 
     Window sums of ``2s`` values are two shifted window sums of ``s`` values, and a window of
     ``L`` values is the sum of the windows of its binary digits: ``floor(log2 L) + popcount(L)
@@ -47,12 +48,12 @@ def _sliding_sums(a: np.ndarray, length: int, out: np.ndarray, scratch) -> None:
     so nothing drifts the way a running sum (``cumsum`` differences) does. ``scratch`` holds
     three arrays at least ``len(a)`` long; they are overwritten.
     """
-    n_out = len(a) - length + 1
+    n_out = len(a) - window + 1
     parked = parked_buffer = None        # the lowest binary digit's sums, until a second digit
     summed = False
     part, part_buffer, size, offset = a, None, 1, 0
     while True:
-        if length & size:
+        if window & size:
             piece = part[offset:offset + n_out]
             offset += size
             if summed:
@@ -60,14 +61,14 @@ def _sliding_sums(a: np.ndarray, length: int, out: np.ndarray, scratch) -> None:
             elif parked is not None:
                 np.add(parked, piece, out=out[:n_out])
                 summed, parked_buffer = True, None
-            elif size * 2 > length:                    # length == 1
+            elif size * 2 > window:                    # window == 1
                 np.copyto(out[:n_out], piece)
                 return
             else:
                 parked, parked_buffer = piece, part_buffer
-        if size * 2 > length:
+        if size * 2 > window:
             return
-        if parked is None and size * 2 == length:      # a power of two: last doubling is it
+        if parked is None and size * 2 == window:      # a power of two: last doubling is it
             np.add(part[:n_out], part[size:size + n_out], out=out[:n_out])
             return
         free = next(k for k in range(3) if k != part_buffer and k != parked_buffer)
@@ -76,11 +77,11 @@ def _sliding_sums(a: np.ndarray, length: int, out: np.ndarray, scratch) -> None:
         part, part_buffer, size = doubled, free, size * 2
 
 
-def _moments_into(x: np.ndarray, length: int, mean_out: np.ndarray,
+def _moments_into(x: np.ndarray, window: int, mean_out: np.ndarray,
                   var_out: np.ndarray | None) -> np.ndarray:
     r"""Rolling mean and population variance, accurate to ~1e-12 relative, in O(n), by chunks.
 
-    Fills ``mean_out[length-1:]`` and ``var_out[length-1:]`` (the windows ending at each bar;
+    Fills ``mean_out[window-1:]`` and ``var_out[window-1:]`` (the windows ending at each bar;
     ``var_out`` None: the mean only) and returns the bars whose windows are ill-conditioned,
     where ``var_out`` still holds the one-pass value (see :func:`_rolling_moments`).
 
@@ -106,7 +107,7 @@ def _moments_into(x: np.ndarray, length: int, mean_out: np.ndarray,
     The work goes chunk by chunk (``_CHUNK`` window ends and more), so its work arrays are a few
     MB, allocated once, whatever the length of ``x``.
     """
-    L = length
+    L = window
     n = len(x)
     need_var = var_out is not None
     ill_ends = []
@@ -197,24 +198,24 @@ def _moments_into(x: np.ndarray, length: int, mean_out: np.ndarray,
     return np.concatenate(ill_ends) if ill_ends else np.array([], dtype=np.intp)
 
 
-def _two_pass_variance(x: np.ndarray, length: int, ends: np.ndarray, var: np.ndarray) -> None:
+def _two_pass_variance(x: np.ndarray, window: int, ends: np.ndarray, var: np.ndarray) -> None:
     """``var[ends]`` = the population variance of the windows ending at ``ends``, two-pass.
 
     Windows of identical values get exactly 0 (no rounding residue, no spurious z-scores).
     """
-    windows = np.lib.stride_tricks.sliding_window_view(x, length)
-    step = max(1, 2_000_000 // length)
+    windows = np.lib.stride_tricks.sliding_window_view(x, window)
+    step = max(1, 2_000_000 // window)
     with np.errstate(invalid="ignore", over="ignore"):
         for lo in range(0, len(ends), step):
             part = ends[lo:lo + step]
-            win = windows[part - (length - 1)]
+            win = windows[part - (window - 1)]
             dev = win - win.mean(axis=1, keepdims=True)
             two_pass = (dev * dev).mean(axis=1) - dev.mean(axis=1) ** 2
             two_pass[(win == win[:, :1]).all(axis=1)] = 0.0
             var[part] = np.maximum(two_pass, 0.0)
 
 
-def _rolling_moments(values, length: int, need_var: bool = True,
+def _rolling_moments(values, window: int, need_var: bool = True,
                      out: np.ndarray | None = None):
     """Rolling mean and population variance as whole arrays (NaN before a full window).
 
@@ -228,12 +229,12 @@ def _rolling_moments(values, length: int, need_var: bool = True,
         out = np.empty((2 if need_var else 1, n))
     mean = out[0]
     var = out[1] if need_var else None
-    mean[:length - 1] = np.nan
+    mean[:window - 1] = np.nan
     if need_var:
-        var[:length - 1] = np.nan
-    ill = _moments_into(x, length, mean, var)
+        var[:window - 1] = np.nan
+    ill = _moments_into(x, window, mean, var)
     if len(ill):
-        _two_pass_variance(x, length, ill, var)
+        _two_pass_variance(x, window, ill, var)
     return mean, var
 
 

@@ -4,9 +4,11 @@ Pine's cross events.
 Conventions
 -----------
 - Windows are in bars and must be whole numbers >= 1.
-- A rolling value needs ``length`` valid values in its window: any NaN inside the window makes
+- The lookback is called ``window`` in every function (``w`` in the formulas): the number of
+  bars each value is computed over, the current bar included.
+- A rolling value needs ``window`` valid values in its window: any NaN inside the window makes
   the result NaN (as TA-Lib does on a gap-free series, and as Pine's ``ta.sma`` does with ``na``).
-  After a gap, values resume once ``length`` consecutive valid values exist again.
+  After a gap, values resume once ``window`` consecutive valid values exist again.
 - ``stdev`` is the **population** standard deviation (divide by N), as Pine's ``ta.stdev`` and
   TA-Lib's ``STDDEV``. pandas' ``Series.std()`` defaults to the *sample* deviation (N - 1), which
   for a 20-bar Bollinger band is 2.6 % wider: a classic porting bug.
@@ -24,34 +26,34 @@ from .._checks import check_range, check_window
 from ._kernel import _like, _rolling_moments, _series
 
 
-def sma(x, length: int) -> pd.Series:
-    r"""Simple moving average over ``length`` bars.
+def sma(x, window: int) -> pd.Series:
+    r"""Simple moving average over ``window`` bars.
 
-    .. math:: \mathrm{SMA}_t = \frac{1}{L}\sum_{i=0}^{L-1} x_{t-i}
+    .. math:: \mathrm{SMA}_t = \frac{1}{w}\sum_{i=0}^{w-1} x_{t-i}
 
-    NaN until ``length`` values exist and wherever the window holds a NaN.
+    NaN until ``window`` values exist and wherever the window holds a NaN.
 
     >>> sma(pd.Series([1.0, 2.0, 3.0, 4.0]), 2).tolist()
     [nan, 1.5, 2.5, 3.5]
     """
-    length = check_window("length", length)
+    window = check_window("window", window)
     s = _series(x)
-    return _like(_rolling_moments(s.to_numpy(), length, need_var=False)[0], s)
+    return _like(_rolling_moments(s.to_numpy(), window, need_var=False)[0], s)
 
 
-def stdev(x, length: int) -> pd.Series:
-    r"""Population standard deviation over ``length`` bars (divide by N, not N - 1).
+def stdev(x, window: int) -> pd.Series:
+    r"""Population standard deviation over ``window`` bars (divide by N, not N - 1).
 
-    .. math:: \sigma_t = \sqrt{\frac{1}{L}\sum_{i=0}^{L-1} (x_{t-i} - \mathrm{SMA}_t)^2}
+    .. math:: \sigma_t = \sqrt{\frac{1}{w}\sum_{i=0}^{w-1} (x_{t-i} - \mathrm{SMA}_t)^2}
 
     A window of identical values gives exactly 0. Same NaN rules as :func:`sma`.
 
     >>> stdev(pd.Series([1.0, 3.0]), 2).tolist()   # sample std would say 1.414
     [nan, 1.0]
     """
-    length = check_window("length", length)
+    window = check_window("window", window)
     s = _series(x)
-    return _like(np.sqrt(_rolling_moments(s.to_numpy(), length)[1]), s)
+    return _like(np.sqrt(_rolling_moments(s.to_numpy(), window)[1]), s)
 
 
 def zscore(x, window: int) -> pd.Series:
@@ -84,18 +86,18 @@ def zscore(x, window: int) -> pd.Series:
 _ROUNDING_SPREAD = 1e-10
 
 
-def bollinger(x, length: int = 20, mult: float = 2.0) -> pd.DataFrame:
-    """Bollinger bands: basis ``SMA(x, L)``, upper/lower ``basis ± mult · stdev(x, L)``.
+def bollinger(x, window: int = 20, mult: float = 2.0) -> pd.DataFrame:
+    """Bollinger bands: basis ``SMA(x, window)``, upper/lower ``basis ± mult · stdev(x, window)``.
 
     ``stdev`` is the population deviation (TA-Lib ``BBANDS`` with ``matype=0``, Pine ``ta.bb``).
 
     Returns a DataFrame with columns ``basis, upper, lower``.
     """
-    length = check_window("length", length)
+    window = check_window("window", window)
     mult = check_range("mult", mult, 0, None)
     s = _series(x)
     bands = np.empty((3, len(s)))        # rows: basis, upper, lower (the frame's columns)
-    basis, width = _rolling_moments(s.to_numpy(), length, out=bands[::2])
+    basis, width = _rolling_moments(s.to_numpy(), window, out=bands[::2])
     np.sqrt(width, out=width)            # variance -> half-width, in the "lower" row
     width *= mult
     np.add(basis, width, out=bands[1])
