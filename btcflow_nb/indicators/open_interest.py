@@ -6,18 +6,8 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_choice
-from .._frames import iter_venues
+from .._frames import iter_venues, last_valid_per_bar
 from ..timeframes import bar_open_ns, normalize_timeframe
-
-
-def _last_per_label(labels: np.ndarray) -> np.ndarray:
-    """For rows sorted by time: the position of the last row of each run of equal labels."""
-    n = len(labels)
-    if n == 0:
-        return np.array([], dtype=np.int64)
-    last = np.ones(n, dtype=bool)
-    last[:-1] = labels[1:] != labels[:-1]
-    return np.flatnonzero(last)
 
 
 def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, timeframe: str,
@@ -41,14 +31,14 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     columns = {}
     for venue, g in iter_venues(open_interest):
         vals = g[col].to_numpy(dtype="float64")
-        keep = ~np.isnan(vals)
-        if not keep.any():
+        missing = np.isnan(vals)
+        if missing.all():
             continue
-        times_ns = pd.DatetimeIndex(g["time"]).as_unit("ns").asi8
-        if not keep.all():
-            vals, times_ns = vals[keep], times_ns[keep]
-        labels = bar_open_ns(times_ns, timeframe)
-        last = _last_per_label(labels)
+        labels = bar_open_ns(pd.DatetimeIndex(g["time"]).as_unit("ns").asi8, timeframe)
+        last, close = last_valid_per_bar(vals, labels)
+        if missing.any():  # a bar whose samples all miss the value is not placed
+            has = ~np.isnan(close)
+            last, close = last[has], close[has]
         target = labels[last]
         if regular:  # fixed-length bars: the position is arithmetic
             pos = (target - bar_ns[0]) // step[0]
@@ -57,7 +47,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         safe = np.clip(pos, 0, len(bar_ns) - 1)
         inside = (pos >= 0) & (pos < len(bar_ns)) & (bar_ns[safe] == target)
         col_vals = np.full(len(bars), np.nan)
-        col_vals[pos[inside]] = vals[last[inside]]
+        col_vals[pos[inside]] = close[inside]
         columns[venue] = col_vals
     if not columns:
         return out
