@@ -1,4 +1,5 @@
-"""Fast per-venue access to long frames (``venue, time, ...``)."""
+"""Small NumPy/pandas helpers over frames: fast per-venue access to long frames (``venue, time,
+...``) and the one "last valid value per bar" (:func:`last_valid_per_bar`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
