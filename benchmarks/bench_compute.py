@@ -33,7 +33,7 @@ from ._harness import Row, Target, Unavailable, measure, measure_interleaved
 
 NAME = "compute"
 TITLE = "Indicator compute scaling (bollinger, zscore, flow_metrics; 8 perp venues)"
-REQUIRES = ("btcflow_nb/indicators.py", "btcflow_nb/metrics.py")
+REQUIRES = ("btcflow_nb/indicators/_kernel.py", "btcflow_nb/metrics.py")
 
 SIZES = {"tiny": (2_000, 20_000), "full": (10_000, 100_000, 1_000_000)}
 REPEATS = {"tiny": 2, "full": 15}
@@ -146,7 +146,7 @@ class _NumpyFloorBollinger:
     """
 
     def __init__(self, n: int):
-        from btcflow_nb.indicators import _sliding_sums
+        from btcflow_nb.indicators._kernel import _sliding_sums
 
         self.work = np.empty((4, n))
         self.sliding_sums = _sliding_sums

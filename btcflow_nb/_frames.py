@@ -1,4 +1,5 @@
-"""Fast per-venue access to long frames (``venue, time, ...``)."""
+"""Small NumPy/pandas helpers over frames: fast per-venue access to long frames (``venue, time,
+...``) and the one "last valid value per bar" (:func:`last_valid_per_bar`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -41,3 +42,45 @@ def venues_of(frame: pd.DataFrame) -> list[str]:
         order = dict.fromkeys(codes[starts].tolist())  # run heads, first appearance order
         return [str(venue.cat.categories[c]) for c in order if c >= 0]
     return [str(v) for v in pd.unique(venue)]
+
+
+def last_valid_per_bar(values: np.ndarray, *labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bar close of every series: per bar, the last valid (non-NaN) value in the bar.
+
+    ``values`` holds one row per sample (1-d, or 2-d with one column per series), in time order
+    within each series; ``labels`` give each row its bar (the bar's open time, e.g. from
+    :func:`~btcflow_nb.timeframes.bar_open_ns`) and, for a long frame sorted by venue then time,
+    its venue (category codes). A bar is a run of consecutive rows with equal labels.
+
+    Returns ``(ends, last)``: ``ends`` the position of each bar's last row (so
+    ``labels[0][ends]`` are the bars, in order); ``last[i]`` (per column) the value of the bar's
+    last row, or, where that one is missing, of the bar's last row that has one; NaN when no row
+    of the bar has a value. The values are copied, not computed: bit for bit the samples'.
+    This is "last valid value per bar" for :meth:`MarketData.resample` (prices and OI) and for
+    :func:`~btcflow_nb.indicators.oi_at_bar_close`.
+    """
+    n = len(values)
+    last_row = np.ones(n, dtype=bool)  # the next row starts another bar (or there is none)
+    first, *others = labels
+    np.not_equal(first[1:], first[:-1], out=last_row[:-1])
+    for key in others:
+        last_row[:-1] |= key[1:] != key[:-1]
+    ends = np.flatnonzero(last_row)
+    last = values[ends]
+    if len(ends) == n or not np.isnan(last).any():  # one row per bar, or every bar's last row
+        return ends, last                           # has its value: nothing to look back for
+    columns = [last] if last.ndim == 1 else [last[:, j] for j in range(last.shape[1])]
+    for j, close in enumerate(columns):
+        miss = np.flatnonzero(np.isnan(close))  # bars whose last row has no value
+        if len(miss) == 0:
+            continue
+        col = values if last.ndim == 1 else values[:, j]
+        valid = np.flatnonzero(~np.isnan(col))  # rows that have one
+        if len(valid) == 0:
+            continue
+        # per such bar, the latest row with a value up to its end; it counts if inside the bar
+        latest = np.searchsorted(valid, ends[miss], side="right") - 1
+        row = valid[np.maximum(latest, 0)]
+        start = np.where(miss > 0, ends[miss - 1] + 1, 0)
+        close[miss] = np.where((latest >= 0) & (row >= start), col[row], np.nan)
+    return ends, last

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_choice
-from ._frames import iter_venues, venues_of
+from ._frames import iter_venues, last_valid_per_bar, venues_of
 from .timeframes import (
     TIMEFRAMES,
     bar_open,
@@ -261,10 +261,9 @@ def _last_per_bar(frame: pd.DataFrame, tf: str) -> pd.DataFrame:
     labels_ns = bar_open_ns(ns, tf)
     if np.array_equal(labels_ns, ns):  # already one row per bar of this timeframe
         return frame
-    labels = bar_open(frame.index, tf)
-    out = frame.groupby(labels, sort=True).last()
-    out.index = pd.DatetimeIndex(out.index, name="time")
-    return out
+    last, close = last_valid_per_bar(frame.to_numpy(), labels_ns)  # the index is sorted
+    bars = pd.DatetimeIndex(bar_open(frame.index[last], tf), name="time")
+    return pd.DataFrame(close, index=bars, columns=frame.columns)
 
 
 def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
@@ -281,23 +280,11 @@ def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
     labels = bar_open(pd.DatetimeIndex(oi["time"]), tf)
     codes = (oi["venue"].cat.codes.to_numpy() if isinstance(oi["venue"].dtype, pd.CategoricalDtype)
              else pd.factorize(oi["venue"])[0])
-    lab = labels.as_unit("ns").asi8
-    last = np.ones(len(oi), dtype=bool)
-    last[:-1] = (lab[1:] != lab[:-1]) | (codes[1:] != codes[:-1])
-    out = oi.loc[last].copy()
+    cols = ["oi_btc", "oi_usd"]
+    last, close = last_valid_per_bar(oi[cols].to_numpy(), labels.as_unit("ns").asi8, codes)
+    out = oi.iloc[last].copy()
     out["time"] = labels[last]
-    run = np.cumsum(np.concatenate([[True], last[:-1]])) - 1  # (venue, bar) run of each row
-    for col in ("oi_btc", "oi_usd"):
-        vals = oi[col].to_numpy()
-        if np.isnan(vals[last]).any():
-            known = ~np.isnan(vals)
-            pos = np.where(known, np.arange(len(vals)), -1)
-            # last known position so far, restricted to the row's own run
-            best = np.maximum.accumulate(pos)
-            run_start = np.flatnonzero(np.concatenate([[True], last[:-1]]))[run]
-            pick = best[last]
-            ok = pick >= run_start[last]
-            out[col] = np.where(ok, vals[np.maximum(pick, 0)], np.nan)
+    out[cols] = close
     return out.reset_index(drop=True)
 
 

@@ -160,7 +160,7 @@ def flow_metrics(
     weighting : ``"equal"`` or ``"oi"``: weights of the perp basket and composite funding
         (``"oi"`` = each venue's OI in USD at the bar).
     oi_unit : ``"btc"`` (default, price-neutral) or ``"usd"`` for ``oi_total``.
-    funding_smoothing : SMA length in bars applied to the funding TWAP (1 = none).
+    funding_smoothing : SMA window in bars applied to the funding TWAP (1 = none).
     apr : show ``funding`` as % APR (``× 24 × 365``) instead of % per 8 h.
     bb_length, bb_mult : Bollinger bands on ``premium_abs``.
     trend_length, premium_min, oi_build_z, oi_hot_z, funding_hot, bull_oi_z_max,

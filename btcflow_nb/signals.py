@@ -40,8 +40,8 @@ DEFAULTS = {
     "bull_funding_max": 0.03,  # bullish only while funding (% per 8 h) is below this cap
     "cycle_k": 2.0,          # |z| for an extreme vote
     "cycle_m": 2,            # votes needed for a top / bottom
-    "bb_length": 20,
-    "bb_mult": 2.0,
+    "bb_length": 20,         # bars: the window of the premium's Bollinger bands
+    "bb_mult": 2.0,          # band half-width in (population) standard deviations
 }
 
 __all__ = ["DEFAULTS", "confluence", "extreme_cycle", "premium_alerts"]
@@ -105,7 +105,7 @@ def confluence(
     for name, val in (("funding_hot", funding_hot), ("bull_funding_max", bull_funding_max)):
         check_range(name, val, -5, 5)
     p, oz, fu = _aligned_arrays(premium_pct=premium_pct, oi_z=oi_z, funding_8h=funding_8h)
-    trend = _b(sma(pd.Series(p), trend_length))
+    trend = _b(sma(pd.Series(p), window=trend_length))
     with np.errstate(invalid="ignore"):
         bullish = (p > premium_min) & (p > trend) & (oz < bull_oi_z_max) & (fu < bull_funding_max)
         bearish = (p < -premium_min) & (p < trend) & ((oz > oi_build_z) | (fu > funding_hot))
@@ -162,10 +162,13 @@ def premium_alerts(
     - ``alert_premium_low``: premium crosses below the lower band ("futures premium too high /
       spot selling pressure").
 
-    Cross semantics are Pine's (:func:`btcflow_nb.indicators.crossover`). Returns a DataFrame
-    with ``bb_basis, bb_upper, bb_lower, alert_premium_high, alert_premium_low``.
+    The bands are :func:`btcflow_nb.indicators.bollinger` with ``window=bb_length`` and
+    ``mult=bb_mult``. Cross semantics are Pine's (:func:`btcflow_nb.indicators.crossover`).
+    Returns a DataFrame with ``bb_basis, bb_upper, bb_lower, alert_premium_high,
+    alert_premium_low``.
     """
-    bands = bollinger(premium_abs, bb_length, bb_mult)
+    bb_length = check_window("bb_length", bb_length)
+    bands = bollinger(premium_abs, window=bb_length, mult=bb_mult)
     return pd.DataFrame({
         "bb_basis": bands["basis"],
         "bb_upper": bands["upper"],

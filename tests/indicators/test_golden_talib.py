@@ -2,7 +2,7 @@
 1e-9 relative on long random series at BTC-like levels, including after NaN gaps.
 
 Documented NaN rule (btcflow_nb.indicators): a window holding a NaN gives NaN, and values resume
-once ``length`` consecutive valid values exist. TA-Lib has no such rule (a NaN poisons its running
+once ``window`` consecutive valid values exist. TA-Lib has no such rule (a NaN poisons its running
 sums for good), so the reference is TA-Lib run separately on each NaN-free segment.
 
 Tolerance: TA-Lib computes the variance from one-pass running sums, so its own rounding error
@@ -10,7 +10,7 @@ is ~eps * level^2 / variance: where the window's deviation is below 2e-4 of the 
 (two nearly equal closes) TA-Lib itself drifts from the exact value by more than 1e-9 relative
 (measured: 1.3e-9 at a deviation of 1.6e-5 of the level, where ours is exact to 3e-13). There the
 comparison is absolute: within 2e-13 of the level (1e-9 of that floor). Our own accuracy in those windows is checked against exact rational
-arithmetic in tests/test_indicators.py.
+arithmetic in tests/indicators/test_kernel.py.
 """
 from __future__ import annotations
 
