@@ -1,11 +1,14 @@
 """Small NumPy/pandas helpers over frames: fast per-venue access to long frames (``venue, time,
-...``) and the one "last valid value per bar" (:func:`last_valid_per_bar`)."""
+...``) and the one "last valid value per bar" (:func:`last_valid_per_bar`, and
+:func:`last_per_bar` on wide frames)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+
+from .timeframes import bar_open, bar_open_ns
 
 
 def iter_venues(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -84,3 +87,18 @@ def last_valid_per_bar(values: np.ndarray, *labels: np.ndarray) -> tuple[np.ndar
         start = np.where(miss > 0, ends[miss - 1] + 1, 0)
         close[miss] = np.where((latest >= 0) & (row >= start), col[row], np.nan)
     return ends, last
+
+
+def last_per_bar(frame: pd.DataFrame, tf: str) -> pd.DataFrame:
+    """Wide frame re-barred to ``tf``: the last non-missing value per column in each bar (the
+    bar's close), labelled with the bar's open time. A frame already on ``tf`` bars comes back
+    as it is."""
+    if len(frame) == 0:
+        return frame
+    ns = frame.index.as_unit("ns").asi8
+    labels_ns = bar_open_ns(ns, tf)
+    if np.array_equal(labels_ns, ns):  # already one row per bar of this timeframe
+        return frame
+    last, close = last_valid_per_bar(frame.to_numpy(), labels_ns)  # the index is sorted
+    bars = pd.DatetimeIndex(bar_open(frame.index[last], tf), name="time")
+    return pd.DataFrame(close, index=bars, columns=frame.columns)

@@ -25,11 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_choice
-from ._frames import iter_venues, last_valid_per_bar, venues_of
+from ._frames import iter_venues, last_per_bar, last_valid_per_bar, venues_of
 from .timeframes import (
     TIMEFRAMES,
     bar_open,
-    bar_open_ns,
     check_not_finer,
     infer_resolution,
     normalize_timeframe,
@@ -221,9 +220,9 @@ class MarketData:
         resolution is a ``ValueError``.
         """
         tf = check_not_finer(timeframe, self.resolution)
-        spot = _last_per_bar(self.spot, tf)
-        perp = _last_per_bar(self.perp, tf)
-        fx = _last_per_bar(self.fx, tf)
+        spot = last_per_bar(self.spot, tf)
+        perp = last_per_bar(self.perp, tf)
+        fx = last_per_bar(self.fx, tf)
         oi = _last_sample_per_bar(self.open_interest, tf)
         meta = copy.deepcopy(self.meta)
         meta["resolution"] = tf
@@ -251,19 +250,6 @@ def _rows_of(frame: pd.DataFrame, venues: list[str]) -> pd.DataFrame:
     if set(present) <= set(venues):
         return frame
     return frame[frame["venue"].isin(venues)].reset_index(drop=True)
-
-
-def _last_per_bar(frame: pd.DataFrame, tf: str) -> pd.DataFrame:
-    """Last non-missing value per column in each bar (the bar's close)."""
-    if len(frame) == 0:
-        return frame
-    ns = frame.index.as_unit("ns").asi8
-    labels_ns = bar_open_ns(ns, tf)
-    if np.array_equal(labels_ns, ns):  # already one row per bar of this timeframe
-        return frame
-    last, close = last_valid_per_bar(frame.to_numpy(), labels_ns)  # the index is sorted
-    bars = pd.DatetimeIndex(bar_open(frame.index[last], tf), name="time")
-    return pd.DataFrame(close, index=bars, columns=frame.columns)
 
 
 def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_choice, check_range, check_window, check_venues
+from ._frames import last_per_bar
 from .indicators import (
     HOURS_PER_YEAR,
     aggregate_oi,
@@ -22,7 +23,7 @@ from .indicators import (
     sma,
     zscore,
 )
-from .marketdata import MarketData, _last_per_bar
+from .marketdata import MarketData
 from .signals import DEFAULTS, confluence, extreme_cycle, premium_alerts
 from .timeframes import bar_open, bar_range, check_not_finer, next_bar_open, to_timestamp
 
@@ -43,7 +44,7 @@ __all__ = ["flow_metrics", "venue_funding", "COLUMNS", "SIGNAL_COLUMNS", "DEFAUL
 def _bars(md: MarketData, tf: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DatetimeIndex]:
     """Spot and perp closes re-barred to ``tf`` (last close per bar) on the bars of the result:
     every bar with a price; without prices, the span of OI and funding."""
-    spot, perp = _last_per_bar(md.spot, tf), _last_per_bar(md.perp, tf)
+    spot, perp = last_per_bar(md.spot, tf), last_per_bar(md.perp, tf)
     idx = spot.index.union(perp.index)
     if len(idx):
         bars = pd.DatetimeIndex(idx, name="time")
