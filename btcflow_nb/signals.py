@@ -44,7 +44,7 @@ DEFAULTS = {
     "bb_mult": 2.0,          # band half-width in (population) standard deviations
 }
 
-__all__ = ["DEFAULTS", "confluence", "extreme_cycle", "premium_alerts"]
+__all__ = ["DEFAULTS", "confluence", "extreme_cycle", "premium_alerts", "onsets", "run_lengths"]
 
 
 def _b(x: pd.Series) -> np.ndarray:
@@ -176,3 +176,35 @@ def premium_alerts(
         "alert_premium_high": crossover(premium_abs, bands["upper"]),
         "alert_premium_low": crossunder(premium_abs, bands["lower"]),
     }, index=bands.index)
+
+
+def onsets(state) -> pd.Series:
+    """The first bar of each run of a boolean signal (an *event*, where ``state`` is a *state*).
+
+    ``onset_t = state_t and not state_{t-1}``; the first bar is an onset when its state is true.
+    A signal that is true on 40 % of bars may have a few dozen onsets: charts and alert lists
+    show onsets, a state is better drawn as a shaded band. NaN counts as false.
+
+    >>> onsets(pd.Series([False, True, True, False, True])).tolist()
+    [False, True, False, False, True]
+    """
+    s = pd.Series(state) if not isinstance(state, pd.Series) else state
+    on = s.fillna(False).to_numpy(dtype=bool)
+    out = on.copy()
+    out[1:] &= ~on[:-1]
+    return pd.Series(out, index=s.index, name=s.name)
+
+
+def run_lengths(state) -> pd.Series:
+    """How many bars the current run of a boolean signal has lasted, counted from its onset
+    (1 on the onset bar, 2 on the next, ...); 0 where the state is false.
+
+    >>> run_lengths(pd.Series([False, True, True, False, True])).tolist()
+    [0, 1, 2, 0, 1]
+    """
+    s = pd.Series(state) if not isinstance(state, pd.Series) else state
+    on = s.fillna(False).to_numpy(dtype=bool)
+    position = np.arange(1, len(on) + 1)
+    last_false = np.maximum.accumulate(np.where(on, 0, position))
+    return pd.Series(np.where(on, position - last_false, 0).astype("int64"), index=s.index,
+                     name=s.name)

@@ -6,7 +6,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from btcflow_nb import signals as sig
 from btcflow_nb.indicators import bollinger
 from btcflow_nb.signals import DEFAULTS, confluence, extreme_cycle, premium_alerts
 
@@ -195,3 +198,22 @@ def test_inputs_must_be_bar_aligned():
         confluence(p, shifted, p)
     # plain arrays carry no index: combined by position
     assert len(confluence(p, np.zeros(3), np.zeros(3), trend_length=1)) == 3
+
+
+# ------------------------------------------------------------------ onsets and run lengths
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([True, False, None]), max_size=60))
+def test_onsets_and_run_lengths_equal_a_plain_loop(values):
+    state = pd.Series(values, dtype="object")
+    expected_on, expected_run, prev, run = [], [], False, 0
+    for v in values:
+        v = bool(v)
+        expected_on.append(v and not prev)
+        run = run + 1 if v else 0
+        expected_run.append(run)
+        prev = v
+    assert sig.onsets(state).tolist() == expected_on
+    assert sig.run_lengths(state).tolist() == expected_run
+    assert int(sig.onsets(state).sum()) <= int(state.fillna(False).astype(bool).sum())
