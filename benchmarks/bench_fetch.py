@@ -42,7 +42,7 @@ from ._harness import Row, Target, Unavailable
 
 NAME = "fetch"
 TITLE = "Fetch from the fake exchange (50 ms latency, real ccxt rate limits)"
-REQUIRES = ("btcflow_nb/_fetch.py", "btcflow_nb/testing/fake_exchange.py")
+REQUIRES = ("btcflow_nb/sources/live.py", "btcflow_nb/testing/fake_exchange.py")
 
 LATENCY_S = 0.050
 DAYS = {"tiny": 3, "full": 90}
@@ -101,7 +101,7 @@ def expected_series(venue_names) -> dict:
     endpoint), OI snapshot — each should cost one request on a refresh."""
     import ccxt
 
-    from btcflow_nb.venues import registry
+    from btcflow_nb.sources.venues import registry
 
     known = {v.name: v for v in registry()}
     out = {}
@@ -127,7 +127,7 @@ def _network_span(log) -> float:
 @contextmanager
 def _recording_costs():
     """Record (exchange id, ccxt cost) of every paced request (see `_Pacer`)."""
-    from btcflow_nb import _fetch
+    from btcflow_nb.sources import live as _fetch
 
     seen = []
     original = _fetch._Pacer.__call__

@@ -32,19 +32,19 @@ def __getattr__(name):  # lazy: keep `import btcflow_nb` cheap (ccxt, widgets lo
         from .timeframes import TIMEFRAMES
         return TIMEFRAMES
     if name == "load_demo":
-        from .demo import load_demo
+        from .sources.demo import load_demo
         return load_demo
     if name == "flow_metrics":
         from .metrics import flow_metrics
         return flow_metrics
     if name == "fetch":
-        from ._fetch import fetch
+        from .sources.live import fetch
         return fetch
     if name == "FetchError":
-        from ._fetch import FetchError
+        from .sources.live import FetchError
         return FetchError
     if name == "from_cache":
-        from .cache import from_cache
+        from .sources.cache import from_cache
         return from_cache
     if name in ("indicators", "signals", "dashboard"):
         import importlib

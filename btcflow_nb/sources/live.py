@@ -32,7 +32,7 @@ How a fetch works
 
 Units (see `btcflow_nb.venues` for per-venue semantics): closes in the venue's quote, converted
 to USD by `MarketData.from_frames` with the fx series; funding as (fraction per interval,
-interval hours); OI in BTC and USD (`btcflow_nb._parse.oi_to_btc_usd`).
+interval hours); OI in BTC and USD (`btcflow_nb.parse.oi_to_btc_usd`).
 
 API keys are never needed.  If exchange objects carry keys, the keys are redacted from every
 error message, log line and ``meta`` entry, and they never reach the cache.
@@ -51,7 +51,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from . import _parse
+from . import parse
 from .cache import (CacheError, cache_root, foreign_files, merge, read_series, series_path,
                     write_series)
 from .config import RetryPolicy, load_config, point_exchange_at
@@ -456,7 +456,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             try:
                 await page_missing(pager, cached, covered, "ohlcv", reopen_last=True)
             finally:
-                result.new["ohlcv"] = _parse.ohlcv_frame(pager.rows)
+                result.new["ohlcv"] = parse.ohlcv_frame(pager.rows)
 
         async def funding():
             if not ex.has.get("fetchFundingRateHistory"):
@@ -474,12 +474,12 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 await page_missing(pager, cached, covered, "funding")
             finally:
                 funding_rows.extend(pager.rows)
-                result.new["funding"] = _parse.funding_frame(
+                result.new["funding"] = parse.funding_frame(
                     pager.rows, venue, market_interval_hours=_market_interval(venue, market))
 
         async def oi_history():
             if venue.oi_history_source == "funding_info":
-                oi_frames.append(_parse.oi_from_info_rows(funding_rows, venue.oi_info_index))
+                oi_frames.append(parse.oi_from_info_rows(funding_rows, venue.oi_info_index))
                 return
             if not ex.has.get("fetchOpenInterestHistory"):
                 result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterestHistory")
@@ -496,7 +496,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             try:
                 await page_missing(pager, hist, covered, "open_interest")
             finally:
-                oi_frames.append(_parse.oi_frame(pager.rows, venue, market.get("contractSize"),
+                oi_frames.append(parse.oi_frame(pager.rows, venue, market.get("contractSize"),
                                                  kind="history"))
 
         async def oi_snapshot():
@@ -511,7 +511,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
                 snap = dict(snap)
                 if snap.get("timestamp") is None:   # e.g. Hyperliquid: stamp it ourselves
                     snap["timestamp"] = int(time.time() * 1000)
-                oi_frames.append(_parse.oi_frame([snap], venue, market.get("contractSize"),
+                oi_frames.append(parse.oi_frame([snap], venue, market.get("contractSize"),
                                                  kind="snapshot",
                                                  amount_unit=venue.oi_snapshot_amount))
 
@@ -524,7 +524,7 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             await guarded("open interest snapshot", oi_snapshot)
         frames = [f for f in oi_frames if len(f)]
         if frames:
-            result.new["open_interest"] = _parse.dedupe_by_time(
+            result.new["open_interest"] = parse.dedupe_by_time(
                 pd.concat(frames, ignore_index=True))
     if failures:
         result.error = redact("; ".join(failures))[:800]
@@ -562,12 +562,12 @@ def _read_or_reset(path, series, venue, timeframe, result):
         return frame, (meta or {}).get("covered_from")
     except CacheError as exc:
         result.notes.append(str(exc))
-        return _parse.empty_frame(_parse_columns(series)), None
+        return parse.empty_frame(_parse_columns(series)), None
 
 
 def _parse_columns(series):
-    return {"ohlcv": _parse.OHLCV_COLUMNS, "funding": _parse.FUNDING_COLUMNS,
-            "open_interest": _parse.OI_RAW_COLUMNS}[series]
+    return {"ohlcv": parse.OHLCV_COLUMNS, "funding": parse.FUNDING_COLUMNS,
+            "open_interest": parse.OI_RAW_COLUMNS}[series]
 
 
 def _market_interval(venue: Venue, market) -> Optional[float]:
@@ -727,7 +727,7 @@ def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None)
         cached, meta = read_series(path, series, venue, tf if series == "ohlcv" else None)
     except CacheError as exc:
         notes.append(str(exc))
-        cached, meta = _parse.empty_frame(_parse_columns(series)), {}
+        cached, meta = parse.empty_frame(_parse_columns(series)), {}
     if len(frame) == 0 and len(cached) == 0:
         return
     old = (meta or {}).get("covered_from")
@@ -837,7 +837,7 @@ def _clip(frame, since_ms, until_ms):
 
 def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, errors, notes,
               extra=None):
-    from .marketdata import MarketData
+    from ..marketdata import MarketData
 
     closes = {"spot": {}, "perp": {}, "fx": {}}
     raw_closes = {}
@@ -867,10 +867,10 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 f, _ = read_series(series_path(root, "funding", v), "funding", v)
             except CacheError as exc:
                 errors[v.name] = str(exc)
-                f = _parse.empty_frame(_parse.FUNDING_COLUMNS)
+                f = parse.empty_frame(parse.FUNDING_COLUMNS)
             if len(f):
                 f = f.copy()
-                f["interval_hours"] = _parse.derive_intervals(
+                f["interval_hours"] = parse.derive_intervals(
                     f["time"], f["interval_hours"]).to_numpy()
                 if f["interval_hours"].isna().any():
                     f["interval_hours"] = f["interval_hours"].fillna(8.0)
@@ -883,7 +883,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 raw, _ = read_series(series_path(root, "open_interest", v), "open_interest", v)
             except CacheError as exc:
                 errors[v.name] = str(exc)
-                raw = _parse.empty_frame(_parse.OI_RAW_COLUMNS)
+                raw = parse.empty_frame(parse.OI_RAW_COLUMNS)
             oi_raw[v] = _clip(raw, since_ms, until_ms)
     fx_series = {k: s for k, s in closes["fx"].items()}
     fx_full = {v.key.upper(): raw_closes[v.name] for v in venues if v.kind == "fx"
@@ -892,7 +892,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
     for v, raw in oi_raw.items():
         if len(raw) == 0:
             continue
-        conv = _parse.oi_to_btc_usd(raw, raw_closes.get(v.name), v.quote, fx_full)
+        conv = parse.oi_to_btc_usd(raw, raw_closes.get(v.name), v.quote, fx_full)
         conv.insert(0, "venue", v.key)
         oi_frames.append(conv)
 

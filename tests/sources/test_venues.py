@@ -4,7 +4,7 @@ from __future__ import annotations
 import ccxt
 import pytest
 
-from btcflow_nb.venues import DEFAULT_VENUES, Venue, ccxt_has, registry, resolve_venues, venue_table
+from btcflow_nb.sources.venues import DEFAULT_VENUES, Venue, ccxt_has, registry, resolve_venues, venue_table
 
 
 def test_default_venues_are_the_documented_set():
@@ -126,7 +126,7 @@ def _page_size(venue, series):
 def _ask_one_page(fake, venue, series, page_size):
     """Rows of one page asked as `fetch` asks it, starting `page_size + 5` rows before the
     newest row (so the window holds more rows than the page)."""
-    from btcflow_nb._fetch import _page_call, _prepare_exchange
+    from btcflow_nb.sources.live import _page_call, _prepare_exchange
 
     if series == "funding":
         step = _FUNDING_HOURS[venue.key] * HOUR_MS

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._parse import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, dedupe_by_time, empty_frame
+from .parse import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, dedupe_by_time, empty_frame
 
 log = logging.getLogger("btcflow_nb.cache")
 
@@ -209,7 +209,7 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
     aside and named in ``meta["errors"]``.  Raises ValueError if the cache holds nothing for the
     selection (naming the directory searched).
     """
-    from . import _fetch
+    from . import live
 
-    return _fetch.assemble_from_cache(venues, timeframe=timeframe, since=since, until=until,
-                                      cache_dir=cache_dir)
+    return live.assemble_from_cache(venues, timeframe=timeframe, since=since, until=until,
+                                    cache_dir=cache_dir)

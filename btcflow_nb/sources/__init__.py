@@ -1,0 +1,1 @@
+"""Everything that touches the network or the disk (placeholder; filled in below)."""
