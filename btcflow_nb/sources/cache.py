@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .config import default_cache_dir
 from .parse import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, dedupe_by_time, empty_frame
 
 log = logging.getLogger("btcflow_nb.cache")
@@ -51,8 +52,6 @@ class CacheError(ValueError):
 
 
 def cache_root(cache_dir=None) -> Path:
-    from .config import default_cache_dir
-
     base = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     return base / f"v{FORMAT_VERSION}"
 

@@ -55,7 +55,8 @@ from . import parse
 from .cache import (CacheError, cache_root, foreign_files, merge, read_series, series_path,
                     write_series)
 from .config import RetryPolicy, load_config, point_exchange_at
-from .venues import Venue, registry, resolve_venues
+from .venue import Venue
+from .venues import registry, resolve_venues
 
 log = logging.getLogger("btcflow_nb.fetch")
 

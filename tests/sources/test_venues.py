@@ -4,7 +4,8 @@ from __future__ import annotations
 import ccxt
 import pytest
 
-from btcflow_nb.sources.venues import DEFAULT_VENUES, Venue, ccxt_has, registry, resolve_venues, venue_table
+from btcflow_nb.sources.venue import Venue
+from btcflow_nb.sources.venues import DEFAULT_VENUES, ccxt_has, registry, resolve_venues, venue_table
 
 
 def test_default_venues_are_the_documented_set():
