@@ -25,7 +25,7 @@ from ._harness import Row, Target, Unavailable, measure_interleaved
 
 NAME = "cache"
 TITLE = "Load from the Parquet cache (8 venues x 8 years of hourly bars)"
-REQUIRES = ("btcflow_nb/sources/cache.py",)
+REQUIRES = ("btcflow_nb/sources/cache.py", "btcflow_nb/sources/assemble.py")
 
 VENUES = ("spot:coinbase", "spot:kraken", "spot:bitstamp", "spot:binance",
           "perp:binance", "perp:bybit", "perp:okx", "perp:deribit")
@@ -95,9 +95,9 @@ def _raw_read(files):
 
 def run(size: str):
     try:
-        from btcflow_nb.sources.cache import from_cache
+        from btcflow_nb.sources.assemble import from_cache
     except ImportError as exc:
-        raise Unavailable(f"btcflow_nb.sources.cache not importable ({exc})") from None
+        raise Unavailable(f"btcflow_nb.sources.assemble not importable ({exc})") from None
     span, repeats = SPAN[size], REPEATS[size]
     rows, details = [], {"venues": list(VENUES), "fx": list(FX), "span": list(span)}
     for label, full in (("bars only", False), ("bars + funding + hourly OI", True)):

@@ -12,7 +12,7 @@
         Execute notebooks and export HTML (see ``btcflow-nb render --help``).
 
 Configuration: ``BTCFLOW_NB_CONFIG`` (JSON/TOML file), ``BTCFLOW_NB_API_BASE`` (one server for
-every venue, e.g. the fake exchange), ``BTCFLOW_NB_CACHE_DIR`` -- see `btcflow_nb.config`.
+every venue, e.g. the fake exchange), ``BTCFLOW_NB_CACHE_DIR`` -- see `btcflow_nb.sources.config`.
 Exit status: 0 success (some venues may have failed: they are listed), 1 every venue failed,
 2 bad arguments or configuration.
 """
@@ -84,7 +84,7 @@ def main(argv: Optional[list] = None) -> int:
                 print(venue_table().to_string(index=False))
             return 0
         if args.command == "coverage":
-            from .sources.cache import from_cache
+            from .sources.assemble import from_cache
 
             md = from_cache(args.venues, timeframe=args.timeframe, since=args.since,
                             until=args.until, cache_dir=args.cache_dir)

@@ -26,8 +26,9 @@ def _perp(key, exchange_id, symbol, quote, contract="linear", **kw):
 #: Page sizes are each venue's real maximum per request where ccxt's source (4.5.x,
 #: ``ccxt/async_support/<id>.py``) or the venue's documentation states it, because a page
 #: shorter than the page size ends a series (see `btcflow_nb.sources.paging`): a size larger
-#: than the venue serves would end series early.  `btcflow_nb.testing.fake_exchange` enforces the same
-#: maxima, and tests/sources/test_venues.py checks that every declared page size comes back full.
+#: than the venue serves would end series early.  `btcflow_nb.testing.fake_exchange` enforces
+#: the same maxima, and tests/sources/test_venues.py checks that every declared page size comes
+#: back full.
 DEFAULT_VENUES: tuple = (
     # --- spot ------------------------------------------------------------------------------
     # coinbase.fetch_ohlcv: ``maxLimit = 300`` (ccxt caps the window at 300 candles)

@@ -89,7 +89,7 @@ def test_venues_overlap_in_time(fake, tmp_path, monkeypatch):
             assert a0 < b1 and b0 < a1, (a, b)
 
 
-# --- pacing from request start (btcflow_nb._fetch._Pacer replaces ccxt's throttler) ---------
+# --- pacing from request start (btcflow_nb.sources.exchanges._Pacer replaces ccxt's throttler)
 
 def test_pacer_counts_spacing_from_the_previous_request_start_times_its_cost():
     """rateLimit 300 ms: a request whose predecessor started 50 ms ago (its reply took 50 ms)
@@ -97,7 +97,7 @@ def test_pacer_counts_spacing_from_the_previous_request_start_times_its_cost():
     predecessor of cost 10 holds the next one 10 x 300 ms after its own start."""
     import asyncio
 
-    from btcflow_nb.sources.live import _Pacer
+    from btcflow_nb.sources.exchanges import _Pacer
 
     clock = {"now": 0.0}
     slept = []
@@ -124,7 +124,7 @@ def test_pacer_counts_spacing_from_the_previous_request_start_times_its_cost():
 def test_callers_arriving_together_are_spaced_in_arrival_order():
     import asyncio
 
-    from btcflow_nb.sources.live import _Pacer
+    from btcflow_nb.sources.exchanges import _Pacer
 
     waits = {}
 
@@ -147,7 +147,7 @@ def test_prepared_exchanges_pace_with_ccxts_cost_weights(fake):
     per-endpoint cost: Hyperliquid's ``info`` endpoint weighs 10 (candles 4)."""
     import asyncio
 
-    from btcflow_nb.sources.live import _Pacer, _prepare_exchange
+    from btcflow_nb.sources.exchanges import _Pacer, _prepare_exchange
 
     async def scenario():
         ex = fake.exchange("hyperliquid", enableRateLimit=True, rateLimit=1)
@@ -235,7 +235,7 @@ def test_prepared_exchanges_share_one_tls_context(fake):
     of CPU each, 14 exchanges); fetch hands them one, and leaves a caller's own alone."""
     import ssl
 
-    from btcflow_nb.sources.live import _prepare_exchange
+    from btcflow_nb.sources.exchanges import _prepare_exchange
 
     a, b = fake.exchange("kraken"), fake.exchange("deribit")
     own = fake.exchange("okx")

@@ -128,7 +128,7 @@ def _pager(rows_at, *, limit, step, use_until, implicit_window=None):
     and counting its requests."""
     import asyncio
 
-    from btcflow_nb.sources.live import _Pager
+    from btcflow_nb.sources.paging import _Pager
     from btcflow_nb.sources.config import RetryPolicy
 
     asked = []
