@@ -47,13 +47,15 @@ import datetime as _dt
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from . import parse
 from .assemble import _assemble, _with_fx
 from .cache import CacheError, cache_root, merge, read_series, series_path, write_series
-from .config import load_config
+from .config import RetryPolicy, load_config
 from .exchanges import _make_exchange, _prepare_exchange, _redactor
 from .plan import _check_timeframe, _Plan, _to_ms
 from .series import _fetch_venue, _parse_columns, _VenueResult
@@ -139,7 +141,8 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
                                 f"{sorted(tfs)}")
     if problems and explicit_venues:
         raise ValueError("; ".join(problems.values()))
-    plan = _Plan(tf, since_ms if since_ms is not None else 0, until_ms, since_ms is not None)
+    plan = _Plan(tf, since_ms if since_ms is not None else 0, until_ms, since_ms is not None,
+                 explicit_until=until is not None)
     use_cache = cache_dir is not False
     root = cache_root(None if cache_dir in (None, False) else cache_dir)
     if not use_cache:
@@ -147,18 +150,36 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
         tmpdir = tempfile.TemporaryDirectory(prefix="btcflow-nocache-")
         root = cache_root(tmpdir.name)
     try:
-        return _fetch_into(root, chosen, objects, problems, plan, cfg, progress, since_ms,
-                           until_ms, until, tf, use_cache)
+        return _fetch_into(_Request(plan, chosen, objects, problems, cfg.retry, progress, root,
+                                    use_cache))
     finally:
         if not use_cache:
             tmpdir.cleanup()
 
 
-def _fetch_into(root, chosen, objects, problems, plan, cfg, progress, since_ms, until_ms, until,
-                tf, use_cache):
-    redact = _redactor(set(objects.values()))
+@dataclass
+class _Request:
+    """One `fetch` call, its arguments checked: what to ask for (`plan`: the timeframe and the
+    time range), from whom, and where the rows go."""
+
+    plan: _Plan
+    venues: list          # the selected venues, fx series included
+    exchanges: dict       # venue name -> ccxt.async_support exchange
+    problems: dict        # venue name -> why it is not fetched (timeframe not served)
+    policy: RetryPolicy
+    progress: bool        # tqdm bars
+    root: Path            # the cache root (a temporary one when the cache is off)
+    use_cache: bool
+
+    @property
+    def to_fetch(self) -> list:
+        return [v for v in self.venues if v.name not in self.problems]
+
+
+def _fetch_into(req: _Request):
+    redact = _redactor(set(req.exchanges.values()))
     fetched_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    to_fetch = [v for v in chosen if v.name not in problems]
+    tf = req.plan.timeframe
     venue_notes = {}
 
     def store(r: _VenueResult) -> None:
@@ -166,30 +187,29 @@ def _fetch_into(root, chosen, objects, problems, plan, cfg, progress, since_ms, 
         slower venues still wait on their rate limits)."""
         notes_here = [redact(n) for n in r.notes]
         for series, frame in r.new.items():
-            _store(root, series, r.venue, tf, frame, fetched_at, notes_here,
+            _store(req.root, series, r.venue, tf, frame, fetched_at, notes_here,
                    r.covered.get(series))
         venue_notes[r.venue.name] = notes_here
 
     def finish(results):
         """The MarketData from the cache (runs while the exchanges close)."""
-        errors = {name: reason for name, reason in problems.items()}
+        errors = {name: reason for name, reason in req.problems.items()}
         notes = []
         for r in results:
             if r.error:
                 errors[r.venue.name] = r.error
             notes.extend(venue_notes.get(r.venue.name, ()))
-        if errors and len(errors) == len(chosen) and not any(
+        if errors and len(errors) == len(req.venues) and not any(
                 len(f) for r in results for f in r.new.values()):
             raise FetchError(errors)
         # "up to now": include what was stamped during the fetch (snapshots)
-        end_ms = int(time.time() * 1000) if until is None else until_ms
-        return _assemble(chosen, tf, root, since_ms, end_ms, source="live",
-                         fetched_at=fetched_at, errors=errors, notes=notes,
+        end_ms = req.plan.until if req.plan.explicit_until else int(time.time() * 1000)
+        return _assemble(req.venues, tf, req.root, req.plan.since_or_none, end_ms,
+                         source="live", fetched_at=fetched_at, errors=errors, notes=notes,
                          extra={"requests": {r.venue.name: r.requests for r in results},
-                                "cache_dir": None if not use_cache else str(root.parent)})
+                                "cache_dir": str(req.root.parent) if req.use_cache else None})
 
-    return _run(_fetch_all(to_fetch, objects, plan, root, cfg.retry, progress, redact, store,
-                           finish))
+    return _run(_fetch_all(req, redact, store, finish))
 
 
 def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None):
@@ -209,14 +229,14 @@ def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None)
                  tf if series == "ohlcv" else None, fetched_at, covered_from=covered)
 
 
-async def _fetch_all(venues, objects, plan, root, policy, progress, redact, store=None,
-                     finish=None):
-    """Fetch every venue concurrently; `store(result)` runs in a worker thread as soon as each
-    venue is done (cache writes overlap the other venues' network time).  Returns the list of
-    `_VenueResult`, or ``finish(results)`` -- run in a worker thread while the exchanges close
-    (ccxt's close() sleeps 250 ms to let TLS connections shut down)."""
+async def _fetch_all(req: _Request, redact, store=None, finish=None):
+    """Fetch every venue of ``req.to_fetch`` concurrently; `store(result)` runs in a worker
+    thread as soon as each venue is done (cache writes overlap the other venues' network time).
+    Returns the list of `_VenueResult`, or ``finish(results)`` -- run in a worker thread while
+    the exchanges close (ccxt's close() sleeps 250 ms to let TLS connections shut down)."""
     from tqdm.auto import tqdm
 
+    venues, objects, progress = req.to_fetch, req.exchanges, req.progress
     bars = {}
     for i, v in enumerate(venues):
         bars[v.name] = tqdm(total=None, desc=f"{v.name:<20}", unit="req", position=i,
@@ -231,8 +251,8 @@ async def _fetch_all(venues, objects, plan, root, policy, progress, redact, stor
     closing = None
     try:
         async def one(v):
-            result = await _fetch_venue(v, objects[v.name], plan, root, policy, bars[v.name],
-                                        redact)
+            result = await _fetch_venue(v, objects[v.name], req.plan, req.root, req.policy,
+                                        bars[v.name], redact)
             if store is not None:
                 await asyncio.to_thread(store, result)
             return result

@@ -55,7 +55,19 @@ def _check_timeframe(timeframe: str) -> str:
 
 @dataclass
 class _Plan:
+    """What every series of every venue is asked for (the one place the timeframe travels).
+
+    since / until: epoch ms; `since` is 0 and `explicit_since` False when the caller gave none
+    (each series then resumes from its cache, or starts 365 days before `until`); `until` is
+    the time of the call and `explicit_until` False when the caller gave none ("up to now").
+    """
+
     timeframe: str
     since: int
     until: int
     explicit_since: bool
+    explicit_until: bool = True
+
+    @property
+    def since_or_none(self) -> Optional[int]:
+        return self.since if self.explicit_since else None
