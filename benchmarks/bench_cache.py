@@ -1,7 +1,7 @@
 """Section 5 — loading from the Parquet cache.
 
-Set-up: a cache written with the project's own :func:`btcflow_nb.cache.write_series` (the code
-``fetch`` uses), in a temporary directory: 8 venues x 8 years of hourly OHLCV bars
+Set-up: a cache written with the project's own :func:`btcflow_nb.sources.cache.write_series`
+(the code ``fetch`` uses), in a temporary directory: 8 venues x 8 years of hourly OHLCV bars
 (spot Coinbase, Kraken, Bitstamp, Binance; perps Binance, Bybit, OKX, Deribit) plus the USDT/USD
 fx series a real cache holds for the USDT-quoted venues — 70 128 bars per series at full size.
 
@@ -25,7 +25,7 @@ from ._harness import Row, Target, Unavailable, measure_interleaved
 
 NAME = "cache"
 TITLE = "Load from the Parquet cache (8 venues x 8 years of hourly bars)"
-REQUIRES = ("btcflow_nb/cache.py",)
+REQUIRES = ("btcflow_nb/sources/cache.py", "btcflow_nb/sources/assemble.py")
 
 VENUES = ("spot:coinbase", "spot:kraken", "spot:bitstamp", "spot:binance",
           "perp:binance", "perp:bybit", "perp:okx", "perp:deribit")
@@ -53,8 +53,8 @@ def _ohlcv(times, level: float, rng) -> pd.DataFrame:
 
 def write_cache(root_dir: Path, span, *, with_funding_and_oi: bool) -> list[Path]:
     """Write the benchmark cache with the project's cache module; return the files written."""
-    from btcflow_nb.cache import cache_root, series_path, write_series
-    from btcflow_nb.venues import registry
+    from btcflow_nb.sources.cache import cache_root, series_path, write_series
+    from btcflow_nb.sources.venues import registry
 
     known = {v.name: v for v in registry()}
     root = cache_root(root_dir)
@@ -95,9 +95,9 @@ def _raw_read(files):
 
 def run(size: str):
     try:
-        from btcflow_nb.cache import from_cache
+        from btcflow_nb.sources.assemble import from_cache
     except ImportError as exc:
-        raise Unavailable(f"btcflow_nb.cache not importable ({exc})") from None
+        raise Unavailable(f"btcflow_nb.sources.assemble not importable ({exc})") from None
     span, repeats = SPAN[size], REPEATS[size]
     rows, details = [], {"venues": list(VENUES), "fx": list(FX), "span": list(span)}
     for label, full in (("bars only", False), ("bars + funding + hourly OI", True)):

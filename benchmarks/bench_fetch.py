@@ -21,7 +21,7 @@ directory, daily bars (``fetch``'s default timeframe).
 
 INFO rows next to the targets: the **cost-aware bound** ``max over exchanges of (sum over its
 requests but the last of max(latency, rateLimit x ccxt cost)) + latency``, with each request's
-cost weight as ccxt passes it to the throttle (recorded at `btcflow_nb._fetch._Pacer`; e.g. Kraken's OHLC costs
+cost weight as ccxt passes it to the throttle (recorded at `btcflow_nb.sources.exchanges._Pacer`; e.g. Kraken's OHLC costs
 1.2, Hyperliquid's ``info`` 10 and its candles 4; the issue's bound counts every request as
 cost 1 and n spacings for n requests) -- and the wall time outside the network phase (before the first request reaches the
 fake, after the last reply left it).
@@ -42,7 +42,8 @@ from ._harness import Row, Target, Unavailable
 
 NAME = "fetch"
 TITLE = "Fetch from the fake exchange (50 ms latency, real ccxt rate limits)"
-REQUIRES = ("btcflow_nb/_fetch.py", "btcflow_nb/testing/fake_exchange.py")
+REQUIRES = ("btcflow_nb/sources/live.py", "btcflow_nb/sources/exchanges.py",
+            "btcflow_nb/testing/fake_exchange.py")
 
 LATENCY_S = 0.050
 DAYS = {"tiny": 3, "full": 90}
@@ -101,7 +102,7 @@ def expected_series(venue_names) -> dict:
     endpoint), OI snapshot — each should cost one request on a refresh."""
     import ccxt
 
-    from btcflow_nb.venues import registry
+    from btcflow_nb.sources.venues import registry
 
     known = {v.name: v for v in registry()}
     out = {}
@@ -127,20 +128,20 @@ def _network_span(log) -> float:
 @contextmanager
 def _recording_costs():
     """Record (exchange id, ccxt cost) of every paced request (see `_Pacer`)."""
-    from btcflow_nb import _fetch
+    from btcflow_nb.sources.exchanges import _Pacer
 
     seen = []
-    original = _fetch._Pacer.__call__
+    original = _Pacer.__call__
 
     async def call(self, cost=None):
         seen.append((self.label, 1.0 if cost is None else float(cost)))
         return await original(self, cost)
 
-    _fetch._Pacer.__call__ = call
+    _Pacer.__call__ = call
     try:
         yield seen
     finally:
-        _fetch._Pacer.__call__ = original
+        _Pacer.__call__ = original
 
 
 def cost_aware_bound(costs, latency_s: float) -> tuple[float, dict]:

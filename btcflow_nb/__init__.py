@@ -32,19 +32,19 @@ def __getattr__(name):  # lazy: keep `import btcflow_nb` cheap (ccxt, widgets lo
         from .timeframes import TIMEFRAMES
         return TIMEFRAMES
     if name == "load_demo":
-        from .demo import load_demo
+        from .sources import load_demo
         return load_demo
     if name == "flow_metrics":
         from .metrics import flow_metrics
         return flow_metrics
     if name == "fetch":
-        from ._fetch import fetch
+        from .sources import fetch
         return fetch
     if name == "FetchError":
-        from ._fetch import FetchError
+        from .sources import FetchError
         return FetchError
     if name == "from_cache":
-        from .cache import from_cache
+        from .sources import from_cache
         return from_cache
     if name in ("indicators", "signals", "dashboard"):
         import importlib

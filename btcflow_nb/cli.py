@@ -12,7 +12,7 @@
         Execute notebooks and export HTML (see ``btcflow-nb render --help``).
 
 Configuration: ``BTCFLOW_NB_CONFIG`` (JSON/TOML file), ``BTCFLOW_NB_API_BASE`` (one server for
-every venue, e.g. the fake exchange), ``BTCFLOW_NB_CACHE_DIR`` -- see `btcflow_nb.config`.
+every venue, e.g. the fake exchange), ``BTCFLOW_NB_CACHE_DIR`` -- see `btcflow_nb.sources.config`.
 Exit status: 0 success (some venues may have failed: they are listed), 1 every venue failed,
 2 bad arguments or configuration.
 """
@@ -78,20 +78,20 @@ def main(argv: Optional[list] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "venues":
-            from .venues import venue_table
+            from .sources.venues import venue_table
 
             with pd.option_context("display.width", 200, "display.max_columns", 20):
                 print(venue_table().to_string(index=False))
             return 0
         if args.command == "coverage":
-            from .cache import from_cache
+            from .sources.assemble import from_cache
 
             md = from_cache(args.venues, timeframe=args.timeframe, since=args.since,
                             until=args.until, cache_dir=args.cache_dir)
             print(format_coverage(md.coverage()))
             _print_errors(md, sys.stdout)
             return 0
-        from ._fetch import FetchError, fetch
+        from .sources.live import FetchError, fetch
 
         try:
             md = fetch(args.venues, since=args.since, until=args.until, timeframe=args.timeframe,

@@ -4,7 +4,9 @@ from __future__ import annotations
 import ccxt
 import pytest
 
-from btcflow_nb.venues import DEFAULT_VENUES, Venue, ccxt_has, registry, resolve_venues, venue_table
+from btcflow_nb.sources.venue import Venue
+from btcflow_nb.sources.venues import (DEFAULT_VENUES, ccxt_has, registry, resolve_venues,
+                                       venue_table)
 
 
 def test_default_venues_are_the_documented_set():
@@ -86,10 +88,11 @@ def test_extra_venues_from_config_extend_and_replace(tmp_path, monkeypatch):
 
 
 # --- page sizes: each declared page size is what the venue serves in one full page ---------
-# A page at least two rows short of the page size ends a series (btcflow_nb._fetch._Pager), so
-# a page size larger than the venue serves would silently end series early.  The fake exchange
-# enforces each venue's real maximum; here every (venue, series) is asked, through ccxt exactly
-# as fetch asks it, for a window holding more rows than its page size.
+# A page at least two rows short of the page size ends a series
+# (btcflow_nb.sources.paging._Pager), so a page size larger than the venue serves would
+# silently end series early.  The fake exchange enforces each venue's real maximum; here every
+# (venue, series) is asked, through ccxt exactly as fetch asks it, for a window holding more rows
+# than its page size.
 
 import asyncio  # noqa: E402
 import dataclasses  # noqa: E402
@@ -126,7 +129,8 @@ def _page_size(venue, series):
 def _ask_one_page(fake, venue, series, page_size):
     """Rows of one page asked as `fetch` asks it, starting `page_size + 5` rows before the
     newest row (so the window holds more rows than the page)."""
-    from btcflow_nb._fetch import _page_call, _prepare_exchange
+    from btcflow_nb.sources.exchanges import _prepare_exchange
+    from btcflow_nb.sources.paging import _page_call
 
     if series == "funding":
         step = _FUNDING_HOURS[venue.key] * HOUR_MS

@@ -13,7 +13,7 @@ import pytest
 
 import btcflow_nb
 from btcflow_nb.testing.fake_exchange import FakeExchange
-from btcflow_nb.venues import DEFAULT_VENUES
+from btcflow_nb.sources.venues import DEFAULT_VENUES
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 #: venues whose endpoints cost exactly one throttler unit per request in ccxt
@@ -89,7 +89,7 @@ def test_venues_overlap_in_time(fake, tmp_path, monkeypatch):
             assert a0 < b1 and b0 < a1, (a, b)
 
 
-# --- pacing from request start (btcflow_nb._fetch._Pacer replaces ccxt's throttler) ---------
+# --- pacing from request start (btcflow_nb.sources.exchanges._Pacer replaces ccxt's throttler)
 
 def test_pacer_counts_spacing_from_the_previous_request_start_times_its_cost():
     """rateLimit 300 ms: a request whose predecessor started 50 ms ago (its reply took 50 ms)
@@ -97,7 +97,7 @@ def test_pacer_counts_spacing_from_the_previous_request_start_times_its_cost():
     predecessor of cost 10 holds the next one 10 x 300 ms after its own start."""
     import asyncio
 
-    from btcflow_nb._fetch import _Pacer
+    from btcflow_nb.sources.exchanges import _Pacer
 
     clock = {"now": 0.0}
     slept = []
@@ -124,7 +124,7 @@ def test_pacer_counts_spacing_from_the_previous_request_start_times_its_cost():
 def test_callers_arriving_together_are_spaced_in_arrival_order():
     import asyncio
 
-    from btcflow_nb._fetch import _Pacer
+    from btcflow_nb.sources.exchanges import _Pacer
 
     waits = {}
 
@@ -147,7 +147,7 @@ def test_prepared_exchanges_pace_with_ccxts_cost_weights(fake):
     per-endpoint cost: Hyperliquid's ``info`` endpoint weighs 10 (candles 4)."""
     import asyncio
 
-    from btcflow_nb._fetch import _Pacer, _prepare_exchange
+    from btcflow_nb.sources.exchanges import _Pacer, _prepare_exchange
 
     async def scenario():
         ex = fake.exchange("hyperliquid", enableRateLimit=True, rateLimit=1)
@@ -197,7 +197,7 @@ def test_a_finished_venue_is_cached_while_others_still_fetch(fake, tmp_path, mon
     before the writes were moved into the fetch."""
     import asyncio
 
-    import btcflow_nb._fetch as fetch_module
+    import btcflow_nb.sources.live as fetch_module
 
     fake.clear_faults()
     for k, v in fake.env(tmp_path).items():
@@ -235,7 +235,7 @@ def test_prepared_exchanges_share_one_tls_context(fake):
     of CPU each, 14 exchanges); fetch hands them one, and leaves a caller's own alone."""
     import ssl
 
-    from btcflow_nb._fetch import _prepare_exchange
+    from btcflow_nb.sources.exchanges import _prepare_exchange
 
     a, b = fake.exchange("kraken"), fake.exchange("deribit")
     own = fake.exchange("okx")

@@ -13,7 +13,7 @@ import pytest
 from btcflow_nb import flow_metrics, load_demo
 from btcflow_nb.metrics import SIGNAL_COLUMNS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("spot", "perp", "funding", "open_interest", "fx")
 
 

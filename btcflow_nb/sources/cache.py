@@ -1,4 +1,4 @@
-"""On-disk Parquet cache of fetched exchange data, and `from_cache` (no network).
+"""On-disk Parquet cache of fetched exchange data (read as a MarketData by `btcflow_nb.from_cache`).
 
 Location: ``$BTCFLOW_NB_CACHE_DIR``, else ``cache_dir`` in the ``$BTCFLOW_NB_CONFIG`` file, else
 ``$XDG_CACHE_HOME/btcflow-nb`` (``~/.cache/btcflow-nb``).  Layout (one file per venue and
@@ -34,7 +34,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._parse import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, dedupe_by_time, empty_frame
+from .config import default_cache_dir
+from .parse import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, dedupe_by_time, empty_frame
 
 log = logging.getLogger("btcflow_nb.cache")
 
@@ -51,8 +52,6 @@ class CacheError(ValueError):
 
 
 def cache_root(cache_dir=None) -> Path:
-    from .config import default_cache_dir
-
     base = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     return base / f"v{FORMAT_VERSION}"
 
@@ -200,16 +199,3 @@ def foreign_files(cache_dir=None) -> list:
             out.append(str(p.relative_to(root.parent)))
     return out
 
-
-def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, cache_dir=None):
-    """Load cached data into a MarketData (``meta["source"] == "cache"``), with no network.
-
-    venues, timeframe, since, until: as for `btcflow_nb.fetch`.  Venues without cached data are
-    simply absent (``md.coverage()`` shows what is there); a corrupt or foreign cache file is set
-    aside and named in ``meta["errors"]``.  Raises ValueError if the cache holds nothing for the
-    selection (naming the directory searched).
-    """
-    from . import _fetch
-
-    return _fetch.assemble_from_cache(venues, timeframe=timeframe, since=since, until=until,
-                                      cache_dir=cache_dir)

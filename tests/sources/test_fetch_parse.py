@@ -1,4 +1,4 @@
-"""Pure parsing and unit normalisation (`btcflow_nb._parse`), venue semantics one by one."""
+"""Pure parsing and unit normalisation (`btcflow_nb.sources.parse`), venue semantics one by one."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcflow_nb import _parse
-from btcflow_nb.venues import DEFAULT_VENUES
+from btcflow_nb.sources import parse as _parse
+from btcflow_nb.sources.venues import DEFAULT_VENUES
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 H = 3_600_000

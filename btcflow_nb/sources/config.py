@@ -13,7 +13,7 @@ Environment variables
         attempts = 5                            # tries per request (first one included)
         base_delay = 0.5                        # seconds; doubles per retry, capped by max_delay
         max_delay = 30.0
-        [[venues]]                              # extra venues / symbols (fields of venues.Venue)
+        [[venues]]                              # extra venues / symbols (fields of venue.Venue)
         key = "bybit_inverse"
         kind = "perp"
         exchange_id = "bybit"
@@ -38,6 +38,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+from .venue import Venue
 
 ENV_CONFIG = "BTCFLOW_NB_CONFIG"
 ENV_API_BASE = "BTCFLOW_NB_API_BASE"
@@ -88,8 +90,6 @@ def default_cache_dir() -> Path:
 def load_config(path: Optional[str] = None) -> Config:
     """Read the configuration (``path`` or ``$BTCFLOW_NB_CONFIG``; none -> defaults), then apply
     ``$BTCFLOW_NB_API_BASE``.  Raises ValueError naming the file and the bad key."""
-    from .venues import Venue
-
     path = path or os.environ.get(ENV_CONFIG) or None
     raw: dict = {}
     if path:

@@ -72,7 +72,7 @@ def _series_of(venue):
 def test_a_refresh_of_every_default_venue_costs_one_request_per_series(tmp_path):
     """Full history, then the clock moves two days: each series is brought up to date with a
     single request (a page shorter than the venue's page size needs no confirmation)."""
-    from btcflow_nb.venues import registry
+    from btcflow_nb.sources.venues import registry
 
     truth = Truth.recent(12)
     with FakeExchange(truth, now_ms=truth.end - 1 - 2 * DAY_MS) as fake, \
@@ -106,7 +106,7 @@ def test_a_full_page_starting_one_step_after_the_cursor_is_not_gone_back_over(en
     (Going back over that gap cost two extra requests per page: 63 pages for 90 days.)"""
     import dataclasses
 
-    from btcflow_nb.venues import DEFAULT_VENUES
+    from btcflow_nb.sources.venues import DEFAULT_VENUES
 
     fake, truth = env_fetch
     deribit = dataclasses.replace({v.name: v for v in DEFAULT_VENUES}["perp:deribit"],
@@ -128,8 +128,8 @@ def _pager(rows_at, *, limit, step, use_until, implicit_window=None):
     and counting its requests."""
     import asyncio
 
-    from btcflow_nb._fetch import _Pager
-    from btcflow_nb.config import RetryPolicy
+    from btcflow_nb.sources.paging import _Pager
+    from btcflow_nb.sources.config import RetryPolicy
 
     asked = []
 

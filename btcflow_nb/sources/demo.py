@@ -7,7 +7,7 @@ from importlib import resources
 
 import pandas as pd
 
-from .marketdata import MarketData
+from ..marketdata import MarketData
 
 SYNTHETIC_BADGE = "SYNTHETIC DEMO DATA — not market data"
 

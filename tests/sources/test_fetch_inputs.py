@@ -9,10 +9,11 @@ import ccxt
 import pytest
 
 import btcflow_nb
-from btcflow_nb.config import load_config, point_exchange_at
+from btcflow_nb.sources.config import load_config, point_exchange_at
 from btcflow_nb import FetchError
 from btcflow_nb.testing.fake_exchange import FakeExchange
-from btcflow_nb.venues import DEFAULT_VENUES, Venue, resolve_venues
+from btcflow_nb.sources.venue import Venue
+from btcflow_nb.sources.venues import DEFAULT_VENUES, resolve_venues
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 

@@ -84,7 +84,7 @@ def test_keys_from_the_config_file_do_not_leak_in_errors(fake, tmp_path, monkeyp
 def test_redaction_is_what_hides_them():
     """The redactor replaces every configured secret, longest first (a guard that the leak
     checks above are not passing vacuously)."""
-    from btcflow_nb._fetch import _redactor
+    from btcflow_nb.sources.exchanges import _redactor
 
     class Ex:
         apiKey, secret, password = SECRETS["apiKey"], SECRETS["secret"], SECRETS["password"]

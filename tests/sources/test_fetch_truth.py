@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from btcflow_nb.testing.fake_exchange import _OI_NATIVE, DAY_MS, FakeExchange, Truth
-from btcflow_nb.venues import DEFAULT_VENUES
+from btcflow_nb.sources.venues import DEFAULT_VENUES
 
 SPOT = [v for v in DEFAULT_VENUES if v.kind == "spot"]
 PERP = [v for v in DEFAULT_VENUES if v.kind == "perp"]

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import btcflow_nb
-from btcflow_nb.cache import cache_root, read_series, series_path
+from btcflow_nb.sources.cache import cache_root, read_series, series_path
 from btcflow_nb import FetchError
 from btcflow_nb.testing.fake_exchange import FakeExchange
-from btcflow_nb.venues import DEFAULT_VENUES
+from btcflow_nb.sources.venues import DEFAULT_VENUES
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import btcflow_nb
-from btcflow_nb.cache import (CacheError, cache_root, merge, read_series, series_path,
+from btcflow_nb.sources.cache import (CacheError, cache_root, merge, read_series, series_path,
                               write_series)
 from btcflow_nb.testing.fake_exchange import FakeExchange
-from btcflow_nb.venues import DEFAULT_VENUES
+from btcflow_nb.sources.venues import DEFAULT_VENUES
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 COINBASE = BY_NAME["spot:coinbase"]
@@ -142,8 +142,8 @@ def test_from_cache_reports_foreign_files_and_empty_cache(root):
 
 _WRITER = textwrap.dedent("""
     import sys, numpy as np, pandas as pd
-    from btcflow_nb.cache import write_series
-    from btcflow_nb.venues import DEFAULT_VENUES
+    from btcflow_nb.sources.cache import write_series
+    from btcflow_nb.sources.venues import DEFAULT_VENUES
     from pathlib import Path
     venue = [v for v in DEFAULT_VENUES if v.name == "spot:coinbase"][0]
     path = Path(sys.argv[1])

@@ -1,0 +1,171 @@
+"""A MarketData from the cache: `from_cache` (no network), and what `fetch` returns.
+
+Closes are read per venue and timeframe, clipped to [since, until]; funding intervals are
+derived where the venue did not say (`btcflow_nb.sources.parse.derive_intervals`); OI is
+converted to BTC and USD with the venue's closes and the USDT/USD and USDC/USD series
+(`btcflow_nb.sources.parse.oi_to_btc_usd`), which `_with_fx` adds to any selection quoted in a
+stablecoin.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from ..marketdata import MarketData
+from . import parse
+from .cache import CacheError, cache_root, foreign_files, read_series, series_path
+from .plan import _TF_MS, _check_timeframe, _to_ms
+from .venues import registry, resolve_venues
+
+
+def _with_fx(chosen):
+    quotes = {v.quote for v in chosen if v.kind in ("spot", "perp")}
+    known = {v.name: v for v in registry()}
+    out = list(chosen)
+    names = {v.name for v in out}
+    for currency in ("USDT", "USDC"):
+        name = f"fx:{currency.lower()}"
+        if currency in quotes and name not in names and name in known:
+            out.append(known[name])
+    return out
+
+
+def _clip(frame, since_ms, until_ms):
+    if len(frame) == 0:
+        return frame
+    t = pd.DatetimeIndex(frame["time"]).as_unit("ms").asi8
+    keep = np.ones(len(t), dtype=bool)
+    if since_ms is not None:
+        keep &= t >= since_ms
+    if until_ms is not None:
+        keep &= t <= until_ms
+    return frame[keep]
+
+
+def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, errors, notes,
+              extra=None):
+    closes = {"spot": {}, "perp": {}, "fx": {}}
+    raw_closes = {}
+    quotes = {"spot": {}, "perp": {}}
+    funding, oi_raw = [], {}
+    errors = dict(errors)
+    for v in venues:
+        try:
+            ohlcv, _ = read_series(series_path(root, "ohlcv", v, tf), "ohlcv", v, tf)
+        except CacheError as exc:
+            errors[v.name] = str(exc)
+            continue
+        # indexed by bar CLOSE time: the price known at a moment is the last completed bar's
+        raw_closes[v.name] = pd.Series(
+            ohlcv["close"].to_numpy(),
+            index=pd.DatetimeIndex(ohlcv["time"]) + pd.Timedelta(milliseconds=_TF_MS[tf]))
+        o = _clip(ohlcv, since_ms, until_ms)
+        if len(o):
+            s = pd.Series(o["close"].to_numpy(), index=pd.DatetimeIndex(o["time"], name="time"))
+            closes[v.kind][v.key if v.kind != "fx" else v.key.upper()] = s
+            if v.kind in quotes:
+                quotes[v.kind][v.key] = v.quote
+        if v.kind != "perp":
+            continue
+        if v.funding_history:
+            try:
+                f, _ = read_series(series_path(root, "funding", v), "funding", v)
+            except CacheError as exc:
+                errors[v.name] = str(exc)
+                f = parse.empty_frame(parse.FUNDING_COLUMNS)
+            if len(f):
+                f = f.copy()
+                f["interval_hours"] = parse.derive_intervals(
+                    f["time"], f["interval_hours"]).to_numpy()
+                if f["interval_hours"].isna().any():
+                    f["interval_hours"] = f["interval_hours"].fillna(8.0)
+                    notes.append(f"{v.name}: funding interval unknown for some events; 8h assumed")
+                f = _clip(f, since_ms, until_ms)
+                f.insert(0, "venue", v.key)
+                funding.append(f)
+        if v.oi_history or v.oi_snapshot:
+            try:
+                raw, _ = read_series(series_path(root, "open_interest", v), "open_interest", v)
+            except CacheError as exc:
+                errors[v.name] = str(exc)
+                raw = parse.empty_frame(parse.OI_RAW_COLUMNS)
+            oi_raw[v] = _clip(raw, since_ms, until_ms)
+    fx_series = {k: s for k, s in closes["fx"].items()}
+    fx_full = {v.key.upper(): raw_closes[v.name] for v in venues if v.kind == "fx"
+               and v.name in raw_closes}
+    oi_frames = []
+    for v, raw in oi_raw.items():
+        if len(raw) == 0:
+            continue
+        conv = parse.oi_to_btc_usd(raw, raw_closes.get(v.name), v.quote, fx_full)
+        conv.insert(0, "venue", v.key)
+        oi_frames.append(conv)
+
+    def wide(d):
+        if not d:
+            return None
+        frame = pd.concat(d, axis=1, sort=True)
+        frame.index.name = "time"
+        return frame
+
+    def long(frames, columns):
+        frames = [f[list(columns)] for f in frames if len(f)]
+        if not frames:
+            return None
+        return pd.concat(frames, ignore_index=True)
+
+    fx = wide(fx_series)
+    meta = {"source": source, "synthetic": False, "fetched_at": fetched_at, "notes": notes,
+            "errors": errors, "timeframe_fetched": tf}
+    meta.update(extra or {})
+    return MarketData.from_frames(
+        spot=wide(closes["spot"]), perp=wide(closes["perp"]),
+        funding=long(funding, ("venue", "time", "rate", "interval_hours")),
+        open_interest=long(oi_frames, ("venue", "time", "oi_btc", "oi_usd")),
+        fx=fx, spot_quotes=quotes["spot"] or None, perp_quotes=quotes["perp"] or None,
+        meta=meta)
+
+
+def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, cache_dir=None):
+    """Load cached data into a MarketData (``meta["source"] == "cache"``), with no network.
+
+    venues, timeframe, since, until: as for `btcflow_nb.fetch`.  Venues without cached data are
+    simply absent (``md.coverage()`` shows what is there); a corrupt or foreign cache file is set
+    aside and named in ``meta["errors"]``.  Raises ValueError if the cache holds nothing for the
+    selection (naming the directory searched).
+    """
+    tf = _check_timeframe(timeframe)
+    since_ms, until_ms = _to_ms(since, "since"), _to_ms(until, "until")
+    if since_ms is not None and until_ms is not None and since_ms > until_ms:
+        raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
+                         f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")
+    chosen = _with_fx(resolve_venues(venues))
+    root = cache_root(cache_dir)
+    present = [v for v in chosen if series_path(root, "ohlcv", v, tf).exists()]
+    if not present:
+        raise ValueError(f"the cache holds no {tf} data for the selected venues (looked in "
+                         f"{root.parent}); run btcflow_nb.fetch(...) or `btcflow-nb fetch` first")
+    notes = [f"foreign file in the cache directory (ignored): {p}"
+             for p in foreign_files(cache_dir)]
+    fetched = _fetched_at(present, root, tf)
+    return _assemble(present, tf, root, since_ms, until_ms, source="cache", fetched_at=fetched,
+                     errors={}, notes=notes, extra={"cache_dir": str(root.parent)})
+
+
+def _fetched_at(venues, root, tf) -> Optional[str]:
+    import json
+
+    import pyarrow.parquet as pq
+
+    stamps = []
+    for v in venues:
+        try:
+            md = pq.read_schema(series_path(root, "ohlcv", v, tf)).metadata or {}
+            stamp = json.loads(md.get(b"btcflow_nb", b"{}")).get("fetched_at")
+        except Exception:  # noqa: BLE001 - a bad file is reported when it is read
+            stamp = None
+        if stamp:
+            stamps.append(stamp)
+    return max(stamps) if stamps else None

@@ -1,0 +1,166 @@
+"""ccxt exchange objects: creation, data-only preparation, pacing, retries, redaction.
+
+`_make_exchange` builds a ``ccxt.async_support`` exchange from the configuration (options per
+exchange id, ``api_base``); `_prepare_exchange` loads only the product families the selected
+venues need, detects malformed bodies, captures Retry-After, shares one TLS context and paces
+requests with `_Pacer` (from request *start*: ``rateLimit`` x the endpoint's ccxt cost).
+`_with_retry` retries network errors, timeouts, 429, 5xx and malformed bodies with exponential
+backoff (`btcflow_nb.sources.config.RetryPolicy`).  `_redactor` hides the exchanges' secrets
+(API keys, ...) in any text.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from .config import RetryPolicy, point_exchange_at
+
+log = logging.getLogger("btcflow_nb.fetch")
+
+_SECRET_ATTRS = ("apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token",
+                 "login", "twofa")
+
+
+def _redactor(exchanges):
+    secrets = set()
+    for ex in exchanges:
+        for attr in _SECRET_ATTRS:
+            v = getattr(ex, attr, None)
+            if isinstance(v, str) and len(v) >= 4:
+                secrets.add(v)
+
+    def redact(text) -> str:
+        text = str(text)
+        for s in sorted(secrets, key=len, reverse=True):
+            text = text.replace(s, "***")
+        return text
+
+    return redact
+
+
+def _make_exchange(exchange_id: str, cfg):
+    import ccxt.async_support as ccxt_async
+
+    cls = getattr(ccxt_async, exchange_id, None)
+    if cls is None:
+        raise ValueError(f"ccxt has no exchange {exchange_id!r}")
+    options = {"enableRateLimit": True}
+    options.update(cfg.exchanges.get(exchange_id, {}))
+    ex = cls(options)
+    if cfg.api_base:
+        point_exchange_at(ex, cfg.api_base)
+    return ex
+
+
+def _prepare_exchange(ex, venues) -> None:
+    """Data-only tweaks, applied before markets are loaded: skip the currencies request and
+    load only the product families the selected venues need; wrap `fetch` to detect malformed
+    bodies and to capture Retry-After."""
+    import ccxt.async_support as ccxt_async
+
+    if getattr(ex, "_btcflow_prepared", False):
+        return
+    if not ex.markets:
+        ex.has = dict(ex.has, fetchCurrencies=False)
+        if "fetchMargins" in ex.options:   # Binance: margin pairs are private and not needed
+            ex.options["fetchMargins"] = False
+        types = [t for v in venues for t in v.market_types]
+        if types:
+            current = ex.options.get("fetchMarkets")
+            if isinstance(current, dict) and isinstance(current.get("types"), dict):
+                new_types = {k: (k in types) for k in current["types"]}
+            else:
+                new_types = list(dict.fromkeys(types))
+            if isinstance(current, dict):
+                ex.options["fetchMarkets"] = dict(current, types=new_types)
+            else:
+                ex.options["fetchMarkets"] = {"types": new_types}
+    original = ex.fetch
+
+    async def fetch(url, method="GET", headers=None, body=None):
+        try:
+            response = await original(url, method, headers, body)
+        except ccxt_async.BaseError as exc:
+            headers_seen = getattr(ex, "last_response_headers", None) or {}
+            retry_after = headers_seen.get("Retry-After") or headers_seen.get("retry-after")
+            if retry_after is not None:
+                try:
+                    exc.retry_after = float(retry_after)
+                except ValueError:
+                    pass
+            raise
+        if isinstance(response, (str, bytes, bytearray)) and len(response):
+            raise ccxt_async.BadResponse(f"{ex.id} returned a malformed (non-JSON) body for "
+                                         f"{method} {url.split('?')[0]}")
+        return response
+
+    ex.fetch = fetch
+    if getattr(ex, "ssl_context", None) is None and ex.verify is True \
+            and not ex.safe_bool(ex.options, "include_OS_certificates", False):
+        # what ccxt's open() would build for each exchange, built once (~25 ms each)
+        ex.ssl_context = _shared_ssl_context(ex.cafile)
+    if getattr(ex, "enableRateLimit", False):
+        ex.throttle = _Pacer(float(ex.rateLimit), label=ex.id)
+    ex._btcflow_prepared = True
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_ssl_context(cafile):
+    import ssl
+
+    return ssl.create_default_context(cafile=cafile)
+
+
+class _Pacer:
+    """Rate-limit spacing counted from request *start*, in place of ccxt's throttler.
+
+    ccxt calls ``await exchange.throttle(cost)`` before every request (``enableRateLimit``),
+    with ``cost`` the endpoint's weight in units of ``rateLimit`` (Hyperliquid's ``info`` costs
+    10, a Binance klines page of 1000 rows costs 5, most endpoints 1).  ccxt's token bucket
+    refills only while a request is queued, so a request issued after the previous one's reply
+    waits a further ``cost x rateLimit``: sequential pages cost ``latency + spacing`` each.
+    Here request k+1 may start at ``start_k + cost_k x rateLimit / 1000`` seconds -- the same
+    spacing ccxt enforces between queued requests, never closer -- so sequential pages cost
+    ``max(latency, spacing)``.  Callers are served in arrival order (each reserves the next
+    slot before it sleeps).
+
+    rate_limit_ms: the exchange's ``rateLimit`` (ms per unit of cost).
+    label: the exchange id (for logs and benchmarks).
+    clock / sleep: injectable for tests (default: the event loop's clock, ``asyncio.sleep``).
+    """
+
+    def __init__(self, rate_limit_ms: float, clock=None, sleep=None, label: str = ""):
+        self.rate_limit_s = max(0.0, float(rate_limit_ms)) / 1000.0
+        self.label = label
+        self._clock = clock
+        self._sleep = sleep or asyncio.sleep
+        self._next_start = None
+
+    async def __call__(self, cost=None):
+        now = self._clock() if self._clock else asyncio.get_running_loop().time()
+        cost = 1.0 if cost is None else float(cost)
+        start = now if self._next_start is None else max(now, self._next_start)
+        self._next_start = start + cost * self.rate_limit_s
+        if start > now:
+            await self._sleep(start - now)
+
+
+def _retryable():
+    import ccxt
+
+    return (ccxt.NetworkError, ccxt.BadResponse)
+
+
+async def _with_retry(call, policy: RetryPolicy, what: str):
+    retryable = _retryable()
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return await call()
+        except retryable as exc:
+            if attempt >= policy.attempts:
+                raise
+            delay = getattr(exc, "retry_after", None)
+            delay = policy.delay(attempt) if delay is None else min(float(delay), policy.max_delay)
+            log.info("%s: %s, retry %d in %.2fs", what, type(exc).__name__, attempt, delay)
+            await asyncio.sleep(delay)

@@ -1,0 +1,311 @@
+"""Live exchange data: concurrent ccxt fetching into the Parquet cache, as a MarketData.
+
+>>> md = btcflow_nb.fetch(since="2024-01-01")                 # doctest: +SKIP
+>>> md.coverage()                                             # doctest: +SKIP
+
+How a fetch works
+-----------------
+1. Venues come from `btcflow_nb.sources.venues` (defaults, plus the configuration file, plus
+   any `Venue` you pass).  The USDT/USD and USDC/USD series (Kraken spot closes) are added when
+   a selected venue is quoted in USDT / USDC.
+2. One ccxt *async* exchange per ccxt id (``enableRateLimit`` on: every request waits for the
+   exchange's rate limit, paced from request start by `btcflow_nb.sources.exchanges._Pacer`:
+   ``rateLimit`` x the endpoint's ccxt cost after the previous request started); all venues run
+   concurrently (``asyncio.gather``); the series of one venue run one after another
+   (`btcflow_nb.sources.series`).
+3. Each series is paged with our own loop (`btcflow_nb.sources.paging`) -- not ccxt's
+   ``paginate`` (10 pages at most) -- from the first missing time to `until`: a page of up to
+   the venue's page size (its real maximum, declared in the registry); the next page starts
+   after the last row received.  A page at least two rows short of the page size holds
+   everything up to the end of the window asked, so a short page whose last row is within one
+   step of `until` ends the series without another request (a refresh costs one request per
+   series); one ending earlier is followed by one more request, so a venue serving smaller
+   pages than declared loses no rows.  A full page whose first row is more than one step after
+   the requested start (a venue returning the *newest* rows of a window) makes the skipped part
+   be requested too; an empty page is asked once more before the window is taken as empty.
+4. Failed requests (network errors, timeouts, 429 -- honouring Retry-After --, 5xx, malformed
+   bodies) are retried with exponential backoff (`btcflow_nb.sources.config.RetryPolicy`).
+   What still fails is reported per venue in ``meta["errors"]``; rows fetched before the
+   failure are kept.  Only when every venue fails does `fetch` raise (`FetchError`, listing
+   every reason).
+5. New rows are merged into the cache (`btcflow_nb.sources.cache`, atomic writes) as soon as a
+   venue is done, while slower venues still fetch; the venue's current open interest is
+   recorded as a snapshot so OI history grows locally, and the MarketData is assembled from the
+   cache for [since, until] (`btcflow_nb.sources.assemble`) while the exchanges close.
+
+Units (see `btcflow_nb.sources.venue` for per-venue semantics): closes in the venue's quote,
+converted to USD by `MarketData.from_frames` with the fx series; funding as (fraction per
+interval, interval hours); OI in BTC and USD (`btcflow_nb.sources.parse.oi_to_btc_usd`).
+
+API keys are never needed.  If exchange objects carry keys, the keys are redacted from every
+error message, log line and ``meta`` entry, and they never reach the cache.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import parse
+from .assemble import _assemble, _with_fx
+from .cache import CacheError, cache_root, merge, read_series, series_path, write_series
+from .config import RetryPolicy, load_config
+from .exchanges import _make_exchange, _prepare_exchange, _redactor
+from .plan import _check_timeframe, _Plan, _to_ms
+from .series import _fetch_venue, _parse_columns, _VenueResult
+from .venues import resolve_venues
+
+log = logging.getLogger("btcflow_nb.fetch")
+
+
+class FetchError(RuntimeError):
+    """Every selected venue failed; `errors` maps each venue to its reason."""
+
+    def __init__(self, errors: dict):
+        self.errors = dict(errors)
+        lines = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+        super().__init__(f"every venue failed ({len(self.errors)}): {lines} (data cached "
+                         "earlier is still there: btcflow_nb.from_cache())")
+
+
+# --------------------------------------------------------------------------------------------
+# the public entry point
+# --------------------------------------------------------------------------------------------
+
+
+def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=None,
+          exchanges=None, progress: bool = True):
+    """Fetch live data from the venues (concurrently, via ccxt), update the cache, return a
+    `MarketData` (``meta["source"] == "live"``).
+
+    venues: None (every spot and perp venue of the registry) or a list of venue names
+        ("spot:binance", "perp:kucoin"), bare keys ("binance" = spot and perp), "spot", "perp",
+        or `btcflow_nb.sources.Venue` objects (your own venues / symbols).
+    since, until: dates ("2024-01-01"), Timestamps, epoch ms, or durations before now ("90D");
+        naive times are UTC.  since=None
+        resumes from the cache (or fetches the last 365 days when nothing is cached);
+        until=None means now.  The result covers [since, until] from the cache.
+    timeframe: bar size asked from the venues: "1h", "4h" or "1d" (build coarser bars with
+        ``md.resample``).
+    cache_dir: cache directory (default: see `btcflow_nb.sources.cache`); ``False`` disables the
+        cache (nothing read or written; OI snapshots are then not kept).
+    exchanges: {ccxt exchange id or venue name: ready ``ccxt.async_support`` exchange} to use
+        instead of building one -- proxies, keys, options, a test server.  Exchanges built here
+        use the configuration (``BTCFLOW_NB_CONFIG``, ``BTCFLOW_NB_API_BASE``).
+    progress: a tqdm progress bar per venue (``tqdm.auto``: Jupyter widget or terminal).
+
+    Returns the MarketData; ``meta["errors"]`` names each failed venue with its reason (its rows
+    fetched before the failure are kept).  Raises `FetchError` when every venue fails, and
+    ValueError for bad arguments (unknown venue or symbol, since after until, a timeframe the
+    venue does not serve).
+    """
+    tf = _check_timeframe(timeframe)
+    since_ms, until_ms = _to_ms(since, "since"), _to_ms(until, "until")
+    now_ms = int(time.time() * 1000)
+    until_ms = now_ms if until_ms is None else until_ms
+    if since_ms is not None and since_ms > until_ms:
+        raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
+                         f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")
+    explicit_venues = venues is not None
+    chosen = resolve_venues(venues)
+    chosen = _with_fx(chosen)
+    cfg = load_config()
+    built, objects = {}, {}
+    exchanges = dict(exchanges or {})
+    valid_keys = {v.exchange_id for v in chosen} | {v.name for v in chosen}
+    unknown = sorted(k for k in exchanges if k not in valid_keys)
+    if unknown:
+        raise ValueError(f"exchanges= has key(s) {unknown} matching no selected venue; valid "
+                         f"keys: {sorted(valid_keys)}")
+    for v in chosen:
+        ex = exchanges.get(v.name) or exchanges.get(v.exchange_id)
+        if ex is None:
+            ex = built.get(v.exchange_id) or _make_exchange(v.exchange_id, cfg)
+            built[v.exchange_id] = ex
+        elif not hasattr(ex, "close") or not asyncio.iscoroutinefunction(ex.load_markets):
+            raise ValueError(f"exchanges[{v.name!r}] must be a ccxt.async_support exchange, got "
+                             f"{type(ex).__module__}.{type(ex).__name__}")
+        objects[v.name] = ex
+    # timeframe support, checked against the exchange classes (no network)
+    problems = {}
+    for v in chosen:
+        tfs = objects[v.name].timeframes or {}
+        if tf not in tfs:
+            problems[v.name] = (f"timeframe {tf!r} is not served by {v.exchange_id}; it serves "
+                                f"{sorted(tfs)}")
+    if problems and explicit_venues:
+        raise ValueError("; ".join(problems.values()))
+    plan = _Plan(tf, since_ms if since_ms is not None else 0, until_ms, since_ms is not None,
+                 explicit_until=until is not None)
+    use_cache = cache_dir is not False
+    root = cache_root(None if cache_dir in (None, False) else cache_dir)
+    if not use_cache:
+        import tempfile
+        tmpdir = tempfile.TemporaryDirectory(prefix="btcflow-nocache-")
+        root = cache_root(tmpdir.name)
+    try:
+        return _fetch_into(_Request(plan, chosen, objects, problems, cfg.retry, progress, root,
+                                    use_cache))
+    finally:
+        if not use_cache:
+            tmpdir.cleanup()
+
+
+@dataclass
+class _Request:
+    """One `fetch` call, its arguments checked: what to ask for (`plan`: the timeframe and the
+    time range), from whom, and where the rows go."""
+
+    plan: _Plan
+    venues: list          # the selected venues, fx series included
+    exchanges: dict       # venue name -> ccxt.async_support exchange
+    problems: dict        # venue name -> why it is not fetched (timeframe not served)
+    policy: RetryPolicy
+    progress: bool        # tqdm bars
+    root: Path            # the cache root (a temporary one when the cache is off)
+    use_cache: bool
+
+    @property
+    def to_fetch(self) -> list:
+        return [v for v in self.venues if v.name not in self.problems]
+
+
+def _fetch_into(req: _Request):
+    redact = _redactor(set(req.exchanges.values()))
+    fetched_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    tf = req.plan.timeframe
+    venue_notes = {}
+
+    def store(r: _VenueResult) -> None:
+        """Merge one venue's new rows into the cache (run as soon as the venue is done, while
+        slower venues still wait on their rate limits)."""
+        notes_here = [redact(n) for n in r.notes]
+        for series, frame in r.new.items():
+            _store(req.root, series, r.venue, tf, frame, fetched_at, notes_here,
+                   r.covered.get(series))
+        venue_notes[r.venue.name] = notes_here
+
+    def finish(results):
+        """The MarketData from the cache (runs while the exchanges close)."""
+        errors = {name: reason for name, reason in req.problems.items()}
+        notes = []
+        for r in results:
+            if r.error:
+                errors[r.venue.name] = r.error
+            notes.extend(venue_notes.get(r.venue.name, ()))
+        if errors and len(errors) == len(req.venues) and not any(
+                len(f) for r in results for f in r.new.values()):
+            raise FetchError(errors)
+        # "up to now": include what was stamped during the fetch (snapshots)
+        end_ms = req.plan.until if req.plan.explicit_until else int(time.time() * 1000)
+        return _assemble(req.venues, tf, req.root, req.plan.since_or_none, end_ms,
+                         source="live", fetched_at=fetched_at, errors=errors, notes=notes,
+                         extra={"requests": {r.venue.name: r.requests for r in results},
+                                "cache_dir": str(req.root.parent) if req.use_cache else None})
+
+    return _run(_fetch_all(req, redact, store, finish))
+
+
+def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None):
+    if len(frame) == 0 and covered_from is None:
+        return
+    path = series_path(root, series, venue, tf if series == "ohlcv" else None)
+    try:
+        cached, meta = read_series(path, series, venue, tf if series == "ohlcv" else None)
+    except CacheError as exc:
+        notes.append(str(exc))
+        cached, meta = parse.empty_frame(_parse_columns(series)), {}
+    if len(frame) == 0 and len(cached) == 0:
+        return
+    old = (meta or {}).get("covered_from")
+    covered = min([c for c in (old, covered_from) if c is not None], default=None)
+    write_series(path, merge(cached, frame), series, venue,
+                 tf if series == "ohlcv" else None, fetched_at, covered_from=covered)
+
+
+async def _fetch_all(req: _Request, redact, store=None, finish=None):
+    """Fetch every venue of ``req.to_fetch`` concurrently; `store(result)` runs in a worker
+    thread as soon as each venue is done (cache writes overlap the other venues' network time).
+    Returns the list of `_VenueResult`, or ``finish(results)`` -- run in a worker thread while
+    the exchanges close (ccxt's close() sleeps 250 ms to let TLS connections shut down)."""
+    from tqdm.auto import tqdm
+
+    venues, objects, progress = req.to_fetch, req.exchanges, req.progress
+    bars = {}
+    for i, v in enumerate(venues):
+        bars[v.name] = tqdm(total=None, desc=f"{v.name:<20}", unit="req", position=i,
+                            leave=True, disable=not progress, dynamic_ncols=True)
+    for ex in dict.fromkeys(objects[v.name] for v in venues):
+        _prepare_exchange(ex, [v for v in venues if objects[v.name] is ex])
+    # ccxt logs request headers (API keys included) at DEBUG: redact them while we fetch
+    redacting = _RedactingFilter(redact)
+    loggers = {log} | {getattr(ex, "logger", None) for ex in objects.values()} - {None}
+    for lg in loggers:
+        lg.addFilter(redacting)
+    closing = None
+    try:
+        async def one(v):
+            result = await _fetch_venue(v, objects[v.name], req.plan, req.root, req.policy,
+                                        bars[v.name], redact)
+            if store is not None:
+                await asyncio.to_thread(store, result)
+            return result
+
+        results = await asyncio.gather(*(one(v) for v in venues))
+        for b in bars.values():
+            b.close()
+        closing = asyncio.gather(*(ex.close() for ex in dict.fromkeys(objects.values())),
+                                 return_exceptions=True)
+        if finish is None:
+            await closing
+            return results
+        return await asyncio.to_thread(finish, results)
+    finally:
+        for b in bars.values():
+            b.close()
+        if closing is None:
+            closing = asyncio.gather(*(ex.close() for ex in dict.fromkeys(objects.values())),
+                                     return_exceptions=True)
+        await closing
+        for lg in loggers:
+            lg.removeFilter(redacting)
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact):
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record):
+        record.msg = self.redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+def _run(coro):
+    """Run a coroutine to completion, also from inside a running event loop (Jupyter): then in a
+    worker thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box = {}
+
+    def worker():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=worker, name="btcflow-fetch")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -1,0 +1,146 @@
+"""Paging one series: which ranges the cache misses (`_ranges`), the request for one page
+(`_page_call`), and the loop that walks a range page by page (`_Pager`).
+
+Each series is paged with our own loop -- not ccxt's ``paginate`` (10 pages at most) -- from
+the first missing time to `until`: a page of up to the venue's page size (its real maximum,
+declared in the registry, `btcflow_nb.sources.venues`); the next page starts after the last row
+received.  The rules that end a series, go back over skipped rows or retry an empty page are in
+`_Pager._forward`.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pandas as pd
+
+from .config import RetryPolicy
+from .exchanges import _with_retry
+from .plan import _Plan
+from .venue import Venue
+
+_MAX_PAGES = 100_000
+
+
+@dataclass
+class _Pager:
+    """Pages one series from `lo` to `hi` (epoch ms, inclusive)."""
+
+    call: object              # async (since, limit, until_or_None) -> list of raw rows
+    time_of: object           # raw row -> epoch ms (or None)
+    limit: int
+    step_ms: int
+    use_until: bool
+    policy: RetryPolicy
+    what: str
+    last_possible: Optional[int] = None   # no row can be later than this (OHLCV: last bar)
+    on_page: object = None
+    requests: int = 0
+    rows: list = field(default_factory=list)
+
+    async def run(self, lo: int, hi: int) -> list:
+        stack = [(lo, hi)]
+        while stack:
+            a, b = stack.pop()
+            await self._forward(a, b, stack)
+        return self.rows
+
+    async def _forward(self, a, b, stack):
+        """Page [a, b] forwards; each page goes on from the last row received.
+
+        A *short* page -- at least two rows fewer than `limit`, the venue's page size (what it
+        returns when more rows exist) -- holds everything the venue has in the window asked,
+        so when that window reaches `b` and its last row is within one step of `b`, the series
+        is complete without another request.  Two, not one: a venue that takes the start in
+        seconds repeats the row at the cursor's second and ccxt drops it (it is before
+        `since`), so a full page can arrive one short.  A short page ending earlier is followed
+        by one more request from its last row (no rows are lost if a venue serves smaller pages
+        than declared; an empty answer then ends the window at once, without the retry).
+        Without `until` the window is the venue's (or ccxt's: Kraken Futures' candles are asked
+        for ``limit`` bars from `since`), so there the last-row rule is the only one.
+        A full page whose first row lies more than one `step_ms` after the cursor (a venue that
+        returned the *newest* rows of the window) makes the skipped part be asked too.  An
+        empty page is asked once more before the window counts as empty."""
+        cursor = a
+        empty_retried = False
+        after_short = False
+        while cursor <= b:
+            if self.requests >= _MAX_PAGES:
+                raise RuntimeError(f"{self.what}: more than {_MAX_PAGES} pages; stopping")
+            window_end = min(b, cursor + self.limit * self.step_ms - 1) if self.use_until else b
+            until = window_end if self.use_until else None
+            page = await _with_retry(lambda: self.call(cursor, self.limit, until), self.policy,
+                                     self.what)
+            self.requests += 1
+            page = page or []
+            times = [self.time_of(r) for r in page]
+            inside = [(t, r) for t, r in zip(times, page) if t is not None and a <= t <= b]
+            inside = [(t, r) for t, r in inside if t >= cursor]
+            if self.on_page:
+                self.on_page(len(inside))
+            if not inside:
+                if not empty_retried and not after_short:
+                    empty_retried = True   # one more try: an empty page may be transient
+                    await asyncio.sleep(self.policy.delay(1))
+                    continue
+                empty_retried = False
+                if not self.use_until:
+                    return            # nothing at or after `cursor`
+                cursor = window_end + 1
+                continue
+            empty_retried = False
+            self.rows.extend(r for _, r in inside)
+            first, last = min(t for t, _ in inside), max(t for t, _ in inside)
+            if len(page) >= self.limit and first - cursor > self.step_ms:
+                stack.append((cursor, first - 1))   # the venue kept the newest rows: go back
+            if self.last_possible is not None and last >= self.last_possible:
+                return
+            short = len(page) <= self.limit - 2
+            if short and last + self.step_ms > b and (window_end >= b or not self.use_until):
+                return     # a short page that reaches `b`: nothing more to ask for
+            after_short = short
+            cursor = last + 1
+
+
+def _ranges(cached: pd.DataFrame, plan: _Plan, reopen_last: bool, default_start: int,
+            covered_from: Optional[int] = None):
+    """Missing ranges for a series given its cache: before the first cached row (when `since`
+    asks for older data than was ever asked for -- `covered_from`, kept in the file's metadata)
+    and after the last cached row (from the last row itself when `reopen_last`, i.e. an OHLCV
+    bar that may have been open)."""
+    if len(cached) == 0:
+        return [(plan.since if plan.explicit_since else default_start, plan.until)]
+    t = pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8
+    first, last = int(t[0]), int(t[-1])
+    known_from = first if covered_from is None else min(first, int(covered_from))
+    out = []
+    if plan.explicit_since and plan.since < known_from:
+        out.append((plan.since, known_from - 1))
+    start = last if reopen_last else last + 1
+    if start <= plan.until:
+        out.append((start, plan.until))
+    return out
+
+
+def _page_call(ex, venue: Venue, series: str, timeframe: Optional[str] = None):
+    """The request for one page of `series` ("ohlcv", "funding", "oi_history") at `venue`:
+    an async ``call(since_ms, page_size, until_ms_or_None) -> list`` of ccxt rows.  The page
+    size is sent only for series in ``venue.limit_param`` and `until` only for series in
+    ``venue.until_param`` (the pager passes None otherwise)."""
+    def limit(n):
+        return n if series in venue.limit_param else None
+
+    def params(until):
+        return {} if until is None else {"until": until}
+
+    if series == "ohlcv":
+        return lambda s, n, u: ex.fetch_ohlcv(venue.symbol, timeframe, since=s, limit=limit(n),
+                                              params=params(u))
+    if series == "funding":
+        return lambda s, n, u: ex.fetch_funding_rate_history(venue.symbol, since=s,
+                                                             limit=limit(n), params=params(u))
+    if series == "oi_history":
+        return lambda s, n, u: ex.fetch_open_interest_history(
+            venue.symbol, timeframe, since=s, limit=limit(n), params=params(u))
+    raise ValueError(f"series {series!r} is not paged; valid: ohlcv, funding, oi_history")

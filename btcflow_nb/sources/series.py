@@ -1,0 +1,287 @@
+"""One venue's series, fetched one after another: OHLCV, funding, OI history, OI snapshot.
+
+`_fetch_venue` loads the venue's market, then runs one step per series, each a module function
+over a `_Run` (the venue, its exchange and market, the `_Plan`, the cache root, the retry policy,
+the progress bar, the redactor, and the `_VenueResult` being filled).  Every step pages only
+what the cache misses (`btcflow_nb.sources.paging`).  A series that fails is reported in the
+result (its rows fetched so far are kept) and the venue's other series are still fetched.
+
+The one order dependency is explicit: `_funding` returns the raw funding rows and `_oi_history`
+takes them as an argument, because a ``"funding_info"`` venue's OI history is read from them.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import pandas as pd
+
+from . import parse
+from .cache import CacheError, read_series, series_path
+from .config import RetryPolicy
+from .exchanges import _with_retry
+from .paging import _Pager, _page_call, _ranges
+from .plan import _TF_MS, FETCH_TIMEFRAMES, _Plan
+from .venue import Venue
+
+log = logging.getLogger("btcflow_nb.fetch")
+
+_DEFAULT_HISTORY_DAYS = 365
+
+
+@dataclass
+class _VenueResult:
+    venue: Venue
+    new: dict = field(default_factory=dict)     # series -> raw frame
+    covered: dict = field(default_factory=dict)  # series -> earliest time fully asked for
+    error: Optional[str] = None
+    notes: list = field(default_factory=list)
+    requests: int = 0
+
+
+@dataclass
+class _Run:
+    """One venue's fetch in progress: what its steps read, and where they report.
+
+    The steps -- `_prices`, `_funding`, `_oi_history`, `_oi_snapshot` -- are module functions
+    over this object, run one after another by `_fetch_venue`.  They add rows to `result`,
+    OI frames to `oi_frames`, pages to the progress `bar` (`_tick`) and failures to `failures`.
+    """
+
+    venue: Venue
+    ex: object                    # the prepared ccxt.async_support exchange
+    plan: _Plan                   # timeframe and [since, until]
+    root: Path                    # the cache root (``<cache dir>/v1``)
+    policy: RetryPolicy
+    bar: object                   # tqdm progress bar, or None
+    redact: Callable[[object], str]
+    result: _VenueResult
+    market: Optional[dict] = None  # ccxt's market for venue.symbol, once markets are loaded
+    oi_frames: list = field(default_factory=list)   # OI history and snapshot frames
+    counted: list = field(default_factory=list)     # rows received per page (progress)
+    failures: list = field(default_factory=list)    # "series: Error: reason"
+
+    @property
+    def tf_ms(self) -> int:
+        return _TF_MS[self.plan.timeframe]
+
+    @property
+    def default_start(self) -> int:
+        """Where a series with nothing cached starts when no `since` was given."""
+        return self.plan.until - _DEFAULT_HISTORY_DAYS * 86_400_000
+
+    def use_until(self, series: str) -> bool:
+        return series in self.venue.until_param
+
+
+async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy, bar,
+                       redact) -> _VenueResult:
+    """Fetch one venue's series one after another.  A series that fails is reported (its rows
+    fetched so far are kept) and the venue's other series are still fetched.
+
+    Order matters once: the OI history of a ``"funding_info"`` venue (Bitfinex) is read from
+    the funding rows, so `_funding` runs first and its rows are handed to `_oi_history`."""
+    run = _Run(venue, ex, plan, root, policy, bar, redact, _VenueResult(venue))
+    if await _load_market(run):
+        await _guarded(run, "ohlcv", _prices)
+        funding_rows = await _funding(run) if venue.funding_history else []
+        if venue.oi_history:
+            await _guarded(run, "open interest history", _oi_history, funding_rows)
+        if venue.oi_snapshot:
+            await _guarded(run, "open interest snapshot", _oi_snapshot)
+        frames = [f for f in run.oi_frames if len(f)]
+        if frames:
+            run.result.new["open_interest"] = parse.dedupe_by_time(
+                pd.concat(frames, ignore_index=True))
+    if run.failures:
+        run.result.error = redact("; ".join(run.failures))[:800]
+        log.warning("%s failed: %s", venue.name, run.result.error)
+    return run.result
+
+
+def _step_errors() -> tuple:
+    """What fails one series (or a venue's markets) without stopping the fetch."""
+    import ccxt
+
+    return (ccxt.BaseError, ValueError, RuntimeError, OSError, KeyError, TypeError,
+            asyncio.TimeoutError)
+
+
+async def _load_market(run: _Run) -> bool:
+    """Load the exchange's markets and set ``run.market``; False (the reason recorded in
+    ``run.failures``) when they cannot be loaded or lack the venue's symbol."""
+    venue, ex = run.venue, run.ex
+    try:
+        await _with_retry(lambda: ex.load_markets(), run.policy, f"{venue.name} load_markets")
+        if venue.symbol not in ex.markets:
+            btc = sorted(s for s in ex.markets if s.startswith("BTC/"))
+            raise ValueError(f"unknown symbol {venue.symbol!r} at {ex.id}; BTC symbols there: "
+                             f"{btc[:30]}")
+    except _step_errors() as exc:
+        run.failures.append(f"{type(exc).__name__}: {exc}")
+        return False
+    run.market = ex.market(venue.symbol)
+    return True
+
+
+async def _guarded(run: _Run, series: str, step, *args) -> None:
+    """``await step(run, *args)``; a failure is recorded in ``run.failures`` under `series`."""
+    try:
+        await step(run, *args)
+    except _step_errors() as exc:
+        run.failures.append(f"{series}: {type(exc).__name__}: {exc}")
+
+
+def _tick(run: _Run, n_rows: int) -> None:
+    """One page received (`n_rows` rows in the window asked): advance the progress bar."""
+    if run.bar is not None:
+        run.bar.update(1)
+        run.bar.set_postfix_str(f"{sum(run.counted) + n_rows} rows", refresh=False)
+    run.counted.append(n_rows)
+
+
+async def _page_missing(run: _Run, pager: _Pager, cached, covered, series: str,
+                        reopen_last: bool = False) -> None:
+    """Page every range the cache misses; note how far back the series is now asked
+    for, and count the requests (also when a page fails)."""
+    try:
+        ranges = _ranges(cached, run.plan, reopen_last, run.default_start, covered)
+        for lo, hi in ranges:
+            await pager.run(lo, hi)
+        run.result.covered[series] = min([lo for lo, _ in ranges], default=None)
+    finally:
+        run.result.requests += pager.requests
+
+
+async def _prices(run: _Run) -> None:
+    """OHLCV bars into ``result.new["ohlcv"]`` (the last cached bar is asked again: it may
+    have been open)."""
+    venue, plan, tf_ms = run.venue, run.plan, run.tf_ms
+    path = series_path(run.root, "ohlcv", venue, plan.timeframe)
+    cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, run.result)
+    pager = _Pager(
+        call=_page_call(run.ex, venue, "ohlcv", plan.timeframe),
+        time_of=lambda r: None if not r or r[0] is None else int(r[0]),
+        limit=venue.ohlcv_page_limit, step_ms=tf_ms, use_until=run.use_until("ohlcv"),
+        policy=run.policy, what=f"{venue.name} ohlcv",
+        last_possible=(plan.until // tf_ms) * tf_ms, on_page=functools.partial(_tick, run))
+    try:
+        await _page_missing(run, pager, cached, covered, "ohlcv", reopen_last=True)
+    finally:
+        run.result.new["ohlcv"] = parse.ohlcv_frame(pager.rows)
+
+
+async def _funding(run: _Run) -> list:
+    """Funding events into ``result.new["funding"]``; returns the raw ccxt rows received --
+    also those received before a failure (recorded like any series' failure).
+
+    The OI history of a ``"funding_info"`` venue is read from these rows: `_fetch_venue`
+    passes them to `_oi_history`, which therefore runs after this step."""
+    rows: list = []
+    await _guarded(run, "funding", _page_funding, rows)
+    return rows
+
+
+async def _page_funding(run: _Run, rows: list) -> None:
+    """The funding step proper: pages what the cache misses; the raw rows go to `rows`."""
+    venue, ex, market = run.venue, run.ex, run.market
+    if not ex.has.get("fetchFundingRateHistory"):
+        run.result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchFundingRateHistory")
+        return
+    path = series_path(run.root, "funding", venue)
+    cached, covered = _read_or_reset(path, "funding", venue, None, run.result)
+    step_h = venue.funding_interval_hours or _market_interval(venue, market) or 8.0
+    pager = _Pager(
+        call=_page_call(ex, venue, "funding"),
+        time_of=lambda r: r.get("timestamp"), limit=venue.funding_page_limit,
+        step_ms=int(step_h * 3_600_000), use_until=run.use_until("funding"), policy=run.policy,
+        what=f"{venue.name} funding", on_page=functools.partial(_tick, run))
+    try:
+        await _page_missing(run, pager, cached, covered, "funding")
+    finally:
+        rows.extend(pager.rows)
+        run.result.new["funding"] = parse.funding_frame(
+            pager.rows, venue, market_interval_hours=_market_interval(venue, market))
+
+
+async def _oi_history(run: _Run, funding_rows: list) -> None:
+    """Open-interest history into ``run.oi_frames``: from the venue's OI-history endpoint, or,
+    for a ``"funding_info"`` venue, from `funding_rows` (what `_funding` received)."""
+    venue, ex = run.venue, run.ex
+    if venue.oi_history_source == "funding_info":
+        run.oi_frames.append(parse.oi_from_info_rows(funding_rows, venue.oi_info_index))
+        return
+    if not ex.has.get("fetchOpenInterestHistory"):
+        run.result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterestHistory")
+        return
+    path = series_path(run.root, "open_interest", venue)
+    cached, covered = _read_or_reset(path, "open_interest", venue, None, run.result)
+    hist = cached[cached["kind"] == "history"] if len(cached) else cached
+    oi_tf = _oi_timeframe(venue, run.plan.timeframe)
+    pager = _Pager(
+        call=_page_call(ex, venue, "oi_history", oi_tf),
+        time_of=lambda r: r.get("timestamp"), limit=venue.oi_page_limit,
+        step_ms=_TF_MS[oi_tf], use_until=run.use_until("oi_history"), policy=run.policy,
+        what=f"{venue.name} open interest", on_page=functools.partial(_tick, run))
+    try:
+        await _page_missing(run, pager, hist, covered, "open_interest")
+    finally:
+        run.oi_frames.append(parse.oi_frame(pager.rows, venue, run.market.get("contractSize"),
+                                            kind="history"))
+
+
+async def _oi_snapshot(run: _Run) -> None:
+    """The venue's current open interest into ``run.oi_frames`` (so OI history grows
+    locally, one sample per fetch)."""
+    venue, ex = run.venue, run.ex
+    if not ex.has.get("fetchOpenInterest"):
+        run.result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterest")
+        return
+    run.result.requests += 1
+    snap = await _with_retry(lambda: ex.fetch_open_interest(venue.symbol), run.policy,
+                             f"{venue.name} open interest snapshot")
+    _tick(run, 1)
+    if snap:
+        snap = dict(snap)
+        if snap.get("timestamp") is None:   # e.g. Hyperliquid: stamp it ourselves
+            snap["timestamp"] = int(time.time() * 1000)
+        run.oi_frames.append(parse.oi_frame([snap], venue, run.market.get("contractSize"),
+                                            kind="snapshot",
+                                            amount_unit=venue.oi_snapshot_amount))
+
+
+def _read_or_reset(path, series, venue, timeframe, result):
+    """(cached frame, covered_from ms or None); a bad file is set aside and noted."""
+    try:
+        frame, meta = read_series(path, series, venue, timeframe)
+        return frame, (meta or {}).get("covered_from")
+    except CacheError as exc:
+        result.notes.append(str(exc))
+        return parse.empty_frame(_parse_columns(series)), None
+
+
+def _parse_columns(series):
+    return {"ohlcv": parse.OHLCV_COLUMNS, "funding": parse.FUNDING_COLUMNS,
+            "open_interest": parse.OI_RAW_COLUMNS}[series]
+
+
+def _market_interval(venue: Venue, market) -> Optional[float]:
+    if venue.funding_interval_source != "market":
+        return None
+    raw = (market.get("info") or {}).get(venue.funding_interval_field)
+    try:
+        hours = float(raw) / venue.funding_interval_units_per_hour
+    except (TypeError, ValueError):
+        return None
+    return hours if hours > 0 else None
+
+
+def _oi_timeframe(venue: Venue, timeframe: str) -> str:
+    order = list(FETCH_TIMEFRAMES)
+    usable = [tf for tf in venue.oi_timeframes if order.index(tf) <= order.index(timeframe)]
+    return usable[-1] if usable else venue.oi_timeframes[0]

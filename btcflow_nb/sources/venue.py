@@ -1,0 +1,156 @@
+"""The `Venue` record: where one series lives and how to read it, and its vocabularies.
+
+Each `Venue` says where a series lives (ccxt exchange id and unified symbol), what it is
+(spot / perpetual / the USDT and USDC fx series), what it is quoted and margined in, and what
+the venue's API offers through ccxt (funding history, open-interest history, a current OI
+snapshot).  It also says how the funding interval is known and what the venue's funding rate
+means, because venues disagree:
+
+* most venues report the fraction paid at each settlement (``"per_interval"``);
+* Deribit reports, on *hourly* rows, the rate scaled to 8 hours (``interest_8h``), so the
+  fraction paid for the hour is ``interest_8h / 8`` (``"8h_equivalent"``);
+* Kraken Futures reports an absolute rate (USD per contract) and a *relative* rate
+  (absolute / price, per settlement period); ccxt returns the relative one, which is the
+  fraction we want (``"relative_per_interval"``).
+
+Open interest is converted to BTC and USD from what each venue reports:
+
+* ``oi_amount``: what ccxt's ``openInterestAmount`` counts -- ``"contracts"`` (multiply by the
+  market's contract size: BTC for linear contracts, USD for inverse ones) or ``"base"`` (BTC);
+* ``oi_value``: what ``openInterestValue`` is -- ``"quote"`` (in the venue's quote currency,
+  converted to USD with the fx series), or ``None`` (not reported; USD = BTC x USD price).
+
+The venues `btcflow_nb.fetch` reads by default are in `btcflow_nb.sources.venues` (the registry).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+KINDS = ("spot", "perp", "fx")
+QUOTES = ("USD", "USDT", "USDC")
+CONTRACTS = ("spot", "linear", "inverse")
+FUNDING_BASES = ("per_interval", "8h_equivalent", "relative_per_interval")
+INTERVAL_SOURCES = ("market", "spacing", "fixed")
+OI_AMOUNTS = ("contracts", "base")
+OI_VALUES = ("quote", "usd", None)
+OI_HISTORY_SOURCES = ("ccxt", "funding_info")
+SERIES = ("ohlcv", "funding", "oi_history")
+
+
+@dataclass(frozen=True)
+class Venue:
+    """One series at one exchange.
+
+    key: short lower-case venue key used as the column / ``venue`` value in MarketData.
+    kind: "spot", "perp" or "fx" (fx: the USD price of a stablecoin, e.g. Kraken USDT/USD).
+    exchange_id: the ccxt exchange id ("binanceusdm", "kucoinfutures", ...).
+    symbol: the ccxt unified symbol ("BTC/USDT:USDT").
+    quote: currency of the prices ("USD", "USDT", "USDC").
+    contract: "spot", "linear" (contract size in BTC) or "inverse" (contract size in USD).
+    funding_history / oi_history / oi_snapshot: what the venue serves through ccxt.
+    funding_basis: meaning of ccxt's fundingRate (see module docstring).
+    funding_interval_source: "market" (read ``funding_interval_field`` from the market's info;
+        hours = value / ``funding_interval_units_per_hour``, e.g. 60 for minutes), "spacing"
+        (hours between consecutive settlements) or "fixed" (``funding_interval_hours``).
+    oi_amount / oi_value: meaning of ccxt's openInterestAmount / openInterestValue;
+        oi_snapshot_amount: the amount's meaning in fetch_open_interest when it differs (HTX
+        reports coins in its OI history but contracts in its current OI).
+    market_types: ccxt ``options['fetchMarkets']['types']`` needed to load this market (keeps
+        load_markets to one request instead of one per product family).
+    oi_history_source: "ccxt" (fetch_open_interest_history) or "funding_info" (the OI column
+        `oi_info_index` of the funding rows' raw arrays, for Bitfinex whose status history
+        carries both and whose ccxt OI-history parser drops the timestamps).
+    oi_timeframes: OI-history periods the venue serves among 1h/4h/1d.
+    *_page_limit: rows per request: the venue's page size, i.e. exactly what it returns when
+        more rows exist (its maximum, or its default when ccxt sends no size).  A page at
+        least two rows shorter ends the series, so this must never exceed what the venue
+        serves.
+    until_param: series for which ccxt turns ``params={"until": ms}`` into the venue's end
+        parameter (for the others it would leak into the query string, so it is not sent).
+    limit_param: series for which a page size is sent (HTX ignores its time window when given
+        one, so its candles are paged by time window only).
+    """
+
+    key: str
+    kind: str
+    exchange_id: str
+    symbol: str
+    quote: str = "USD"
+    contract: str = "spot"
+    funding_history: bool = False
+    oi_history: bool = False
+    oi_snapshot: bool = False
+    funding_basis: str = "per_interval"
+    funding_interval_source: str = "spacing"
+    funding_interval_field: Optional[str] = None
+    funding_interval_units_per_hour: float = 1.0
+    funding_interval_hours: Optional[float] = None
+    oi_amount: str = "contracts"
+    oi_snapshot_amount: Optional[str] = None
+    oi_value: Optional[str] = None
+    market_types: tuple = ()
+    oi_history_source: str = "ccxt"
+    oi_info_index: Optional[int] = None
+    oi_timeframes: tuple = ("1h", "4h", "1d")
+    ohlcv_page_limit: int = 300
+    funding_page_limit: int = 100
+    oi_page_limit: int = 100
+    until_param: tuple = SERIES
+    limit_param: tuple = SERIES
+
+    def __post_init__(self):
+        _check_choice("kind", self.kind, KINDS)
+        _check_choice("quote", self.quote, QUOTES)
+        _check_choice("contract", self.contract, CONTRACTS)
+        _check_choice("funding_basis", self.funding_basis, FUNDING_BASES)
+        _check_choice("funding_interval_source", self.funding_interval_source, INTERVAL_SOURCES)
+        _check_choice("oi_amount", self.oi_amount, OI_AMOUNTS)
+        _check_choice("oi_value", self.oi_value, OI_VALUES)
+        if self.oi_snapshot_amount is not None:
+            _check_choice("oi_snapshot_amount", self.oi_snapshot_amount, OI_AMOUNTS)
+        _check_choice("oi_history_source", self.oi_history_source, OI_HISTORY_SOURCES)
+        for series in self.until_param + self.limit_param:
+            _check_choice("until_param / limit_param entry", series, SERIES)
+        if not self.key or self.key != self.key.lower():
+            raise ValueError(f"venue key must be non-empty lower case, got {self.key!r}")
+        if self.kind == "spot" and self.contract != "spot":
+            raise ValueError(f"spot venue {self.key!r} must have contract='spot'")
+        if self.kind == "perp" and self.contract == "spot":
+            raise ValueError(f"perp venue {self.key!r} needs contract 'linear' or 'inverse'")
+        if self.funding_interval_source == "fixed" and not self.funding_interval_hours:
+            raise ValueError(f"venue {self.key!r}: funding_interval_source='fixed' needs "
+                             "funding_interval_hours")
+        if self.funding_interval_source == "market" and not self.funding_interval_field:
+            raise ValueError(f"venue {self.key!r}: funding_interval_source='market' needs "
+                             "funding_interval_field")
+        for name in ("market_types", "oi_timeframes", "until_param", "limit_param"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def name(self) -> str:
+        """Qualified name, unique across kinds: "spot:binance", "perp:binance", "fx:usdt"."""
+        return f"{self.kind}:{self.key}"
+
+    @property
+    def field(self) -> str:
+        """MarketData field holding this venue's closes ("spot", "perp" or "fx")."""
+        return self.kind
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> "Venue":
+        """Build a venue from a plain mapping (e.g. a configuration file entry)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ValueError(f"unknown venue field(s) {unknown}; valid fields: {sorted(known)}")
+        return cls(**entry)
+
+
+def _check_choice(what, value, choices):
+    if value not in choices:
+        raise ValueError(f"{what}={value!r} is not valid; choose one of {list(choices)}")
