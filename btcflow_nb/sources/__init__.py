@@ -6,7 +6,7 @@ Modules, in the order data flows through them:
 * `config`    -- the configuration file and environment variables, `RetryPolicy`, the cache
   directory, `point_exchange_at` (one server for every venue)
 * `venues`    -- the registry: `DEFAULT_VENUES`, `registry`, `resolve_venues`, `venue_table`
-* `plan`      -- what is asked: `FETCH_TIMEFRAMES`, since / until as epoch ms, `_Plan`
+* `plan`      -- what is asked: `FETCH_TIMEFRAMES` (ccxt spelling), `fetch_timeframe`, `_Plan`
 * `exchanges` -- ccxt exchange objects: creation, preparation, pacing, retries, redaction
 * `paging`    -- the ranges a cached series misses and the page-by-page loop over them
 * `series`    -- one venue's series (OHLCV, funding, OI history, OI snapshot)

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from ..marketdata import MarketData
+from ..timeframes import bar_ms, to_ms
 from . import parse
 from .cache import CacheError, cache_root, foreign_files, read_series, series_path
-from .plan import _TF_MS, _check_timeframe, _to_ms
+from .plan import fetch_timeframe
 from .venues import registry, resolve_venues
 
 
@@ -60,7 +61,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         # indexed by bar CLOSE time: the price known at a moment is the last completed bar's
         raw_closes[v.name] = pd.Series(
             ohlcv["close"].to_numpy(),
-            index=pd.DatetimeIndex(ohlcv["time"]) + pd.Timedelta(milliseconds=_TF_MS[tf]))
+            index=pd.DatetimeIndex(ohlcv["time"]) + pd.Timedelta(milliseconds=bar_ms(tf)))
         o = _clip(ohlcv, since_ms, until_ms)
         if len(o):
             s = pd.Series(o["close"].to_numpy(), index=pd.DatetimeIndex(o["time"], name="time"))
@@ -136,8 +137,8 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
     aside and named in ``meta["errors"]``.  Raises ValueError if the cache holds nothing for the
     selection (naming the directory searched).
     """
-    tf = _check_timeframe(timeframe)
-    since_ms, until_ms = _to_ms(since, "since"), _to_ms(until, "until")
+    tf = fetch_timeframe(timeframe)
+    since_ms, until_ms = to_ms(since, "since"), to_ms(until, "until")
     if since_ms is not None and until_ms is not None and since_ms > until_ms:
         raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
                          f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")

@@ -52,12 +52,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..timeframes import to_ms
 from . import parse
 from .assemble import _assemble, _with_fx
 from .cache import CacheError, cache_root, merge, read_series, series_path, write_series
 from .config import RetryPolicy, load_config
 from .exchanges import _make_exchange, _prepare_exchange, _redactor
-from .plan import _check_timeframe, _Plan, _to_ms
+from .plan import _Plan, fetch_timeframe
 from .series import _fetch_venue, _parse_columns, _VenueResult
 from .venues import resolve_venues
 
@@ -105,8 +106,8 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
     ValueError for bad arguments (unknown venue or symbol, since after until, a timeframe the
     venue does not serve).
     """
-    tf = _check_timeframe(timeframe)
-    since_ms, until_ms = _to_ms(since, "since"), _to_ms(until, "until")
+    tf = fetch_timeframe(timeframe)
+    since_ms, until_ms = to_ms(since, "since"), to_ms(until, "until")
     now_ms = int(time.time() * 1000)
     until_ms = now_ms if until_ms is None else until_ms
     if since_ms is not None and since_ms > until_ms:

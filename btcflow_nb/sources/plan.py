@@ -1,51 +1,30 @@
 """What a fetch or a cache read asks for: a timeframe and a time range, parsed once.
 
-`FETCH_TIMEFRAMES` are the bar sizes venues are asked for (``"1D"`` is accepted for ``"1d"``);
-`_to_ms` turns ``since`` / ``until`` (dates, Timestamps, epoch ms, durations before now) into
-epoch milliseconds, naive times being UTC; `_Plan` carries the timeframe and the range to every
+`FETCH_TIMEFRAMES` are the bar sizes venues are asked for (`fetch_timeframe` accepts every
+spelling `btcflow_nb.timeframes` knows, ``"1D"`` for ``"1d"``); ``since`` / ``until`` go through
+the package's one time parser, `btcflow_nb.timeframes.to_ms` (an int is epoch milliseconds,
+naive times are UTC, ``"90D"`` is 90 days before now); `_Plan` carries the timeframe and the range to every
 series of every venue (`btcflow_nb.sources.series`) -- the one place the timeframe travels.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import time
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
-import pandas as pd
+from ..timeframes import ccxt_timeframe
 
-#: timeframes `fetch` asks venues for (coarser bars: fetch "1d", then ``md.resample("1W")``)
+#: timeframes `fetch` asks venues for, in the venues' (ccxt) spelling, which is also the
+#: spelling of the cache's file names (coarser bars: fetch "1d", then ``md.resample("1W")``)
 FETCH_TIMEFRAMES = ("1h", "4h", "1d")
-_TF_MS = {"1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 
 
-def _to_ms(value, what: str) -> Optional[int]:
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (pd.Timedelta, _dt.timedelta)):
-        return int(time.time() * 1000) - int(pd.Timedelta(value).total_seconds() * 1000)
+def fetch_timeframe(timeframe: str) -> str:
+    """The ccxt spelling of a timeframe `fetch` can ask venues for (``"1D"`` -> ``"1d"``), or a
+    ValueError naming the value and the valid choices."""
     try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        try:   # a duration ("90D", "12 hours"): that long before now
-            return int(time.time() * 1000) - int(pd.Timedelta(value).total_seconds() * 1000)
-        except (TypeError, ValueError):
-            pass
-        raise ValueError(f"{what}={value!r} is not a date/time (e.g. '2024-01-01', a "
-                         "pandas Timestamp, epoch milliseconds, or a duration before now "
-                         "such as '90D')") from None
-    if ts is pd.NaT:
-        raise ValueError(f"{what}={value!r} is not a date/time")
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.tz_convert("UTC").value // 1_000_000)
-
-
-def _check_timeframe(timeframe: str) -> str:
-    tf = {"1D": "1d", "1H": "1h", "4H": "4h"}.get(timeframe, timeframe)
+        tf = ccxt_timeframe(timeframe)
+    except ValueError:
+        tf = None
     if tf not in FETCH_TIMEFRAMES:
         raise ValueError(
             f"fetch timeframe {timeframe!r} is not supported; valid choices: "

@@ -21,12 +21,13 @@ from typing import Callable, Optional
 
 import pandas as pd
 
+from ..timeframes import bar_ms
 from . import parse
 from .cache import CacheError, read_series, series_path
 from .config import RetryPolicy
 from .exchanges import _with_retry
 from .paging import _Pager, _page_call, _ranges
-from .plan import _TF_MS, FETCH_TIMEFRAMES, _Plan
+from .plan import FETCH_TIMEFRAMES, _Plan
 from .venue import Venue
 
 log = logging.getLogger("btcflow_nb.fetch")
@@ -68,7 +69,7 @@ class _Run:
 
     @property
     def tf_ms(self) -> int:
-        return _TF_MS[self.plan.timeframe]
+        return bar_ms(self.plan.timeframe)
 
     @property
     def default_start(self) -> int:
@@ -226,7 +227,7 @@ async def _oi_history(run: _Run, funding_rows: list) -> None:
     pager = _Pager(
         call=_page_call(ex, venue, "oi_history", oi_tf),
         time_of=lambda r: r.get("timestamp"), limit=venue.oi_page_limit,
-        step_ms=_TF_MS[oi_tf], use_until=run.use_until("oi_history"), policy=run.policy,
+        step_ms=bar_ms(oi_tf), use_until=run.use_until("oi_history"), policy=run.policy,
         what=f"{venue.name} open interest", on_page=functools.partial(_tick, run))
     try:
         await _page_missing(run, pager, hist, covered, "open_interest")

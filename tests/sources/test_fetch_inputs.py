@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import ccxt
+import pandas as pd
 import pytest
 
 import btcflow_nb
@@ -43,8 +44,23 @@ def test_since_after_until(env):
         btcflow_nb.fetch(since="2024-02-01", until="2024-01-01", progress=False)
     with pytest.raises(ValueError, match="since.*is after until"):
         btcflow_nb.from_cache(since="2024-02-01", until="2024-01-01")
-    with pytest.raises(ValueError, match="'yesterday-ish' is not a date"):
+    with pytest.raises(ValueError, match="'yesterday-ish' is not a time"):
         btcflow_nb.fetch(since="yesterday-ish", progress=False)
+
+
+def test_an_int_time_is_epoch_ms_as_everywhere_else(env):
+    """fetch and from_cache read an int as epoch milliseconds, as flow_metrics and MarketData do
+    (tests/test_timeframes.py): the same since, given as an int and as a date, asks the fake
+    for the same window and returns the same rows."""
+    day = 86_400_000
+    since_ms = (env.now_ms // day - 2) * day
+    since_text = str(pd.Timestamp(since_ms, unit="ms"))
+    by_int = btcflow_nb.fetch(["perp:binance"], since=since_ms, progress=False)
+    by_text = btcflow_nb.fetch(["perp:binance"], since=since_text, progress=False, cache_dir=False)
+    assert by_int.perp.index[0] == pd.Timestamp(since_ms, unit="ms", tz="UTC")
+    pd.testing.assert_frame_equal(by_int.perp, by_text.perp)
+    pd.testing.assert_frame_equal(btcflow_nb.from_cache(["perp:binance"], since=since_ms).perp,
+                                  btcflow_nb.from_cache(["perp:binance"], since=since_text).perp)
 
 
 def test_unsupported_timeframes(env):
