@@ -42,7 +42,7 @@ from ._harness import Row, Target, Unavailable
 
 NAME = "fetch"
 TITLE = "Fetch from the fake exchange (50 ms latency, real ccxt rate limits)"
-REQUIRES = ("btcflow_nb/_fetch.py", "btcflow_nb/testing/fake_exchange.py")
+REQUIRES = ("btcflow_nb/_fetch.py", "btcflow_nb/testing/fake_exchange/__init__.py")
 
 LATENCY_S = 0.050
 DAYS = {"tiny": 3, "full": 90}

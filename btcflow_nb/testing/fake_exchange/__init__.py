@@ -1355,7 +1355,7 @@ class FakeExchange:
         """A ccxt.async_support exchange pointed at this server (options as for ccxt)."""
         import ccxt.async_support as ccxt_async
 
-        from ..config import point_exchange_at
+        from ...config import point_exchange_at
 
         ex = getattr(ccxt_async, exchange_id)(dict(config))
         point_exchange_at(ex, self.url)
