@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcflow_nb.testing.fake_exchange import _OI_NATIVE, DAY_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange.truth import _OI_NATIVE
 from btcflow_nb.venues import DEFAULT_VENUES
 
 SPOT = [v for v in DEFAULT_VENUES if v.kind == "spot"]

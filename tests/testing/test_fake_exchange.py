@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from btcflow_nb.testing import FakeExchange, Truth
-from btcflow_nb.testing.fake_exchange import DAY_MS, _num
+from btcflow_nb.testing.fake_exchange import DAY_MS
+from btcflow_nb.testing.fake_exchange.dialects._base import _num
 
 
 def test_truth_is_deterministic_and_timeframe_consistent():
