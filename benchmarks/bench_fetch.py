@@ -43,7 +43,7 @@ from ._harness import Row, Target, Unavailable
 NAME = "fetch"
 TITLE = "Fetch from the fake exchange (50 ms latency, real ccxt rate limits)"
 REQUIRES = ("btcflow_nb/sources/live.py", "btcflow_nb/sources/exchanges.py",
-            "btcflow_nb/testing/fake_exchange.py")
+            "btcflow_nb/testing/fake_exchange/__init__.py")
 
 LATENCY_S = 0.050
 DAYS = {"tiny": 3, "full": 90}

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcflow_nb.testing.fake_exchange import _OI_NATIVE, DAY_MS, FakeExchange, Truth
 from btcflow_nb.sources.venues import DEFAULT_VENUES
+from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange.truth import _OI_NATIVE
 
 SPOT = [v for v in DEFAULT_VENUES if v.kind == "spot"]
 PERP = [v for v in DEFAULT_VENUES if v.kind == "perp"]

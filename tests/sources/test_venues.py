@@ -98,7 +98,7 @@ import asyncio  # noqa: E402
 import dataclasses  # noqa: E402
 
 from btcflow_nb.testing.fake_exchange import HOUR_MS, FakeExchange, Truth  # noqa: E402
-from btcflow_nb.testing.fake_exchange import _FUNDING_HOURS  # noqa: E402
+from btcflow_nb.testing.fake_exchange.truth import _FUNDING_HOURS  # noqa: E402
 
 
 def _paged_series():

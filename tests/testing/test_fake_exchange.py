@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from btcflow_nb.testing import FakeExchange, Truth
-from btcflow_nb.testing.fake_exchange import DAY_MS, _num
+from btcflow_nb.testing.fake_exchange import DAY_MS
+from btcflow_nb.testing.fake_exchange.dialects._base import _num
 
 
 def test_truth_is_deterministic_and_timeframe_consistent():
@@ -89,7 +90,7 @@ def test_a_burst_of_connections_is_queued_not_dropped():
 
 def test_each_venue_serves_at_most_its_real_page_size():
     """Asked for more rows than a venue serves per request, the fake answers with the venue's
-    maximum (the registry's page sizes are checked against these in tests/test_venues.py)."""
+    maximum (the registry's page sizes are checked against these in tests/sources/test_venues.py)."""
     with FakeExchange(Truth.recent(90, gaps={})) as fake:
         start = fake.truth.start
         base = fake.url

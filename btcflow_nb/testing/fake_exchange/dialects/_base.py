@@ -1,0 +1,99 @@
+"""What every venue dialect is made of: a `Dialect` (its routes), the `Ctx` its handlers get, and
+`_num`, the number format of JSON string fields.
+
+A handler is ``handler(ctx, match) -> (status, payload)``: `match` is the route's path regex
+match, `payload` is JSON-serialisable (the server encodes it).  Handlers read the request through
+`Ctx` and take rows with `Ctx.select`, which also applies the request's injected fault
+("empty", "overlap", "duplicate") so every dialect serves faults the same way.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+
+class Ctx:
+    """Per-request context handed to venue handlers: the query, the JSON body (or None), the
+    fault drawn for this request (or None), the server's clock `now` (epoch ms) and its truth."""
+
+    def __init__(self, fake, query, body, fault):
+        self.fake, self.query, self.body, self.fault = fake, query, body, fault
+        self.now = fake.now_ms
+        self.truth = fake.truth
+
+    def q(self, name, default=None):
+        return self.query.get(name, default)
+
+    def qi(self, name, default=None):
+        v = self.query.get(name)
+        return default if v in (None, "") else int(float(v))
+
+    def page(self, name, limits):
+        """Rows asked by query parameter `name`, capped: limits = (default when not asked, the
+        most the venue serves in one reply)."""
+        return min(self.qi(name, limits[0]), limits[1])
+
+    def bars(self, series, tf_ms):
+        """`Truth.bars` of `series` as of the server's clock."""
+        return self.truth.bars(series, tf_ms, self.now)
+
+    def select(self, times, lo=None, hi=None, limit=None, newest=False, lo_open=False,
+               hi_open=False):
+        """Indices of `times` within [lo, hi] (bounds optionally open), capped at `limit` rows
+        (the oldest, or the newest with newest=True), with the request's fault applied."""
+        ok = times <= self.now
+        if lo is not None:
+            ok &= (times > lo) if lo_open else (times >= lo)
+        if hi is not None:
+            ok &= (times < hi) if hi_open else (times <= hi)
+        idx = np.flatnonzero(ok)
+        if limit is not None and len(idx) > limit:
+            idx = idx[-limit:] if newest else idx[:limit]
+        kind = self.fault.kind if self.fault else None
+        if kind == "empty":
+            return idx[:0]
+        if kind == "overlap" and len(idx):
+            first = idx[0]
+            idx = np.concatenate([np.arange(max(0, first - 3), first), idx])
+        if kind == "duplicate":
+            idx = np.repeat(idx, 2)
+        return idx
+
+
+def _num(x) -> str:
+    """Shortest decimal string that parses back to exactly the same float."""
+    return np.format_float_positional(float(x), trim="-", unique=True)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One ccxt exchange id's REST format.
+
+    exchange_id: the ccxt id (the first path segment of a URL to the fake).
+    routes: ((method, path regex, endpoint kind, handler), ...), tried in order; the endpoint
+        kind (one of `server.ENDPOINT_KINDS`) is what faults match and the request log records.
+    body_endpoints: for a venue with one URL for everything (Hyperliquid's POST /info): endpoint
+        kind by the JSON body's "type", overriding the route's kind (None: the route decides).
+    """
+
+    exchange_id: str
+    routes: tuple
+    body_endpoints: Optional[dict] = None
+
+    def route(self, method, path):
+        """(endpoint kind, handler, match) of the first route matching, or None."""
+        for m, pattern, kind, handler in self.routes:
+            if m == method:
+                match = re.fullmatch(pattern, path)
+                if match:
+                    return kind, handler, match
+        return None
+
+    def endpoint_of(self, kind, body):
+        """The endpoint kind of a routed request (see `body_endpoints`)."""
+        if self.body_endpoints is not None and isinstance(body, dict):
+            return self.body_endpoints.get(body.get("type"), kind)
+        return kind

@@ -1,0 +1,107 @@
+"""Bybit REST v5 (ccxt ``bybit``): BTCUSDT spot and linear perpetual klines, funding, OI.
+
+Every reply is wrapped as ``{"retCode": 0, "retMsg": "OK", "result": ..., "time": ...}``
+(``time`` is the wall clock, as Bybit sends it).  Rows come newest first; ``start`` /
+``startTime`` and ``end`` / ``endTime`` are inclusive epoch ms.  Funding and OI history give the
+newest `limit` rows of the window.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..truth import DAY_MS, HOUR_MS
+from ._base import Dialect, _num
+
+#: kline interval -> bar length (ms)
+INTERVAL = {"60": HOUR_MS, "240": 4 * HOUR_MS, "D": DAY_MS}
+#: OI history intervalTime -> sample spacing (ms)
+OI_PERIOD = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": HOUR_MS,
+             "4h": 4 * HOUR_MS, "1d": DAY_MS}
+#: rows per reply: (default, most)
+KLINE_PAGE = (200, 1000)
+FUNDING_PAGE = (200, 200)
+OI_HISTORY_PAGE = (50, 200)
+
+
+def _ok(result):
+    return 200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
+                 "time": int(time.time() * 1000)}
+
+
+def markets(ctx, m):
+    cat = ctx.q("category")
+    if cat == "spot":
+        lst = [{"symbol": "BTCUSDT", "baseCoin": "BTC", "quoteCoin": "USDT", "innovation": "0",
+                "status": "Trading", "marginTrading": "both",
+                "lotSizeFilter": {"basePrecision": "0.000001", "quotePrecision": "0.00000001",
+                                  "minOrderQty": "0.000048", "maxOrderQty": "71.73956243",
+                                  "minOrderAmt": "1", "maxOrderAmt": "2000000"},
+                "priceFilter": {"tickSize": "0.01"}}]
+    elif cat == "linear":
+        lst = [{"symbol": "BTCUSDT", "contractType": "LinearPerpetual", "status": "Trading",
+                "baseCoin": "BTC", "quoteCoin": "USDT", "launchTime": "1585526400000",
+                "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": "2",
+                "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00",
+                                   "leverageStep": "0.01"},
+                "priceFilter": {"minPrice": "0.10", "maxPrice": "199999.80", "tickSize": "0.10"},
+                "lotSizeFilter": {"maxOrderQty": "100.000", "minOrderQty": "0.001",
+                                  "qtyStep": "0.001", "postOnlyMaxOrderQty": "1000.000"},
+                "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT",
+                "copyTrading": "both", "upperFundingRate": "0.00375",
+                "lowerFundingRate": "-0.00375"}]
+    else:
+        lst = []
+    return _ok({"category": cat, "list": lst, "nextPageCursor": ""})
+
+
+def kline(ctx, m):
+    if ctx.q("symbol") != "BTCUSDT":
+        return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
+    series = "spot:bybit" if ctx.q("category") == "spot" else "perp:bybit"
+    b = ctx.bars(series, INTERVAL[ctx.q("interval")])
+    start = ctx.qi("start")
+    idx = ctx.select(b["t"], start, ctx.qi("end"), limit=ctx.page("limit", KLINE_PAGE),
+                     newest=start is None)[::-1]
+    return _ok({"symbol": "BTCUSDT", "category": ctx.q("category"), "list": [
+        [str(b["t"][i]), _num(b["o"][i]), _num(b["h"][i]), _num(b["l"][i]), _num(b["c"][i]),
+         _num(b["v"][i]), "0"] for i in idx]})
+
+
+def funding(ctx, m):
+    t, rate, _ = ctx.truth.funding("bybit")
+    # Bybit returns the newest `limit` rows in [startTime, endTime], newest first
+    idx = ctx.select(t, ctx.qi("startTime"), ctx.qi("endTime"),
+                     limit=ctx.page("limit", FUNDING_PAGE), newest=True)[::-1]
+    return _ok({"category": "linear", "list": [
+        {"symbol": "BTCUSDT", "fundingRate": _num(rate[i]),
+         "fundingRateTimestamp": str(t[i])} for i in idx]})
+
+
+def oi_hist(ctx, m):
+    period = OI_PERIOD[ctx.q("intervalTime")]
+    t, native = ctx.truth.oi_native("bybit")
+    keep = t % period == 0
+    t, native = t[keep], native[keep]
+    idx = ctx.select(t, ctx.qi("startTime"), ctx.qi("endTime"),
+                     limit=ctx.page("limit", OI_HISTORY_PAGE), newest=True)[::-1]
+    return _ok({"symbol": "BTCUSDT", "category": "linear", "list": [
+        {"openInterest": _num(native[i]), "timestamp": str(t[i])} for i in idx],
+        "nextPageCursor": ""})
+
+
+def tickers(ctx, m):
+    t, native = ctx.truth.oi_native("bybit")
+    i = np.searchsorted(t, ctx.now, side="right") - 1
+    return _ok({"category": "linear", "list": [{
+        "symbol": "BTCUSDT", "lastPrice": "60000", "openInterest": _num(native[i]),
+        "openInterestValue": "0", "fundingRate": "0.0001"}]})
+
+
+DIALECT = Dialect("bybit", routes=(
+    ("GET", r"/v5/market/instruments-info", "markets", markets),
+    ("GET", r"/v5/market/kline", "ohlcv", kline),
+    ("GET", r"/v5/market/funding/history", "funding", funding),
+    ("GET", r"/v5/market/open-interest", "oi_history", oi_hist),
+    ("GET", r"/v5/market/tickers", "oi", tickers)))

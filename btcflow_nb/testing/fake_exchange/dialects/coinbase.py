@@ -1,0 +1,45 @@
+"""Coinbase Advanced Trade public market data (ccxt ``coinbase``): spot BTC-USD candles.
+
+Candles come newest first, at most `CANDLES_PER_REPLY` of them in [start, end) (epoch seconds).
+"""
+from __future__ import annotations
+
+from ..truth import DAY_MS, HOUR_MS
+from ._base import Dialect, _num
+
+#: granularity name -> bar length (ms)
+GRAN = {"ONE_HOUR": HOUR_MS, "SIX_HOUR": 6 * HOUR_MS, "ONE_DAY": DAY_MS}
+#: the most candles one reply holds
+CANDLES_PER_REPLY = 350
+
+
+def markets(ctx, m):
+    if ctx.q("product_type") == "FUTURE":
+        return 200, {"products": [], "num_products": 0}
+    return 200, {"products": [{
+        "product_id": "BTC-USD", "price": "60000", "base_increment": "0.00000001",
+        "quote_increment": "0.01", "price_increment": "0.01", "base_min_size": "0.00000001",
+        "base_max_size": "3400", "quote_min_size": "1", "quote_max_size": "150000000",
+        "status": "online", "trading_disabled": False, "is_disabled": False,
+        "product_type": "SPOT", "base_currency_id": "BTC", "quote_currency_id": "USD",
+        "alias_to": [], "display_name": "BTC-USD"}], "num_products": 1}
+
+
+def candles(ctx, m):
+    if m.group(1) != "BTC-USD":
+        return 404, {"error": "NOT_FOUND", "message": "product not found"}
+    tf = GRAN.get(ctx.q("granularity"))
+    if tf is None:
+        return 400, {"error": "INVALID_ARGUMENT", "message": "granularity"}
+    b = ctx.bars("spot:coinbase", tf)
+    lo, hi = ctx.qi("start") * 1000, ctx.qi("end") * 1000
+    idx = ctx.select(b["t"], lo, hi, limit=CANDLES_PER_REPLY, hi_open=True)[::-1]  # newest first
+    return 200, {"candles": [{"start": str(b["t"][i] // 1000), "low": _num(b["l"][i]),
+                              "high": _num(b["h"][i]), "open": _num(b["o"][i]),
+                              "close": _num(b["c"][i]), "volume": _num(b["v"][i])}
+                             for i in idx]}
+
+
+DIALECT = Dialect("coinbase", routes=(
+    ("GET", r"/api/v3/brokerage/market/products", "markets", markets),
+    ("GET", r"/api/v3/brokerage/market/products/([^/]+)/candles", "ohlcv", candles)))

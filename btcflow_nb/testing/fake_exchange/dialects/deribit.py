@@ -1,0 +1,80 @@
+"""Deribit JSON-RPC over HTTP (ccxt ``deribit``): the BTC-PERPETUAL inverse perpetual's chart
+data, funding and OI.
+
+Replies are wrapped as ``{"jsonrpc": "2.0", "result": ...}``.  ``start_timestamp`` /
+``end_timestamp`` are epoch ms (funding: start exclusive).  Funding rows are hourly, with
+``interest_8h`` the hour's rate scaled to 8 hours.  OI is in USD (contracts of 10 USD).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..truth import DAY_MS, HOUR_MS
+from ._base import Dialect
+
+#: chart resolution -> bar length (ms)
+RES = {"60": HOUR_MS, "1D": DAY_MS, "720": 12 * HOUR_MS}
+#: rows per reply
+CHART_ROWS = 5000
+FUNDING_ROWS = 744
+
+
+def _ok(result):
+    return 200, {"jsonrpc": "2.0", "result": result, "usIn": 0, "usOut": 0, "usDiff": 0,
+                 "testnet": False}
+
+
+def instruments(ctx, m):
+    return _ok([{
+        "tick_size": 0.5, "tick_size_steps": [], "taker_commission": 0.0005,
+        "settlement_period": "perpetual", "settlement_currency": "BTC",
+        "rfq": False, "quote_currency": "USD", "price_index": "btc_usd",
+        "min_trade_amount": 10.0, "max_liquidation_commission": 0.0075,
+        "max_leverage": 50, "maker_commission": 0.0, "kind": "future", "is_active": True,
+        "instrument_name": "BTC-PERPETUAL", "instrument_id": 124972,
+        "future_type": "reversed", "instrument_type": "reversed",
+        "expiration_timestamp": 32503708800000, "creation_timestamp": 1534242287000,
+        "counter_currency": "USD", "contract_size": 10.0, "block_trade_tick_size": 0.01,
+        "block_trade_min_trade_amount": 200000, "block_trade_commission": 0.00025,
+        "base_currency": "BTC"}])
+
+
+def chart(ctx, m):
+    if ctx.q("instrument_name") != "BTC-PERPETUAL":
+        return 400, {"jsonrpc": "2.0", "error": {"code": 10020, "message": "instrument_not_found"}}
+    b = ctx.bars("perp:deribit", RES[ctx.q("resolution")])
+    idx = ctx.select(b["t"], ctx.qi("start_timestamp"), ctx.qi("end_timestamp"), limit=CHART_ROWS)
+    return _ok({"status": "ok" if len(idx) else "no_data",
+                "ticks": [int(b["t"][i]) for i in idx],
+                "open": [float(b["o"][i]) for i in idx],
+                "high": [float(b["h"][i]) for i in idx],
+                "low": [float(b["l"][i]) for i in idx],
+                "close": [float(b["c"][i]) for i in idx],
+                "volume": [float(b["v"][i]) for i in idx],
+                "cost": [0.0 for _ in idx]})
+
+
+def funding(ctx, m):
+    # hourly rows; interest_8h is the hour's rate scaled to 8 hours
+    t, rate, _ = ctx.truth.funding("deribit")
+    idx = ctx.select(t, ctx.qi("start_timestamp"), ctx.qi("end_timestamp"), limit=FUNDING_ROWS,
+                     lo_open=True)
+    return _ok([{"timestamp": int(t[i]), "index_price": 60000.0,
+                 "prev_index_price": 60000.0, "interest_8h": float(rate[i] * 8),
+                 "interest_1h": float(rate[i])} for i in idx])
+
+
+def summary(ctx, m):
+    t, native = ctx.truth.oi_native("deribit")
+    i = np.searchsorted(t, ctx.now, side="right") - 1
+    return _ok([{"instrument_name": "BTC-PERPETUAL", "open_interest": float(native[i]),
+                 "mark_price": 60000.0, "creation_timestamp": int(ctx.now),
+                 "base_currency": "BTC", "quote_currency": "USD", "volume": 1.0,
+                 "current_funding": 0.0, "funding_8h": 0.0}])
+
+
+DIALECT = Dialect("deribit", routes=(
+    ("GET", r"/api/v2/public/get_instruments", "markets", instruments),
+    ("GET", r"/api/v2/public/get_tradingview_chart_data", "ohlcv", chart),
+    ("GET", r"/api/v2/public/get_funding_rate_history", "funding", funding),
+    ("GET", r"/api/v2/public/get_book_summary_by_instrument", "oi", summary)))

@@ -1,0 +1,61 @@
+"""Hyperliquid info API (ccxt ``hyperliquid``): the BTC perpetual's candles, funding and OI.
+
+Everything is one URL, ``POST /info``; the JSON body's ``type`` says what is asked, and so which
+endpoint kind faults match and the log records (`BODY_ENDPOINTS`; markets and current OI share
+the ``metaAndAssetCtxs`` request, logged as "markets").  ``startTime`` / ``endTime`` are
+inclusive epoch ms; at most `CANDLE_ROWS` candles and `FUNDING_ROWS` funding rows per reply.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..truth import DAY_MS, HOUR_MS
+from ._base import Dialect, _num
+
+#: candle interval -> bar length (ms)
+TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
+#: rows per reply
+CANDLE_ROWS = 5000
+FUNDING_ROWS = 500
+#: endpoint kind by the body's "type" (any other type: the route's "markets")
+BODY_ENDPOINTS = {"candleSnapshot": "ohlcv", "fundingHistory": "funding"}
+
+
+def _meta(ctx):
+    t, native = ctx.truth.oi_native("hyperliquid")
+    i = np.searchsorted(t, ctx.now, side="right") - 1
+    return [{"universe": [{"szDecimals": 5, "name": "BTC", "maxLeverage": 40,
+                           "marginTableId": 56}]},
+            [{"funding": "0.0000125", "openInterest": _num(native[i]), "prevDayPx": "60000.0",
+              "dayNtlVlm": "1000000.0", "premium": "0.0", "oraclePx": "60000.0",
+              "markPx": "60000.0", "midPx": "60000.0", "impactPxs": ["60000.0", "60001.0"],
+              "dayBaseVlm": "10.0"}]]
+
+
+def info(ctx, m):
+    body = ctx.body or {}
+    kind = body.get("type")
+    if kind == "metaAndAssetCtxs":  # markets and current OI share this request
+        return 200, _meta(ctx)
+    if kind == "spotMetaAndAssetCtxs":
+        return 200, [{"universe": [], "tokens": []}, []]
+    if kind == "candleSnapshot":
+        req = body.get("req", {})
+        if req.get("coin") != "BTC":
+            return 500, None
+        b = ctx.bars("perp:hyperliquid", TF[req.get("interval")])
+        idx = ctx.select(b["t"], req.get("startTime"), req.get("endTime"), limit=CANDLE_ROWS)
+        return 200, [{"t": int(b["t"][i]), "T": int(b["t"][i]) + 1, "s": "BTC",
+                      "i": req.get("interval"), "o": _num(b["o"][i]), "c": _num(b["c"][i]),
+                      "h": _num(b["h"][i]), "l": _num(b["l"][i]), "v": _num(b["v"][i]),
+                      "n": 100} for i in idx]
+    if kind == "fundingHistory":
+        t, rate, _ = ctx.truth.funding("hyperliquid")
+        idx = ctx.select(t, body.get("startTime"), body.get("endTime"), limit=FUNDING_ROWS)
+        return 200, [{"coin": "BTC", "fundingRate": _num(rate[i]), "premium": "0.0",
+                      "time": int(t[i])} for i in idx]
+    return 422, None
+
+
+DIALECT = Dialect("hyperliquid", routes=(
+    ("POST", r"/info", "markets", info),), body_endpoints=BODY_ENDPOINTS)

@@ -1,0 +1,58 @@
+"""Kraken Futures REST (ccxt ``krakenfutures``): the PF_XBTUSD perpetual's charts and funding.
+
+Charts: ``from`` / ``to`` inclusive epoch seconds, at most `CHARTS_ROWS` candles.  Funding is
+unpaged: the whole history in one reply, ``fundingRate`` in USD per BTC (rate x price) beside
+``relativeFundingRate``.
+"""
+from __future__ import annotations
+
+from ..truth import DAY_MS, HOUR_MS
+from ._base import Dialect, _num
+
+#: chart timeframe -> bar length (ms)
+TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
+#: the most candles one reply holds
+CHARTS_ROWS = 2000
+
+
+def instruments(ctx, m):
+    return 200, {"result": "success", "serverTime": "2024-01-01T00:00:00.000Z", "instruments": [
+        {"symbol": "PF_XBTUSD", "type": "flexible_futures", "underlying": "rr_xbtusd",
+         "tickSize": 1, "contractSize": 1, "tradeable": True, "impactMidSize": 1,
+         "maxPositionSize": 1000000, "openingDate": "2022-01-01T00:00:00.000Z",
+         "marginLevels": [], "fundingRateCoefficient": 8, "maxRelativeFundingRate": 0.001,
+         "isin": "GB00J62YGL67", "contractValueTradePrecision": 4,
+         "postOnly": False, "feeScheduleUid": "x", "retailMarginLevels": [],
+         "category": "", "tags": []}]}
+
+
+def charts(ctx, m):
+    if m.group(1) != "PF_XBTUSD":
+        return 400, {"error": "symbol"}
+    b = ctx.bars("perp:krakenfutures", TF[m.group(2)])
+    lo, hi = ctx.qi("from"), ctx.qi("to")
+    idx = ctx.select(b["t"], None if lo is None else lo * 1000,
+                     None if hi is None else hi * 1000, limit=CHARTS_ROWS)
+    return 200, {"candles": [
+        {"time": int(b["t"][i]), "open": _num(b["o"][i]), "high": _num(b["h"][i]),
+         "low": _num(b["l"][i]), "close": _num(b["c"][i]), "volume": _num(b["v"][i])}
+        for i in idx], "more_candles": False}
+
+
+def funding(ctx, m):
+    import pandas as pd
+
+    t, rate, _ = ctx.truth.funding("krakenfutures")
+    idx = ctx.select(t)   # the whole history, as Kraken Futures does
+    price = ctx.truth.close_at("perp:krakenfutures", t[idx])
+    return 200, {"result": "success", "rates": [
+        {"timestamp": pd.Timestamp(int(t[i]), unit="ms", tz="UTC").strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"),
+         "fundingRate": _num(round(rate[i] * price[k], 9)), "relativeFundingRate": _num(rate[i])}
+        for k, i in enumerate(idx)], "serverTime": "2024-01-01T00:00:00.000Z"}
+
+
+DIALECT = Dialect("krakenfutures", routes=(
+    ("GET", r"/derivatives/api/v3/instruments", "markets", instruments),
+    ("GET", r"/api/charts/v1/trade/([^/]+)/([^/]+)", "ohlcv", charts),
+    ("GET", r"/derivatives/api/v4/historicalfundingrates", "funding", funding)))

@@ -1,0 +1,102 @@
+"""OKX REST v5 (ccxt ``okx``): BTC-USDT spot and BTC-USDT-SWAP candles, funding, OI.
+
+``before`` / ``after`` (and OI history's ``begin`` / ``end``) are exclusive bounds in epoch ms;
+rows come newest first.  The recent-candles endpoint serves more rows per reply than
+history-candles (`CANDLES_PAGE` / `HISTORY_CANDLES_PAGE`).  OI is in contracts of 0.01 BTC
+(`Truth` ``_OI_NATIVE``), with the BTC amount and the USD value beside it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..truth import _OI_NATIVE, DAY_MS, HOUR_MS
+from ._base import Dialect, _num
+
+#: candle bar / OI period -> bar length (ms)
+BAR = {"1H": HOUR_MS, "4H": 4 * HOUR_MS, "1Dutc": DAY_MS, "1D": DAY_MS}
+#: instrument id -> truth series
+SERIES = {"BTC-USDT": "spot:okx", "BTC-USDT-SWAP": "perp:okx"}
+#: rows per reply: (default, most)
+CANDLES_PAGE = (100, 300)
+HISTORY_CANDLES_PAGE = (100, 100)
+FUNDING_PAGE = (100, 100)
+OI_HISTORY_PAGE = (100, 100)
+
+
+def markets(ctx, m):
+    common = {"baseCcy": "", "quoteCcy": "", "settleCcy": "", "category": "1",
+              "lever": "100", "lotSz": "0.01", "minSz": "0.01", "tickSz": "0.1",
+              "maxLmtSz": "10000", "maxMktSz": "10000", "state": "live", "listTime": "1606468572000",
+              "expTime": "", "ctMult": "", "ctVal": "", "ctValCcy": "", "ctType": "",
+              "alias": "", "optType": "", "stk": "", "uly": "", "instFamily": ""}
+    inst = ctx.q("instType")
+    if inst == "SPOT":
+        data = [dict(common, instType="SPOT", instId="BTC-USDT", baseCcy="BTC",
+                     quoteCcy="USDT", lotSz="0.00000001", minSz="0.00001", lever="10")]
+    elif inst == "SWAP":
+        data = [dict(common, instType="SWAP", instId="BTC-USDT-SWAP", settleCcy="USDT",
+                     ctVal="0.01", ctMult="1", ctValCcy="BTC", ctType="linear",
+                     uly="BTC-USDT", instFamily="BTC-USDT")]
+    else:
+        data = []
+    return 200, {"code": "0", "msg": "", "data": data}
+
+
+def candles(ctx, m):
+    series = SERIES.get(ctx.q("instId"))
+    if series is None:
+        return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+    b = ctx.bars(series, BAR[ctx.q("bar")])
+    limit = ctx.page("limit", HISTORY_CANDLES_PAGE if "history" in m.group(0) else CANDLES_PAGE)
+    # before/after: exclusive bounds; newest rows first
+    idx = ctx.select(b["t"], ctx.qi("before"), ctx.qi("after"), limit=limit, newest=True,
+                     lo_open=True, hi_open=True)[::-1]
+    return 200, {"code": "0", "msg": "", "data": [
+        [str(b["t"][i]), _num(b["o"][i]), _num(b["h"][i]), _num(b["l"][i]), _num(b["c"][i]),
+         _num(b["v"][i]), _num(b["v"][i]), "0", "1"] for i in idx]}
+
+
+def funding(ctx, m):
+    t, rate, _ = ctx.truth.funding("okx")
+    idx = ctx.select(t, ctx.qi("before"), ctx.qi("after"), limit=ctx.page("limit", FUNDING_PAGE),
+                     lo_open=True, hi_open=True, newest=ctx.qi("before") is None)[::-1]
+    return 200, {"code": "0", "msg": "", "data": [
+        {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "fundingRate": _num(rate[i]),
+         "realizedRate": _num(rate[i]), "fundingTime": str(t[i]), "method": "current_period",
+         "formulaType": "noRate"} for i in idx]}
+
+
+def _oi(ctx, t_sel, native):
+    size = _OI_NATIVE["okx"][1]
+    price = ctx.truth.close_at("perp:okx", t_sel)
+    base = native * size
+    return base, np.round(base * price, 2)
+
+
+def oi_hist(ctx, m):
+    period = BAR.get(ctx.q("period")) or {"5m": 300_000}.get(ctx.q("period"))
+    t, native = ctx.truth.oi_native("okx")
+    keep = t % period == 0
+    t, native = t[keep], native[keep]
+    idx = ctx.select(t, ctx.qi("begin"), ctx.qi("end"), limit=ctx.page("limit", OI_HISTORY_PAGE),
+                     lo_open=True, hi_open=True, newest=True)[::-1]
+    base, usd = _oi(ctx, t[idx], native[idx])
+    return 200, {"code": "0", "msg": "", "data": [
+        [str(t[i]), _num(native[i]), _num(base[k]), _num(usd[k])] for k, i in enumerate(idx)]}
+
+
+def oi(ctx, m):
+    t, native = ctx.truth.oi_native("okx")
+    i = np.searchsorted(t, ctx.now, side="right") - 1
+    base, usd = _oi(ctx, np.array([t[i]]), native[[i]])
+    return 200, {"code": "0", "msg": "", "data": [{
+        "instType": "SWAP", "instId": "BTC-USDT-SWAP", "oi": _num(native[i]),
+        "oiCcy": _num(base[0]), "oiUsd": _num(usd[0]), "ts": str(ctx.now)}]}
+
+
+DIALECT = Dialect("okx", routes=(
+    ("GET", r"/api/v5/public/instruments", "markets", markets),
+    ("GET", r"/api/v5/market/(?:history-)?candles", "ohlcv", candles),
+    ("GET", r"/api/v5/public/funding-rate-history", "funding", funding),
+    ("GET", r"/api/v5/rubik/stat/contracts/open-interest-history", "oi_history", oi_hist),
+    ("GET", r"/api/v5/public/open-interest", "oi", oi)))
