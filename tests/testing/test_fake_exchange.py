@@ -11,7 +11,7 @@ import pytest
 
 from btcflow_nb.testing import FakeExchange, Truth
 from btcflow_nb.testing.fake_exchange import DAY_MS
-from btcflow_nb.testing.fake_exchange.dialects._base import _num
+from btcflow_nb.testing.fake_exchange.dialects.dialect import _num
 
 
 def test_truth_is_deterministic_and_timeframe_consistent():

@@ -8,7 +8,7 @@ format.
 from __future__ import annotations
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: kline interval -> bar length (ms)
 INTERVAL = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}

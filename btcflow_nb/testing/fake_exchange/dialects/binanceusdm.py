@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 from .binance import FILTERS, klines_page
 
 #: rows per reply: (default, most)

@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: OHLC rows per reply: (default, most)
 OHLC_PAGE = (1000, 1000)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: kline interval -> bar length (ms)
 INTERVAL = {"60": HOUR_MS, "240": 4 * HOUR_MS, "D": DAY_MS}

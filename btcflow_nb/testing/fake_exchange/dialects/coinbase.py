@@ -5,7 +5,7 @@ Candles come newest first, at most `CANDLES_PER_REPLY` of them in [start, end) (
 from __future__ import annotations
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: granularity name -> bar length (ms)
 GRAN = {"ONE_HOUR": HOUR_MS, "SIX_HOUR": 6 * HOUR_MS, "ONE_DAY": DAY_MS}

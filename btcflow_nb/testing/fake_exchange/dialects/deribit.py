@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect
+from .dialect import Dialect
 
 #: chart resolution -> bar length (ms)
 RES = {"60": HOUR_MS, "1D": DAY_MS, "720": 12 * HOUR_MS}

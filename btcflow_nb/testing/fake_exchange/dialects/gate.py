@@ -8,7 +8,7 @@ request).  OI is in contracts of 0.0001 BTC (`Truth` ``_OI_NATIVE``).
 from __future__ import annotations
 
 from ..truth import _OI_NATIVE, DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: candle / contract-stats interval -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: kline / OI history period -> bar length (ms)
 PERIOD = {"60min": HOUR_MS, "4hour": 4 * HOUR_MS, "1day": DAY_MS}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: candle interval -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: pair id -> (base, quote, altname, wsname, truth series, pair_decimals)
 PAIRS = {"XXBTZUSD": ("XXBT", "ZUSD", "XBTUSD", "XBT/USD", "spot:kraken", 1),

@@ -7,7 +7,7 @@ unpaged: the whole history in one reply, ``fundingRate`` in USD per BTC (rate x 
 from __future__ import annotations
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: chart timeframe -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}

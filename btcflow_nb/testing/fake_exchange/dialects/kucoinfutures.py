@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: kline granularity (minutes) -> bar length (ms)
 GRAN = {60: HOUR_MS, 240: 4 * HOUR_MS, 1440: DAY_MS}

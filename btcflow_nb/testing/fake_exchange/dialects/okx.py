@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import _OI_NATIVE, DAY_MS, HOUR_MS
-from ._base import Dialect, _num
+from .dialect import Dialect, _num
 
 #: candle bar / OI period -> bar length (ms)
 BAR = {"1H": HOUR_MS, "4H": 4 * HOUR_MS, "1Dutc": DAY_MS, "1D": DAY_MS}
