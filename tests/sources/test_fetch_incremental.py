@@ -19,7 +19,9 @@ VENUES = ["spot:coinbase", "spot:binance", "spot:kraken", "perp:binance", "perp:
 def two_fetches(tmp_path_factory):
     truth = Truth.recent(12)
     now = min(truth.end - 1, int(time.time() * 1000))
-    earlier = now - 3 * DAY_MS - 5 * HOUR_MS
+    # mid-day, so the first fetch's last daily bar is still open (an "earlier" in the day's last
+    # hour made that bar's close final, and the open-bar test failed from 04:00 to 05:00 UTC)
+    earlier = (now // DAY_MS - 3) * DAY_MS + 12 * HOUR_MS + 30 * 60_000
     with FakeExchange(truth, now_ms=earlier) as fake, pytest.MonkeyPatch.context() as monkeypatch:
         for k, v in fake.env(tmp_path_factory.mktemp("incremental")).items():
             monkeypatch.setenv(k, v)
