@@ -21,7 +21,7 @@ def two_fetches(tmp_path_factory):
     now = min(truth.end - 1, int(time.time() * 1000))
     # mid-day, so the first fetch's last daily bar is still open (an "earlier" in the day's last
     # hour made that bar's close final, and the open-bar test failed from 04:00 to 05:00 UTC)
-    earlier = (now // DAY_MS - 3) * DAY_MS + 12 * HOUR_MS + 30 * 60_000
+    earlier = (now // DAY_MS - 3) * DAY_MS + 12 * HOUR_MS + 30 * 60_000 + 17_000  # off the minute
     with FakeExchange(truth, now_ms=earlier) as fake, pytest.MonkeyPatch.context() as monkeypatch:
         for k, v in fake.env(tmp_path_factory.mktemp("incremental")).items():
             monkeypatch.setenv(k, v)
