@@ -42,7 +42,7 @@ class SignalStudyPanel(W.VBox):
     """
 
     def __init__(self, md, *, timeframe: str = "1W", signal: str = "cycle_top",
-                 horizons=_study.DEFAULT_HORIZONS, n_boot: int = 1000, seed: int = 0,
+                 horizons=_study.DEFAULT_HORIZONS, n_boot: int = 2000, seed: int = 0,
                  debounce_ms: float = 0, **flow_metrics_kwargs):
         super().__init__()
         self.add_class("btcflow-signal-study")
