@@ -278,3 +278,19 @@ def test_sensitivity_bad_parameters(demo, weekly):
         sensitivity(demo, "cycle_top", horizon=0)
     with pytest.raises(ValueError, match="grid axes"):
         sensitivity(demo, "cycle_top", cycle_k=2.0)
+
+
+def test_readme_names_the_study_api_that_exists():
+    import re
+    from pathlib import Path
+
+    from btcflow_nb import dashboard, study as study_mod
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    row = re.search(r"\| `btcflow_nb.study` \| (.*?) \|\n", text).group(1)
+    names = re.findall(r"`(\w+)`", row)
+    assert names == ["study", "sensitivity"] and all(hasattr(study_mod, n) for n in names)
+    assert "SignalStudyPanel" in re.search(r"\| `btcflow_nb.dashboard` \| (.*?) \|", text).group(1)
+    assert hasattr(dashboard, "SignalStudyPanel")
+    section = text.split("## Does a signal work?", 1)[1].split("\n## ", 1)[0]
+    assert "mean nothing" in section and "05_do_the_signals_work.ipynb" in section
