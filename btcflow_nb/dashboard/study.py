@@ -12,6 +12,8 @@ from .. import study as _study
 from ._widgets import GREY, Debouncer, GuardedRunner, floats, synthetic_badge, timeframe_choices
 
 _BLUE = "#1f77b4"
+_TABLE_CSS = ("<style>.btcflow-study th, .btcflow-study td {padding: 2px 10px; "
+              "text-align: right; font-variant-numeric: tabular-nums}</style>")
 
 
 def parse_horizons(text: str) -> tuple[int, ...]:
@@ -172,7 +174,7 @@ class SignalStudyPanel(W.VBox):
         n_on = int(res.summary["n_onsets"].iloc[0])
         self.figure.title = (f"{name} at {res.timeframe}: mean spot return after {n_on} onsets "
                              f"({res.ci:.0%} band) vs all bars")
-        self.table.value = res.table().drop(columns=["signal"]).to_html(
+        self.table.value = _TABLE_CSS + res.table().drop(columns=["signal"]).to_html(
             index=False, classes="btcflow-study", border=0)
         notes = ([_study.SYNTHETIC_NOTE] if res.synthetic else []) + list(res.warnings)
         self.notes.value = "".join(f"<div style='color:#8a6d00'>⚠ {html.escape(n)}</div>"
