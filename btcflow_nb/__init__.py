@@ -20,6 +20,7 @@ __all__ = [
     "from_cache",
     "indicators",
     "signals",
+    "study",
     "TIMEFRAMES",
 ]
 
@@ -46,7 +47,7 @@ def __getattr__(name):  # lazy: keep `import btcflow_nb` cheap (ccxt, widgets lo
     if name == "from_cache":
         from .sources import from_cache
         return from_cache
-    if name in ("indicators", "signals", "dashboard"):
+    if name in ("indicators", "signals", "study", "dashboard"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'btcflow_nb' has no attribute {name!r}")

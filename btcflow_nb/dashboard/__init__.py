@@ -7,6 +7,8 @@
   two alerts.
 * :class:`ZScoreExplorer` — a small teaching widget: how a z-score reacts to its lookback.
 * :class:`CoverageChart` — which venue has what, from when to when (``md.coverage()`` drawn).
+* :class:`SignalStudyPanel` — does a signal work? Forward spot returns after its onsets, with
+  bootstrap bands, against all bars (:mod:`btcflow_nb.study`).
 
 >>> import btcflow_nb as bf
 >>> from btcflow_nb.dashboard import FlowDashboard
@@ -15,6 +17,8 @@
 from .coverage import CoverageChart
 from .flow import FlowDashboard
 from .premium import PremiumIndexPanel
+from .study import SignalStudyPanel
 from .teach import ZScoreExplorer
 
-__all__ = ["FlowDashboard", "PremiumIndexPanel", "ZScoreExplorer", "CoverageChart"]
+__all__ = ["FlowDashboard", "PremiumIndexPanel", "ZScoreExplorer", "CoverageChart",
+           "SignalStudyPanel"]

@@ -1,4 +1,4 @@
-"""Notebooks 01-03 run under nbval (stored outputs compared, volatile parts sanitised) and stay thin."""
+"""Notebooks 01-03 and 05 run under nbval (stored outputs compared, volatile parts sanitised) and stay thin."""
 from __future__ import annotations
 
 import configparser
@@ -11,7 +11,7 @@ import pytest
 from notebook_runner import NOTEBOOKS, SANITIZE, run_nbval
 
 DASHBOARD_NOTEBOOKS = ["01_flow_dashboard.ipynb", "02_premium_index.ipynb",
-                       "03_how_the_indicators_work.ipynb"]
+                       "03_how_the_indicators_work.ipynb", "05_do_the_signals_work.ipynb"]
 
 
 @pytest.mark.notebook
@@ -58,6 +58,24 @@ def test_dashboard_notebooks_display_the_widget_classes():
     assert "ZScoreExplorer(" in teach
     for topic in ("population", "APR", "USDT", "chain-link", "re-TWAP", "ddof"):
         assert topic in teach, topic
+
+
+def test_signal_study_notebook_says_synthetic_results_mean_nothing():
+    nb = nbformat.read(NOTEBOOKS / "05_do_the_signals_work.ipynb", 4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for call in ("study(md", "SignalStudyPanel(md", "sensitivity(md"):
+        assert call in code, call
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert "mean nothing" in markdown[0]
+    # every markdown cell that introduces results repeats the caveat
+    assert sum("mean nothing" in m for m in markdown) >= 4
+    real = markdown[-1]   # how to run on real data: shown, not executed
+    assert "```python" in real and "bf.from_cache()" in real
+    assert "MarketData.from_frames(" in real
+    printed = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                      for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert printed.startswith("SYNTHETIC DEMO DATA: these results mean nothing")
+    assert "too few to judge" in printed and "cycle_k" in printed
 
 
 def test_sanitizer_replaces_only_the_volatile_parts():
