@@ -13,6 +13,7 @@ this file cannot pass by checking nothing.
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 from pathlib import Path
 
@@ -292,3 +293,18 @@ def test_checker_accepts_a_clean_package(tmp_path):
     })
     graph = import_graph(pkg)
     assert layer_violations(graph) == [] and cycles(graph) == []
+
+
+def test_readme_tree_names_modules_that_exist():
+    """README's "Where the code is" tree cannot drift: every module and folder it names exists,
+    and every package folder of btcflow_nb is in it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    tree = text.split("## Where the code is", 1)[1].split("```", 2)[1]
+    named = set(re.findall(r"^\s{2}(\S+?\.py|\S+?/)\s", tree, flags=re.M))
+    named |= set(re.findall(r"\b(_?\w+\.py)\b", tree))
+    assert named, "no module found in the README tree"
+    for entry in named:
+        matches = list(PACKAGE.rglob(entry.rstrip("/"))) or [PACKAGE / entry]
+        assert any(m.exists() for m in matches), f"README names {entry}, which does not exist"
+    folders = {p.name + "/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders <= named, f"package folders missing from the README tree: {folders - named}"
