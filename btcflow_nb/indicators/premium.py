@@ -1,11 +1,14 @@
-"""Premium indicators: the cross-venue price basket and the spot premium over futures, in USD and
-in percent."""
+"""Premium indicators: the cross-venue price basket (with short venue gaps carried), and the spot
+premium over futures, in USD and in percent."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from ._kernel import _series
+
+#: Default of :func:`carry_gaps`: a venue missing for up to this many base bars is carried.
+MAX_GAP = 3
 
 
 def basket(prices: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Series:
@@ -25,6 +28,77 @@ def basket(prices: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Seri
     w = w.where(prices.notna() & (w > 0))
     total = w.sum(axis=1, min_count=1)
     return (prices * w).sum(axis=1, min_count=1) / total
+
+
+def carry_gaps(prices: pd.DataFrame, max_gap: int = MAX_GAP) -> pd.DataFrame:
+    r"""Fill each venue's short gaps with its last close *moved with the other venues*.
+
+    A basket that simply leaves a missing venue out moves by that venue's offset to the others
+    (Kraken trading 0.3 % below the rest makes the basket jump 0.1 % on the day Kraken's close
+    is missing), and a premium alert fires on a data hole. Here a venue missing at base bar
+    ``t`` whose last close was at ``t0`` with ``t - t0 <= max_gap`` is carried as
+
+    .. math:: \hat p_{v,t} = p_{v,t_0}\,\exp(R_t - R_{t_0}), \qquad
+              R_t - R_{t-1} = \operatorname{mean}_{u \in C_t}\bigl(\ln p_{u,t} - \ln p_{u,t-1}\bigr)
+
+    where :math:`C_t` are the venues with a real close at both ``t - 1`` and ``t`` (no common
+    venue: no move). So its log offset to the other venues is held at its last known value.
+    Longer gaps are not filled beyond ``max_gap`` bars (the venue then drops out of the
+    basket), and nothing is filled before a venue's first close. The rule only looks back:
+    a value at ``t`` never depends on later bars.
+
+    Parameters
+    ----------
+    prices : wide frame at the data's own resolution, one column per venue (rows = base bars).
+    max_gap : base bars a venue may be carried, ``0`` = never (the plain basket).
+
+    Returns the filled frame (real closes are untouched, bit for bit).
+
+    >>> p = pd.DataFrame({"a": [100.0, 110.0, 121.0], "b": [200.0, np.nan, 242.0]})
+    >>> carry_gaps(p)["b"].round(6).tolist()    # b is carried with a's +10 %
+    [200.0, 220.0, 242.0]
+    """
+    if not isinstance(prices, pd.DataFrame):
+        raise ValueError(f"prices must be a wide DataFrame (one column per venue); "
+                         f"got {type(prices).__name__}")
+    if isinstance(max_gap, (bool, np.bool_)) or not isinstance(max_gap, (int, np.integer)) \
+            or max_gap < 0:
+        raise ValueError(f"max_gap={max_gap!r} is not a gap limit; valid: a whole number of base "
+                         f"bars >= 0 (0 = never carry a venue), default {MAX_GAP}")
+    n = len(prices)
+    if max_gap == 0 or n < 2 or prices.shape[1] < 2:
+        return prices
+    x = prices.to_numpy(dtype="float64")
+    valid = ~np.isnan(x)
+    rows = np.arange(n)
+    # per column: the row of the last close up to each row (-1 before the first close)
+    last = np.maximum.accumulate(np.where(valid, rows[:, None], -1), axis=0)
+    fill = ~valid & (last >= 0) & (rows[:, None] - last <= max_gap)
+    if not fill.any():
+        return prices
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logp = np.log(x)
+        step = logp[1:] - logp[:-1]                # NaN unless the venue has both closes
+    common = ~np.isnan(step)
+    count = common.sum(axis=1)
+    move = np.where(count > 0, np.where(common, step, 0.0).sum(axis=1) / np.maximum(count, 1),
+                    0.0)
+    level = np.concatenate([[0.0], np.cumsum(move)])
+    r, c = np.nonzero(fill)
+    src = last[r, c]
+    out = x.copy()
+    out[r, c] = x[src, c] * np.exp(level[r] - level[src])
+    return pd.DataFrame(out, index=prices.index, columns=prices.columns)
+
+
+def basket_count(prices: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Series:
+    """How many venues enter :func:`basket` at each bar: those with a close (and, with
+    ``weights``, a positive weight)."""
+    present = prices.notna()
+    if weights is not None:
+        w = weights.reindex(index=prices.index, columns=prices.columns)
+        present &= w > 0
+    return present.sum(axis=1).astype("int64")
 
 
 def _aligned(a, b, name_a: str, name_b: str) -> tuple[pd.Series, pd.Series]:
