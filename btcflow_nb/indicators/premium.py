@@ -69,25 +69,35 @@ def carry_gaps(prices: pd.DataFrame, max_gap: int = MAX_GAP) -> pd.DataFrame:
     if max_gap == 0 or n < 2 or prices.shape[1] < 2:
         return prices
     x = prices.to_numpy(dtype="float64")
-    valid = ~np.isnan(x)
-    rows = np.arange(n)
-    # per column: the row of the last close up to each row (-1 before the first close)
-    last = np.maximum.accumulate(np.where(valid, rows[:, None], -1), axis=0)
-    fill = ~valid & (last >= 0) & (rows[:, None] - last <= max_gap)
-    if not fill.any():
+    fills = []           # per column: (column, rows to fill, the row of the close each carries)
+    for j in range(x.shape[1]):
+        miss = np.flatnonzero(np.isnan(x[:, j]))
+        if len(miss) == 0:
+            continue
+        run_start = np.ones(len(miss), dtype=bool)
+        run_start[1:] = np.diff(miss) != 1
+        first = miss[np.maximum.accumulate(np.where(run_start, np.arange(len(miss)), 0))]
+        src = first - 1                              # the last close before the gap
+        keep = (src >= 0) & (miss - src <= max_gap)
+        if keep.any():
+            fills.append((j, miss[keep], src[keep]))
+    if not fills:
         return prices
+    # the move of the other venues, needed only at the filled rows: mean log change from the
+    # row before over the venues with a close at both
+    rows = np.unique(np.concatenate([r for _, r, _ in fills]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        logp = np.log(x)
-        step = logp[1:] - logp[:-1]                # NaN unless the venue has both closes
+        step = np.log(x[rows]) - np.log(x[rows - 1])
     common = ~np.isnan(step)
-    count = common.sum(axis=1)
-    move = np.where(count > 0, np.where(common, step, 0.0).sum(axis=1) / np.maximum(count, 1),
-                    0.0)
-    level = np.concatenate([[0.0], np.cumsum(move)])
-    r, c = np.nonzero(fill)
-    src = last[r, c]
+    step[~common] = 0.0
+    move = step.sum(axis=1) / np.maximum(common.sum(axis=1), 1)   # no common venue: no move
     out = x.copy()
-    out[r, c] = x[src, c] * np.exp(level[r] - level[src])
+    for j, r, src in fills:
+        mv = move[np.searchsorted(rows, r)]
+        total = np.cumsum(mv)
+        starts = np.maximum.accumulate(np.where(r == src + 1, np.arange(len(r)), 0))
+        since_close = total - total[starts] + mv[starts]   # sum of moves over (src, r]
+        out[r, j] = x[src, j] * np.exp(since_close)
     return pd.DataFrame(out, index=prices.index, columns=prices.columns)
 
 
