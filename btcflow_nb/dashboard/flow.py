@@ -110,7 +110,12 @@ class FlowDashboard(_DashboardBase):
     # ================================================================ construction
     def _build_controls(self, d: dict) -> None:
         c = self.controls
-        c["lookback"] = W.IntSlider(value=d["lookback"], min=5, max=400, description="z lookback",
+        # the default lookback is a duration ("365D"): the slider shows it in bars of the
+        # timeframe, and follows the timeframe while it is left at the default
+        first = _metrics.lookback_bars(d["lookback"], c["timeframe"].value, "lookback", minimum=2)
+        self._default_lookback_bars = first
+        c["lookback"] = W.IntSlider(value=first, min=5, max=max(400, first),
+                                    description="z lookback",
                                     continuous_update=False, style=_STYLE)
         c["lookback"].add_class("btcflow-ctl-lookback")
         c["funding_smoothing"] = W.IntSlider(value=d["funding_smoothing"], min=1, max=30,
@@ -273,7 +278,8 @@ class FlowDashboard(_DashboardBase):
     # ================================================================ refresh
     def _recompute_and_render(self) -> None:
         p = self.params()
-        self._check_length("lookback", p["lookback"])
+        # a lookback longer than the data is no error: flow_metrics gives NaN z-scores and the
+        # OI panel says why (issue 12)
         m = self._metrics_for(p)
         vf = None
         if self.venue_lines.value:
@@ -281,6 +287,27 @@ class FlowDashboard(_DashboardBase):
         self.metrics = m
         self._venue_funding = vf
         self._render(m, p)
+
+    def _load_timeframe(self) -> None:
+        self._follow_default_lookback()
+        super()._load_timeframe()
+
+    def _follow_default_lookback(self) -> None:
+        """While the lookback slider is at the default (one year, ``DEFAULT_LOOKBACK``) in bars
+        of the previous timeframe, move it to the default of the new one: 365 on 1D, 52 on 1W,
+        12 on 1M. A lookback the user chose stays as chosen (in bars)."""
+        ctl = self.controls["lookback"]
+        if ctl.value != self._default_lookback_bars:
+            return
+        bars = _metrics.lookback_bars(_metrics.DEFAULT_LOOKBACK,
+                                      self.controls["timeframe"].value, "lookback", minimum=2)
+        self._suspended += 1
+        try:
+            ctl.max = max(400, bars)
+            ctl.value = bars
+        finally:
+            self._suspended -= 1
+        self._default_lookback_bars = bars
 
     def _compute_venue_funding(self, p: dict) -> pd.DataFrame:
         vf = _metrics.venue_funding(self.md, p["timeframe"], apr=p["apr"],
