@@ -13,6 +13,13 @@ threshold can only remove signals, never add them (the test suite checks this pr
 - ``cycle_k``       each extreme vote needs |z| >= cycle_k on its side
 - ``cycle_m``       a top/bottom needs at least m votes
 
+This is a statement about *states*. Onsets (:func:`onsets`, the first bar of each run) are
+subtler: removing bars from the middle of a run splits it, and the second part starts with an
+onset the looser signal did not have (OI z of 2.5, 2.1, 2.6 is one over-leveraged run at
+``oi_hot_z=2`` and two at ``2.2``). What holds, and is tested: every onset of the stricter
+signal lies inside a run of the looser one, at or after that run's onset — no onset is ever
+*entirely new* — and the first stricter onset of each looser run is at most one per run.
+
 The bullish "leverage is not overheated" guard compares against *caps* — ``bull_oi_z_max`` and
 ``bull_funding_max`` (defaults equal to the hot thresholds) — which work the other way round:
 lowering a cap can only remove bullish signals. They are separate parameters precisely so that
