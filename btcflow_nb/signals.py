@@ -266,7 +266,11 @@ def run_lengths(state) -> pd.Series:
     """
     s = pd.Series(state) if not isinstance(state, pd.Series) else state
     on = s.fillna(False).to_numpy(dtype=bool)
-    position = np.arange(1, len(on) + 1)
-    last_false = np.maximum.accumulate(np.where(on, 0, position))
-    return pd.Series(np.where(on, position - last_false, 0).astype("int64"), index=s.index,
-                     name=s.name)
+    out = np.zeros(len(on), dtype="int64")
+    bars = np.flatnonzero(on)                      # work on the true bars only: signals are sparse
+    if len(bars):
+        first = np.ones(len(bars), dtype=bool)     # a true bar whose previous bar is false
+        first[1:] = bars[1:] != bars[:-1] + 1
+        run_start = bars[np.maximum.accumulate(np.where(first, np.arange(len(bars)), 0))]
+        out[bars] = bars - run_start + 1
+    return pd.Series(out, index=s.index, name=s.name)

@@ -104,11 +104,12 @@ def carry_gaps(prices: pd.DataFrame, max_gap: int = MAX_GAP) -> pd.DataFrame:
 def basket_count(prices: pd.DataFrame, weights: pd.DataFrame | None = None) -> pd.Series:
     """How many venues enter :func:`basket` at each bar: those with a close (and, with
     ``weights``, a positive weight)."""
-    present = prices.notna()
+    present = ~np.isnan(prices.to_numpy(dtype="float64"))
     if weights is not None:
-        w = weights.reindex(index=prices.index, columns=prices.columns)
-        present &= w > 0
-    return present.sum(axis=1).astype("int64")
+        w = weights.reindex(index=prices.index, columns=prices.columns).to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore"):
+            present &= w > 0
+    return pd.Series(np.count_nonzero(present, axis=1).astype("int64"), index=prices.index)
 
 
 def _aligned(a, b, name_a: str, name_b: str) -> tuple[pd.Series, pd.Series]:
