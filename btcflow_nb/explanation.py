@@ -184,7 +184,8 @@ def _text(frame: pd.DataFrame, m: pd.Series) -> str:
             if r["op"] == "any":
                 lines.append(f"  [{mark}] {r['condition']}")
                 continue
-            line = f"  [{mark}] {r['condition']}: {_fmt(r['value'])} {r['op']} {_fmt(r['threshold'])}"
+            line = (f"  [{mark}] {r['condition']}: {_fmt(r['value'])} {r['op']} "
+                    f"{_fmt(r['threshold'])}")
             if not np.isnan(r["std"]):
                 z = r["condition"].split()[0]
                 line += (f"   (z = (x - mean) / std = ({_fmt(float(m[_Z_BASE[z]]))} - "

@@ -110,10 +110,7 @@ class FlowDashboard(_DashboardBase):
     # ================================================================ construction
     def _build_controls(self, d: dict) -> None:
         c = self.controls
-        # the default lookback is a duration ("365D"): the slider shows it in bars of the
-        # timeframe, and follows the timeframe while it is left at the default
-        first = _metrics.lookback_bars(d["lookback"], c["timeframe"].value, "lookback", minimum=2)
-        self._default_lookback_bars = first
+        first = self._default_lookback_bars = self._default_lookback()  # "365D" in bars
         c["lookback"] = W.IntSlider(value=first, min=5, max=max(400, first),
                                     description="z lookback",
                                     continuous_update=False, style=_STYLE)
@@ -277,9 +274,7 @@ class FlowDashboard(_DashboardBase):
 
     # ================================================================ refresh
     def _recompute_and_render(self) -> None:
-        p = self.params()
-        # a lookback longer than the data is no error: flow_metrics gives NaN z-scores and the
-        # OI panel says why (issue 12)
+        p = self.params()  # a lookback longer than the data: NaN z-scores, the OI panel says why
         m = self._metrics_for(p)
         vf = None
         if self.venue_lines.value:
@@ -287,27 +282,6 @@ class FlowDashboard(_DashboardBase):
         self.metrics = m
         self._venue_funding = vf
         self._render(m, p)
-
-    def _load_timeframe(self) -> None:
-        self._follow_default_lookback()
-        super()._load_timeframe()
-
-    def _follow_default_lookback(self) -> None:
-        """While the lookback slider is at the default (one year, ``DEFAULT_LOOKBACK``) in bars
-        of the previous timeframe, move it to the default of the new one: 365 on 1D, 52 on 1W,
-        12 on 1M. A lookback the user chose stays as chosen (in bars)."""
-        ctl = self.controls["lookback"]
-        if ctl.value != self._default_lookback_bars:
-            return
-        bars = _metrics.lookback_bars(_metrics.DEFAULT_LOOKBACK,
-                                      self.controls["timeframe"].value, "lookback", minimum=2)
-        self._suspended += 1
-        try:
-            ctl.max = max(400, bars)
-            ctl.value = bars
-        finally:
-            self._suspended -= 1
-        self._default_lookback_bars = bars
 
     def _compute_venue_funding(self, p: dict) -> pd.DataFrame:
         vf = _metrics.venue_funding(self.md, p["timeframe"], apr=p["apr"],
