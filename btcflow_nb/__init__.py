@@ -15,6 +15,7 @@ __all__ = [
     "MarketData",
     "load_demo",
     "flow_metrics",
+    "explain",
     "fetch",
     "FetchError",
     "from_cache",
@@ -38,6 +39,9 @@ def __getattr__(name):  # lazy: keep `import btcflow_nb` cheap (ccxt, widgets lo
     if name == "flow_metrics":
         from .metrics import flow_metrics
         return flow_metrics
+    if name == "explain":
+        from .explanation import explain
+        return explain
     if name == "fetch":
         from .sources import fetch
         return fetch

@@ -214,7 +214,10 @@ class MarketData:
     def resample(self, timeframe: str) -> "MarketData":
         """Re-bar the data to ``timeframe`` (one of ``1h, 4h, 1D, 3D, 1W, 1M``).
 
-        Prices take the last close in each bar; OI the last sample per venue in each bar
+        Prices take each venue's last close in each bar, even a stale one (a venue whose last
+        close in the week was on Thursday keeps it); :func:`~btcflow_nb.flow_metrics` does not
+        re-bar venues but baskets built at the data's own resolution, so pass it the
+        un-resampled data. OI the last sample per venue in each bar
         (labelled with the bar's open time); funding events stay events — bar TWAPs are always
         computed from events, never averaged from averages. A timeframe finer than the data's own
         resolution is a ``ValueError``.

@@ -13,6 +13,13 @@ threshold can only remove signals, never add them (the test suite checks this pr
 - ``cycle_k``       each extreme vote needs |z| >= cycle_k on its side
 - ``cycle_m``       a top/bottom needs at least m votes
 
+This is a statement about *states*. Onsets (:func:`onsets`, the first bar of each run) are
+subtler: removing bars from the middle of a run splits it, and the second part starts with an
+onset the looser signal did not have (OI z of 2.5, 2.1, 2.6 is one over-leveraged run at
+``oi_hot_z=2`` and two at ``2.2``). What holds, and is tested: every onset of the stricter
+signal lies inside a run of the looser one, at or after that run's onset — no onset is ever
+*entirely new* — and the first stricter onset of each looser run is at most one per run.
+
 The bullish "leverage is not overheated" guard compares against *caps* — ``bull_oi_z_max`` and
 ``bull_funding_max`` (defaults equal to the hot thresholds) — which work the other way round:
 lowering a cap can only remove bullish signals. They are separate parameters precisely so that
@@ -44,7 +51,8 @@ DEFAULTS = {
     "bb_mult": 2.0,          # band half-width in (population) standard deviations
 }
 
-__all__ = ["DEFAULTS", "confluence", "extreme_cycle", "premium_alerts", "onsets", "run_lengths"]
+__all__ = ["DEFAULTS", "VOTE_BITS", "confluence", "extreme_cycle", "cycle_votes", "vote_names",
+           "premium_alerts", "onsets", "run_lengths"]
 
 
 def _b(x: pd.Series) -> np.ndarray:
@@ -80,6 +88,7 @@ def confluence(
     funding_hot: float = DEFAULTS["funding_hot"],
     bull_oi_z_max: float = DEFAULTS["bull_oi_z_max"],
     bull_funding_max: float = DEFAULTS["bull_funding_max"],
+    premium_trend: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The confluence engine: bullish, bearish and over-leveraged bars.
 
@@ -95,6 +104,9 @@ def confluence(
     confirm "not overheated" nor "building". Bullish and bearish never hold on the same bar
     (they need opposite premium signs).
 
+    ``premium_trend``: the SMA of ``premium_pct`` over ``trend_length`` when the caller already
+    has it (``flow_metrics`` reports it as a column); computed here otherwise.
+
     Returns a DataFrame with boolean columns ``bullish, bearish, overleveraged``.
     """
     trend_length = check_window("trend_length", trend_length)
@@ -105,13 +117,65 @@ def confluence(
     for name, val in (("funding_hot", funding_hot), ("bull_funding_max", bull_funding_max)):
         check_range(name, val, -5, 5)
     p, oz, fu = _aligned_arrays(premium_pct=premium_pct, oi_z=oi_z, funding_8h=funding_8h)
-    trend = _b(sma(pd.Series(p), window=trend_length))
+    trend = _b(sma(pd.Series(p), window=trend_length) if premium_trend is None
+               else premium_trend)
+    if len(trend) != len(p):
+        raise ValueError(f"premium_trend must be one value per bar; got {len(trend)} for "
+                         f"{len(p)} bars")
     with np.errstate(invalid="ignore"):
         bullish = (p > premium_min) & (p > trend) & (oz < bull_oi_z_max) & (fu < bull_funding_max)
         bearish = (p < -premium_min) & (p < trend) & ((oz > oi_build_z) | (fu > funding_hot))
         over = (oz >= oi_hot_z) & (fu >= funding_hot)
     idx = premium_pct.index if isinstance(premium_pct, pd.Series) else None
     return pd.DataFrame({"bullish": bullish, "bearish": bearish, "overleveraged": over}, index=idx)
+
+
+#: Bits of the cycle vote masks (``cycle_top_votes``, ``cycle_bottom_votes`` in
+#: :func:`~btcflow_nb.flow_metrics`): a bar's mask is the sum of the bits of the metrics that
+#: voted, e.g. 3 = premium + OI. :func:`vote_names` spells a mask out.
+VOTE_BITS = {"premium": 1, "oi": 2, "funding": 4}
+_POPCOUNT = np.array([0, 1, 1, 2, 1, 2, 2, 3], dtype=np.int8)
+
+
+def vote_names(mask) -> str:
+    """The metrics of a vote mask, joined by ``+`` (``3`` -> ``"premium+oi"``; ``0`` -> ``""``).
+
+    >>> vote_names(5)
+    'premium+funding'
+    """
+    m = int(mask)
+    if not 0 <= m <= 7:
+        raise ValueError(f"vote mask {mask!r} is out of range; valid range: 0..7 "
+                         f"(bits: {VOTE_BITS})")
+    return "+".join(name for name, bit in VOTE_BITS.items() if m & bit)
+
+
+def cycle_votes(premium_z, oi_z, funding_z, *, cycle_k: float = DEFAULTS["cycle_k"]
+                ) -> pd.DataFrame:
+    """Which metrics vote for a cycle top and for a cycle bottom at each bar, as bit masks.
+
+    Top votes: premium z <= -k (bit 1), OI z >= k (bit 2), funding z >= k (bit 4); bottom
+    votes: premium z >= k, OI z <= -k, funding z <= -k (same bits, :data:`VOTE_BITS`). A NaN
+    z-score (no data, or a window not yet full) never votes.
+
+    Returns a DataFrame with int8 columns ``top_votes, bottom_votes``.
+    """
+    k = check_range("cycle_k", cycle_k, 0, 10)
+    pz, oz, fz = _aligned_arrays(premium_z=premium_z, oi_z=oi_z, funding_z=funding_z)
+    with np.errstate(invalid="ignore"):
+        top = (pz <= -k).astype(np.int8) + 2 * (oz >= k).astype(np.int8) \
+            + 4 * (fz >= k).astype(np.int8)
+        bottom = (pz >= k).astype(np.int8) + 2 * (oz <= -k).astype(np.int8) \
+            + 4 * (fz <= -k).astype(np.int8)
+    idx = premium_z.index if isinstance(premium_z, pd.Series) else None
+    return pd.DataFrame({"top_votes": top, "bottom_votes": bottom}, index=idx)
+
+
+def _check_m(cycle_m) -> int:
+    if isinstance(cycle_m, (bool, np.bool_)) or not isinstance(cycle_m, (int, float, np.number)) \
+            or not float(cycle_m).is_integer() or not 1 <= int(cycle_m) <= 3:
+        raise ValueError(f"cycle_m={cycle_m!r} is out of range; valid choices: 1, 2, 3")
+    return int(cycle_m)
 
 
 def extreme_cycle(
@@ -121,6 +185,7 @@ def extreme_cycle(
     *,
     cycle_k: float = DEFAULTS["cycle_k"],
     cycle_m: int = DEFAULTS["cycle_m"],
+    votes: bool = False,
 ) -> pd.DataFrame:
     """Experimental extreme-cycle engine: cycle tops and bottoms from z-score extremes.
 
@@ -128,26 +193,23 @@ def extreme_cycle(
       (futures rich, leverage crowded, longs paying up);
     - **bottom** when at least ``m`` of {premium z >= k, OI z <= -k, funding z <= -k} hold.
 
-    Metrics that are NaN (no data) do not vote, and ``m`` counts among those available: with
-    only two metrics available, ``m = 3`` asks for both. A bar with no metric available is
-    neither.
+    ``m`` is an absolute count: a metric that is NaN (no data) does not vote, so with fewer
+    than ``m`` metrics available nothing fires — one metric never fires alone when ``m >= 2``,
+    whatever the others lack. (Before issue 12, ``m`` counted among the available metrics.)
 
-    Returns a DataFrame with boolean columns ``cycle_top, cycle_bottom``.
+    Returns a DataFrame with boolean columns ``cycle_top, cycle_bottom``; with ``votes=True``
+    also the int8 masks ``cycle_top_votes, cycle_bottom_votes`` of :func:`cycle_votes` (which
+    metrics voted; :data:`VOTE_BITS`, :func:`vote_names`).
     """
-    k = check_range("cycle_k", cycle_k, 0, 10)
-    if isinstance(cycle_m, bool) or not float(cycle_m).is_integer() or not 1 <= int(cycle_m) <= 3:
-        raise ValueError(f"cycle_m={cycle_m!r} is out of range; valid choices: 1, 2, 3")
-    m = int(cycle_m)
-    pz, oz, fz = _aligned_arrays(premium_z=premium_z, oi_z=oi_z, funding_z=funding_z)
-    available = (~np.isnan(pz)).astype(int) + (~np.isnan(oz)) + (~np.isnan(fz))
-    need = np.minimum(m, available)
-    with np.errstate(invalid="ignore"):
-        top_votes = (pz <= -k).astype(int) + (oz >= k) + (fz >= k)
-        bottom_votes = (pz >= k).astype(int) + (oz <= -k) + (fz <= -k)
-    top = (available > 0) & (top_votes >= need)
-    bottom = (available > 0) & (bottom_votes >= need)
-    idx = premium_z.index if isinstance(premium_z, pd.Series) else None
-    return pd.DataFrame({"cycle_top": top, "cycle_bottom": bottom}, index=idx)
+    m = _check_m(cycle_m)
+    v = cycle_votes(premium_z, oi_z, funding_z, cycle_k=cycle_k)
+    top_mask, bottom_mask = v["top_votes"].to_numpy(), v["bottom_votes"].to_numpy()
+    out = pd.DataFrame({"cycle_top": _POPCOUNT[top_mask] >= m,
+                        "cycle_bottom": _POPCOUNT[bottom_mask] >= m}, index=v.index)
+    if votes:
+        out["cycle_top_votes"] = top_mask
+        out["cycle_bottom_votes"] = bottom_mask
+    return out
 
 
 def premium_alerts(
@@ -204,7 +266,11 @@ def run_lengths(state) -> pd.Series:
     """
     s = pd.Series(state) if not isinstance(state, pd.Series) else state
     on = s.fillna(False).to_numpy(dtype=bool)
-    position = np.arange(1, len(on) + 1)
-    last_false = np.maximum.accumulate(np.where(on, 0, position))
-    return pd.Series(np.where(on, position - last_false, 0).astype("int64"), index=s.index,
-                     name=s.name)
+    out = np.zeros(len(on), dtype="int64")
+    bars = np.flatnonzero(on)                      # work on the true bars only: signals are sparse
+    if len(bars):
+        first = np.ones(len(bars), dtype=bool)     # a true bar whose previous bar is false
+        first[1:] = bars[1:] != bars[:-1] + 1
+        run_start = bars[np.maximum.accumulate(np.where(first, np.arange(len(bars)), 0))]
+        out[bars] = bars - run_start + 1
+    return pd.Series(out, index=s.index, name=s.name)

@@ -256,3 +256,76 @@ def check_not_finer(timeframe: str, resolution: str | None) -> str:
             f"valid choices for this data: {', '.join(valid)}"
         )
     return tf
+
+
+# ---------------------------------------------------------------------------- lookbacks
+
+#: Days per unit of a duration lookback (a month is a twelfth of a 365.25-day year).
+_UNIT_DAYS = {"h": 1 / 24, "D": 1.0, "W": 7.0, "M": 365.25 / 12, "Y": 365.25}
+_UNIT_ALIASES = {"h": "h", "H": "h", "D": "D", "d": "D", "W": "W", "w": "W", "M": "M",
+                 "Y": "Y", "y": "Y"}
+_LOOKBACK_HELP = ("a whole number of bars (int >= {minimum}) or a duration: a whole number "
+                  "followed by h (hours), D (days), W (weeks), M (months) or Y (years), e.g. "
+                  "'365D', '52W', '12M', '4Y'")
+
+
+def lookback_bars(lookback, timeframe: str, name: str = "lookback", minimum: int = 1) -> int:
+    """A lookback in bars of ``timeframe``: an int is bars, a duration is converted.
+
+    Durations are a whole number and a unit: ``h`` hours, ``D`` days, ``W`` weeks (7 days),
+    ``M`` months (365.25 / 12 days), ``Y`` years (365.25 days). They are converted to the
+    nearest whole number of bars of ``timeframe``; months and years count whole calendar
+    months on ``1M`` (``"12M"`` and ``"1Y"`` are 12 bars there, ``"365D"`` is 12 too).
+
+    ==========  ======  ======  ======  ======  ======  ======
+    lookback    1h      4h      1D      3D      1W      1M
+    ==========  ======  ======  ======  ======  ======  ======
+    ``"365D"``  8760    2190    365     122     52      12
+    ``"52W"``   8736    2184    364     121     52      12
+    ``"12M"``   8766    2192    365     122     52      12
+    ``"4Y"``    35064   8766    1461    487     209     48
+    ==========  ======  ======  ======  ======  ======  ======
+
+    ``"1m"`` is refused: in ccxt it is a minute; a month is ``"1M"``.
+
+    Raises ``ValueError`` naming the value and the valid spellings for anything else, and for a
+    lookback shorter than ``minimum`` bars on this timeframe (``"3D"`` on ``1W``).
+
+    >>> lookback_bars("365D", "1W"), lookback_bars("12M", "1M"), lookback_bars(20, "1D")
+    (52, 12, 20)
+    """
+    tf = normalize_timeframe(timeframe)
+    spelled = _LOOKBACK_HELP.format(minimum=minimum)
+    shown = lookback.item() if isinstance(lookback, np.generic) else lookback
+    whole = isinstance(lookback, (int, np.integer)) or (
+        isinstance(lookback, (float, np.floating)) and float(lookback).is_integer())
+    if isinstance(lookback, (bool, np.bool_)) or (
+            isinstance(lookback, (float, np.floating)) and not whole):
+        raise ValueError(f"{name} must be a whole number of bars >= 1; got {shown!r} "
+                         f"(valid: {spelled})")
+    if whole:
+        bars = int(lookback)
+        if bars < 1:
+            raise ValueError(f"{name} must be a whole number of bars >= 1; got {shown!r} "
+                             f"(valid: {spelled})")
+        if bars < minimum:
+            raise ValueError(f"{name}={bars} is too short: it needs at least {minimum} bars; "
+                             f"valid range: {minimum}.. bars, or a duration such as '365D'")
+        return bars
+    if not isinstance(lookback, str):
+        raise ValueError(f"{name}={lookback!r} is not a lookback; valid: {spelled}")
+    text = lookback.strip()
+    number, unit = text[:-1].strip(), text[-1:]
+    if unit not in _UNIT_ALIASES or not number.isdigit() or int(number) < 1:
+        hint = " ('m' would be a minute; a month is 'M')" if unit == "m" else ""
+        raise ValueError(f"{name}={lookback!r} is not a lookback{hint}; valid: {spelled}")
+    count, unit = int(number), _UNIT_ALIASES[unit]
+    if tf == "1M" and unit in ("M", "Y"):
+        bars = count * (12 if unit == "Y" else 1)
+    else:
+        bar_days = 365.25 / 12 if tf == "1M" else _HOURS[tf] / 24
+        bars = int(np.floor(count * _UNIT_DAYS[unit] / bar_days + 0.5))
+    if bars < minimum:
+        raise ValueError(f"{name}={lookback!r} is {bars} {tf} bar(s), shorter than the "
+                         f"{minimum} it needs; valid: {spelled}")
+    return bars

@@ -50,9 +50,13 @@ FLOW_CASES = [
     ({"lookback": -5}, ["lookback must be a whole number of bars >= 1; got -5"]),
     ({"lookback": 2.5}, ["lookback must be a whole number of bars >= 1; got 2.5"]),
     ({"lookback": 1}, ["lookback=1 is too short", "valid range: 2.."]),
-    ({"lookback": 5000}, ["lookback=5000 is longer than the data (2922 bars at 1D)", "valid range: 2..2922"]),
-    ({"timeframe": "1M", "lookback": 97}, ["lookback=97 is longer than the data (96 bars at 1M)",
-                                            "valid range: 2..96"]),
+    # (a lookback longer than the data is no error since issue 12: NaN and a note)
+    ({"lookback": "52m"}, ["lookback='52m' is not a lookback ('m' would be a minute; a month is "
+                           "'M')", "'365D', '52W', '12M', '4Y'"]),
+    ({"lookback": "a year"}, ["lookback='a year' is not a lookback", "D (days), W (weeks)"]),
+    ({"timeframe": "1M", "lookback": "20D"}, ["lookback='20D' is 1 1M bar(s), shorter than the 2"]),
+    ({"max_gap": -1}, ["max_gap=-1 is not a gap limit", "whole number of base bars >= 0"]),
+    ({"max_gap": 1.5}, ["max_gap=1.5 is not a gap limit"]),
     ({"funding_smoothing": 0}, ["funding_smoothing must be a whole number of bars >= 1; got 0"]),
     ({"bb_length": -20}, ["bb_length must be a whole number of bars >= 1; got -20"]),
     ({"trend_length": 0}, ["trend_length must be a whole number of bars >= 1; got 0"]),
@@ -240,3 +244,18 @@ def test_wrong_types_are_value_errors_not_crashes(demo):
     _raises(lambda: ind.premium_abs([1.0, 2.0], [1.0]), "must have the same length; got 2 and 1")
     _raises(lambda: ind.basket([1.0, 2.0]), "prices must be a wide DataFrame", "got list")
     _raises(lambda: ind.aggregate_oi([1.0, 2.0]), "oi must be a wide DataFrame", "got list")
+
+
+def test_windows_longer_than_the_data_are_no_error_but_a_note(demo):
+    """Issue 12: a lookback, band length, trend length or smoothing longer than the data gives
+    NaN where it is needed and a note, never an exception."""
+    m = flow_metrics(demo, "1M", lookback=97, bb_length=200, trend_length="10Y",
+                     funding_smoothing=500)
+    assert m["premium_z"].isna().all() and m["bb_upper"].isna().all()
+    assert m["premium_trend"].isna().all() and m["funding"].isna().all()
+    assert "premium_z: lookback 97 bars > 96 bars of data (1M)" in m.attrs["notes"]
+    assert "bb_*: bb_length 200 bars > 96 bars of data (1M)" in m.attrs["notes"]
+    assert "premium_trend: trend_length 120 bars > 96 bars of data (1M)" in m.attrs["notes"]
+    assert "funding: funding_smoothing 500 bars > 96 bars of data (1M)" in m.attrs["notes"]
+    assert not m[["bullish", "bearish", "alert_premium_high"]].any().any()
+    assert m["spot"].notna().all()

@@ -6,16 +6,23 @@ import pandas as pd
 import pytest
 
 from btcflow_nb import flow_metrics, load_demo
-from btcflow_nb.indicators import bollinger, sma, zscore
+from btcflow_nb.indicators import basket, bollinger, carry_gaps, sma, zscore
 from btcflow_nb.marketdata import MarketData
 from btcflow_nb.metrics import COLUMNS, SIGNAL_COLUMNS, venue_funding
 
+BOOLS = ["bullish", "bearish", "overleveraged", "cycle_top", "cycle_bottom", "alert_premium_high",
+         "alert_premium_low"]
 CONTRACT_COLUMNS = [
     "spot", "perp_basket", "futures", "premium_abs", "premium_pct", "premium_z", "bb_basis",
-    "bb_upper", "bb_lower", "oi_total", "oi_z", "funding", "funding_z", "bullish", "bearish",
-    "overleveraged", "cycle_top", "cycle_bottom", "alert_premium_high", "alert_premium_low",
+    "bb_upper", "bb_lower", "oi_total", "oi_z", "funding", "funding_z", *BOOLS,
+    # issue 12: venue counts, what explain() needs, which metrics voted, the open bar, onsets
+    "spot_venues", "perp_venues", "premium_trend", "premium_z_mean", "premium_z_std",
+    "oi_z_mean", "oi_z_std", "funding_z_mean", "funding_z_std", "cycle_top_votes",
+    "cycle_bottom_votes", "open_bar",
+    *(f"{b}_{what}" for b in BOOLS for what in ("onset", "run")),
 ]
-BOOLS = CONTRACT_COLUMNS[13:]
+FLOATS = CONTRACT_COLUMNS[:13] + ["premium_trend", "premium_z_mean", "premium_z_std",
+                                  "oi_z_mean", "oi_z_std", "funding_z_mean", "funding_z_std"]
 DAY = pd.Timestamp("2024-06-10", tz="UTC")  # every demo venue has prices, funding and OI here
 
 
@@ -23,10 +30,15 @@ def test_columns_exactly_as_the_contract(demo_metrics_1d):
     m = demo_metrics_1d
     assert list(m.columns) == CONTRACT_COLUMNS == list(COLUMNS)
     assert list(SIGNAL_COLUMNS) == BOOLS
-    for c in BOOLS:
+    for c in BOOLS + ["open_bar"] + [f"{b}_onset" for b in BOOLS]:
         assert m[c].dtype == bool, c
-    for c in CONTRACT_COLUMNS[:13]:
+    for c in FLOATS:
         assert m[c].dtype == "float64", c
+    for c in ["spot_venues", "perp_venues"] + [f"{b}_run" for b in BOOLS]:
+        assert m[c].dtype == "int64", c
+    assert m["cycle_top_votes"].dtype == m["cycle_bottom_votes"].dtype == "int8"
+    assert not m["open_bar"].any() and m.attrs["open_bar"] is False  # the demo is closed
+    assert m.attrs["params"]["lookback"] == 365 and m.attrs["notes"] == []
     assert m.index.name == "time" and str(m.index.tz) == "UTC"
     assert m.index[0] == pd.Timestamp("2018-01-01", tz="UTC")
     assert m.index[-1] == pd.Timestamp("2025-12-31", tz="UTC")
@@ -35,20 +47,26 @@ def test_columns_exactly_as_the_contract(demo_metrics_1d):
 
 def test_core_columns_follow_their_definitions(demo, demo_metrics_1d):
     m = demo_metrics_1d
-    spot = demo.spot.mean(axis=1)
+    # a venue missing for up to 3 days is carried with the others (issue 12); elsewhere the
+    # basket is the plain mean of the closes
+    spot = basket(carry_gaps(demo.spot))
     perp = demo.perp.mean(axis=1)
+    complete = demo.spot.notna().all(axis=1)
+    assert (~complete).sum() > 20
+    np.testing.assert_array_equal(spot[complete], demo.spot[complete].mean(axis=1))
     np.testing.assert_allclose(m["spot"], spot, rtol=1e-14)
     np.testing.assert_allclose(m["perp_basket"], perp, rtol=1e-14)
     np.testing.assert_array_equal(m["futures"], m["perp_basket"])
     np.testing.assert_allclose(m["premium_abs"], spot - perp, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(m["premium_pct"], (spot - perp) / perp * 100, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(m["premium_z"], zscore(m["premium_pct"], 52), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m["premium_z"], zscore(m["premium_pct"], 365), rtol=1e-12, atol=1e-12)
     bb = bollinger(m["premium_abs"], 20, 2.0)
     np.testing.assert_allclose(m["bb_upper"], bb["upper"], rtol=1e-12)
     np.testing.assert_allclose(m["bb_lower"], bb["lower"], rtol=1e-12)
-    np.testing.assert_allclose(m["oi_z"], zscore(m["oi_total"], 52), rtol=1e-12)
-    np.testing.assert_allclose(m["funding_z"], zscore(m["funding"], 52), rtol=1e-12)
-    assert m["premium_z"].iloc[:51].isna().all() and m["premium_z"].iloc[51:].notna().all()
+    np.testing.assert_allclose(m["oi_z"], zscore(m["oi_total"], 365), rtol=1e-12)
+    np.testing.assert_allclose(m["funding_z"], zscore(m["funding"], 365), rtol=1e-12)
+    # the default lookback is one year: 365 daily bars
+    assert m["premium_z"].iloc[:364].isna().all() and m["premium_z"].iloc[364:].notna().all()
 
 
 def test_funding_is_the_composite_twap_in_percent_per_8h_by_hand(demo, demo_metrics_1d):
@@ -77,8 +95,10 @@ def test_apr_is_exactly_1095_times_per_8h_and_nothing_else_changes(demo, demo_me
     assert 8760 / 8 == 1095
     assert m_apr.attrs["funding_unit"] == "% APR"
     for c in CONTRACT_COLUMNS:
-        if c != "funding":
+        if c not in ("funding", "funding_z_mean", "funding_z_std"):
             pd.testing.assert_series_equal(m_apr[c], base[c], obj=c)
+    for c in ("funding", "funding_z_mean", "funding_z_std"):   # in the display unit, exactly
+        np.testing.assert_array_equal(m_apr[c], base[c] * 1095)
     # thresholds stay in % per 8 h: the signals above are unchanged although funding is ~1000x
 
 
@@ -141,7 +161,7 @@ def test_extremes_false_turns_the_cycle_engine_off_only(demo, demo_metrics_1d):
     m = flow_metrics(demo, "1D", extremes=False)
     assert demo_metrics_1d["cycle_top"].any() and demo_metrics_1d["cycle_bottom"].any()
     assert not m["cycle_top"].any() and not m["cycle_bottom"].any()
-    others = [c for c in CONTRACT_COLUMNS if c not in ("cycle_top", "cycle_bottom")]
+    others = [c for c in CONTRACT_COLUMNS if not c.startswith(("cycle_top", "cycle_bottom"))]
     pd.testing.assert_frame_equal(m[others], demo_metrics_1d[others])
 
 
@@ -155,8 +175,10 @@ def test_venue_selection_and_one_venue_baskets(demo):
     bybit_oi = oi[oi["venue"] == "bybit"].set_index("time")["oi_btc"]
     np.testing.assert_allclose(m["oi_total"].to_numpy(), bybit_oi.to_numpy(), rtol=1e-12)
     two = flow_metrics(demo, "1D", spot_venues=["kraken", "bitstamp"], perp_venues="deribit")
-    np.testing.assert_allclose(two["spot"], demo.spot[["kraken", "bitstamp"]].mean(axis=1), rtol=1e-14)
-    # kraken's outage: the spot price falls back to bitstamp alone, nothing is dropped
+    np.testing.assert_allclose(two["spot"], basket(carry_gaps(demo.spot[["kraken", "bitstamp"]])),
+                               rtol=1e-14)
+    # kraken's outage: carried with bitstamp for 3 days, then the spot price falls back to
+    # bitstamp alone, nothing is dropped
     gap = pd.Timestamp("2019-03-10", tz="UTC")
     assert np.isnan(demo.spot.loc[gap, "kraken"])
     assert two.loc[gap, "spot"] == demo.spot.loc[gap, "bitstamp"]
@@ -328,10 +350,29 @@ def test_oi_weighted_stuck_funding_gives_nan_z():
 
 
 @pytest.mark.parametrize("tf", ["3D", "1W", "1M"])
-def test_resampling_first_changes_nothing(demo, tf):
-    """flow_metrics re-bars internally: pre-resampled data must give the same numbers."""
-    pd.testing.assert_frame_equal(flow_metrics(demo.resample(tf), tf, lookback=12),
-                                  flow_metrics(demo, tf, lookback=12))
+def test_resampling_first_differs_only_where_a_venue_close_is_stale(demo, tf):
+    """``MarketData.resample`` keeps each venue's last close in the bar, even a stale one;
+    flow_metrics builds baskets at the data's own resolution (issue 12). They agree on OI and
+    funding everywhere, and on prices wherever every venue's last close in the bar is on the
+    bar's last day."""
+    pre = flow_metrics(demo.resample(tf), tf, lookback=12, max_gap=0)
+    m = flow_metrics(demo, tf, lookback=12, max_gap=0)
+    same = ["oi_total", "oi_z", "funding", "funding_z", "overleveraged"]
+    pd.testing.assert_frame_equal(pre[same], m[same])
+    from btcflow_nb.timeframes import bar_open
+
+    prices = pd.concat([demo.spot, demo.perp], axis=1)
+    labels = bar_open(prices.index, tf)
+    last_day = prices.groupby(labels).apply(lambda g: g.index[-1])
+    last_close = prices.apply(lambda c: c.groupby(labels).apply(
+        lambda g: g.last_valid_index()))
+    stale = last_close.ne(last_day, axis=0).any(axis=1)
+    differs = ~np.isclose(pre["premium_pct"], m["premium_pct"], rtol=1e-12, atol=0) & \
+        m["premium_pct"].notna().to_numpy()
+    assert stale.sum() > 0
+    if tf == "1W":  # kraken's weekend gaps (the demo's week of 2019-02-25)
+        assert differs.sum() > 0
+    assert set(m.index[differs]) <= set(stale[stale].index)
 
 
 def test_start_inside_a_bar_keeps_that_bar(demo):

@@ -126,8 +126,29 @@ class _DashboardBase(W.VBox):
     def _on_timeframe(self, _change) -> None:
         self._guard.run(self._load_timeframe)
 
+    def _default_lookback(self) -> int:
+        """``flow_metrics``' default lookback (one year, a duration) in bars of the timeframe."""
+        return _metrics.lookback_bars(_metrics.DEFAULT_LOOKBACK,
+                                      self.controls["timeframe"].value, "lookback", minimum=2)
+
+    def _follow_default_lookback(self) -> None:
+        """While a ``lookback`` slider is at the default in bars of the previous timeframe, move
+        it to the default of the new one (365 on 1D, 52 on 1W, 12 on 1M); a lookback the user
+        chose stays as chosen, in bars."""
+        ctl = self.controls.get("lookback")
+        if ctl is None or ctl.value != self._default_lookback_bars:
+            return
+        bars = self._default_lookback_bars = self._default_lookback()
+        self._suspended += 1
+        try:
+            ctl.max = max(400, bars)
+            ctl.value = bars
+        finally:
+            self._suspended -= 1
+
     def _load_timeframe(self) -> None:
         """New timeframe: rebuild the date-range options over the full history, then refresh."""
+        self._follow_default_lookback()
         tf = self.controls["timeframe"].value
         bars = self.md.resample(tf)
         index = bars.spot.index.union(bars.perp.index)

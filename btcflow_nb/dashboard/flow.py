@@ -110,7 +110,9 @@ class FlowDashboard(_DashboardBase):
     # ================================================================ construction
     def _build_controls(self, d: dict) -> None:
         c = self.controls
-        c["lookback"] = W.IntSlider(value=d["lookback"], min=5, max=400, description="z lookback",
+        first = self._default_lookback_bars = self._default_lookback()  # "365D" in bars
+        c["lookback"] = W.IntSlider(value=first, min=5, max=max(400, first),
+                                    description="z lookback",
                                     continuous_update=False, style=_STYLE)
         c["lookback"].add_class("btcflow-ctl-lookback")
         c["funding_smoothing"] = W.IntSlider(value=d["funding_smoothing"], min=1, max=30,
@@ -272,8 +274,7 @@ class FlowDashboard(_DashboardBase):
 
     # ================================================================ refresh
     def _recompute_and_render(self) -> None:
-        p = self.params()
-        self._check_length("lookback", p["lookback"])
+        p = self.params()  # a lookback longer than the data: NaN z-scores, the OI panel says why
         m = self._metrics_for(p)
         vf = None
         if self.venue_lines.value:

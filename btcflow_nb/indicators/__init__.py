@@ -3,12 +3,14 @@
 ==============================  ==================================================================
 module                          what it holds
 ==============================  ==================================================================
-:mod:`.rolling`                 ``sma``, ``stdev`` (population), ``zscore``, ``bollinger``,
+:mod:`.rolling`                 ``sma``, ``stdev`` (population), ``zscore`` (and
+                                ``zscore_window``: z with its window's mean and std), ``bollinger``,
                                 ``crossover``, ``crossunder``: rolling windows of ``window`` bars
                                 and Pine's cross events (the conventions: NaN rules, population
                                 deviation)
-:mod:`.premium`                 ``basket`` (mean close across venues), ``premium_abs`` (USD),
-                                ``premium_pct`` (% of the perp basket)
+:mod:`.premium`                 ``basket`` (mean close across venues), ``carry_gaps`` (a
+                                venue's short gap carried with the others), ``basket_count``,
+                                ``premium_abs`` (USD), ``premium_pct`` (% of the perp basket)
 :mod:`.funding`                 ``annualize_funding``, ``funding_twap`` (per-hour rate, time
                                 weighted over each bar from the settlement events),
                                 ``composite_funding``, ``HOURS_PER_YEAR``
@@ -28,11 +30,12 @@ from __future__ import annotations
 
 from .funding import HOURS_PER_YEAR, annualize_funding, composite_funding, funding_twap
 from .open_interest import aggregate_oi, oi_at_bar_close
-from .premium import basket, premium_abs, premium_pct
-from .rolling import bollinger, crossover, crossunder, sma, stdev, zscore
+from .premium import MAX_GAP, basket, basket_count, carry_gaps, premium_abs, premium_pct
+from .rolling import bollinger, crossover, crossunder, sma, stdev, zscore, zscore_window
 
 __all__ = [
     "sma", "stdev", "zscore", "bollinger", "crossover", "crossunder",
-    "premium_abs", "premium_pct", "basket", "annualize_funding", "funding_twap",
+    "zscore_window", "premium_abs", "premium_pct", "basket", "basket_count", "carry_gaps",
+    "annualize_funding", "funding_twap",
     "composite_funding", "oi_at_bar_close", "aggregate_oi",
 ]

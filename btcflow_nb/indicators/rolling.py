@@ -70,16 +70,33 @@ def zscore(x, window: int) -> pd.Series:
     """
     window = check_window("window", window)
     s = _series(x)
-    values = s.to_numpy()
+    return _like(_zscore_arrays(s.to_numpy(), window)[0], s)
+
+
+def zscore_window(x, window: int) -> pd.DataFrame:
+    r""":func:`zscore` with the numbers it is made of: columns ``z``, ``mean`` (the window's
+    SMA) and ``std`` (its population standard deviation), so that
+    ``z = (x - mean) / std`` wherever ``z`` is defined. ``std`` is reported even where ``z`` is
+    NaN because the window is constant (``std`` 0 or rounding noise).
+    """
+    window = check_window("window", window)
+    s = _series(x)
+    z, mean, sd = _zscore_arrays(s.to_numpy(), window, keep_mean=True)
+    return pd.DataFrame({"z": z, "mean": mean, "std": sd}, index=s.index, copy=False)
+
+
+def _zscore_arrays(values: np.ndarray, window: int, keep_mean: bool = False):
+    """``(z, mean, std)`` arrays of :func:`zscore` (``mean`` is overwritten unless
+    ``keep_mean``)."""
     mean, sd = _rolling_moments(values, window)
     np.sqrt(sd, out=sd)
     z = np.subtract(values, mean)
     with np.errstate(invalid="ignore", divide="ignore"):
         z /= sd
-    rounding = np.abs(mean, out=mean)              # the mean is no longer needed
+    rounding = np.abs(mean, out=None if keep_mean else mean)
     rounding *= _ROUNDING_SPREAD
     z[np.less_equal(sd, rounding)] = np.nan        # includes sd == 0; NaN windows stay NaN
-    return _like(z, s)
+    return z, mean, sd
 
 
 #: Relative spread (std / |mean|) below which a window counts as constant in :func:`zscore`.

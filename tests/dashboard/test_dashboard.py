@@ -120,7 +120,8 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
     # every flow_metrics keyword control; date_range stands for start/end
     for name, ctl in c.items():
         assert f"btcflow-ctl-{name.replace('_', '-')}" in ctl._dom_classes, name
-    keywords = set(inspect.signature(bf.flow_metrics).parameters) - {"md"}
+    # max_gap (the basket gap limit, issue 12) has no control yet
+    keywords = set(inspect.signature(bf.flow_metrics).parameters) - {"md", "max_gap"}
     assert set(c) - {"date_range"} | {"start", "end"} == keywords  # one control per keyword
     assert "experimental" in c["extremes"].description
     assert isinstance(c["spot_venues"], W.SelectMultiple)
@@ -325,12 +326,14 @@ def test_callback_error_is_shown_in_the_output_widget(monkeypatch, dash):
 
 
 def test_lookback_longer_than_the_data_shows_a_message(md, dash):
+    """Issue 12: no refusal (which left controls and charts disagreeing): the charts show what
+    the controls say, z-scores are NaN and the OI panel says why."""
     dash.controls["timeframe"].value = "1M"
-    before = bf.flow_metrics(md, "1M")
+    assert dash.controls["lookback"].value == 12      # the default follows the timeframe
     dash.controls["lookback"].value = 200
-    assert "longer than the data" in dash.status.value and "96" in dash.status.value
-    assert dash.errors.outputs == ()            # a message, not a traceback
-    assert_marks_match(dash, before)            # the charts keep the last valid settings
+    assert dash.errors.outputs == () and dash.status.value == ""
+    assert_marks_match(dash, bf.flow_metrics(md, "1M", lookback=200))
+    assert "needs 200 bars" in dash.panel_messages["oi"].value
     dash.controls["lookback"].value = 12
     assert dash.status.value == ""
     assert_marks_match(dash, bf.flow_metrics(md, "1M", lookback=12))

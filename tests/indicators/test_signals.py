@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from btcflow_nb import signals as sig
 from btcflow_nb.indicators import bollinger
-from btcflow_nb.signals import DEFAULTS, confluence, extreme_cycle, premium_alerts
+from btcflow_nb.signals import DEFAULTS, confluence, extreme_cycle, premium_alerts, vote_names
 
 NAN = np.nan
 
@@ -97,20 +97,32 @@ def test_extreme_cycle_votes_by_hand():
     fz = S([0.0, 2.0, -3.0, NAN, NAN, 1.0])
     out = extreme_cycle(pz, oz, fz, cycle_k=2.0, cycle_m=2)
     assert list(out.columns) == ["cycle_top", "cycle_bottom"] and out.index.equals(pz.index)
-    # bar3: only OI z available -> m counts among available: 1 vote suffices; bar4: nothing
-    assert out["cycle_top"].tolist() == [True, True, False, True, False, False]
+    # bar3: only OI z available -> one vote, and m = 2 is an absolute count: no top
+    # (issue 12: before, m counted among the available metrics and OI fired alone)
+    assert out["cycle_top"].tolist() == [True, True, False, False, False, False]
     assert out["cycle_bottom"].tolist() == [False, False, True, False, False, False]
     out3 = extreme_cycle(pz, oz, fz, cycle_k=2.0, cycle_m=3)
-    assert out3["cycle_top"].tolist() == [False, False, False, True, False, False]
+    assert out3["cycle_top"].tolist() == [False, False, False, False, False, False]
     assert out3["cycle_bottom"].tolist() == [False, False, True, False, False, False]
     out1 = extreme_cycle(pz, oz, fz, cycle_k=1.0, cycle_m=1)
     assert out1["cycle_top"].tolist() == [True, True, False, True, False, True]
     assert out1["cycle_bottom"].tolist() == [False, False, True, False, False, False]
+    with_votes = extreme_cycle(pz, oz, fz, cycle_k=2.0, cycle_m=2, votes=True)
+    assert with_votes["cycle_top_votes"].tolist() == [1 + 2, 2 + 4, 0, 2, 0, 0]
+    assert with_votes["cycle_bottom_votes"].tolist() == [0, 0, 1 + 2 + 4, 0, 0, 0]
+    assert [vote_names(v) for v in with_votes["cycle_top_votes"]] == [
+        "premium+oi", "oi+funding", "", "oi", "", ""]
 
 
-def test_extreme_cycle_two_available_metrics_with_m3_needs_both():
+def test_extreme_cycle_with_fewer_than_m_metrics_available_never_fires():
     out = extreme_cycle(S([-3.0, -3.0]), S([3.0, 0.0]), S([NAN, NAN]), cycle_k=2.0, cycle_m=3)
-    assert out["cycle_top"].tolist() == [True, False]
+    assert out["cycle_top"].tolist() == [False, False]   # two metrics cannot make 3 votes
+    assert extreme_cycle(S([-3.0]), S([3.0]), S([NAN]), cycle_m=2)["cycle_top"].tolist() == [True]
+
+
+def test_vote_names_rejects_a_bad_mask():
+    with pytest.raises(ValueError, match="vote mask 8 is out of range; valid range: 0..7"):
+        vote_names(8)
 
 
 # ---------------------------------------------------------------------------- premium alerts
