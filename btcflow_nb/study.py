@@ -136,6 +136,9 @@ def _metrics(md_or_metrics, timeframe: str, kwargs: dict) -> pd.DataFrame:
     else:
         raise ValueError(f"study needs a MarketData or a flow_metrics DataFrame; got "
                          f"{type(md_or_metrics).__name__}")
+    if "open_bar" in m and len(m) and bool(m["open_bar"].iloc[-1]):
+        # the still-open bar's close is provisional: it feeds no forward return and no onset
+        m = m.iloc[:-1]
     spot = pd.to_numeric(m["spot"], errors="coerce") if "spot" in m else pd.Series(dtype=float)
     if not (spot > 0).any():
         tf = m.attrs.get("timeframe", timeframe)

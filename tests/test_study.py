@@ -118,6 +118,19 @@ def test_onset_bar_return_is_measured_from_its_close():
     assert row.loc[1, "hit_rate"] == 100 and row.loc[2, "hit_rate"] == 0
 
 
+def test_the_still_open_bar_feeds_no_onset_and_no_forward_return():
+    spot = [100.0, 100.0, 110.0, 121.0, 200.0]     # the last close is provisional
+    m = _frame(spot, {"bullish": [False, True, False, False, True]})
+    closed = study(m, signals="bullish", horizons=[3], n_boot=0, min_onsets=0)
+    m["open_bar"] = [False, False, False, False, True]
+    provisional = study(m, signals="bullish", horizons=[3], n_boot=0, min_onsets=0)
+    assert list(closed.onsets["time"]) == [m.index[1], m.index[4]]
+    assert list(provisional.onsets["time"]) == [m.index[1]]
+    assert closed.summary["mean"].iloc[0] == pytest.approx(100.0)       # 200 / 100 - 1
+    assert provisional.summary["n"].iloc[0] == 0                         # 200 is not a close yet
+    assert np.isnan(provisional.summary["mean"].iloc[0])
+
+
 def test_paths_start_at_zero_and_agree_with_the_summary(weekly_study):
     p, s = weekly_study.paths, weekly_study.summary
     assert (p.loc[p["bars"] == 0, ["mean", "all_bars"]].dropna() == 0).all().all()
