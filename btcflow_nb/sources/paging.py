@@ -38,6 +38,9 @@ class _Pager:
     policy: RetryPolicy
     what: str
     last_possible: Optional[int] = None   # no row can be later than this (OHLCV: last bar)
+    gallop: bool = False      # grow windows over empty spans (only where the venue and ccxt
+    #                           honour any window asked: ccxt clamps OKX's statistics windows,
+    #                           Binance COIN-M refuses kline windows over 200 days)
     on_page: object = None
     requests: int = 0
     rows: list = field(default_factory=list)
@@ -64,10 +67,10 @@ class _Pager:
         for ``limit`` bars from `since`), so there the last-row rule is the only one.
         A full page whose first row lies more than one `step_ms` after the cursor (a venue that
         returned the *newest* rows of the window) makes the skipped part be asked too.  An
-        empty page is asked once more before the window counts as empty; each window found
-        empty makes the next one twice as long (up to `_MAX_GALLOP` page spans), so the empty
-        years before a series' first row cost a few requests (a venue that answers a long window
-        with its newest rows is gone back over, as above)."""
+        empty page is asked once more before the window counts as empty; with `gallop`, each
+        window found empty makes the next one twice as long (up to `_MAX_GALLOP` page spans),
+        so the empty years before a series' first row cost a few requests (a venue that answers
+        a long window with its newest rows is gone back over, as above)."""
         cursor = a
         empty_retried = False
         after_short = False
@@ -96,7 +99,7 @@ class _Pager:
                 if not self.use_until:
                     return            # nothing at or after `cursor`
                 cursor = window_end + 1
-                gallop = min(gallop * 2, _MAX_GALLOP)
+                gallop = min(gallop * 2, _MAX_GALLOP) if self.gallop else 1
                 continue
             empty_retried = False
             gallop = 1

@@ -190,6 +190,7 @@ async def _prices(run: _Run) -> None:
         call=_page_call(run.ex, venue, "ohlcv", plan.timeframe),
         time_of=lambda r: None if not r or r[0] is None else int(r[0]),
         limit=venue.ohlcv_page_limit, step_ms=tf_ms, use_until=run.use_until("ohlcv"),
+        gallop="ohlcv" in venue.gallop_series,
         policy=run.policy, what=f"{venue.name} ohlcv",
         last_possible=(plan.until // tf_ms) * tf_ms, on_page=functools.partial(_tick, run))
     try:
@@ -223,6 +224,7 @@ async def _page_funding(run: _Run, rows: list) -> None:
         call=_page_call(ex, venue, "funding"),
         time_of=lambda r: r.get("timestamp"), limit=venue.funding_page_limit,
         step_ms=int(step_h * 3_600_000), use_until=run.use_until("funding"), policy=run.policy,
+        gallop="funding" in venue.gallop_series,
         what=f"{venue.name} funding", on_page=functools.partial(_tick, run))
     try:
         await _page_missing(run, pager, cached, covered, "funding",
@@ -251,6 +253,7 @@ async def _oi_history(run: _Run, funding_rows: list) -> None:
         call=_page_call(ex, venue, "oi_history", oi_tf),
         time_of=lambda r: r.get("timestamp"), limit=venue.oi_page_limit,
         step_ms=bar_ms(oi_tf), use_until=run.use_until("oi_history"), policy=run.policy,
+        gallop="oi_history" in venue.gallop_series,
         what=f"{venue.name} open interest", on_page=functools.partial(_tick, run))
     try:
         await _page_missing(run, pager, hist, covered, "open_interest",

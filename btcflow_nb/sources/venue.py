@@ -94,6 +94,8 @@ class Venue:
     ohlcv_depth_bars: the venue serves only its newest N bars (Kraken 720).
     funding_depth_days / oi_history_days: the venue serves only the last N days.
     oi_history_rows: the venue serves only the newest N OI-history periods.
+    gallop_series: series whose empty windows may grow (`btcflow_nb.sources.paging`): only
+        where the venue and ccxt honour any ``until`` window asked (none by default).
     """
 
     key: str
@@ -130,6 +132,7 @@ class Venue:
     funding_depth_days: Optional[float] = None
     oi_history_days: Optional[float] = None
     oi_history_rows: Optional[int] = None
+    gallop_series: tuple = ()
 
     def __post_init__(self):
         _check_choice("kind", self.kind, KINDS)
@@ -142,7 +145,7 @@ class Venue:
         if self.oi_snapshot_amount is not None:
             _check_choice("oi_snapshot_amount", self.oi_snapshot_amount, OI_AMOUNTS)
         _check_choice("oi_history_source", self.oi_history_source, OI_HISTORY_SOURCES)
-        for series in self.until_param + self.limit_param:
+        for series in self.until_param + self.limit_param + tuple(self.gallop_series):
             _check_choice("until_param / limit_param entry", series, SERIES)
         if not self.key or self.key != self.key.lower():
             raise ValueError(f"venue key must be non-empty lower case, got {self.key!r}")
@@ -156,7 +159,8 @@ class Venue:
         if self.funding_interval_source == "market" and not self.funding_interval_field:
             raise ValueError(f"venue {self.key!r}: funding_interval_source='market' needs "
                              "funding_interval_field")
-        for name in ("market_types", "oi_timeframes", "until_param", "limit_param"):
+        for name in ("market_types", "oi_timeframes", "until_param", "limit_param",
+                     "gallop_series"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("listed", "funding_from", "oi_history_from"):
             _date_ms(getattr(self, name), f"venue {self.key!r} {name}")
