@@ -27,6 +27,8 @@ FUNDING_PAGE = (100, 100)
 OI_HISTORY_PAGE = (100, 100)
 #: history depth the venue serves: open-interest history "the latest 1,440 data entries"
 OI_HISTORY_ROWS = 1440
+#: funding-rate history: "can retrieve data from the last 3 months"
+FUNDING_DAYS = 92
 
 
 def markets(ctx, m):
@@ -70,6 +72,8 @@ def funding(ctx, m):
     if key is None:
         return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
     t, rate, _ = ctx.truth.funding(key)
+    served = t >= ctx.now - FUNDING_DAYS * DAY_MS    # "data from the last 3 months"
+    t, rate = t[served], rate[served]
     idx = ctx.select(t, ctx.qi("before"), ctx.qi("after"), limit=ctx.page("limit", FUNDING_PAGE),
                      lo_open=True, hi_open=True, newest=ctx.qi("before") is None)[::-1]
     return 200, {"code": "0", "msg": "", "data": [
