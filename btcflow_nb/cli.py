@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
                        "$BTCFLOW_NB_CACHE_DIR or ~/.cache/btcflow-nb)")
         if with_time:
             p.add_argument("--since", default=None,
-                           help="first date (default: resume from the cache, else 365 days)")
+                           help="first date (default: resume from the cache, else 2019-01-01 for daily bars)")
             p.add_argument("--until", default=None, help="last date (default: now)")
 
     f = sub.add_parser("fetch", help="fetch live data into the cache, print coverage")

@@ -89,9 +89,14 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
         ("spot:binance", "perp:kucoin"), bare keys ("binance" = spot and perp), "spot", "perp",
         or `btcflow_nb.sources.Venue` objects (your own venues / symbols).
     since, until: dates ("2024-01-01"), Timestamps, epoch ms, or durations before now ("90D");
-        naive times are UTC.  since=None
-        resumes from the cache (or fetches the last 365 days when nothing is cached);
-        until=None means now.  The result covers [since, until] from the cache.
+        naive times are UTC.  since=None resumes from the cache; a series with nothing cached
+        starts at the later of its venue's first bar and 2019-01-01 for daily bars (365 days
+        before `until` for 1h / 4h bars).  An early since costs no requests before the venue's
+        first served time when the registry knows it, and a few (galloping over empty
+        windows) when it does not.  until=None means now.  The result covers [since, until]
+        from the cache; ``meta["depth"][venue][series]`` says what was asked and what the venue
+        served (``asked_from``, ``served_from``, ``rows``), with a note in ``meta["notes"]``
+        when a venue served less than asked.
     timeframe: bar size asked from the venues: "1h", "4h" or "1d" (build coarser bars with
         ``md.resample``).
     cache_dir: cache directory (default: see `btcflow_nb.sources.cache`); ``False`` disables the
@@ -181,15 +186,21 @@ def _fetch_into(req: _Request):
     redact = _redactor(set(req.exchanges.values()))
     fetched_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     tf = req.plan.timeframe
-    venue_notes = {}
+    venue_notes, depth = {}, {}
 
     def store(r: _VenueResult) -> None:
         """Merge one venue's new rows into the cache (run as soon as the venue is done, while
-        slower venues still wait on their rate limits)."""
+        slower venues still wait on their rate limits); note what each series was asked for and
+        what the venue served."""
         notes_here = [redact(n) for n in r.notes]
         for series, frame in r.new.items():
-            _store(req.root, series, r.venue, tf, frame, fetched_at, notes_here,
-                   r.covered.get(series))
+            merged, covered = _store(req.root, series, r.venue, tf, frame, fetched_at,
+                                     notes_here, r.covered.get(series))
+            entry = _depth_entry(r.venue, series, merged, covered, r.served_limit.get(series))
+            if entry is not None:
+                depth.setdefault(r.venue.name, {})[series] = entry[0]
+                if entry[1]:
+                    notes_here.append(entry[1])
         venue_notes[r.venue.name] = notes_here
 
     def finish(results):
@@ -208,26 +219,72 @@ def _fetch_into(req: _Request):
         return _assemble(req.venues, tf, req.root, req.plan.since_or_none, end_ms,
                          source="live", fetched_at=fetched_at, errors=errors, notes=notes,
                          extra={"requests": {r.venue.name: r.requests for r in results},
+                                "depth": depth,
                                 "cache_dir": str(req.root.parent) if req.use_cache else None})
 
     return _run(_fetch_all(req, redact, store, finish))
 
 
 def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None):
-    if len(frame) == 0 and covered_from is None:
-        return
+    """Merge `frame` into the cached series; returns (the series as cached now, the earliest
+    time it was ever asked from -- None when unknown)."""
     path = series_path(root, series, venue, tf if series == "ohlcv" else None)
     try:
         cached, meta = read_series(path, series, venue, tf if series == "ohlcv" else None)
     except CacheError as exc:
         notes.append(str(exc))
         cached, meta = parse.empty_frame(_parse_columns(series)), {}
-    if len(frame) == 0 and len(cached) == 0:
-        return
     old = (meta or {}).get("covered_from")
     covered = min([c for c in (old, covered_from) if c is not None], default=None)
-    write_series(path, merge(cached, frame), series, venue,
-                 tf if series == "ohlcv" else None, fetched_at, covered_from=covered)
+    if (len(frame) == 0 and covered_from is None) or (len(frame) == 0 and len(cached) == 0):
+        return cached, covered
+    merged = merge(cached, frame)
+    write_series(path, merged, series, venue, tf if series == "ohlcv" else None, fetched_at,
+                 covered_from=covered)
+    return merged, covered
+
+
+#: series name in `meta["depth"]` -> (words in notes, the registry's series name)
+_DEPTH_SERIES = {"ohlcv": ("ohlcv", "ohlcv"), "funding": ("funding", "funding"),
+                 "open_interest": ("open interest", "oi_history")}
+_DAY_MS = 86_400_000
+
+
+def _depth_entry(venue, series, cached, asked_ms, served_limit=None):
+    """(``{"asked_from", "served_from", "rows"}``, note or "") for one series after a fetch,
+    or None when it was never asked for.
+
+    asked_from: the earliest time the series was ever asked from (this fetch's `since`, or the
+    default history, or an earlier fetch's); served_from: its first row in the cache (OI: the
+    first history sample; snapshots do not count); rows: how many.  The note says when the
+    venue served less than asked -- its first row more than a day (or a bar) after
+    asked_from -- and why, when the registry knows (`Venue.depth_text`)."""
+    if series not in _DEPTH_SERIES or asked_ms is None:
+        return None
+    if series == "open_interest" and len(cached):
+        cached = cached[cached["kind"] == "history"]
+    times = pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8 if len(cached) else []
+    served = int(times[0]) if len(times) else None
+    entry = {"asked_from": _iso(asked_ms), "served_from": _iso(served), "rows": int(len(times))}
+    words, registry_series = _DEPTH_SERIES[series]
+    step = _DAY_MS if len(times) < 2 else max(_DAY_MS, int(times[1] - times[0]))
+    if served is not None and served - asked_ms <= step:
+        return entry, ""
+    why = venue.depth_text(registry_series)
+    if served is None:
+        note = f"{venue.name} {words}: asked from {_iso(asked_ms)}, nothing served"
+    else:
+        note = (f"{venue.name} {words}: asked from {_iso(asked_ms)}, served from "
+                f"{_iso(served)}")
+    return entry, note + (f" ({venue.exchange_id}: {why})" if why else "")
+
+
+def _iso(ms):
+    """Epoch ms as an ISO date ("2019-01-01"), with the time when it is not midnight UTC."""
+    if ms is None:
+        return None
+    ts = pd.Timestamp(int(ms), unit="ms", tz="UTC")
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M")
 
 
 async def _fetch_all(req: _Request, redact, store=None, finish=None):

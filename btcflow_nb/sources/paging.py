@@ -21,6 +21,9 @@ from .plan import _Plan
 from .venue import Venue
 
 _MAX_PAGES = 100_000
+#: an empty window makes the next one twice as long (galloping), up to this many page spans:
+#: a series whose first row is unknown costs O(log(empty span)) requests, not one per window
+_MAX_GALLOP = 64
 
 
 @dataclass
@@ -35,6 +38,9 @@ class _Pager:
     policy: RetryPolicy
     what: str
     last_possible: Optional[int] = None   # no row can be later than this (OHLCV: last bar)
+    gallop: bool = False      # grow windows over empty spans (only where the venue and ccxt
+    #                           honour any window asked: ccxt clamps OKX's statistics windows,
+    #                           Binance COIN-M refuses kline windows over 200 days)
     on_page: object = None
     requests: int = 0
     rows: list = field(default_factory=list)
@@ -61,14 +67,19 @@ class _Pager:
         for ``limit`` bars from `since`), so there the last-row rule is the only one.
         A full page whose first row lies more than one `step_ms` after the cursor (a venue that
         returned the *newest* rows of the window) makes the skipped part be asked too.  An
-        empty page is asked once more before the window counts as empty."""
+        empty page is asked once more before the window counts as empty; with `gallop`, each
+        window found empty makes the next one twice as long (up to `_MAX_GALLOP` page spans),
+        so the empty years before a series' first row cost a few requests (a venue that answers
+        a long window with its newest rows is gone back over, as above)."""
         cursor = a
         empty_retried = False
         after_short = False
+        gallop = 1
         while cursor <= b:
             if self.requests >= _MAX_PAGES:
                 raise RuntimeError(f"{self.what}: more than {_MAX_PAGES} pages; stopping")
-            window_end = min(b, cursor + self.limit * self.step_ms - 1) if self.use_until else b
+            span = self.limit * self.step_ms * gallop
+            window_end = min(b, cursor + span - 1) if self.use_until else b
             until = window_end if self.use_until else None
             page = await _with_retry(lambda: self.call(cursor, self.limit, until), self.policy,
                                      self.what)
@@ -88,8 +99,10 @@ class _Pager:
                 if not self.use_until:
                     return            # nothing at or after `cursor`
                 cursor = window_end + 1
+                gallop = min(gallop * 2, _MAX_GALLOP) if self.gallop else 1
                 continue
             empty_retried = False
+            gallop = 1
             self.rows.extend(r for _, r in inside)
             first, last = min(t for t, _ in inside), max(t for t, _ in inside)
             if len(page) >= self.limit and first - cursor > self.step_ms:

@@ -129,11 +129,12 @@ def oi_frame(rows, venue, contract_size, *, kind, amount_unit=None) -> pd.DataFr
     """ccxt open-interest structures -> raw OI frame (see module docstring).
 
     oi_base: ``openInterestAmount`` x contract size when the venue counts contracts of a
-    linear contract (BTC each), or the amount itself when it is already in BTC; NaN for inverse
-    contracts (their contracts are worth USD, so BTC = USD / price, computed at assembly).
+    linear contract (BTC each), or the amount itself when it is already in BTC; for an inverse
+    contract the BTC amount the venue reports (the field ``venue.oi_btc_field``), else NaN
+    (its contracts are worth USD, so BTC = USD / price, computed at assembly).
     oi_value: ``openInterestValue`` in the venue's quote (``oi_value="quote"``) or USD
-    (``"usd"``), or -- for an inverse contract -- amount x contract size in USD when the venue
-    reports only contracts.
+    (``"usd"``), or -- for an inverse contract -- contracts x contract size in USD when the
+    venue reports no USD value (`_inverse_oi`).
     kind: "history" or "snapshot".  Rows without a timestamp are dropped (the caller stamps
     snapshots that lack one).  amount_unit overrides ``venue.oi_amount`` ("contracts"/"base").
     """
@@ -147,17 +148,15 @@ def oi_frame(rows, venue, contract_size, *, kind, amount_unit=None) -> pd.DataFr
         amount = r.get("openInterestAmount")
         val = r.get("openInterestValue")
         if venue.contract == "inverse":
-            b = np.nan
-            if val is None and amount is not None:
-                val = float(amount) * size
-        elif amount is None:
-            b = np.nan
-        elif amount_unit == "contracts":
-            b = float(amount) * size
+            b, v = _inverse_oi(r, venue, amount, val, amount_unit, size)
         else:
-            b = float(amount)
-        v = np.nan if (val is None or venue.oi_value is None and venue.contract != "inverse") \
-            else float(val)
+            if amount is None:
+                b = np.nan
+            elif amount_unit == "contracts":
+                b = float(amount) * size
+            else:
+                b = float(amount)
+            v = np.nan if (val is None or venue.oi_value is None) else float(val)
         if np.isnan(b) and np.isnan(v):
             continue
         times.append(int(ts))
@@ -170,6 +169,22 @@ def oi_frame(rows, venue, contract_size, *, kind, amount_unit=None) -> pd.DataFr
                           "oi_value": np.array(value, dtype="float64"),
                           "value_currency": [currency] * len(times), "kind": [kind] * len(times)})
     return dedupe_by_time(frame)
+
+
+def _inverse_oi(r, venue, amount, val, amount_unit, size):
+    """(BTC, USD) of one inverse (coin-margined) OI structure.
+
+    USD: the venue's USD value (``oi_value="usd"``), else contracts x contract size (USD per
+    contract: the inverse contract's definition).  BTC: the field named ``oi_btc_field`` when
+    the venue reports it, else NaN (USD / price at assembly, `oi_to_btc_usd`)."""
+    if val is not None and venue.oi_value == "usd":
+        usd = float(val)
+    elif amount is not None and amount_unit == "contracts":
+        usd = float(amount) * size
+    else:
+        usd = np.nan
+    btc = r.get(venue.oi_btc_field) if venue.oi_btc_field else None
+    return (np.nan if btc is None else float(btc)), usd
 
 
 def oi_from_info_rows(rows, index: int) -> pd.DataFrame:

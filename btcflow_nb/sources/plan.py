@@ -37,7 +37,8 @@ class _Plan:
     """What every series of every venue is asked for (the one place the timeframe travels).
 
     since / until: epoch ms; `since` is 0 and `explicit_since` False when the caller gave none
-    (each series then resumes from its cache, or starts 365 days before `until`); `until` is
+    (each series then resumes from its cache, or starts at its default history: see
+    `btcflow_nb.sources.series`); `until` is
     the time of the call and `explicit_until` False when the caller gave none ("up to now").
     """
 

@@ -32,6 +32,12 @@ from .venue import Venue
 
 log = logging.getLogger("btcflow_nb.fetch")
 
+#: default history of daily bars when no `since` is given: from each venue's first bar or this
+#: date, whichever is later (deep enough for weekly and monthly cycle reading)
+DEEP_HISTORY_FROM = "2019-01-01"
+_DEEP_HISTORY_MS = 1_546_300_800_000          # 2019-01-01T00:00:00Z
+#: default history of 1h / 4h bars: the last 365 days (8760 hourly bars; the deep daily history
+#: hourly would be ~65k bars per venue -- ask with an explicit `since` for that)
 _DEFAULT_HISTORY_DAYS = 365
 
 
@@ -40,6 +46,7 @@ class _VenueResult:
     venue: Venue
     new: dict = field(default_factory=dict)     # series -> raw frame
     covered: dict = field(default_factory=dict)  # series -> earliest time fully asked for
+    served_limit: dict = field(default_factory=dict)  # series -> first time the venue serves
     error: Optional[str] = None
     notes: list = field(default_factory=list)
     requests: int = 0
@@ -73,8 +80,16 @@ class _Run:
 
     @property
     def default_start(self) -> int:
-        """Where a series with nothing cached starts when no `since` was given."""
+        """Where a series with nothing cached starts when no `since` was given: 2019-01-01
+        (`DEEP_HISTORY_FROM`) for daily bars, 365 days before `until` for 1h / 4h bars; each
+        series then starts at the later of this and its venue's first served time."""
+        if self.plan.timeframe == "1d":
+            return min(_DEEP_HISTORY_MS, self.plan.until)
         return self.plan.until - _DEFAULT_HISTORY_DAYS * 86_400_000
+
+    def first_served(self, series: str, step_ms: int):
+        """Earliest time the venue serves for `series` (registry knowledge), or None."""
+        return self.venue.first_served(series, int(time.time() * 1000), step_ms)
 
     def use_until(self, series: str) -> bool:
         return series in self.venue.until_param
@@ -147,13 +162,19 @@ def _tick(run: _Run, n_rows: int) -> None:
 
 
 async def _page_missing(run: _Run, pager: _Pager, cached, covered, series: str,
-                        reopen_last: bool = False) -> None:
-    """Page every range the cache misses; note how far back the series is now asked
-    for, and count the requests (also when a page fails)."""
+                        reopen_last: bool = False, first_served=None) -> None:
+    """Page every range the cache misses, each started no earlier than `first_served` (the
+    venue's first served time, when the registry knows it: no request goes to a window the
+    venue cannot fill); note how far back the series is now asked for -- the ranges as asked,
+    before that clamp -- and count the requests (also when a page fails)."""
     try:
         ranges = _ranges(cached, run.plan, reopen_last, run.default_start, covered)
+        if first_served is not None:
+            run.result.served_limit[series] = first_served
         for lo, hi in ranges:
-            await pager.run(lo, hi)
+            lo = lo if first_served is None else max(lo, first_served)
+            if lo <= hi:
+                await pager.run(lo, hi)
         run.result.covered[series] = min([lo for lo, _ in ranges], default=None)
     finally:
         run.result.requests += pager.requests
@@ -169,10 +190,12 @@ async def _prices(run: _Run) -> None:
         call=_page_call(run.ex, venue, "ohlcv", plan.timeframe),
         time_of=lambda r: None if not r or r[0] is None else int(r[0]),
         limit=venue.ohlcv_page_limit, step_ms=tf_ms, use_until=run.use_until("ohlcv"),
+        gallop="ohlcv" in venue.gallop_series,
         policy=run.policy, what=f"{venue.name} ohlcv",
         last_possible=(plan.until // tf_ms) * tf_ms, on_page=functools.partial(_tick, run))
     try:
-        await _page_missing(run, pager, cached, covered, "ohlcv", reopen_last=True)
+        await _page_missing(run, pager, cached, covered, "ohlcv", reopen_last=True,
+                            first_served=run.first_served("ohlcv", tf_ms))
     finally:
         run.result.new["ohlcv"] = parse.ohlcv_frame(pager.rows)
 
@@ -201,9 +224,11 @@ async def _page_funding(run: _Run, rows: list) -> None:
         call=_page_call(ex, venue, "funding"),
         time_of=lambda r: r.get("timestamp"), limit=venue.funding_page_limit,
         step_ms=int(step_h * 3_600_000), use_until=run.use_until("funding"), policy=run.policy,
+        gallop="funding" in venue.gallop_series,
         what=f"{venue.name} funding", on_page=functools.partial(_tick, run))
     try:
-        await _page_missing(run, pager, cached, covered, "funding")
+        await _page_missing(run, pager, cached, covered, "funding",
+                            first_served=run.first_served("funding", int(step_h * 3_600_000)))
     finally:
         rows.extend(pager.rows)
         run.result.new["funding"] = parse.funding_frame(
@@ -228,9 +253,11 @@ async def _oi_history(run: _Run, funding_rows: list) -> None:
         call=_page_call(ex, venue, "oi_history", oi_tf),
         time_of=lambda r: r.get("timestamp"), limit=venue.oi_page_limit,
         step_ms=bar_ms(oi_tf), use_until=run.use_until("oi_history"), policy=run.policy,
+        gallop="oi_history" in venue.gallop_series,
         what=f"{venue.name} open interest", on_page=functools.partial(_tick, run))
     try:
-        await _page_missing(run, pager, hist, covered, "open_interest")
+        await _page_missing(run, pager, hist, covered, "open_interest",
+                            first_served=run.first_served("oi_history", bar_ms(oi_tf)))
     finally:
         run.oi_frames.append(parse.oi_frame(pager.rows, venue, run.market.get("contractSize"),
                                             kind="history"))

@@ -19,6 +19,21 @@ Open interest is converted to BTC and USD from what each venue reports:
   market's contract size: BTC for linear contracts, USD for inverse ones) or ``"base"`` (BTC);
 * ``oi_value``: what ``openInterestValue`` is -- ``"quote"`` (in the venue's quote currency,
   converted to USD with the fx series), or ``None`` (not reported; USD = BTC x USD price).
+* inverse (coin-margined) contracts are worth a fixed USD amount each (ccxt's contractSize:
+  Binance COIN-M 100, Bybit inverse 1, OKX 100, Deribit 10), so USD = contracts x size exactly
+  and BTC = USD / price -- unless the venue reports the BTC amount itself, named by
+  ``oi_btc_field`` (the ccxt structure's field: OKX's ``baseVolume`` is its ``oiCcy``, Binance
+  COIN-M's ``openInterestValue`` is its ``sumOpenInterestValue`` in BTC).
+
+History depth (what the venue's API serves, cited per venue in the registry) is data too:
+``listed`` / ``funding_from`` / ``oi_history_from`` (the first bar, funding event, OI sample the
+API serves, ISO dates) and rolling limits (``ohlcv_depth_bars``: only the newest N bars;
+``funding_depth_days`` / ``oi_history_days``: only the last N days; ``oi_history_rows``: only the
+newest N periods).  `Venue.first_served` turns them into the earliest time worth asking for, so
+an early ``since`` costs no requests over windows the venue cannot fill.  ``None`` means "not
+known": the series is then discovered by paging (`btcflow_nb.sources.paging` gallops over
+empty windows).  A date set too late would lose rows, one set too early only costs a few empty
+windows, so uncertain dates are set early.
 
 The venues `btcflow_nb.fetch` reads by default are in `btcflow_nb.sources.venues` (the registry).
 """
@@ -27,6 +42,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Optional
+
+DAY_MS = 86_400_000
 
 KINDS = ("spot", "perp", "fx")
 QUOTES = ("USD", "USDT", "USDC")
@@ -71,6 +88,14 @@ class Venue:
         parameter (for the others it would leak into the query string, so it is not sent).
     limit_param: series for which a page size is sent (HTX ignores its time window when given
         one, so its candles are paged by time window only).
+    listed / funding_from / oi_history_from: ISO dates of the first bar, funding event and OI
+        history sample the venue's API serves (None: unknown; ``funding_from`` defaults to
+        ``listed``).
+    ohlcv_depth_bars: the venue serves only its newest N bars (Kraken 720).
+    funding_depth_days / oi_history_days: the venue serves only the last N days.
+    oi_history_rows: the venue serves only the newest N OI-history periods.
+    gallop_series: series whose empty windows may grow (`btcflow_nb.sources.paging`): only
+        where the venue and ccxt honour any ``until`` window asked (none by default).
     """
 
     key: str
@@ -90,6 +115,7 @@ class Venue:
     oi_amount: str = "contracts"
     oi_snapshot_amount: Optional[str] = None
     oi_value: Optional[str] = None
+    oi_btc_field: Optional[str] = None
     market_types: tuple = ()
     oi_history_source: str = "ccxt"
     oi_info_index: Optional[int] = None
@@ -99,6 +125,14 @@ class Venue:
     oi_page_limit: int = 100
     until_param: tuple = SERIES
     limit_param: tuple = SERIES
+    listed: Optional[str] = None
+    funding_from: Optional[str] = None
+    oi_history_from: Optional[str] = None
+    ohlcv_depth_bars: Optional[int] = None
+    funding_depth_days: Optional[float] = None
+    oi_history_days: Optional[float] = None
+    oi_history_rows: Optional[int] = None
+    gallop_series: tuple = ()
 
     def __post_init__(self):
         _check_choice("kind", self.kind, KINDS)
@@ -111,7 +145,7 @@ class Venue:
         if self.oi_snapshot_amount is not None:
             _check_choice("oi_snapshot_amount", self.oi_snapshot_amount, OI_AMOUNTS)
         _check_choice("oi_history_source", self.oi_history_source, OI_HISTORY_SOURCES)
-        for series in self.until_param + self.limit_param:
+        for series in self.until_param + self.limit_param + tuple(self.gallop_series):
             _check_choice("until_param / limit_param entry", series, SERIES)
         if not self.key or self.key != self.key.lower():
             raise ValueError(f"venue key must be non-empty lower case, got {self.key!r}")
@@ -125,8 +159,46 @@ class Venue:
         if self.funding_interval_source == "market" and not self.funding_interval_field:
             raise ValueError(f"venue {self.key!r}: funding_interval_source='market' needs "
                              "funding_interval_field")
-        for name in ("market_types", "oi_timeframes", "until_param", "limit_param"):
+        for name in ("market_types", "oi_timeframes", "until_param", "limit_param",
+                     "gallop_series"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("listed", "funding_from", "oi_history_from"):
+            _date_ms(getattr(self, name), f"venue {self.key!r} {name}")
+
+    def first_served(self, series: str, now_ms: int, step_ms: int) -> Optional[int]:
+        """Earliest time (epoch ms) the venue's API serves for `series` ("ohlcv", "funding",
+        "oi_history") as of `now_ms`, or None when unknown.
+
+        The later of the first date (``listed`` / ``funding_from`` / ``oi_history_from``) and
+        the rolling limit (``now - depth``; `step_ms` is the bar or OI period for a limit in
+        rows).  A rolling limit is widened by `DEPTH_MARGIN_MS` (the venue's clock and ours may
+        differ by days, e.g. a cache filled earlier), so a clamp never drops a served row."""
+        _check_choice("series", series, SERIES)
+        first = {"ohlcv": self.listed, "funding": self.funding_from or self.listed,
+                 "oi_history": self.oi_history_from}[series]
+        depth = {"ohlcv": self.ohlcv_depth_bars and self.ohlcv_depth_bars * step_ms,
+                 "funding": self.funding_depth_days and self.funding_depth_days * DAY_MS,
+                 "oi_history": _min_known(
+                     self.oi_history_days and self.oi_history_days * DAY_MS,
+                     self.oi_history_rows and self.oi_history_rows * step_ms)}[series]
+        bounds = [b for b in (_date_ms(first, series),
+                              None if not depth else int(now_ms - depth - DEPTH_MARGIN_MS))
+                  if b is not None]
+        return max(bounds) if bounds else None
+
+    def depth_text(self, series: str) -> str:
+        """What limits `series` at this venue, in words ("" when nothing is known)."""
+        if series == "ohlcv" and self.ohlcv_depth_bars:
+            return f"the venue serves only its newest {self.ohlcv_depth_bars} bars"
+        if series == "funding" and self.funding_depth_days:
+            return f"the venue serves only the last {self.funding_depth_days:g} days"
+        if series == "oi_history" and self.oi_history_days:
+            return f"the venue serves only the last {self.oi_history_days:g} days"
+        if series == "oi_history" and self.oi_history_rows:
+            return f"the venue serves only the newest {self.oi_history_rows} periods"
+        first = {"ohlcv": self.listed, "funding": self.funding_from or self.listed,
+                 "oi_history": self.oi_history_from}[series]
+        return f"the venue's history starts {first}" if first else ""
 
     @property
     def name(self) -> str:
@@ -149,6 +221,30 @@ class Venue:
         if unknown:
             raise ValueError(f"unknown venue field(s) {unknown}; valid fields: {sorted(known)}")
         return cls(**entry)
+
+
+#: slack added to rolling depth limits (see `Venue.first_served`)
+DEPTH_MARGIN_MS = 7 * DAY_MS
+
+
+def _min_known(*values):
+    known = [v for v in values if v]
+    return min(known) if known else None
+
+
+def _date_ms(text, what) -> Optional[int]:
+    """An ISO date (UTC) as epoch ms; None stays None; anything else is a ValueError."""
+    if text is None:
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}={text!r} is not an ISO date such as '2019-09-08'") from exc
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value // 1_000_000)
 
 
 def _check_choice(what, value, choices):

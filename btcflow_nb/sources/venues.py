@@ -29,86 +29,138 @@ def _perp(key, exchange_id, symbol, quote, contract="linear", **kw):
 #: than the venue serves would end series early.  `btcflow_nb.testing.fake_exchange` enforces
 #: the same maxima, and tests/sources/test_venues.py checks that every declared page size comes
 #: back full.
+#:
+#: History depth (``listed``, ``funding_from``, ``oi_history_from`` and the rolling limits, see
+#: `btcflow_nb.sources.venue`): documented limits are cited beside each venue; first dates are
+#: the market's listing (the venue's own market info -- Binance ``onboardDate``, Bybit
+#: ``launchTime``, OKX ``listTime`` -- or its launch announcement), set at or before the first
+#: bar (a date too early costs a few empty windows, one too late would lose rows).  The fake
+#: exchange models the same depths in its own dialect data, independently.
 DEFAULT_VENUES: tuple = (
     # --- spot ------------------------------------------------------------------------------
     # coinbase.fetch_ohlcv: ``maxLimit = 300`` (ccxt caps the window at 300 candles)
-    Venue("coinbase", "spot", "coinbase", "BTC/USD", "USD", ohlcv_page_limit=300),
+    # first candle 2015-07-20 (Coinbase Exchange's BTC-USD candles start there)
+    Venue("coinbase", "spot", "coinbase", "BTC/USD", "USD", ohlcv_page_limit=300,
+          listed="2015-07-20"),
     # kraken: the newest 720 bars only (paginate(..., 720))
-    Venue("kraken", "spot", "kraken", "BTC/USD", "USD", ohlcv_page_limit=720, until_param=()),
+    # (Kraken REST OHLC docs: "Returns up to 720 OHLC data points since now")
+    Venue("kraken", "spot", "kraken", "BTC/USD", "USD", ohlcv_page_limit=720, until_param=(),
+          ohlcv_depth_bars=720),
     # bitstamp.fetch_ohlcv: ``request['limit'] = min(limit, 1000)  # min 1, max 1000``
-    Venue("bitstamp", "spot", "bitstamp", "BTC/USD", "USD", ohlcv_page_limit=1000),
+    # BTC/USD trading since 2011-08
+    Venue("bitstamp", "spot", "bitstamp", "BTC/USD", "USD", ohlcv_page_limit=1000,
+          listed="2011-08-01"),
     # binance.fetch_ohlcv: ``maxLimit = 1000``
+    # BTCUSDT listed 2017-08-17 (Binance's opening day; its public-data klines start there)
     Venue("binance", "spot", "binance", "BTC/USDT", "USDT", market_types=("spot",),
-          ohlcv_page_limit=1000),
+          ohlcv_page_limit=1000, listed="2017-08-14"),
     # okx: /market/history-candles serves 100 rows (ccxt: ``requestMaxLimit`` 100 outside
     # /market/candles, which serves 300 of the newest 1440 bars only)
-    Venue("okx", "spot", "okx", "BTC/USDT", "USDT", market_types=("spot",), ohlcv_page_limit=100),
+    # history-candles "from recent years" (OKX v5 docs); BTC-USDT traded since 2017
+    Venue("okx", "spot", "okx", "BTC/USDT", "USDT", market_types=("spot",), ohlcv_page_limit=100,
+          listed="2017-10-01"),
     # bybit.fetch_ohlcv: ``request['limit'] = limitResolved  # max 1000``
+    # Bybit spot opened 2021-07
     Venue("bybit", "spot", "bybit", "BTC/USDT", "USDT", market_types=("spot",),
-          ohlcv_page_limit=1000),
+          ohlcv_page_limit=1000, listed="2021-07-01"),
     # --- perpetuals with funding and OI history --------------------------------------------
     # binance (usdm): klines ``maxLimit = 1000``; /fapi/v1/fundingRate "limit: default 100;
-    # max 1000" (Binance USDS-M docs); openInterestHist paginate(..., 500)
+    # max 1000" (Binance USDS-M docs); openInterestHist paginate(..., 500) and "Only the data
+    # of the latest 1 month is available" (Binance docs, Open Interest Statistics).
+    # BTCUSDT perpetual: first kline 2019-09-08, first funding 2019-09-10.
     _perp("binance", "binanceusdm", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_value="quote", market_types=("linear",), ohlcv_page_limit=1000,
-          funding_page_limit=1000, oi_page_limit=500),
+          funding_page_limit=1000, oi_page_limit=500, listed="2019-09-08",
+          oi_history_days=30),
     # bybit: kline "max 1000"; funding history "Limit for data size per page. [1, 200]";
     # open interest "Max 200" (fetch_open_interest_history docstring)
     _perp("bybit", "bybit", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingInterval",
           funding_interval_units_per_hour=60, oi_amount="base", market_types=("linear",),
-          ohlcv_page_limit=1000, funding_page_limit=200, oi_page_limit=200),
+          ohlcv_page_limit=1000, funding_page_limit=200, oi_page_limit=200,
+          listed="2020-03-25", oi_history_from="2020-03-25"),
     # okx: candles 100 (above); funding-rate-history paginate(..., 100); open interest
     # history "at most 100 for a swap or future market"
     _perp("okx", "okx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="contracts", oi_value="usd", market_types=("swap",), ohlcv_page_limit=100,
           funding_page_limit=100, oi_page_limit=100,
-          oi_timeframes=("1h", "1d"), until_param=("ohlcv", "oi_history")),
+          oi_timeframes=("1h", "1d"), until_param=("ohlcv", "oi_history"),
+          # funding-rate-history "can retrieve data from the last 3 months"; open-interest
+          # history "the latest 1,440 data entries" (OKX v5 docs); USDT swaps since 2019-12
+          listed="2019-12-01", funding_depth_days=92, oi_history_rows=1440),
     # bitfinex: candles ``min(limit, 10000)``; status history: ccxt sends no limit, so the
     # venue's default of 100 rows applies (its maximum, 5000, needs an explicit limit)
     _perp("bitfinex", "bitfinex", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_history_source="funding_info", oi_info_index=17,
           funding_interval_source="fixed", funding_interval_hours=8.0, ohlcv_page_limit=10000,
-          funding_page_limit=100),
+          funding_page_limit=100, listed="2019-09-01"),
     # gate: contract candles ``maxLimit = 1999``; funding_rate: documented default 100 (no
     # maximum in ccxt, so the default is kept); contract_stats paginate(..., 100)
     _perp("gate", "gate", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=False,
           funding_interval_source="market", funding_interval_field="funding_interval",
           funding_interval_units_per_hour=3600, oi_amount="contracts", oi_value="usd",
           market_types=("swap",), until_param=("ohlcv", "funding"), ohlcv_page_limit=1999,
-          funding_page_limit=100, oi_page_limit=100),
+          funding_page_limit=100, oi_page_limit=100, listed="2019-01-01"),
     # htx: kline ``min(limit, 2000)``; linear funding ``min(limit, 100)  # max 100``; OI history:
     # the newest 200 periods
     _perp("htx", "htx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_snapshot_amount="contracts", oi_value="quote",
           market_types=("linear",), until_param=("ohlcv",), limit_param=("funding", "oi_history"),
-          ohlcv_page_limit=2000, funding_page_limit=100, oi_page_limit=200),
+          ohlcv_page_limit=2000, funding_page_limit=100, oi_page_limit=200,
+          listed="2020-10-01", oi_history_rows=200),
     # kucoin futures: klines 500 per request (KuCoin docs; the registry asks 300); public funding
     # history 100 rows; open interest ``maxLimit = 200``
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
           funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
           market_types=("swap",), until_param=("funding", "oi_history"), ohlcv_page_limit=300,
-          funding_page_limit=100, oi_page_limit=200),
+          funding_page_limit=100, oi_page_limit=200, listed="2020-05-01"),
     # --- funding-only perpetuals -------------------------------------------------------------
     # deribit: chart data paginate(..., 5000); funding history by time window of hourly rows,
     # ``maxEntriesPerRequest = 744  # seems exchange returns max 744 items per request``
     _perp("deribit", "deribit", "BTC/USD:BTC", "USD", contract="inverse", oi_snapshot=True,
           funding_basis="8h_equivalent", funding_interval_source="fixed",
           funding_interval_hours=1.0, oi_amount="contracts", oi_value="usd",
-          ohlcv_page_limit=5000, funding_page_limit=744),
+          ohlcv_page_limit=5000, funding_page_limit=744, listed="2018-08-14"),
     # Kraken Futures' funding endpoint has no paging: every reply is the whole history. Sending
     # no page size keeps ccxt from trimming it, and one reply then covers the series.
     # Charts: ``windowLimit = 2000``.
     _perp("krakenfutures", "krakenfutures", "BTC/USD:USD", "USD",
           funding_basis="relative_per_interval", until_param=(),
           limit_param=("ohlcv", "oi_history"), ohlcv_page_limit=2000,
-          funding_page_limit=1_000_000),
-    # hyperliquid: candleSnapshot serves 5000 candles; fundingHistory at most 500 rows per
-    # request (Hyperliquid info-endpoint docs; ccxt's default window is 500 hours)
+          funding_page_limit=1_000_000, listed="2022-01-01"),
+    # hyperliquid: candleSnapshot serves 5000 candles, and "Only the most recent 5000 candles
+    # are available"; fundingHistory at most 500 rows per request (Hyperliquid info-endpoint
+    # docs; ccxt's default window is 500 hours); mainnet perps since 2023-05
     _perp("hyperliquid", "hyperliquid", "BTC/USDC:USDC", "USDC", oi_snapshot=True,
           funding_interval_source="fixed", funding_interval_hours=1.0, oi_amount="base",
-          market_types=("swap",), ohlcv_page_limit=5000, funding_page_limit=500),
+          market_types=("swap",), ohlcv_page_limit=5000, funding_page_limit=500,
+          ohlcv_depth_bars=5000, funding_from="2023-05-01"),
+    # --- coin-margined (inverse) perpetuals: contracts worth USD, margined in BTC ----------
+    # binance COIN-M BTCUSD_PERP (onboardDate 2020-08-10): contractSize 100 USD (ccxt market
+    # from exchangeInfo ``contractSize``); klines: "The difference between startTime and
+    # endTime can only be up to 200 days" (Binance COIN-M docs), so 200 bars per page; funding
+    # "limit: default 100; max 1000"; openInterestHist (pair + contractType) paginate(..., 500),
+    # "latest 1 month" only; its sumOpenInterestValue is in BTC (ccxt: openInterestValue)
+    _perp("binance_coinm", "binancecoinm", "BTC/USD:BTC", "USD", contract="inverse",
+          oi_history=True, oi_snapshot=True, oi_amount="contracts", oi_value=None,
+          oi_btc_field="openInterestValue", market_types=("inverse",), ohlcv_page_limit=200,
+          funding_page_limit=1000, oi_page_limit=500, listed="2020-08-10", oi_history_days=30),
+    # bybit inverse BTCUSD (since 2018-11): 1 USD per contract; open interest in USD
+    # (ccxt: openInterestValue for inverse); page sizes as Bybit linear
+    _perp("bybit_inverse", "bybit", "BTC/USD:BTC", "USD", contract="inverse", oi_history=True,
+          oi_snapshot=True, funding_interval_source="market",
+          funding_interval_field="fundingInterval", funding_interval_units_per_hour=60,
+          oi_amount="contracts", oi_value="usd", market_types=("inverse",),
+          ohlcv_page_limit=1000, funding_page_limit=200, oi_page_limit=200,
+          listed="2018-11-01", oi_history_from="2018-11-01"),
+    # okx BTC-USD-SWAP (since 2018-12): ctVal 100 USD; OI history rows carry contracts, BTC
+    # (ccxt baseVolume = oiCcy) and USD; depths as OKX's USDT swap
+    _perp("okx_inverse", "okx", "BTC/USD:BTC", "USD", contract="inverse", oi_history=True,
+          oi_snapshot=True, oi_amount="contracts", oi_value="usd", oi_btc_field="baseVolume",
+          market_types=("swap",), ohlcv_page_limit=100, funding_page_limit=100,
+          oi_page_limit=100, oi_timeframes=("1h", "1d"), until_param=("ohlcv", "oi_history"),
+          listed="2018-12-01", funding_depth_days=92, oi_history_rows=1440),
     # --- stablecoin fx: USD per USDT / USDC (Kraken spot closes) -----------------------------
     Venue("usdt", "fx", "kraken", "USDT/USD", "USD", ohlcv_page_limit=720, until_param=()),
     Venue("usdc", "fx", "kraken", "USDC/USD", "USD", ohlcv_page_limit=720, until_param=()),

@@ -17,9 +17,12 @@ def test_default_venues_are_the_documented_set():
     assert perp == {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx",
                     "bitfinex": "bitfinex", "gate": "gate", "htx": "htx",
                     "kucoin": "kucoinfutures", "deribit": "deribit",
-                    "krakenfutures": "krakenfutures", "hyperliquid": "hyperliquid"}
+                    "krakenfutures": "krakenfutures", "hyperliquid": "hyperliquid",
+                    "binance_coinm": "binancecoinm", "bybit_inverse": "bybit",
+                    "okx_inverse": "okx"}
     with_oi = {v.key for v in DEFAULT_VENUES if v.kind == "perp" and v.oi_history}
-    assert with_oi == {"binance", "bybit", "okx", "bitfinex", "gate", "htx", "kucoin"}
+    assert with_oi == {"binance", "bybit", "okx", "bitfinex", "gate", "htx", "kucoin",
+                       "binance_coinm", "bybit_inverse", "okx_inverse"}
     assert all(v.funding_history for v in DEFAULT_VENUES if v.kind == "perp")
     assert {v.name for v in DEFAULT_VENUES if v.kind == "fx"} == {"fx:usdt", "fx:usdc"}
 
@@ -64,7 +67,7 @@ def test_symbols_are_ccxt_unified_and_contracts_consistent():
 def test_selection_rules():
     names = lambda sel: [v.name for v in resolve_venues(sel)]  # noqa: E731
     assert names(["binance"]) == ["spot:binance", "perp:binance"]
-    assert len(names(["spot"])) == 6 and len(names(["perp"])) == 10
+    assert len(names(["spot"])) == 6 and len(names(["perp"])) == 13
     assert names(["perp:kucoin", "perp:kucoin", "KUCOIN"]) == ["perp:kucoin"]
     assert "fx:usdt" not in names(None)
     mine = Venue("bybit_inverse", "perp", "bybit", "BTC/USD:BTC", contract="inverse",

@@ -24,17 +24,20 @@ _SERIES_SHAPE = {
     "perp:binance": (0.0011, 21), "perp:bybit": (0.0012, 22), "perp:okx": (0.0010, 23),
     "perp:bitfinex": (0.0016, 24), "perp:gate": (0.0013, 25), "perp:htx": (0.0009, 26),
     "perp:kucoin": (0.0014, 27), "perp:deribit": (0.0002, 28), "perp:krakenfutures": (0.0001, 29),
-    "perp:hyperliquid": (0.0015, 30),
+    "perp:hyperliquid": (0.0015, 30), "perp:binance_coinm": (0.0008, 31),
+    "perp:bybit_inverse": (0.0007, 32), "perp:okx_inverse": (0.0006, 33),
 }
 #: funding settlement interval (hours) per perp key (see Truth.binance_4h_from)
 _FUNDING_HOURS = {"binance": 8, "bybit": 8, "okx": 8, "bitfinex": 8, "gate": 4, "htx": 8,
-                  "kucoin": 8, "deribit": 1, "krakenfutures": 1, "hyperliquid": 1}
+                  "kucoin": 8, "deribit": 1, "krakenfutures": 1, "hyperliquid": 1,
+                  "binance_coinm": 8, "bybit_inverse": 8, "okx_inverse": 8}
 #: how each venue reports OI natively: ("base", None) BTC amount, ("contracts", size) contracts
 #: of `size` BTC (linear) or USD (inverse)
 _OI_NATIVE = {"binance": ("base", None), "bybit": ("base", None), "okx": ("contracts", 0.01),
               "bitfinex": ("base", None), "gate": ("contracts", 0.0001), "htx": ("base", None),
               "kucoin": ("contracts", 0.001), "deribit": ("usd", 10.0),
-              "hyperliquid": ("base", None)}
+              "hyperliquid": ("base", None), "binance_coinm": ("usd", 100.0),
+              "bybit_inverse": ("usd", 1.0), "okx_inverse": ("usd", 100.0)}
 #: OI history the venue serves, in days back from now (Binance keeps ~30 days)
 _OI_DEPTH_DAYS = {"binance": 30}
 

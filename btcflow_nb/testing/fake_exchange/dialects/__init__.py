@@ -7,13 +7,14 @@ The server (`btcflow_nb.testing.fake_exchange.server`) dispatches every request 
 """
 from __future__ import annotations
 
-from . import (binance, binanceusdm, bitfinex, bitstamp, bybit, coinbase, deribit, gate, htx,
+from . import (binance, binancecoinm, binanceusdm, bitfinex, bitstamp, bybit, coinbase, deribit,
+               gate, htx,
                hyperliquid, kraken, krakenfutures, kucoinfutures, okx)
 from .dialect import Ctx, Dialect
 
 #: ccxt exchange id -> its dialect
 DIALECTS = {module.DIALECT.exchange_id: module.DIALECT for module in (
     coinbase, kraken, bitstamp, binance, binanceusdm, okx, bybit, bitfinex, gate, htx,
-    kucoinfutures, deribit, krakenfutures, hyperliquid)}
+    kucoinfutures, deribit, krakenfutures, hyperliquid, binancecoinm)}
 
 __all__ = ["DIALECTS", "Ctx", "Dialect"]

@@ -3,7 +3,8 @@
 Every reply is wrapped as ``{"retCode": 0, "retMsg": "OK", "result": ..., "time": ...}``
 (``time`` is the wall clock, as Bybit sends it).  Rows come newest first; ``start`` /
 ``startTime`` and ``end`` / ``endTime`` are inclusive epoch ms.  Funding and OI history give the
-newest `limit` rows of the window.
+newest `limit` rows of the window.  The inverse BTCUSD perpetual (``category=inverse``) is
+worth 1 USD per contract: its OI is in USD (contracts).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ OI_PERIOD = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": HOUR_M
 KLINE_PAGE = (200, 1000)
 FUNDING_PAGE = (200, 200)
 OI_HISTORY_PAGE = (50, 200)
+#: (category, symbol) -> truth key of the perpetual
+PERPS = {("linear", "BTCUSDT"): "bybit", ("inverse", "BTCUSD"): "bybit_inverse"}
 
 
 def _ok(result):
@@ -51,42 +54,66 @@ def markets(ctx, m):
                 "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT",
                 "copyTrading": "both", "upperFundingRate": "0.00375",
                 "lowerFundingRate": "-0.00375"}]
+    elif cat == "inverse":
+        lst = [{"symbol": "BTCUSD", "contractType": "InversePerpetual", "status": "Trading",
+                "baseCoin": "BTC", "quoteCoin": "USD", "launchTime": "1541980800000",
+                "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": "2",
+                "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00",
+                                   "leverageStep": "0.01"},
+                "priceFilter": {"minPrice": "0.50", "maxPrice": "999999.00", "tickSize": "0.50"},
+                "lotSizeFilter": {"maxOrderQty": "1000000", "minOrderQty": "1",
+                                  "qtyStep": "1", "postOnlyMaxOrderQty": "5000000"},
+                "unifiedMarginTrade": False, "fundingInterval": 480, "settleCoin": "BTC",
+                "copyTrading": "none", "upperFundingRate": "0.00375",
+                "lowerFundingRate": "-0.00375"}]
     else:
         lst = []
     return _ok({"category": cat, "list": lst, "nextPageCursor": ""})
 
 
+def _perp(ctx):
+    """Truth key of the perpetual asked (category + symbol), or None."""
+    return PERPS.get((ctx.q("category", "linear"), ctx.q("symbol")))
+
+
 def kline(ctx, m):
-    if ctx.q("symbol") != "BTCUSDT":
+    spot = ctx.q("category") == "spot" and ctx.q("symbol") == "BTCUSDT"
+    if not spot and _perp(ctx) is None:
         return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
-    series = "spot:bybit" if ctx.q("category") == "spot" else "perp:bybit"
+    series = "spot:bybit" if spot else f"perp:{_perp(ctx)}"
     b = ctx.bars(series, INTERVAL[ctx.q("interval")])
     start = ctx.qi("start")
     idx = ctx.select(b["t"], start, ctx.qi("end"), limit=ctx.page("limit", KLINE_PAGE),
                      newest=start is None)[::-1]
-    return _ok({"symbol": "BTCUSDT", "category": ctx.q("category"), "list": [
+    return _ok({"symbol": ctx.q("symbol"), "category": ctx.q("category"), "list": [
         [str(b["t"][i]), _num(b["o"][i]), _num(b["h"][i]), _num(b["l"][i]), _num(b["c"][i]),
          _num(b["v"][i]), "0"] for i in idx]})
 
 
 def funding(ctx, m):
-    t, rate, _ = ctx.truth.funding("bybit")
+    key = _perp(ctx)
+    if key is None:
+        return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
+    t, rate, _ = ctx.truth.funding(key)
     # Bybit returns the newest `limit` rows in [startTime, endTime], newest first
     idx = ctx.select(t, ctx.qi("startTime"), ctx.qi("endTime"),
                      limit=ctx.page("limit", FUNDING_PAGE), newest=True)[::-1]
-    return _ok({"category": "linear", "list": [
-        {"symbol": "BTCUSDT", "fundingRate": _num(rate[i]),
+    return _ok({"category": ctx.q("category"), "list": [
+        {"symbol": ctx.q("symbol"), "fundingRate": _num(rate[i]),
          "fundingRateTimestamp": str(t[i])} for i in idx]})
 
 
 def oi_hist(ctx, m):
     period = OI_PERIOD[ctx.q("intervalTime")]
-    t, native = ctx.truth.oi_native("bybit")
+    key = _perp(ctx)
+    if key is None:
+        return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
+    t, native = ctx.truth.oi_native(key)   # inverse: USD, i.e. contracts of 1 USD
     keep = t % period == 0
     t, native = t[keep], native[keep]
     idx = ctx.select(t, ctx.qi("startTime"), ctx.qi("endTime"),
                      limit=ctx.page("limit", OI_HISTORY_PAGE), newest=True)[::-1]
-    return _ok({"symbol": "BTCUSDT", "category": "linear", "list": [
+    return _ok({"symbol": ctx.q("symbol"), "category": ctx.q("category"), "list": [
         {"openInterest": _num(native[i]), "timestamp": str(t[i])} for i in idx],
         "nextPageCursor": ""})
 

@@ -3,7 +3,8 @@
 ``before`` / ``after`` (and OI history's ``begin`` / ``end``) are exclusive bounds in epoch ms;
 rows come newest first.  The recent-candles endpoint serves more rows per reply than
 history-candles (`CANDLES_PAGE` / `HISTORY_CANDLES_PAGE`).  OI is in contracts of 0.01 BTC
-(`Truth` ``_OI_NATIVE``), with the BTC amount and the USD value beside it.
+(`Truth` ``_OI_NATIVE``), with the BTC amount and the USD value beside it; the inverse
+BTC-USD-SWAP's contracts are worth 100 USD (``ctVal``), its BTC amount is USD / price.
 """
 from __future__ import annotations
 
@@ -15,12 +16,19 @@ from .dialect import Dialect, _num
 #: candle bar / OI period -> bar length (ms)
 BAR = {"1H": HOUR_MS, "4H": 4 * HOUR_MS, "1Dutc": DAY_MS, "1D": DAY_MS}
 #: instrument id -> truth series
-SERIES = {"BTC-USDT": "spot:okx", "BTC-USDT-SWAP": "perp:okx"}
+SERIES = {"BTC-USDT": "spot:okx", "BTC-USDT-SWAP": "perp:okx",
+          "BTC-USD-SWAP": "perp:okx_inverse"}
+#: swap instrument id -> truth key
+SWAPS = {"BTC-USDT-SWAP": "okx", "BTC-USD-SWAP": "okx_inverse"}
 #: rows per reply: (default, most)
 CANDLES_PAGE = (100, 300)
 HISTORY_CANDLES_PAGE = (100, 100)
 FUNDING_PAGE = (100, 100)
 OI_HISTORY_PAGE = (100, 100)
+#: history depth the venue serves: open-interest history "the latest 1,440 data entries"
+OI_HISTORY_ROWS = 1440
+#: funding-rate history: "can retrieve data from the last 3 months"
+FUNDING_DAYS = 92
 
 
 def markets(ctx, m):
@@ -36,7 +44,10 @@ def markets(ctx, m):
     elif inst == "SWAP":
         data = [dict(common, instType="SWAP", instId="BTC-USDT-SWAP", settleCcy="USDT",
                      ctVal="0.01", ctMult="1", ctValCcy="BTC", ctType="linear",
-                     uly="BTC-USDT", instFamily="BTC-USDT")]
+                     uly="BTC-USDT", instFamily="BTC-USDT"),
+                dict(common, instType="SWAP", instId="BTC-USD-SWAP", settleCcy="BTC",
+                     ctVal="100", ctMult="1", ctValCcy="USD", ctType="inverse", lotSz="1",
+                     minSz="1", uly="BTC-USD", instFamily="BTC-USD", listTime="1544486400000")]
     else:
         data = []
     return 200, {"code": "0", "msg": "", "data": data}
@@ -57,40 +68,54 @@ def candles(ctx, m):
 
 
 def funding(ctx, m):
-    t, rate, _ = ctx.truth.funding("okx")
+    key = SWAPS.get(ctx.q("instId"))
+    if key is None:
+        return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+    t, rate, _ = ctx.truth.funding(key)
+    served = t >= ctx.now - FUNDING_DAYS * DAY_MS    # "data from the last 3 months"
+    t, rate = t[served], rate[served]
     idx = ctx.select(t, ctx.qi("before"), ctx.qi("after"), limit=ctx.page("limit", FUNDING_PAGE),
                      lo_open=True, hi_open=True, newest=ctx.qi("before") is None)[::-1]
     return 200, {"code": "0", "msg": "", "data": [
-        {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "fundingRate": _num(rate[i]),
+        {"instType": "SWAP", "instId": ctx.q("instId"), "fundingRate": _num(rate[i]),
          "realizedRate": _num(rate[i]), "fundingTime": str(t[i]), "method": "current_period",
          "formulaType": "noRate"} for i in idx]}
 
 
-def _oi(ctx, t_sel, native):
-    size = _OI_NATIVE["okx"][1]
-    price = ctx.truth.close_at("perp:okx", t_sel)
+def _oi(ctx, key, t_sel, native):
+    """(contracts, BTC, USD) of native OI samples: linear contracts of 0.01 BTC, or inverse
+    ones of 100 USD (native is then USD; BTC = USD / price, to 1e-8)."""
+    unit, size = _OI_NATIVE[key]
+    price = ctx.truth.close_at(f"perp:{key}", t_sel)
+    if unit == "usd":
+        return np.round(native / size), np.round(native / price, 8), native
     base = native * size
-    return base, np.round(base * price, 2)
+    return native, base, np.round(base * price, 2)
 
 
 def oi_hist(ctx, m):
     period = BAR.get(ctx.q("period")) or {"5m": 300_000}.get(ctx.q("period"))
-    t, native = ctx.truth.oi_native("okx")
+    key = SWAPS.get(ctx.q("instId"))
+    if key is None:
+        return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+    t, native = ctx.truth.oi_native(key)
     keep = t % period == 0
     t, native = t[keep], native[keep]
+    t, native = t[-OI_HISTORY_ROWS:], native[-OI_HISTORY_ROWS:]   # the latest 1,440 entries
     idx = ctx.select(t, ctx.qi("begin"), ctx.qi("end"), limit=ctx.page("limit", OI_HISTORY_PAGE),
                      lo_open=True, hi_open=True, newest=True)[::-1]
-    base, usd = _oi(ctx, t[idx], native[idx])
+    n, base, usd = _oi(ctx, key, t[idx], native[idx])
     return 200, {"code": "0", "msg": "", "data": [
-        [str(t[i]), _num(native[i]), _num(base[k]), _num(usd[k])] for k, i in enumerate(idx)]}
+        [str(t[i]), _num(n[k]), _num(base[k]), _num(usd[k])] for k, i in enumerate(idx)]}
 
 
 def oi(ctx, m):
-    t, native = ctx.truth.oi_native("okx")
+    key = SWAPS.get(ctx.q("instId"), "okx")
+    t, native = ctx.truth.oi_native(key)
     i = np.searchsorted(t, ctx.now, side="right") - 1
-    base, usd = _oi(ctx, np.array([t[i]]), native[[i]])
+    n, base, usd = _oi(ctx, key, np.array([t[i]]), native[[i]])
     return 200, {"code": "0", "msg": "", "data": [{
-        "instType": "SWAP", "instId": "BTC-USDT-SWAP", "oi": _num(native[i]),
+        "instType": "SWAP", "instId": ctx.q("instId", "BTC-USDT-SWAP"), "oi": _num(n[0]),
         "oiCcy": _num(base[0]), "oiUsd": _num(usd[0]), "ts": str(ctx.now)}]}
 
 

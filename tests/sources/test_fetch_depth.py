@@ -1,0 +1,114 @@
+"""History depth end to end: an early `since` costs a bounded number of requests, a venue that
+serves less than asked is noted in meta, coin-margined OI equals the truth in BTC and USD."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btcflow_nb.sources.venues import DEFAULT_VENUES
+from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
+
+COIN_M = ["perp:binance_coinm", "perp:bybit_inverse", "perp:okx_inverse"]
+
+
+def _fetch(tmp_path, fake, **kw):
+    import btcflow_nb
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in fake.env(tmp_path).items():
+            mp.setenv(k, v)
+        return btcflow_nb.fetch(progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def deep(tmp_path_factory):
+    with FakeExchange(Truth.recent(40)) as fake:
+        md = _fetch(tmp_path_factory.mktemp("deep"), fake, venues=COIN_M + ["perp:binance"],
+                    since="2019-01-01")
+        yield fake, md
+
+
+def test_a_venue_serving_less_oi_history_than_asked_is_noted(deep):
+    fake, md = deep
+    assert md.meta["errors"] == {}
+    depth = md.meta["depth"]["perp:binance"]["open_interest"]
+    assert depth["asked_from"] == "2019-01-01" and depth["rows"] > 0
+    first = md.open_interest[(md.open_interest["venue"] == "binance")]["time"].min()
+    assert depth["served_from"] == first.strftime("%Y-%m-%d")
+    note = [n for n in md.meta["notes"] if n.startswith("perp:binance open interest")]
+    assert note == [f"perp:binance open interest: asked from 2019-01-01, served from "
+                    f"{depth['served_from']} (binanceusdm: the venue serves only the last 30 days)"]
+
+
+@pytest.mark.parametrize("name", COIN_M)
+def test_coin_margined_oi_equals_truth_in_btc_and_usd(deep, name):
+    """Inverse contracts are worth USD: USD = contracts x size exactly; BTC as the venue
+    reports it (Binance COIN-M, OKX: USD / the venue's price at the sample) or, for Bybit,
+    USD / the last completed daily close known at the sample."""
+    fake, md = deep
+    key = name.split(":")[1]
+    t, usd = fake.truth.oi_native(key)
+    keep = (t % DAY_MS == 0) & (t <= fake.now_ms) & (t >= fake.now_ms - 29 * DAY_MS)
+    t, usd = t[keep], usd[keep]
+    times = pd.to_datetime(t, unit="ms", utc=True)
+    got = md.open_interest[(md.open_interest["venue"] == key)].set_index("time")
+    got = got.loc[got.index.isin(times)]
+    assert len(got) == len(t)
+    np.testing.assert_array_equal(got["oi_usd"].to_numpy(), usd)
+    if key == "bybit_inverse":
+        closes = fake.truth.closes(name, "1d", fake.now_ms)
+        known = pd.Series(closes.to_numpy(), index=closes.index + pd.Timedelta(days=1))
+        price = known.reindex(times, method="ffill").to_numpy()
+        want_btc = usd / price
+    else:
+        want_btc = np.round(usd / fake.truth.close_at(name, t), 8)
+    np.testing.assert_allclose(got["oi_btc"].to_numpy(), want_btc, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", COIN_M)
+def test_coin_margined_prices_and_funding_equal_truth(deep, name):
+    fake, md = deep
+    key = name.split(":")[1]
+    want = fake.truth.closes(name, "1d", fake.now_ms)
+    got = md.perp[key].dropna()
+    assert got.index.equals(want.index)
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+    t, rate, hours = fake.truth.funding(key)
+    f = md.funding[md.funding["venue"] == key]
+    np.testing.assert_array_equal(f["rate"].to_numpy(), rate[t <= fake.now_ms])
+    assert set(f["interval_hours"]) == {8.0}
+
+
+def test_an_early_since_costs_no_more_requests_than_the_venues_first_bar(tmp_path):
+    """since=1900 starts every series at its venue's first served time (the registry's):
+    the same requests as since=2019 for venues listed after 2019, none over empty decades."""
+    counts = {}
+    for since in ("1900-01-01", "2019-01-01"):
+        with FakeExchange(Truth.recent(10)) as fake:
+            _fetch(tmp_path / since, fake, venues=["perp:binance", "perp:okx", "spot:coinbase"],
+                   since=since)
+            log = fake.log()
+            counts[since] = {(r.exchange_id, r.endpoint): 0 for r in log}
+            for r in log:
+                counts[since][(r.exchange_id, r.endpoint)] += 1
+    assert counts["1900-01-01"][("binanceusdm", "ohlcv")] == \
+        counts["2019-01-01"][("binanceusdm", "ohlcv")]
+    assert counts["1900-01-01"][("okx", "ohlcv")] == counts["2019-01-01"][("okx", "ohlcv")]
+    # bounded per series: OKX pages 100 days per request from its 2019-12 listing (each empty
+    # window asked twice), Binance answers from its first row, OI history from 30 days back
+    assert max(counts["1900-01-01"].values()) <= 2 * (8 * 366 // 100 + 2)
+    assert counts["1900-01-01"][("binanceusdm", "oi_history")] <= 2
+
+
+def test_first_served_reads_the_registry():
+    v = {x.name: x for x in DEFAULT_VENUES}
+    now = pd.Timestamp("2026-06-01", tz="UTC").value // 10**6
+    binance = v["perp:binance"]
+    assert binance.first_served("ohlcv", now, DAY_MS) == \
+        pd.Timestamp("2019-09-08", tz="UTC").value // 10**6
+    assert binance.first_served("oi_history", now, DAY_MS) == now - 37 * DAY_MS  # 30 + margin
+    assert v["perp:htx"].first_served("oi_history", now, DAY_MS) == now - 207 * DAY_MS
+    assert v["perp:gate"].first_served("oi_history", now, DAY_MS) is None    # unknown
+    with pytest.raises(ValueError, match="listed='2019-13-45' is not an ISO date"):
+        type(binance)(**{**binance.to_dict(), "listed": "2019-13-45"})
