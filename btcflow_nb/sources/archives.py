@@ -151,6 +151,7 @@ def _download(url: str, timeout: float) -> bytes:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
             return resp.read()
     except urllib.error.HTTPError as exc:
+        exc.close()
         if exc.code == 404:
             raise FileNotFoundError(f"{url.rsplit('/', 1)[-1]}: not on the archive service "
                                     f"(HTTP 404)") from None

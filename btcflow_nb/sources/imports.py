@@ -112,20 +112,27 @@ def import_binance(dataset: str, symbol: str = "BTCUSDT", market: str = "um", si
 
 
 def import_file(path, format: str, *, venue=None, oi_unit: str = "usd", timeframe=None,
-                cache_dir=None) -> list:
+                series=None, cache_dir=None) -> list:
     """Read a CSV export (`btcflow_nb.sources.files.read_file`) and merge it into the cache as
     ``file:<file name>`` rows.  timeframe: bar size of OHLCV rows (``1h``, ``4h``, ``1d``;
-    default: inferred from the spacing).  Returns [`ImportReport`], one per venue and series."""
+    default: inferred from the spacing).  series: import only that series (``ohlcv``,
+    ``funding``, ``open_interest``).  Returns [`ImportReport`], one per venue and series."""
     name = getattr(venue, "name", venue)
     pieces = files.read_file(path, format, venue=name, oi_unit=oi_unit)
+    if series is not None:
+        held = sorted({s for _, s in pieces})
+        pieces = {k: f for k, f in pieces.items() if k[1] == series}
+        if not pieces:
+            raise ValueError(f"file {str(path).rsplit('/', 1)[-1]!r} ({format}) holds no "
+                             f"{series!r} rows; it holds {held}")
     label = f"file:{pd.io.common.stringify_path(path).rsplit('/', 1)[-1]}"
     items = []
-    for (vname, series), frame in pieces.items():
+    for (vname, kind), frame in pieces.items():
         v = venue if isinstance(venue, Venue) else _venue(vname)
         tf = None
-        if series == "ohlcv":
+        if kind == "ohlcv":
             tf = _timeframe(timeframe) if timeframe else _infer_timeframe(frame, label)
-        items.append((v, series, tf, frame, label))
+        items.append((v, kind, tf, frame, label))
     return _merge_all(items, cache_dir)
 
 
