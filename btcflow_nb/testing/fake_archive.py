@@ -135,9 +135,12 @@ class ArchiveTruth:
 
 
 def _zip(member: str, text: str) -> bytes:
+    """Deterministic bytes (a fixed member date), so a zip and its CHECKSUM always agree."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(member, text)
+    info = zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(info, text)
     return buf.getvalue()
 
 
