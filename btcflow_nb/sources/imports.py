@@ -19,6 +19,7 @@ ValueError naming the file, line and column, and the cache is left as it was.
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -242,7 +243,8 @@ def _btc_from_usd(frame, v: Venue, root, pending):
     for other in registry():
         if other.kind in ("spot", "perp") and other.name != v.name:
             basket.append(parse.asof(_closes(root, other, pending), times))
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():        # all-NaN columns: no basket close then
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(np.vstack(basket), axis=0) if basket else np.full(len(frame), np.nan)
     price = np.where(np.isnan(own), mean, own)
     missing = need & np.isnan(price)
