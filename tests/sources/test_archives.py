@@ -183,3 +183,17 @@ def test_import_binance_fills_the_cache_with_archive_rows(fake, tmp_path):
     t0 = _ms("2024-01-15")
     row = md.open_interest[md.open_interest["time"] == pd.Timestamp(t0, unit="ms", tz="UTC")]
     assert row["oi_btc"].iloc[0] == pytest.approx(truth.oi_btc(t0))
+
+
+def test_cli_import_binance_and_file(fake, tmp_path, capsys):
+    from btcflow_nb.cli import main
+
+    code = main(["import", "binance", "--dataset", "fundingRate", "--symbol", "BTCUSDT",
+                 "--market", "um", "--since", "2024-01-01", "--until", "2024-02-29T23:59Z",
+                 "--base-url", fake.url, "--cache-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "archive:binance" in out and "perp:binance" in out
+    (tmp_path / "bad.csv").write_text("time,open\n1,2\n")
+    code = main(["import", "file", str(tmp_path / "bad.csv"), "--format", "tradingview",
+                 "--venue", "perp:binance", "--cache-dir", str(tmp_path)])
+    assert code == 2 and "bad.csv" in capsys.readouterr().err
