@@ -14,14 +14,49 @@ import pandas as pd
 from ._checks import check_choice
 from ._frames import iter_venues
 
+#: Required columns of the long frames.  Both may also carry the optional `SOURCE_COLUMN`.
 FUNDING_COLUMNS = ("venue", "time", "rate", "interval_hours")
 OI_COLUMNS = ("venue", "time", "oi_btc", "oi_usd")
+#: Optional provenance column of the long frames: where each row came from.
+SOURCE_COLUMN = "source"
+#: Provenance kinds, highest precedence first (see `source_rank`).
+SOURCE_PRECEDENCE = ("ccxt", "archive:<name>", "file:<name>", "snapshot")
+_RANKS = {"ccxt": 3, "archive": 2, "file": 1, "snapshot": 0}
 QUOTES = ("USD", "USDT", "USDC")
 
 #: Above this median |rate| per interval the funding column is almost surely in percent.
 _FUNDING_PERCENT_SUSPICION = 0.003
 #: Hard bound on the size of one funding payment (fraction per interval).
 _FUNDING_MAX_ABS = 0.05
+
+
+def source_rank(source: str) -> int:
+    """Precedence of a provenance label: the row with the higher rank wins for one (venue, time).
+
+    ========================  ====  ==========================================================
+    ``ccxt``                  3     the venue's own API, fetched now and re-fetchable: a
+                                    re-fetched bar (the one still open at the last fetch) must
+                                    always replace what was stored
+    ``archive:<name>``        2     the same venue's bulk files (``archive:binance``): the same
+                                    numbers for completed periods, but published once a day
+    ``file:<name>``           1     a third party's export (TradingView, vendors): resampled,
+                                    rounded or converted by someone else -- deeper history,
+                                    lower authority
+    ``snapshot``              0     the current OI recorded at a fetch: a point sample, never
+                                    allowed to override history
+    ========================  ====  ==========================================================
+
+    Within one rank the newer row wins (a later import or fetch replaces an earlier one).
+    Raises ValueError for any other label.
+    """
+    if isinstance(source, str):
+        kind, sep, name = source.partition(":")
+        if kind in ("ccxt", "snapshot") and not sep:
+            return _RANKS[kind]
+        if kind in ("archive", "file") and sep and name.strip():
+            return _RANKS[kind]
+    raise ValueError(f"provenance {source!r} is not valid; valid: 'ccxt', 'snapshot', "
+                     f"'archive:<name>' or 'file:<name>'")
 
 
 def empty_wide() -> pd.DataFrame:
@@ -139,14 +174,18 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
             f"{what} is missing column(s) {', '.join(repr(m) for m in missing)}; "
             f"required columns: {', '.join(columns)}"
         )
-    extra = [c for c in frame.columns if c not in columns]
+    extra = [c for c in frame.columns if c not in columns and c != SOURCE_COLUMN]
     if extra:
         raise ValueError(
             f"{what} has unexpected column(s) {', '.join(repr(e) for e in extra)}; "
-            f"valid columns: {', '.join(columns)}"
+            f"valid columns: {', '.join(columns)} (and optionally {SOURCE_COLUMN!r})"
         )
+    has_source = SOURCE_COLUMN in frame.columns
     if len(frame) == 0:
-        return empty_long(columns)
+        out = empty_long(columns)
+        if has_source:
+            out[SOURCE_COLUMN] = pd.Series(dtype="object")
+        return out
     venue = frame["venue"]
     if isinstance(venue.dtype, pd.CategoricalDtype):
         good_cat = np.array([isinstance(c, str) and c != "" for c in venue.cat.categories])
@@ -177,6 +216,15 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
             i = int(np.argmax(np.isinf(out[col].to_numpy())))
             raise ValueError(f"{what} column {col!r} is infinite at {out['time'].iloc[i]} "
                              f"({out['venue'].iloc[i]})")
+    if has_source:
+        labels = frame[SOURCE_COLUMN].astype(object).to_numpy()
+        ranks = {}
+        for label in pd.unique(labels):
+            try:
+                ranks[label] = source_rank(label)
+            except ValueError as exc:
+                raise ValueError(f"{what} column {SOURCE_COLUMN!r}: {exc}") from None
+        out[SOURCE_COLUMN] = labels
     # order within each venue must be chronological (venues may interleave)
     for v, rows in iter_venues(out):
         t = rows["time"]
@@ -189,7 +237,7 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
     # duplicates: identical rows collapse to one (documented rule); conflicting ones raise
     key_dup = out.duplicated(subset=["venue", "time"], keep=False)
     if key_dup.any():
-        full_dup = out.duplicated(keep=False)
+        full_dup = out.duplicated(subset=list(columns), keep=False)
         conflict = key_dup & ~full_dup
         if conflict.any():
             i = int(np.argmax(conflict.to_numpy()))
@@ -197,7 +245,13 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
                 f"{what} has conflicting duplicate rows for venue {out['venue'].iloc[i]!r} at "
                 f"{out['time'].iloc[i]}: same venue and time, different values; keep one"
             )
-        out = out.drop_duplicates(keep="first")
+        if has_source:  # equal values from two sources: keep the higher-precedence label
+            rank = out[SOURCE_COLUMN].map(ranks).to_numpy()
+            out = (out.assign(_rank=-rank).sort_values(["venue", "time", "_rank"], kind="stable")
+                   .drop_duplicates(subset=["venue", "time"], keep="first")
+                   .drop(columns="_rank"))
+        else:
+            out = out.drop_duplicates(subset=list(columns), keep="first")
     # stored sorted by venue then time, venue as a categorical: per-venue slices are contiguous
     return out.sort_values(["venue", "time"], kind="stable").reset_index(drop=True)
 

@@ -8,6 +8,12 @@
         Print first/last bar, rows and gaps per venue and field, from the cache (no network).
     btcflow-nb venues
         Print the venue registry: what each venue offers and how it is read.
+    btcflow-nb import binance --dataset klines|fundingRate|metrics --symbol BTCUSDT
+                     --market spot|um|cm --since DATE [--until DATE] [--interval 1d]
+                     [--venue NAME] [--base-url URL] [--cache-dir DIR]
+    btcflow-nb import file PATH --format tradingview|coinalyze|daily|long [--venue NAME]
+                     [--oi-unit usd|btc] [--timeframe 1d] [--cache-dir DIR]
+        Merge history into the cache with provenance (see `btcflow_nb.sources.imports`).
     btcflow-nb render ...
         Execute notebooks and export HTML (see ``btcflow-nb render --help``).
 
@@ -48,7 +54,54 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("coverage", help="coverage of the cached data (no network)")
     common(c)
     sub.add_parser("venues", help="the venue registry")
+    imp = sub.add_parser("import", help="merge archive or CSV history into the cache")
+    isub = imp.add_subparsers(dest="origin", required=True)
+    b = isub.add_parser("binance", help="Binance public data archives (data.binance.vision)")
+    b.add_argument("--dataset", required=True, choices=["klines", "fundingRate", "metrics"])
+    b.add_argument("--symbol", default="BTCUSDT")
+    b.add_argument("--market", default="um", choices=["spot", "um", "cm"])
+    b.add_argument("--since", required=True)
+    b.add_argument("--until", default=None)
+    b.add_argument("--interval", default="1d", help="klines bar size: 1h, 4h or 1d")
+    b.add_argument("--sample", default="1h", help="metrics rows kept: 5m, 1h or 1d")
+    b.add_argument("--venue", default=None, help="registry venue (default: from the symbol)")
+    b.add_argument("--base-url", default=None, help="archive service (default: "
+                   "$BTCFLOW_NB_ARCHIVE_BASE or https://data.binance.vision)")
+    b.add_argument("--cache-dir", default=None)
+    fi = isub.add_parser("file", help="a CSV export (TradingView, vendors, long format)")
+    fi.add_argument("path")
+    fi.add_argument("--format", required=True, help="tradingview, coinalyze, daily "
+                    "(cryptoquant, coinglass) or long")
+    fi.add_argument("--venue", default=None, help="registry venue, e.g. perp:binance")
+    fi.add_argument("--series", default=None, help="import only this series: ohlcv, funding or "
+                    "open_interest (default: every series in the file)")
+    fi.add_argument("--oi-unit", default="usd", choices=["usd", "btc"])
+    fi.add_argument("--timeframe", default=None, help="bar size of price rows (default: "
+                    "inferred)")
+    fi.add_argument("--cache-dir", default=None)
     return parser
+
+
+def _import(args) -> int:
+    from .sources.imports import import_binance, import_file
+
+    if args.origin == "binance":
+        reports = import_binance(args.dataset, args.symbol, args.market, args.since, args.until,
+                                 interval=args.interval, sample=args.sample, venue=args.venue,
+                                 base=args.base_url, cache_dir=args.cache_dir)
+    else:
+        reports = import_file(args.path, args.format, venue=args.venue, oi_unit=args.oi_unit,
+                              timeframe=args.timeframe, series=args.series,
+                              cache_dir=args.cache_dir)
+    for r in reports:
+        span = f"{r.first:%Y-%m-%d %H:%M} .. {r.last:%Y-%m-%d %H:%M}" if r.rows else "-"
+        print(f"{r.venue:<16} {r.series:<14} {r.source:<22} rows {r.rows:>7}  new {r.added:>7}"
+              f"  replaced {r.replaced:>6}  kept cached {r.kept:>6}  {span}")
+        if getattr(r, "missing", None):
+            print(f"note   {len(r.missing)} file(s) not on the service: {r.missing[0]} ...")
+        for n in r.notes:
+            print(f"note   {n}")
+    return 0
 
 
 def format_coverage(coverage: pd.DataFrame) -> str:
@@ -83,6 +136,8 @@ def main(argv: Optional[list] = None) -> int:
             with pd.option_context("display.width", 200, "display.max_columns", 20):
                 print(venue_table().to_string(index=False))
             return 0
+        if args.command == "import":
+            return _import(args)
         if args.command == "coverage":
             from .sources.assemble import from_cache
 

@@ -11,6 +11,15 @@ Times are UTC; bars are labelled by their open time. Four fields:
 ``fx``                    wide frame of stablecoin prices in USD (``USDT``, ``USDC`` columns)
 ========================  =====================================================================
 
+Provenance: the long frames may carry a ``source`` column (`SOURCE_COLUMN`) naming where each
+row came from -- ``ccxt`` (the venue's API), ``snapshot`` (current OI recorded at a fetch),
+``archive:<name>`` (bulk files, ``archive:binance``), ``file:<name>`` (a CSV export); frames read
+from the cache always carry it, frames given to `MarketData.from_frames` keep it when they have
+it.  `source_rank` is the documented precedence (ccxt > archive > file > snapshot) that decides
+which row wins for one (venue, time).  The wide price frames have one column per venue, so their
+provenance is summarised in ``meta["provenance"]`` (per field and venue: each source's first and
+last time and row count).
+
 plus ``meta`` (a dict: ``source``, ``synthetic``, ``venues``, ``fetched_at``, ``notes``,
 ``errors``, ``quote_conversion``, ``resolution``).
 
@@ -33,8 +42,9 @@ from .timeframes import (
     infer_resolution,
     normalize_timeframe,
 )
-from ._validate import (FUNDING_COLUMNS, OI_COLUMNS, convert_quotes, validate_funding,
-                        validate_oi, validate_wide)
+from ._validate import (FUNDING_COLUMNS, OI_COLUMNS, SOURCE_COLUMN, SOURCE_PRECEDENCE,
+                        convert_quotes, source_rank, validate_funding, validate_oi,
+                        validate_wide)
 
 #: Where a MarketData came from (``meta["source"]``).
 SOURCES = ("demo", "live", "cache", "frames")
@@ -104,11 +114,13 @@ class MarketData:
             column per venue with the bar close (> 0; NaN for a missing bar). USD unless
             ``*_quotes`` say otherwise.
         funding : DataFrame, optional
-            Long: ``venue, time, rate, interval_hours``. ``rate`` is a *fraction per interval*
+            Long: ``venue, time, rate, interval_hours`` and optionally ``source`` (provenance,
+            see the module docstring; rows that differ only in ``source`` collapse to the
+            higher-precedence one). ``rate`` is a *fraction per interval*
             (0.0001 = 0.01 %); a median |rate| above 0.3 % per interval is refused as probably
             percent.
         open_interest : DataFrame, optional
-            Long: ``venue, time, oi_btc, oi_usd`` (>= 0; NaN allowed).
+            Long: ``venue, time, oi_btc, oi_usd`` (>= 0; NaN allowed), optionally ``source``.
         fx : DataFrame, optional
             Wide stablecoin prices in USD, columns ``USDT`` and/or ``USDC``.
         spot_quotes, perp_quotes : dict, optional
@@ -277,5 +289,5 @@ def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-__all__ = ["MarketData", "FUNDING_COLUMNS", "OI_COLUMNS", "SOURCES", "TIMEFRAMES",
-           "normalize_timeframe"]
+__all__ = ["MarketData", "FUNDING_COLUMNS", "OI_COLUMNS", "SOURCE_COLUMN", "SOURCE_PRECEDENCE",
+           "SOURCES", "TIMEFRAMES", "normalize_timeframe", "source_rank"]

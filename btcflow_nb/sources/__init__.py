@@ -15,6 +15,9 @@ Modules, in the order data flows through them:
 * `cache`     -- the Parquet cache files (paths, atomic writes, merge, set-aside)
 * `assemble`  -- cache -> `MarketData`; `from_cache`
 * `demo`      -- `load_demo`, the bundled synthetic data set
+* `archives`  -- Binance's public bulk archives: `get_binance` (download, checksums), `read_*`
+* `files`     -- CSV exports (TradingView, vendors, a long format): `read_file`
+* `imports`   -- `import_history`: archives and files merged into the cache with provenance
 
 The public names below are re-exported here lazily (importing this package loads nothing heavy).
 """
@@ -32,6 +35,7 @@ _EXPORTS = {
     "RetryPolicy": "config", "load_config": "config", "point_exchange_at": "config",
     "CacheError": "cache",
     "FETCH_TIMEFRAMES": "plan",
+    "import_history": "imports",
 }
 
 __all__ = list(_EXPORTS)

@@ -5,6 +5,11 @@ derived where the venue did not say (`btcflow_nb.sources.parse.derive_intervals`
 converted to BTC and USD with the venue's closes and the USDT/USD and USDC/USD series
 (`btcflow_nb.sources.parse.oi_to_btc_usd`), which `_with_fx` adds to any selection quoted in a
 stablecoin.
+
+Provenance: the long frames keep each cached row's ``source`` column; for every field the
+MarketData's ``meta["provenance"]`` maps venue -> source -> ``{"first", "last", "rows"}`` (ISO
+times), which is where the wide price frames' provenance lives (a wide frame has one column per
+venue and no room for a per-row label).
 """
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
     raw_closes = {}
     quotes = {"spot": {}, "perp": {}}
     funding, oi_raw = [], {}
+    provenance = {"spot": {}, "perp": {}, "fx": {}, "funding": {}, "open_interest": {}}
     errors = dict(errors)
     for v in venues:
         try:
@@ -66,6 +72,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         if len(o):
             s = pd.Series(o["close"].to_numpy(), index=pd.DatetimeIndex(o["time"], name="time"))
             closes[v.kind][v.key if v.kind != "fx" else v.key.upper()] = s
+            provenance[v.kind][v.key if v.kind != "fx" else v.key.upper()] = _spans(o)
             if v.kind in quotes:
                 quotes[v.kind][v.key] = v.quote
         if v.kind != "perp":
@@ -86,6 +93,8 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 f = _clip(f, since_ms, until_ms)
                 f.insert(0, "venue", v.key)
                 funding.append(f)
+                if len(f):
+                    provenance["funding"][v.key] = _spans(f)
         if v.oi_history or v.oi_snapshot:
             try:
                 raw, _ = read_series(series_path(root, "open_interest", v), "open_interest", v)
@@ -102,7 +111,9 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
             continue
         conv = parse.oi_to_btc_usd(raw, raw_closes.get(v.name), v.quote, fx_full)
         conv.insert(0, "venue", v.key)
+        conv["source"] = raw["source"].to_numpy()
         oi_frames.append(conv)
+        provenance["open_interest"][v.key] = _spans(raw)
 
     def wide(d):
         if not d:
@@ -120,13 +131,23 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
     fx = wide(fx_series)
     meta = {"source": source, "synthetic": False, "fetched_at": fetched_at, "notes": notes,
             "errors": errors, "timeframe_fetched": tf}
+    meta["provenance"] = {k: d for k, d in provenance.items() if d}
     meta.update(extra or {})
     return MarketData.from_frames(
         spot=wide(closes["spot"]), perp=wide(closes["perp"]),
-        funding=long(funding, ("venue", "time", "rate", "interval_hours")),
-        open_interest=long(oi_frames, ("venue", "time", "oi_btc", "oi_usd")),
+        funding=long(funding, ("venue", "time", "rate", "interval_hours", "source")),
+        open_interest=long(oi_frames, ("venue", "time", "oi_btc", "oi_usd", "source")),
         fx=fx, spot_quotes=quotes["spot"] or None, perp_quotes=quotes["perp"] or None,
         meta=meta)
+
+
+def _spans(frame) -> dict:
+    """{source: {"first": ISO time, "last": ISO time, "rows": n}} of a cached frame's rows."""
+    out = {}
+    for label, rows in frame.groupby("source", sort=True)["time"]:
+        out[str(label)] = {"first": rows.min().isoformat(), "last": rows.max().isoformat(),
+                           "rows": int(len(rows))}
+    return out
 
 
 def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, cache_dir=None):

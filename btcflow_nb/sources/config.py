@@ -6,6 +6,7 @@ Environment variables
     Path of a JSON (``.json``) or TOML (``.toml``) file with any of these keys::
 
         api_base   = "http://127.0.0.1:8765"   # send every venue to one server (a fake exchange)
+        archive_base = "https://data.binance.vision"  # bulk archives (btcflow_nb.sources.archives)
         cache_dir  = "/data/btcflow-cache"      # where the Parquet cache lives
         [exchanges.binanceusdm]                 # ccxt constructor options per ccxt exchange id
         httpsProxy = "http://proxy:3128"        #   (proxies, timeout, rateLimit, apiKey, ...)
@@ -27,6 +28,10 @@ Environment variables
     `btcflow_nb.testing.fake_exchange.FakeExchange` serves.  Notebooks and the command line pick it
     up, so they can run against the fake exchange offline.
 
+``BTCFLOW_NB_ARCHIVE_BASE``
+    Overrides ``archive_base``: where `btcflow_nb.sources.archives` downloads Binance's public
+    data files from (a mirror, or `btcflow_nb.testing.FakeArchive` offline).
+
 ``BTCFLOW_NB_CACHE_DIR``
     Overrides ``cache_dir``.  Default: ``$XDG_CACHE_HOME/btcflow-nb`` or ``~/.cache/btcflow-nb``.
 """
@@ -45,7 +50,7 @@ ENV_CONFIG = "BTCFLOW_NB_CONFIG"
 ENV_API_BASE = "BTCFLOW_NB_API_BASE"
 ENV_CACHE_DIR = "BTCFLOW_NB_CACHE_DIR"
 
-_CONFIG_KEYS = ("api_base", "cache_dir", "exchanges", "retry", "venues")
+_CONFIG_KEYS = ("api_base", "archive_base", "cache_dir", "exchanges", "retry", "venues")
 _RETRY_KEYS = ("attempts", "base_delay", "max_delay")
 
 
@@ -66,6 +71,7 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class Config:
     api_base: Optional[str] = None
+    archive_base: Optional[str] = None
     cache_dir: Optional[str] = None
     exchanges: dict = field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()
@@ -123,6 +129,7 @@ def load_config(path: Optional[str] = None) -> Config:
         api_base = _check_api_base(api_base)
     return Config(
         api_base=api_base,
+        archive_base=raw.get("archive_base"),
         cache_dir=raw.get("cache_dir"),
         exchanges={str(k): dict(v) for k, v in exchanges.items()},
         retry=RetryPolicy(**{k: type(getattr(RetryPolicy, k))(v) for k, v in retry_raw.items()}),

@@ -53,6 +53,8 @@ def test_round_trip_and_atomic_write_leaves_no_temp_file(root):
     frame = _ohlcv(0, 5)
     write_series(path, frame, "ohlcv", COINBASE, "1d", fetched_at="2024-01-06T00:00:00+00:00")
     back, meta = read_series(path, "ohlcv", COINBASE, "1d")
+    # rows written without provenance come back labelled as the venue's API rows
+    assert (back.pop("source") == "ccxt").all()
     pd.testing.assert_frame_equal(back, frame)
     assert meta["symbol"] == "BTC/USD" and meta["fetched_at"].startswith("2024-01-06")
     assert [p.name for p in path.parent.iterdir()] == [path.name]
