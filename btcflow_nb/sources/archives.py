@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._checks import check_choice
 from ..timeframes import to_ms
 from .config import load_config
 
@@ -81,16 +82,11 @@ def archive_base(base=None) -> str:
     return url
 
 
-def _check(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} {value!r} is not valid; valid choices: {list(choices)}")
-
-
 def archive_path(dataset: str, market: str, symbol: str, period: str, interval: str = "1d"):
     """Path (under the base URL) of one archive file; `period` is ``YYYY-MM`` (monthly) or
     ``YYYY-MM-DD`` (daily)."""
-    _check("dataset", dataset, DATASETS)
-    _check("market", market, MARKETS)
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("market", market, MARKETS)
     freq = "daily" if len(period) == 10 else "monthly"
     prefix = f"data/{MARKETS[market]}/{freq}"
     if dataset == "klines":
@@ -108,7 +104,7 @@ def archive_periods(dataset: str, since, until, now=None) -> list:
     """The periods covering [since, until]: monthly files for months that ended before `now`'s
     month (daily ones for klines in the current month; funding has none), daily for metrics.
     Days after yesterday (files not published yet) are left out."""
-    _check("dataset", dataset, DATASETS)
+    check_choice("dataset", dataset, DATASETS)
     now = pd.Timestamp(to_ms(now, "now") if now is not None else pd.Timestamp.now(tz="UTC"),
                        unit="ms", tz="UTC") if now is not None else pd.Timestamp.now(tz="UTC")
     start = pd.Timestamp(to_ms(since, "since"), unit="ms", tz="UTC").normalize()
@@ -185,7 +181,7 @@ def get_binance(dataset: str, symbol: str, market: str, since, until=None, *,
     skipped and listed; a file failing its checksum or its parsing raises ValueError naming it,
     before anything is returned -- so nothing of a failed download is ever merged.
     """
-    _check("dataset", dataset, DATASETS)
+    check_choice("dataset", dataset, DATASETS)
     url_base = archive_base(base)
     frames, files, missing = [], [], []
     for period in archive_periods(dataset, since, until, now):
@@ -353,8 +349,8 @@ def read_metrics(source, *, name=None, market: str = "um", sample: str = "1h",
     `contract_size` (USD; 100 USD per BTCUSD_PERP contract).
     sample: "5m" keeps every row; "1h" (default) the rows on whole hours; "1d" those at 00:00 --
     the sample times the venue's API serves for those periods."""
-    _check("market", market, ("um", "cm"))
-    _check("sample", sample, ("5m", "1h", "1d"))
+    check_choice("market", market, ("um", "cm"))
+    check_choice("sample", sample, ("5m", "1h", "1d"))
     lines, name = _csv_of(source, name)
     table, first = _table(lines, name, METRICS_COLUMNS, METRICS_COLUMNS[:4])
     stamps = table["create_time"].str.strip()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._checks import check_choice
 from ..timeframes import bar_ms
 from . import archives, files, parse
 from .cache import CacheError, cache_root, empty_series, merge, read_series, series_path, \
@@ -68,7 +69,7 @@ def _venue(name) -> Venue:
 def binance_venue(market: str, symbol: str) -> Venue:
     """The registry venue a Binance archive symbol belongs to (``um``/BTCUSDT ->
     ``perp:binance``); ValueError listing the choices when the registry has none."""
-    archives._check("market", market, archives.MARKETS)
+    check_choice("market", market, archives.MARKETS)
     if market == "cm":
         base = symbol.split("USD_")[0]
         ccxt_id, ccxt_symbol = "binancecoinm", f"{base}/USD:{base}"
@@ -94,7 +95,7 @@ def import_binance(dataset: str, symbol: str = "BTCUSDT", market: str = "um", si
     them into the cache as ``archive:binance`` rows.  dataset: ``klines`` (-> OHLCV at
     `interval`), ``fundingRate``, ``metrics`` (-> OI, sampled per `sample`).  Returns
     [`ImportReport`]."""
-    archives._check("dataset", dataset, archives.DATASETS)
+    check_choice("dataset", dataset, archives.DATASETS)
     if since is None:
         raise ValueError("since is required (e.g. since='2021-01-01')")
     v = _venue(venue) if venue is not None else binance_venue(market, symbol)
