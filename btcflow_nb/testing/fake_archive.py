@@ -26,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import threading
 import zipfile
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Optional
 
 import pandas as pd
+
+from .servers import BackgroundHTTPService
 
 _DAY = 86_400_000
 _INTERVAL_MS = {"1h": 3_600_000, "4h": 14_400_000, "1d": _DAY}
@@ -148,7 +149,7 @@ _MARKETS = {"spot": "spot", "futures/um": "um", "futures/cm": "cm"}
 FAULTS = ("bad_checksum", "missing", "truncated", "truncated_published", "no_checksum")
 
 
-class FakeArchive:
+class FakeArchive(BackgroundHTTPService):
     """The fake service.  ``with FakeArchive(now="2024-03-15") as fa: fa.url`` -> base URL to
     give ``archive_base`` / ``$BTCFLOW_NB_ARCHIVE_BASE``.  `requests` lists the paths asked."""
 
@@ -157,8 +158,6 @@ class FakeArchive:
         self.now = _ms(now)
         self.faults: dict = {}            # file name -> fault kind
         self.requests: list = []
-        self._server = None
-        self._thread = None
 
     def inject(self, kind: str, file_name: str) -> None:
         """Make `file_name` (e.g. ``BTCUSDT-metrics-2024-01-02.zip``) faulty."""
@@ -226,7 +225,7 @@ class FakeArchive:
         return None if text is None else _zip(stem + ".csv", text)
 
     # ---------------------------------------------------------------- the server
-    def start(self) -> str:
+    def _handler_class(self):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -246,25 +245,4 @@ class FakeArchive:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+        return Handler

@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -98,3 +100,50 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self._log.close()
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    #: listen backlog: socketserver's default of 5 drops the connections of a client that opens
+    #: many at once (a fetch opens one per exchange, 14), and each dropped SYN is retried by the
+    #: client's TCP stack only after ~1 s -- a stall no real front end would add
+    request_queue_size = 128
+    daemon_threads = True
+
+
+class BackgroundHTTPService:
+    """An in-process HTTP server on 127.0.0.1 (a free port) in a daemon thread: the lifecycle
+    the offline fakes (exchange, archive) share. A subclass gives ``_handler_class()``, a
+    ``BaseHTTPRequestHandler`` subclass; ``start()`` returns the base URL, ``stop()`` closes the
+    socket, and the object is a context manager."""
+
+    _server = None
+    _thread = None
+
+    def _handler_class(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def start(self) -> str:
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name=type(self).__name__)
+        self._thread.start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; call start()")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -14,10 +14,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Optional
 from urllib.parse import parse_qsl, urlsplit
 
+from ..servers import BackgroundHTTPService
 from .dialects import DIALECTS, Ctx
 from .truth import Truth
 
@@ -71,14 +72,7 @@ class _PlainText(str):
 # --------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    #: listen backlog: socketserver's default of 5 drops the connections of a fetch that opens
-    #: one per exchange at once (14), and each dropped SYN is retried by the client's TCP stack
-    #: only after ~1 s -- a stall no real exchange's front end would add
-    request_queue_size = 128
-
-
-class FakeExchange:
+class FakeExchange(BackgroundHTTPService):
     """Local HTTP server for all default venues.  See `btcflow_nb.testing.fake_exchange`.
 
     truth: a `Truth` (default: `Truth.recent(days)`).
@@ -95,11 +89,9 @@ class FakeExchange:
         self.requests: list = []
         self.faults: list = []
         self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
     # ---- lifecycle --------------------------------------------------------------------------
-    def start(self) -> str:
+    def _handler_class(self):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -114,31 +106,7 @@ class FakeExchange:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-exchange")
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeExchange is not running; call start()")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     # ---- control ------------------------------------------------------------------------------
     def set_now(self, now_ms: int) -> None:
