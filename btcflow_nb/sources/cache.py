@@ -24,16 +24,29 @@ symbol, timeframe, fetched_at).  Files are
   wins (ccxt > archive > file > snapshot); within one rank the new row replaces the cached one
   (a re-fetched open bar); rows at other times are always kept;
 * **written atomically**: a temporary file in the same directory, flushed and fsync'ed, then
-  ``os.replace`` -- a process killed mid-write leaves the previous complete file;
+  ``os.replace`` -- a process killed mid-write leaves the previous complete file (and its
+  orphaned temporary file is removed by the next write of that series);
+* **locked across processes**: every read-merge-write of a series (`merge_into`) holds an
+  advisory lock (``fcntl.flock`` on ``.<name>.lock`` beside the file), so two notebooks fetching
+  into one cache never lose each other's rows; a lock held too long is reported with the
+  holder's process id;
+* **read through one open file**: a reader takes the file's bytes through one descriptor, so a
+  writer replacing the file meanwhile cannot mix two versions; a failed read is retried, and an
+  I/O error (``OSError``) never sets a file aside -- only a file that fails to parse twice is
+  corrupt;
 * **schema-checked on load**: a file whose columns, types, identity or time order is wrong is
   *set aside* (renamed to ``<name>.corrupt-<UTC time>``, never deleted) and reported.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
+import fcntl
 import json
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Optional
@@ -60,7 +73,11 @@ _TIME_TYPE = pa.timestamp("ms", tz="UTC")
 
 
 class CacheError(ValueError):
-    """A cache file is unreadable or not ours (it has been set aside)."""
+    """A cache file is corrupt or not ours (it has been set aside), or cannot be used now."""
+
+
+class CacheUnreadable(CacheError):
+    """A cache file could not be read (an I/O error that persisted): it is left in place."""
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -90,28 +107,119 @@ def set_aside(path: Path) -> Path:
     return target
 
 
+#: How long `merge_into` waits for another process's lock on a series before giving up [s].
+LOCK_TIMEOUT_S = 120.0
+#: Attempts of a read before the file is called corrupt (parse errors) or unreadable (I/O).
+READ_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def series_lock(path: Path, timeout: float = LOCK_TIMEOUT_S):
+    """Hold the cross-process advisory lock of one cache file (``.<name>.lock`` beside it).
+
+    ``fcntl.flock`` locks belong to an open file description, so two threads of one process
+    exclude each other as two processes do; the kernel drops the lock when its holder dies (a
+    ``kill -9`` never leaves a stale lock). The holder writes its pid into the lock file, so a
+    timeout can name it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    raise CacheError(f"cache file {path.name!r} is locked by process {holder} "
+                                     f"for more than {timeout:.0f} s; is another fetch stuck?")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
+
+
 def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None):
     """Load a cached series; returns (frame, metadata dict).  A missing file gives an empty
-    frame.  A bad file is set aside and `CacheError` raised, naming the file and the reason."""
-    columns = _SERIES_COLUMNS[series]
-    if not path.exists():
-        return empty_series(series), {}
-    try:
-        table = pq.read_table(path)
-        meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"null"))
-        problem = _check(table, meta, series, venue, timeframe)
-    except Exception as exc:  # noqa: BLE001 - any read failure means a corrupt file
-        problem, meta = f"unreadable Parquet ({type(exc).__name__}: {exc})", None
-    if problem:
+    frame.  A file that fails to parse on every one of `READ_ATTEMPTS` reads is set aside and
+    `CacheError` raised, naming the file and the reason; an I/O error that persists raises
+    `CacheError` without setting the file aside (the disk, not the file, is at fault)."""
+    problem = io_error = None
+    for attempt in range(READ_ATTEMPTS):
+        if not path.exists():
+            return empty_series(series), {}
+        try:   # the bytes through one descriptor: a concurrent os.replace cannot mix versions
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            continue   # replaced or set aside meanwhile: look again
+        except OSError as exc:   # EIO, EMFILE, ...: transient or the disk's fault, not the file's
+            io_error, problem = f"{type(exc).__name__}: {exc}", None
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        io_error = None
+        try:   # parsing: any failure here (pyarrow raises OSError too) is the file's content
+            table = pq.read_table(pa.BufferReader(data))
+            meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"null"))
+            problem = _check(table, meta, series, venue, timeframe)
+            if problem is None:
+                frame = table.to_pandas()
+                break
+        except Exception as exc:  # noqa: BLE001 - pyarrow/pandas parse failures of any kind
+            problem = f"unreadable Parquet ({type(exc).__name__}: {exc})"
+        time.sleep(0.01 * (attempt + 1))
+    else:
+        if problem is None and io_error is None:
+            return empty_series(series), {}   # vanished on every look
+        if io_error is not None:
+            raise CacheUnreadable(f"cache file {path.name!r} ({series}, {venue.name}) could not "
+                                  f"be read ({io_error}); left in place")
         moved = set_aside(path)
         raise CacheError(f"cache file {path.name!r} ({series}, {venue.name}) {problem}; "
                          f"set aside as {moved.name!r} and will be re-fetched")
-    frame = table.to_pandas()
     for c in _STRING_COLUMNS:
         if c in frame.columns:
             frame[c] = frame[c].astype(object)
     frame["time"] = frame["time"].astype("datetime64[ms, UTC]")
     return with_source(frame, series), meta
+
+
+def merge_into(path: Path, frame: pd.DataFrame, series: str, venue,
+               timeframe: Optional[str] = None, fetched_at: Optional[str] = None,
+               covered_from: Optional[int] = None, *, notes: Optional[list] = None):
+    """Merge `frame` into the cached series under the series' cross-process lock; returns
+    (the series as cached now, the metadata it had, the earliest time ever asked from).
+
+    Read, `merge` and `write_series` happen while the lock is held, so concurrent writers of
+    one file serialise and none loses the other's rows. A corrupt cached file is set aside
+    (`read_series`) and the series restarts from `frame`, with the reason appended to `notes`.
+    Nothing is written when `frame` adds nothing and `covered_from` does not move.
+    """
+    with series_lock(path):
+        try:
+            cached, meta = read_series(path, series, venue, timeframe)
+        except CacheUnreadable:
+            raise   # unreadable, not corrupt: never overwrite what may be healthy
+        except CacheError as exc:
+            if notes is not None:
+                notes.append(str(exc))
+            cached, meta = empty_series(series), {}
+        old = (meta or {}).get("covered_from")
+        covered = min([c for c in (old, covered_from) if c is not None], default=None)
+        if len(frame) == 0 and (covered == old or len(cached) == 0):
+            return cached, meta or {}, covered
+        merged = merge(cached, frame, series)
+        write_series(path, merged, series, venue, timeframe, fetched_at, covered_from=covered)
+        return merged, meta or {}, covered
 
 
 def empty_series(series: str) -> pd.DataFrame:
@@ -198,6 +306,7 @@ def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
     schema = pa.schema(fields, metadata={_META_KEY: json.dumps(meta).encode()})
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphaned_temps(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -216,6 +325,20 @@ def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _remove_orphaned_temps(path: Path) -> None:
+    """Delete temporary files of `path` left by writers that died (``kill -9`` mid-write): a
+    temp file is named ``.<name>.<pid>.<random>.tmp`` and is orphaned once its pid is gone."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            pid = int(tmp.name[len(path.name) + 2:].split(".")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        except (ValueError, PermissionError, OSError):
+            continue   # not ours to judge, or a live process of another user
 
 
 def merge(cached: pd.DataFrame, new: pd.DataFrame, series: Optional[str] = None) -> pd.DataFrame:

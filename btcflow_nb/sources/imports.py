@@ -28,8 +28,8 @@ import pandas as pd
 from .._checks import check_choice
 from ..timeframes import bar_ms
 from . import archives, files, parse
-from .cache import CacheError, cache_root, empty_series, merge, read_series, series_path, \
-    write_series
+from .cache import (CacheError, cache_root, empty_series, merge, merge_into, read_series,
+                    series_path)
 from .plan import FETCH_TIMEFRAMES
 from .venue import Venue
 from .venues import registry, resolve_venues
@@ -202,11 +202,13 @@ def _merge_all(items, cache_dir) -> list:
         if conv:
             report.notes.append(f"OI given in USD converted to BTC: {conv}")
         reports.append(report)
-        writes.append((path, merged, series, v, tf, meta))
-    for path, merged, series, v, tf, meta in writes:
-        write_series(path, merged, series, v, tf, meta.get("fetched_at") or
-                     _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                     covered_from=meta.get("covered_from"))
+        writes.append((path, frame, series, v, tf, meta))
+    # every file was read and checked above; now merge again under each series' lock, so rows
+    # another process wrote since are kept (the merge is the same, with the file as it is now)
+    for path, frame, series, v, tf, meta in writes:
+        merge_into(path, frame, series, v, tf, meta.get("fetched_at") or
+                   _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                   covered_from=meta.get("covered_from"))
     return reports
 
 

@@ -53,13 +53,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..timeframes import to_ms
-from . import parse
 from .assemble import _assemble, _with_fx
-from .cache import CacheError, cache_root, merge, read_series, series_path, write_series
+from .cache import CacheError, cache_root, merge_into, series_path
 from .config import RetryPolicy, load_config
 from .exchanges import _make_exchange, _prepare_exchange, _redactor
 from .plan import _Plan, fetch_timeframe
-from .series import _fetch_venue, _parse_columns, _VenueResult
+from .series import _fetch_venue, _VenueResult
 from .venues import resolve_venues
 
 log = logging.getLogger("btcflow_nb.fetch")
@@ -194,8 +193,14 @@ def _fetch_into(req: _Request):
         what the venue served."""
         notes_here = [redact(n) for n in r.notes]
         for series, frame in r.new.items():
-            merged, covered = _store(req.root, series, r.venue, tf, frame, fetched_at,
-                                     notes_here, r.covered.get(series))
+            try:
+                merged, covered = _store(req.root, series, r.venue, tf, frame, fetched_at,
+                                         notes_here, r.covered.get(series))
+            except (CacheError, OSError) as exc:   # disk full, a lock held too long, ...
+                failure = redact(f"cache write of {series} failed: {type(exc).__name__}: {exc}")
+                r.error = f"{r.error}; {failure}" if r.error else failure
+                log.warning("%s %s", r.venue.name, failure)
+                continue
             entry = _depth_entry(r.venue, series, merged, covered, r.served_limit.get(series))
             if entry is not None:
                 depth.setdefault(r.venue.name, {})[series] = entry[0]
@@ -226,21 +231,13 @@ def _fetch_into(req: _Request):
 
 
 def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None):
-    """Merge `frame` into the cached series; returns (the series as cached now, the earliest
-    time it was ever asked from -- None when unknown)."""
-    path = series_path(root, series, venue, tf if series == "ohlcv" else None)
-    try:
-        cached, meta = read_series(path, series, venue, tf if series == "ohlcv" else None)
-    except CacheError as exc:
-        notes.append(str(exc))
-        cached, meta = parse.empty_frame(_parse_columns(series)), {}
-    old = (meta or {}).get("covered_from")
-    covered = min([c for c in (old, covered_from) if c is not None], default=None)
-    if (len(frame) == 0 and covered_from is None) or (len(frame) == 0 and len(cached) == 0):
-        return cached, covered
-    merged = merge(cached, frame)
-    write_series(path, merged, series, venue, tf if series == "ohlcv" else None, fetched_at,
-                 covered_from=covered)
+    """Merge `frame` into the cached series under its cross-process lock (`cache.merge_into`);
+    returns (the series as cached now, the earliest time it was ever asked from -- None when
+    unknown)."""
+    timeframe = tf if series == "ohlcv" else None
+    merged, _meta, covered = merge_into(series_path(root, series, venue, timeframe), frame,
+                                        series, venue, timeframe, fetched_at, covered_from,
+                                        notes=notes)
     return merged, covered
 
 

@@ -185,3 +185,80 @@ def test_process_killed_mid_write_leaves_a_readable_cache(root, tmp_path):
     assert len(frame) == 200_000
     assert frame["close"].nunique() == 1 and frame["close"].iloc[0] >= 1
     assert not list(path.parent.glob("*.corrupt-*"))
+    # the orphaned temporary file of the killed writer is removed by the next write
+    orphans = list(path.parent.glob(".*.tmp"))
+    write_series(path, _ohlcv(0, 3), "ohlcv", COINBASE, "1d")
+    assert orphans and not any(o.exists() for o in orphans)
+
+
+def test_a_transient_read_error_is_retried_and_never_sets_a_file_aside(root, monkeypatch):
+    """An EIO on read is the disk's fault, not the file's: retried, then reported; the file is
+    never renamed (a healthy cache with local OI snapshots must not be lost to a bad sector)."""
+    import builtins
+
+    from btcflow_nb.sources import cache as cache_module
+
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    write_series(path, _ohlcv(0, 5), "ohlcv", COINBASE, "1d")
+    failures = {"left": 1}
+
+    def flaky_open(file, *args, **kwargs):
+        if str(file) == str(path) and failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError(5, "Input/output error")
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "open", flaky_open, raising=False)
+    frame, _ = read_series(path, "ohlcv", COINBASE, "1d")          # one EIO: retried
+    assert len(frame) == 5 and failures["left"] == 0
+    failures["left"] = 100                                          # EIO that persists
+    with pytest.raises(cache_module.CacheUnreadable, match=r"could not be read \(OSError.*left in place"):
+        read_series(path, "ohlcv", COINBASE, "1d")
+    with pytest.raises(cache_module.CacheUnreadable):               # and nothing overwrites it
+        cache_module.merge_into(path, _ohlcv(5, 1), "ohlcv", COINBASE, "1d")
+    assert path.exists() and not list(path.parent.glob("*.corrupt-*"))
+    monkeypatch.undo()
+    assert len(read_series(path, "ohlcv", COINBASE, "1d")[0]) == 5
+
+
+def test_damaged_pandas_metadata_in_the_footer_is_contained(root):
+    """Damage that only breaks pandas' reconstruction (to_pandas) is caught like any parse
+    failure: that file is set aside, every other venue still loads."""
+    import pyarrow.parquet as pq
+
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    write_series(path, _ohlcv(0, 5), "ohlcv", COINBASE, "1d")
+    other = BY_NAME["spot:bitstamp"]
+    write_series(series_path(root, "ohlcv", other, "1d"), _ohlcv(0, 5), "ohlcv", other, "1d")
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    meta[b"pandas"] = b"\xff" + meta[b"pandas"][1:]     # one flipped byte: not UTF-8 any more
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(CacheError, match="set aside"):
+        read_series(path, "ohlcv", COINBASE, "1d")
+    write_series(path, _ohlcv(0, 5), "ohlcv", COINBASE, "1d")
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    md = btcflow_nb.from_cache(["spot:coinbase", "spot:bitstamp"])
+    assert list(md.spot.columns) == ["bitstamp"] and len(md.spot) == 5
+    assert "set aside" in md.meta["errors"]["spot:coinbase"]
+
+
+def test_a_write_failure_on_one_venue_returns_the_others(root, tmp_path, monkeypatch):
+    """Disk full while writing one venue's series: that venue is reported in meta["errors"],
+    the others are written and returned (it used to abort the whole fetch with an OSError)."""
+    from btcflow_nb.sources import cache as cache_module
+
+    real_write = cache_module.write_series
+
+    def disk_full_for_bitstamp(path, frame, series, venue, *args, **kwargs):
+        if venue.name == "spot:bitstamp":
+            raise OSError(28, "No space left on device")
+        return real_write(path, frame, series, venue, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "write_series", disk_full_for_bitstamp)
+    with FakeExchange(days=5) as fake:
+        for k, v in fake.env(tmp_path).items():
+            monkeypatch.setenv(k, v)
+        md = btcflow_nb.fetch(["spot:coinbase", "spot:bitstamp"], progress=False)
+    assert "No space left on device" in md.meta["errors"]["spot:bitstamp"]
+    assert "spot:coinbase" not in md.meta["errors"] and md.spot["coinbase"].notna().sum() >= 5
