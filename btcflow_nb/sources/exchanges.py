@@ -61,6 +61,12 @@ def _prepare_exchange(ex, venues) -> None:
 
     if getattr(ex, "_btcflow_prepared", False):
         return
+    redact_own = _redactor([ex])
+
+    def log(*args):   # ccxt's `verbose` prints request headers (API keys) through `log`
+        print(redact_own(" ".join(str(a) for a in args)))
+
+    ex.log = log
     if not ex.markets:
         ex.has = dict(ex.has, fetchCurrencies=False)
         if "fetchMargins" in ex.options:   # Binance: margin pairs are private and not needed

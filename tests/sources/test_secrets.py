@@ -93,3 +93,18 @@ def test_redaction_is_what_hides_them():
     redacted = _redactor([Ex()])(text)
     _assert_clean(redacted, "redacted text")
     assert redacted.count("***") == 3
+
+
+def test_ccxt_verbose_output_is_redacted(fake, tmp_path, monkeypatch, capsys):
+    """ccxt's `verbose` option prints every request's headers -- API keys included -- through
+    `Exchange.log`; the fetcher routes that output through its redaction."""
+    for k, v in fake.env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    ex = fake.exchange("binance", rateLimit=1, verbose=True, **SECRETS)
+    ex.headers = {"X-MBX-APIKEY": SECRETS["apiKey"]}    # what a keyed client sends
+    btcflow_nb.fetch(["spot:binance"], since=fake.truth.start, exchanges={"binance": ex},
+                     progress=False, cache_dir=False)
+    out = capsys.readouterr()
+    assert "fetch Request:" in out.out            # verbose really printed the requests ...
+    assert "***" in out.out                       # ... with the key in them, redacted
+    _assert_clean(out.out + out.err, "ccxt verbose output")
