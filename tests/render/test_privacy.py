@@ -41,6 +41,9 @@ LEAKY_SOURCES = [
     "print('user', getpass.getuser(), 'home', os.path.expanduser('~'))",
     "print(os.environ['BTCFLOW_TEST_API_KEY'], os.environ['BTCFLOW_TEST_SECRET'])\n"
     "os.environ['EXCHANGE_PASSWORD']",
+    # names that do not look secret: redacted all the same (allow-list, not deny-list)
+    "print(os.environ['DATABASE_URL'], os.environ['BTCFLOW_TEST_DATA_DIR'])\n"
+    "print(open(os.environ['BTCFLOW_NB_CONFIG']).read())",
     "warnings.warn('careful')",  # the warning line names the kernel's temp file
     "try:\n    import json; json.loads('{')\nexcept ValueError:\n    traceback.print_exc()",
     "W.HTML(value=f'<b>cache</b> {Path.cwd() / \"cache\"} and {Path(bqplot.__file__).parent}')",
@@ -138,9 +141,42 @@ def test_scanner_finds_what_it_is_meant_to_find(monkeypatch):
     assert privacy_findings("<p>spot premium 0.03 % per 8h</p>") == []
 
 
+UNNAMED_SECRETS = {"DATABASE_URL": "postgres://desk:pw-3f9a1c77@db.internal:5432/flow",
+                   "BTCFLOW_TEST_DATA_DIR": "/srv/desk-42/vault"}
+CONFIG_SECRETS = {"apiKey": "cfgKEY-91ab7c3d2e", "secret": "cfgSECRET-0d9e8f7a6b"}
+
+
+def _write_config(tmp_path) -> Path:
+    path = tmp_path / "btcflow-nb-config.json"
+    path.write_text(json.dumps({"exchanges": {"binance": CONFIG_SECRETS}}))
+    return path
+
+
+def test_redaction_is_an_allow_list(tmp_path, monkeypatch):
+    """Every environment value, whatever its name, every string of the config file and the
+    host name (as a whole name) are redacted; plain words and numbers are left alone."""
+    from btcflow_nb.render import redact as redact_module
+
+    for name, value in UNNAMED_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BTCFLOW_NB_CONFIG", str(_write_config(tmp_path)))
+    monkeypatch.setenv("BTCFLOW_TEST_PLAIN", "premium")
+    monkeypatch.setattr(redact_module.socket, "gethostname", lambda: "desk-host-17")
+    redact = redact_module._redactor(tmp_path)
+    text = redact(f"{UNNAMED_SECRETS['DATABASE_URL']} {UNNAMED_SECRETS['BTCFLOW_TEST_DATA_DIR']}/x "
+                  f"{CONFIG_SECRETS['apiKey']} {CONFIG_SECRETS['secret']} at desk-host-17:8888; "
+                  f"premium desk-host-170 my-desk-host-17")
+    for value in [*UNNAMED_SECRETS.values(), *CONFIG_SECRETS.values()]:
+        assert value not in text
+    assert "<DATABASE_URL>" in text and "<config:exchanges.binance.apiKey>" in text
+    assert "<host>:8888" in text
+    assert "premium desk-host-170 my-desk-host-17" in text   # words and longer names survive
+
+
 def test_leaky_notebook_is_scrubbed(widget_js_ready, tmp_path, monkeypatch):
-    for name, value in SECRETS.items():
+    for name, value in {**SECRETS, **UNNAMED_SECRETS}.items():
         monkeypatch.setenv(name, value)  # the kernel inherits them
+    monkeypatch.setenv("BTCFLOW_NB_CONFIG", str(_write_config(tmp_path)))
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -151,9 +187,13 @@ def test_leaky_notebook_is_scrubbed(widget_js_ready, tmp_path, monkeypatch):
     text = result.html_path.read_text(encoding="utf-8")
     # the cells really produced those outputs (redacted, not missing)
     for marker in ("&lt;python&gt;", "&lt;packages&gt;", "&lt;tmp&gt;/scratch.parquet",
-                   "&lt;BTCFLOW_TEST_API_KEY&gt;", "&lt;EXCHANGE_PASSWORD&gt;", "UserWarning"):
+                   "&lt;BTCFLOW_TEST_API_KEY&gt;", "&lt;EXCHANGE_PASSWORD&gt;", "UserWarning",
+                   "&lt;DATABASE_URL&gt;", "&lt;BTCFLOW_TEST_DATA_DIR&gt;",
+                   "&lt;config:exchanges.binance.apiKey&gt;"):
         assert marker in text, marker
     assert privacy_findings(text, _library_text()) == []
+    for value in [*UNNAMED_SECRETS.values(), *CONFIG_SECRETS.values()]:
+        assert value not in text
 
 
 @pytest.fixture(scope="module")
