@@ -64,8 +64,32 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
 
+    def __post_init__(self):
+        for key, low, high in (("attempts", 1, 100), ("base_delay", 0.0, 60.0),
+                               ("max_delay", 0.0, 3600.0)):
+            _check_number(f"retry.{key}", getattr(self, key), low, high,
+                          whole=key == "attempts")
+        object.__setattr__(self, "attempts", int(self.attempts))
+
     def delay(self, retry_number: int) -> float:
         return min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+
+
+#: ccxt options whose values are numbers, with the range that cannot hang or flood a venue:
+#: (low, high) -- rateLimit in ms between requests, timeout in ms per request.
+_NUMERIC_OPTIONS = {"rateLimit": (0.0, 60_000.0), "timeout": (1.0, 600_000.0)}
+
+
+def _check_number(key: str, value, low: float, high: float, *, whole: bool = False) -> None:
+    """ValueError naming the configuration key unless `value` is a finite number in
+    [low, high] (a whole one when `whole`): NaN, inf, strings and booleans are refused."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = value == value and low <= value <= high and (not whole or float(value).is_integer())
+    if not ok:
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"configuration {key}={value!r} is not valid; valid: {kind} from "
+                         f"{low:g} to {high:g}")
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,10 @@ def load_config(path: Optional[str] = None) -> Config:
     exchanges = raw.get("exchanges", {}) or {}
     if not isinstance(exchanges, dict) or not all(isinstance(v, dict) for v in exchanges.values()):
         raise ValueError("configuration 'exchanges' must map ccxt exchange ids to option tables")
+    for eid, options in exchanges.items():
+        for option, (low, high) in _NUMERIC_OPTIONS.items():
+            if option in options:
+                _check_number(f"exchanges.{eid}.{option}", options[option], low, high)
     api_base = os.environ.get(ENV_API_BASE) or raw.get("api_base")
     if api_base:
         api_base = _check_api_base(api_base)
@@ -132,7 +160,7 @@ def load_config(path: Optional[str] = None) -> Config:
         archive_base=raw.get("archive_base"),
         cache_dir=raw.get("cache_dir"),
         exchanges={str(k): dict(v) for k, v in exchanges.items()},
-        retry=RetryPolicy(**{k: type(getattr(RetryPolicy, k))(v) for k, v in retry_raw.items()}),
+        retry=RetryPolicy(**retry_raw),
         venues=tuple(Venue.from_dict(dict(v)) for v in raw.get("venues", []) or []),
         source=str(path) if path else None,
     )

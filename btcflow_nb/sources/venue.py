@@ -40,6 +40,7 @@ The venues `btcflow_nb.fetch` reads by default are in `btcflow_nb.sources.venues
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -54,6 +55,10 @@ OI_AMOUNTS = ("contracts", "base")
 OI_VALUES = ("quote", "usd", None)
 OI_HISTORY_SOURCES = ("ccxt", "funding_info")
 SERIES = ("ohlcv", "funding", "oi_history")
+
+
+#: A venue key is a safe file name: it is part of every cache file's name.
+_SAFE_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,10 @@ class Venue:
         _check_choice("oi_history_source", self.oi_history_source, OI_HISTORY_SOURCES)
         for series in self.until_param + self.limit_param + tuple(self.gallop_series):
             _check_choice("until_param / limit_param entry", series, SERIES)
-        if not self.key or self.key != self.key.lower():
-            raise ValueError(f"venue key must be non-empty lower case, got {self.key!r}")
+        if not isinstance(self.key, str) or not _SAFE_KEY.fullmatch(self.key):
+            raise ValueError(f"venue key {self.key!r} is not valid; valid: lower-case letters, "
+                             f"digits and '_' (starting with a letter), e.g. 'binance_coinm' -- "
+                             f"it names cache files, so no '/', '..' or spaces")
         if self.kind == "spot" and self.contract != "spot":
             raise ValueError(f"spot venue {self.key!r} must have contract='spot'")
         if self.kind == "perp" and self.contract == "spot":

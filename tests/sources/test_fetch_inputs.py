@@ -143,3 +143,34 @@ def test_point_exchange_at_rewrites_every_url():
     gate = ccxt.gate()
     point_exchange_at(gate, "http://127.0.0.1:1234")
     assert gate.urls["api"]["public"]["futures"] == "http://127.0.0.1:1234/gate/api.gateio.ws/api/v4"
+
+
+@pytest.mark.parametrize("retry, needle", [
+    ({"base_delay": float("nan")}, "retry.base_delay=nan is not valid; valid: a number from 0 to 60"),
+    ({"attempts": 0}, "retry.attempts=0 is not valid; valid: a whole number from 1 to 100"),
+    ({"attempts": 2.5}, "retry.attempts=2.5"),
+    ({"max_delay": "soon"}, "retry.max_delay='soon'"),
+    ({"attempts": True}, "retry.attempts=True"),
+])
+def test_retry_values_are_checked_by_type_and_range(tmp_path, monkeypatch, retry, needle):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"retry": retry}))
+    with pytest.raises(ValueError) as err:
+        load_config(str(path))
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("value", [1e7, float("inf"), -1, "fast"])
+def test_exchange_rate_limits_that_would_hang_are_refused(tmp_path, value):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"exchanges": {"binance": {"rateLimit": value}}}))
+    with pytest.raises(ValueError, match=r"exchanges\.binance\.rateLimit=.* is not valid; valid: "
+                                         r"a number from 0 to 60000"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize("key", ["../escape", "a/b", "Binance", "", "x y", ".hidden"])
+def test_venue_keys_must_be_safe_file_names(key):
+    base = dataclasses.asdict(BY_NAME["perp:binance"])
+    with pytest.raises(ValueError, match=r"venue key .* is not valid; valid: lower-case letters"):
+        Venue(**{**base, "key": key})
