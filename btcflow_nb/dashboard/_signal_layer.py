@@ -51,15 +51,15 @@ BAND_OPACITY = 0.13
 
 def build_signal_marks(x_scale, y_scale) -> dict:
     """The price panel's signal marks: ``<signal>`` (onset Scatter), ``<signal>_state`` (state
-    band: Lines filled to the bottom, step-after, on its own 0..1 scale, hidden until "show
-    states") and ``open_bar`` (hollow ring on the open bar)."""
+    band: Lines filled to the bottom, one rectangle per run (:func:`band_points`), on its own
+    0..1 scale, hidden until "show states") and ``open_bar`` (hollow ring on the open bar)."""
     band_scale = bq.LinearScale(min=0.0, max=1.0)
     marks = {}
     for key, (label, marker, color) in SIGNAL_MARKERS.items():
         marks[f"{key}_state"] = bq.Lines(
             x=[], y=[], scales={"x": x_scale, "y": band_scale}, colors=[color],
             fill="bottom", fill_colors=[color], fill_opacities=[BAND_OPACITY], opacities=[0.0],
-            stroke_width=0, interpolation="step-after", visible=False)
+            stroke_width=0, visible=False)
     for key, (label, marker, color) in SIGNAL_MARKERS.items():
         marks[key] = bq.Scatter(x=[], y=[], scales={"x": x_scale, "y": y_scale}, marker=marker,
                                 colors=[color], default_size=40, stroke="white",
@@ -68,13 +68,30 @@ def build_signal_marks(x_scale, y_scale) -> dict:
     marks["open_bar"] = bq.Scatter(x=[], y=[], scales={"x": x_scale, "y": y_scale},
                                    marker="circle", default_size=420, fill=False, colors=[GREY],
                                    stroke=GREY, stroke_width=2.0,
-                                   labels=["open bar (provisional)"], display_legend=True,
+                                   labels=["open bar (provisional)"], display_legend=False,
                                    visible=False, tooltip=tooltip("open bar, provisional"))
     return marks
 
 
 def band_keys() -> list[str]:
     return [f"{k}_state" for k in SIGNAL_MARKERS]
+
+
+def band_points(t: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The outline of a state band: for each run of bars ``a..b`` where ``state`` holds, the
+    points ``(t_a, 1), (t_end, 1), (t_end, NaN)`` with ``t_end`` the next bar's open (the
+    run's end; one bar's width past ``t_b`` for a run on the last bar). Filled down to 0 they
+    draw one rectangle per run, exactly over its bars' periods; the NaN breaks the line."""
+    state = np.asarray(state, dtype=bool)
+    if not state.any():
+        return t[:0], np.zeros(0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], state.astype(np.int8), [0]])))
+    starts, stops = edges[0::2], edges[1::2]          # run = bars starts[i] .. stops[i] - 1
+    step = t[-1] - t[-2] if len(t) > 1 else np.timedelta64(1, "D")
+    ends = np.array([t[s] if s < len(t) else t[-1] + step for s in stops], dtype=t.dtype)
+    x = np.stack([t[starts], ends, ends], axis=1).ravel()
+    y = np.tile([1.0, 1.0, np.nan], len(starts))
+    return x, y
 
 
 def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.ndarray,
@@ -90,15 +107,15 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
             mark.x, mark.y = t[mask], anchor[mask]
             mark.opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
         band = marks[f"{key}_state"]
+        bx, by = band_points(t, m[key].to_numpy(dtype=bool))
         with band.hold_sync():
-            band.x = t
-            band.y = m[key].to_numpy(dtype=np.float64)
-            band.visible = bool(show_states) and len(t) > 0
+            band.x, band.y = bx, by
+            band.visible = bool(show_states) and len(bx) > 0
     ring = marks["open_bar"]
     at = is_open & finite
     with ring.hold_sync():
         ring.x, ring.y = t[at], anchor[at]
-        ring.visible = bool(at.any())
+        ring.visible = ring.display_legend = bool(at.any())
 
 
 def set_states_visible(marks: dict, visible: bool) -> None:

@@ -6,7 +6,8 @@ value, the threshold, pass or fail, and for the z-score conditions the window's 
 metrics voted for a cycle top or bottom. Every number is read from the ``flow_metrics`` frame
 the charts are drawn from (nothing is recomputed), so the panel cannot disagree with them.
 
-A bar is chosen by a click on a signal marker of the price panel, by the **explain** dropdown
+A bar is chosen by a click on a signal marker of the price panel (with "click markers to
+explain" ticked: bqplot's pan/zoom layer otherwise takes the clicks), by the **explain** dropdown
 (every bar with an onset in the visible range, newest first: the keyboard way) or by the
 **any bar** date picker. The bar of a still-open period is marked *provisional (bar open)*.
 """
@@ -50,7 +51,11 @@ def explain_html(frame: pd.DataFrame, row: pd.Series) -> str:
             f" {state}; funding in {html.escape(a['funding_unit'])}<br>"
             f"cycle votes — {html.escape(votes)}</div>")
     cells = []
-    for _, r in frame.iterrows():
+    # each signal's verdict first (as the group's heading), then its conditions
+    verdict_first = frame.assign(_v=~frame["condition"].str.startswith("=> "))
+    verdict_first["_g"] = pd.factorize(frame["signal"])[0]
+    ordered = verdict_first.sort_values(["_g", "_v"], kind="stable")
+    for _, r in ordered.iterrows():
         verdict = r["condition"].startswith("=> ")
         if verdict:
             on = bool(r["passed"])
@@ -88,7 +93,7 @@ class ExplainView(W.VBox):
     bars of the visible range; the bar shown is explained again with the new numbers.
     """
 
-    def __init__(self, guard):
+    def __init__(self, guard, extra=()):
         super().__init__()
         self.add_class("btcflow-explain")
         self._guard = guard
@@ -105,7 +110,7 @@ class ExplainView(W.VBox):
         self.output.add_class("btcflow-explain-output")
         self.picker.observe(self._on_pick, "value")
         self.date.observe(self._on_date, "value")
-        self.children = [W.HBox([self.picker, self.date]), self.output]
+        self.children = [W.HBox([self.picker, self.date, *extra]), self.output]
 
     # ------------------------------------------------------------------ inputs
     def _on_pick(self, change) -> None:

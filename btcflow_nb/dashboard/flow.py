@@ -102,7 +102,16 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
         self.alerts.add_class("btcflow-alerts")
         #: Onsets per signal in the visible range (closed bars unless "include open bar").
         self.onset_line = W.HTML()
-        self.explain_view = ExplainView(self._guard)
+        # bqplot's PanZoom layer lies over the marks and takes their clicks: while this is
+        # ticked the price panel gives up pan/zoom (the other panels keep it) so that a click
+        # on a marker reaches it (and hover shows its tooltip).
+        self.click_markers = W.Checkbox(value=False, description="click markers to explain",
+                                        indent=False, layout=W.Layout(width="190px"))
+        self.click_markers.add_class("btcflow-ctl-click-markers")
+        self._price_panzoom = self.figures["price"].interaction
+        self.click_markers.observe(lambda c: self._guard.run(self._set_click_markers, c["new"]),
+                                   "value")
+        self.explain_view = ExplainView(self._guard, extra=[self.click_markers])
         self.x_scale.observe(self._on_zoom, ["min", "max"])
         self._venue_funding: pd.DataFrame | None = None
         self.children = self._layout()
@@ -353,6 +362,9 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
             mark.y = vf.to_numpy(dtype=np.float64).T
             mark.labels = [str(c) for c in vf.columns]
             mark.visible = True
+
+    def _set_click_markers(self, on: bool) -> None:
+        self.figures["price"].interaction = None if on else self._price_panzoom
 
     def _apply_log_scale(self) -> None:
         new = self._price_log if self.log_scale.value else self._price_linear

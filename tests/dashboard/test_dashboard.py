@@ -61,10 +61,9 @@ def assert_marks_match(dash: FlowDashboard, m: pd.DataFrame) -> None:
         np.testing.assert_array_equal(_mark_times(mk[key]), t[mask], err_msg=key)
         np.testing.assert_array_equal(np.asarray(mk[key].y, dtype=float), anchor[mask])
         band = mk[f"{key}_state"]
-        np.testing.assert_array_equal(_mark_times(band), t, err_msg=key)
-        np.testing.assert_array_equal(np.asarray(band.y, dtype=float),
-                                      m[key].to_numpy(dtype=float), err_msg=key)
-        assert band.visible == (dash.show_states.value and len(t) > 0)
+        np.testing.assert_array_equal(band_covers(band, t), m[key].to_numpy(dtype=bool),
+                                      err_msg=key)
+        assert band.visible == (dash.show_states.value and bool(m[key].any()))
     # info panel: latest values ("n/a" where a metric has no data)
     info = dash.info.value
     for col, fmt in (("spot", "${:,.2f}"), ("perp_basket", "${:,.2f}"),
@@ -85,6 +84,16 @@ def assert_marks_match(dash: FlowDashboard, m: pd.DataFrame) -> None:
     else:
         assert "no signal onsets in the visible range" in dash.alerts.value
     assert dash.onset_counts() == {k: int(closed[f"{k}_onset"].sum()) for k in ALERT_KINDS}
+
+
+def band_covers(band, t: np.ndarray) -> np.ndarray:
+    """Which bar times ``t`` a state band shades: its points are (start, 1), (end, 1),
+    (end, NaN) per run, and a run covers ``start <= t < end``."""
+    x = _mark_times(band).reshape(-1, 3)
+    y = np.asarray(band.y, dtype=float).reshape(-1, 3)
+    assert (y[:, :2] == 1.0).all() and np.isnan(y[:, 2]).all() and (x[:, 1] == x[:, 2]).all()
+    assert (x[1:, 0] >= x[:-1, 1]).all()                 # runs in order, never overlapping
+    return ((t[:, None] >= x[None, :, 0]) & (t[:, None] < x[None, :, 1])).any(axis=1)
 
 
 def assert_sign_colours(bars, values) -> None:
@@ -227,8 +236,8 @@ def test_threshold_lines_follow_their_controls(dash):
 
 
 def _state_times(dash, key) -> set:
-    band = dash.marks[f"{key}_state"]
-    return set(_mark_times(band)[np.asarray(band.y, dtype=float) == 1.0].tolist())
+    t = _mark_times(dash.marks["spot"])
+    return set(t[band_covers(dash.marks[f"{key}_state"], t)].tolist())
 
 
 def test_raising_a_threshold_only_removes_states_and_never_adds_a_new_onset(dash):

@@ -17,6 +17,8 @@ from btcflow_nb.dashboard import FlowDashboard, PremiumIndexPanel
 from btcflow_nb.dashboard.flow import ALERT_KINDS, SIGNAL_MARKERS
 from btcflow_nb.marketdata import MarketData
 
+from test_dashboard import band_covers
+
 
 @pytest.fixture(scope="module")
 def md(demo):
@@ -79,15 +81,18 @@ def test_states_are_bands_behind_the_prices_and_toggle_in_place(md, dash):
     fig = dash.figures["price"]
     bands = [dash.marks[f"{k}_state"] for k in SIGNAL_MARKERS]
     assert [id(m) for m in fig.marks[:len(bands)]] == [id(b) for b in bands]  # behind
-    assert all(b.fill == "bottom" and b.interpolation == "step-after" for b in bands)
+    assert all(b.fill == "bottom" for b in bands)
     assert all(b.scales["y"].min == 0.0 and b.scales["y"].max == 1.0 for b in bands)
     assert not any(b.visible for b in bands)
     ids = [id(m) for m in fig.marks]
     dash.show_states.value = True
     assert all(b.visible for b in bands)
     m = bf.flow_metrics(md, "1D")
-    np.testing.assert_array_equal(np.asarray(dash.marks["bullish_state"].y, dtype=float),
-                                  m["bullish"].to_numpy(dtype=float))
+    for key in SIGNAL_MARKERS:   # one rectangle per run, over exactly the state's bars
+        band = dash.marks[f"{key}_state"]
+        np.testing.assert_array_equal(band_covers(band, _times(m.index)),
+                                      m[key].to_numpy(dtype=bool), err_msg=key)
+        assert len(band.x) == 3 * int(m[f"{key}_onset"].sum())
     dash.controls["oi_hot_z"].value = 2.5        # a redraw keeps them shown
     assert dash.marks["overleveraged_state"].visible
     dash.show_states.value = False
@@ -330,3 +335,18 @@ def test_a_refused_setting_reverts_its_control(dash):
     assert "select at least one spot venue" in dash.status.value
     assert dash.controls["spot_venues"].value == before       # the charts still show these
     assert dash.params()["spot_venues"] == list(before)
+
+
+def test_click_markers_lifts_the_price_panels_pan_zoom_layer_in_place(dash):
+    """bqplot's PanZoom layer lies over the marks; ticking "click markers to explain" removes
+    it from the price panel only (the other panels still pan/zoom the shared date axis)."""
+    import bqplot as bq
+    fig = dash.figures["price"]
+    panzoom = fig.interaction
+    assert isinstance(panzoom, bq.PanZoom)
+    dash.click_markers.value = True
+    assert fig.interaction is None
+    assert all(isinstance(dash.figures[k].interaction, bq.PanZoom)
+               for k in ("premium", "oi", "funding"))
+    dash.click_markers.value = False
+    assert fig.interaction is panzoom
