@@ -97,7 +97,7 @@ def band_points(t: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.ndarray,
                         show_states: bool) -> None:
     """Onset markers at ``anchor`` (spot, else perp), faded on the open bar; state bands
-    (visible with ``show_states``); the open-bar ring. In place, inside ``hold_sync()``."""
+    (with ``show_states``); the open-bar ring. In place, inside ``hold_sync()``."""
     is_open = m["open_bar"].to_numpy(dtype=bool)
     finite = np.isfinite(anchor)
     for key in SIGNAL_MARKERS:
@@ -106,11 +106,7 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
         with mark.hold_sync():
             mark.x, mark.y = t[mask], anchor[mask]
             mark.opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
-        band = marks[f"{key}_state"]
-        bx, by = band_points(t, m[key].to_numpy(dtype=bool))
-        with band.hold_sync():
-            band.x, band.y = bx, by
-            band.visible = bool(show_states) and len(bx) > 0
+    render_state_bands(marks, m, t, show_states)
     ring = marks["open_bar"]
     at = is_open & finite
     with ring.hold_sync():
@@ -118,9 +114,16 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
         ring.visible = ring.display_legend = bool(at.any())
 
 
-def set_states_visible(marks: dict, visible: bool) -> None:
-    for key in band_keys():
-        marks[key].visible = bool(visible) and len(marks[key].x) > 0
+def render_state_bands(marks: dict, m: pd.DataFrame | None, t: np.ndarray, show: bool) -> None:
+    """The state bands of ``m`` when ``show``; otherwise empty and hidden (a hidden mark
+    carries no data: the browser would still draw it, and nothing is sent for nothing)."""
+    for key in SIGNAL_MARKERS:
+        band = marks[f"{key}_state"]
+        bx, by = (band_points(t, m[key].to_numpy(dtype=bool)) if show and m is not None
+                  else (t[:0], np.zeros(0)))
+        with band.hold_sync():
+            band.x, band.y = bx, by
+            band.visible = len(bx) > 0
 
 
 def onset_counts(vis: pd.DataFrame | None) -> dict[str, int]:

@@ -11,7 +11,7 @@ from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBa
                     _defaults)
 from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
                             band_keys, build_signal_marks, render_signal_marks,
-                            set_states_visible)
+                            render_state_bands)
 from ._widgets import (GREY, RED, UserMessage, floats, is_empty, new_panel_figure, plot_times,
                        set_hline, set_sign_bars, sign_bars, tooltip)
 from .explain_view import ExplainView
@@ -170,8 +170,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
                                       layout=W.Layout(width="130px"))
         self.show_states.add_class("btcflow-ctl-show-states")
         self.log_scale.observe(lambda _c: self._guard.run(self._apply_log_scale), "value")
-        self.show_states.observe(
-            lambda c: self._guard.run(set_states_visible, self.marks, c["new"]), "value")
+        self.show_states.observe(lambda _c: self._guard.run(self._render_bands), "value")
         self.venue_lines.observe(lambda _c: self._guard.run(self._update_venue_lines), "value")
 
     def _build_figures(self) -> None:
@@ -362,6 +361,11 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
             mark.y = vf.to_numpy(dtype=np.float64).T
             mark.labels = [str(c) for c in vf.columns]
             mark.visible = True
+
+    def _render_bands(self) -> None:
+        m = self.metrics
+        t = plot_times(m.index) if m is not None else plot_times([])
+        render_state_bands(self.marks, m, t, self.show_states.value)
 
     def _set_click_markers(self, on: bool) -> None:
         self.figures["price"].interaction = None if on else self._price_panzoom

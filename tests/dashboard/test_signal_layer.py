@@ -83,7 +83,7 @@ def test_states_are_bands_behind_the_prices_and_toggle_in_place(md, dash):
     assert [id(m) for m in fig.marks[:len(bands)]] == [id(b) for b in bands]  # behind
     assert all(b.fill == "bottom" for b in bands)
     assert all(b.scales["y"].min == 0.0 and b.scales["y"].max == 1.0 for b in bands)
-    assert not any(b.visible for b in bands)
+    assert not any(b.visible or len(b.x) for b in bands)
     ids = [id(m) for m in fig.marks]
     dash.show_states.value = True
     assert all(b.visible for b in bands)
@@ -96,7 +96,7 @@ def test_states_are_bands_behind_the_prices_and_toggle_in_place(md, dash):
     dash.controls["oi_hot_z"].value = 2.5        # a redraw keeps them shown
     assert dash.marks["overleveraged_state"].visible
     dash.show_states.value = False
-    assert not any(b.visible for b in bands)
+    assert not any(b.visible or len(b.x) for b in bands)
     assert [id(m) for m in fig.marks] == ids
 
 
