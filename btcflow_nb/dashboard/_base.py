@@ -1,4 +1,11 @@
-"""The part both dashboards share: timeframe + date range, shared x scale, debounced refresh."""
+"""The part both dashboards share: timeframe + date range, shared x scale, debounced refresh,
+the "include open bar" switch, and controls that always agree with the charts.
+
+Consistency rule: a refresh that fails or is refused (bad settings, an empty venue selection,
+an unexpected error) puts every control back to the values the charts were last drawn with,
+and the message says what happened; the charts never show one thing while a control shows
+another.
+"""
 from __future__ import annotations
 
 import bqplot as bq
@@ -6,8 +13,7 @@ import ipywidgets as W
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._widgets import (Debouncer, GuardedRunner, UserMessage, range_options, synthetic_badge,
-                       timeframe_choices)
+from ._widgets import Debouncer, GuardedRunner, range_options, synthetic_badge, timeframe_choices
 from .readouts import info_html, summary_text, visible_alert_hits
 
 
@@ -92,6 +98,13 @@ class _DashboardBase(W.VBox):
         self.reset_zoom_button = W.Button(description="reset zoom", layout=W.Layout(width="100px"))
         self.reset_zoom_button.on_click(lambda _b: self.reset_zoom())
         self.badge = synthetic_badge(self.meta)
+        #: Alerts table and onset counts: closed bars only unless this is on (a bar whose period
+        #: had not ended when the data was fetched is open, its signals provisional).
+        self.include_open = W.Checkbox(value=False, description="include open bar", indent=False,
+                                       layout=W.Layout(width="150px"))
+        self.include_open.add_class("btcflow-ctl-include-open")
+        self.include_open.observe(lambda _c: self._guard.run(self._update_alerts), "value")
+        self._drawn: dict | None = None   # control values the charts were last drawn with
 
     # ----------------------------------------------------------------- wiring helpers
     def _wire(self) -> None:
@@ -124,7 +137,46 @@ class _DashboardBase(W.VBox):
             self._debounce()
 
     def _on_timeframe(self, _change) -> None:
-        self._guard.run(self._load_timeframe)
+        if self._suspended:
+            return
+        if not self._guard.run(self._load_timeframe):
+            self._restore_drawn()
+
+    # ----------------------------------------------------------------- consistency
+    def _snapshot(self) -> dict:
+        """The control values (and date-range options) the charts are drawn with now."""
+        rng = self.controls["date_range"]
+        snap = {name: ctl.value for name, ctl in self.controls.items() if name != "date_range"}
+        snap["date_range"] = (tuple(rng.options), tuple(rng.index), rng.disabled)
+        snap["_full_index"] = self._full_index
+        snap["_default_lookback_bars"] = getattr(self, "_default_lookback_bars", None)
+        return snap
+
+    def _restore_drawn(self) -> None:
+        """Put every control back to what the charts show (after a failed/refused change)."""
+        snap = self._drawn
+        if snap is None:
+            return
+        self._suspended += 1
+        try:
+            for name, ctl in self.controls.items():
+                if name == "date_range" or ctl.value == snap[name]:
+                    continue
+                if hasattr(ctl, "max") and isinstance(snap[name], (int, float)) \
+                        and snap[name] > ctl.max:
+                    ctl.max = snap[name]
+                ctl.value = snap[name]
+            options, index, disabled = snap["date_range"]
+            rng = self.controls["date_range"]
+            if tuple(rng.options) != options:
+                rng.options = options
+            rng.index, rng.disabled = index, disabled
+            self._full_index = snap["_full_index"]
+            if snap["_default_lookback_bars"] is not None:
+                self._default_lookback_bars = snap["_default_lookback_bars"]
+        finally:
+            self._suspended -= 1
+        self._update_range_label()
 
     def _default_lookback(self) -> int:
         """``flow_metrics``' default lookback (one year, a duration) in bars of the timeframe."""
@@ -214,18 +266,13 @@ class _DashboardBase(W.VBox):
         """Bars in the whole history at the current timeframe."""
         return len(self._full_index)
 
-    def _check_length(self, name: str, length: int) -> None:
-        if self.n_bars and length > self.n_bars:
-            tf = self.controls["timeframe"].value
-            raise UserMessage(
-                f"{name}={length} bars is longer than the data: only {self.n_bars} {tf} bars "
-                f"exist. Choose a shorter {name} or a finer timeframe; the charts keep the "
-                f"previous settings.")
-
     # ----------------------------------------------------------------- refresh
     def _refresh_now(self) -> None:
         if self._guard.run(self._recompute_and_render):
             self._guard.clear_message()
+            self._drawn = self._snapshot()
+        else:
+            self._restore_drawn()
 
     def _recompute_and_render(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -254,7 +301,18 @@ class _DashboardBase(W.VBox):
         """Visible metrics and the (row, kind) positions of the boolean columns ``kinds`` that
         are set, newest bar first (kind positions index into ``kinds``)."""
         lo, hi = self._visible_window()
-        return visible_alert_hits(self.metrics, kinds, lo, hi)
+        return visible_alert_hits(self.metrics, kinds, lo, hi, self.include_open.value)
+
+    def _open_note(self) -> str:
+        """Caption note of the alerts table when the drawn range ends on an open bar."""
+        m = self.metrics
+        if m is None or not len(m) or not bool(m["open_bar"].iloc[-1]):
+            return ""
+        return ("open bar included (provisional)" if self.include_open.value
+                else "open bar excluded (provisional; tick 'include open bar')")
+
+    def _update_alerts(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     # ----------------------------------------------------------------- info panel
     def _set_info(self, rows: list[list[str]], last_bar) -> None:

@@ -9,36 +9,28 @@ import pandas as pd
 from .. import metrics as _metrics
 from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBase,
                     _defaults)
-from ._widgets import (GREEN, GREY, RED, UserMessage, floats, is_empty, new_panel_figure,
-                       plot_times, set_hline, set_sign_bars, sign_bars, tooltip)
-from .readouts import (FLOW_PANELS, MAX_ALERT_ROWS, alerts_table_html, flow_alert_rows,
-                       flow_info, flow_missing_reason)
+from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
+                            band_keys, build_signal_marks, render_signal_marks,
+                            render_state_bands)
+from ._widgets import (GREY, RED, UserMessage, floats, is_empty, new_panel_figure, plot_times,
+                       set_hline, set_sign_bars, sign_bars, tooltip)
+from .explain_view import ExplainView
+from .readouts import FLOW_PANELS, flow_info, flow_missing_reason, window_notes
 
-#: Signal columns of ``flow_metrics`` -> (label, marker, colour) on the price panel.
-SIGNAL_MARKERS = {
-    "bullish": ("bullish", "triangle-up", GREEN),
-    "bearish": ("bearish", "triangle-down", RED),
-    "overleveraged": ("over-leveraged", "diamond", "#ff7f0e"),
-    "cycle_top": ("cycle top (experimental)", "cross", "#9467bd"),
-    "cycle_bottom": ("cycle bottom (experimental)", "square", "#1f77b4"),
-}
-#: Everything listed in the alerts table.
-ALERT_KINDS = {
-    **{k: v[0] for k, v in SIGNAL_MARKERS.items()},
-    "alert_premium_high": "spot premium too high (above upper band)",
-    "alert_premium_low": "futures premium too high (below lower band)",
-}
+__all__ = ["FlowDashboard", "SIGNAL_MARKERS", "ALERT_KINDS"]
 
 _STYLE = {"description_width": "120px"}
 
 
-class FlowDashboard(_DashboardBase):
+class FlowDashboard(SignalLayerMixin, _DashboardBase):
     """Interactive BTC flow dashboard on any :class:`~btcflow_nb.MarketData`.
 
     Four bqplot panels share one :class:`bqplot.DateScale` (pan/zoom one, all follow):
 
-    1. price: spot (mean of spot venues) and perp basket, with markers for the bullish,
-       bearish, over-leveraged, cycle-top and cycle-bottom signals; linear or log scale;
+    1. price: spot (mean of spot venues) and perp basket, with a marker at each *onset* (first
+       bar of a run) of the bullish, bearish, over-leveraged, cycle-top and cycle-bottom
+       signals; the states as shaded bands ("show states"); the still-open bar, if any,
+       faded with a hollow ring (provisional); linear or log scale;
     2. spot premium % ``(S − P) / P × 100`` as green (spot-led) / red (futures-led) bars and a
        zero line;
     3. aggregated open-interest z-score with its threshold lines (hot, build and, when the
@@ -66,8 +58,6 @@ class FlowDashboard(_DashboardBase):
     ----------
     controls : dict[str, Widget]
         ``flow_metrics`` keyword -> control (``date_range`` -> start/end).
-    log_scale, venue_lines : Checkbox
-        Display-only switches (log price axis, per-venue funding lines).
     figures : dict[str, bqplot.Figure]
         ``price``, ``premium``, ``oi``, ``funding`` (DOM classes ``btcflow-panel-<name>``).
     marks : dict[str, bqplot.Mark]
@@ -76,8 +66,16 @@ class FlowDashboard(_DashboardBase):
         The one date scale all panels share.
     metrics : DataFrame
         What is drawn: ``flow_metrics(md, **params())``.
+    log_scale, venue_lines, show_states, include_open : Checkbox
+        Display-only switches; ``include_open`` lets the alerts table and the onset counts
+        consider the open bar (default: closed bars only).
     info, alerts : HTML
-        Info panel and alerts table; ``summary()`` and ``alert_rows()`` give them as text/rows.
+        Info panel (latest values, last bar closed or provisional, active signals, cycle
+        votes) and the alerts table of onsets; ``summary()`` and ``alert_rows()`` give them as
+        text/rows. ``onset_line`` (HTML) and ``onset_counts()``: onsets per signal in view.
+    explain_view : ExplainView
+        :func:`btcflow_nb.explain` of a bar chosen by a click on a marker, the onset
+        dropdown or the date picker.
     status : HTML
         Messages (impossible settings, empty selections). ``errors`` : Output with tracebacks.
     panel_messages : dict[str, HTML]
@@ -102,6 +100,18 @@ class FlowDashboard(_DashboardBase):
         self.info.add_class("btcflow-info")
         self.alerts = W.HTML(layout=W.Layout(flex="1", max_height="320px", overflow="auto"))
         self.alerts.add_class("btcflow-alerts")
+        #: Onsets per signal in the visible range (closed bars unless "include open bar").
+        self.onset_line = W.HTML()
+        # bqplot's PanZoom layer lies over the marks and takes their clicks: while this is
+        # ticked the price panel gives up pan/zoom (the other panels keep it) so that a click
+        # on a marker reaches it (and hover shows its tooltip).
+        self.click_markers = W.Checkbox(value=False, description="click markers to explain",
+                                        indent=False, layout=W.Layout(width="190px"))
+        self.click_markers.add_class("btcflow-ctl-click-markers")
+        self._price_panzoom = self.figures["price"].interaction
+        self.click_markers.observe(lambda c: self._guard.run(self._set_click_markers, c["new"]),
+                                   "value")
+        self.explain_view = ExplainView(self._guard, extra=[self.click_markers])
         self.x_scale.observe(self._on_zoom, ["min", "max"])
         self._venue_funding: pd.DataFrame | None = None
         self.children = self._layout()
@@ -156,7 +166,11 @@ class FlowDashboard(_DashboardBase):
         self.log_scale.add_class("btcflow-ctl-log")
         self.venue_lines = W.Checkbox(value=False, description="per-venue funding", indent=False)
         self.venue_lines.add_class("btcflow-ctl-venue-lines")
+        self.show_states = W.Checkbox(value=False, description="show states", indent=False,
+                                      layout=W.Layout(width="130px"))
+        self.show_states.add_class("btcflow-ctl-show-states")
         self.log_scale.observe(lambda _c: self._guard.run(self._apply_log_scale), "value")
+        self.show_states.observe(lambda _c: self._guard.run(self._render_bands), "value")
         self.venue_lines.observe(lambda _c: self._guard.run(self._update_venue_lines), "value")
 
     def _build_figures(self) -> None:
@@ -170,14 +184,14 @@ class FlowDashboard(_DashboardBase):
         m["perp_basket"] = bq.Lines(x=[], y=[], scales=ps, colors=["#1f77b4"], opacities=[0.7],
                                     labels=["perp basket"], display_legend=True,
                                     tooltip=tooltip("perp USD"))
-        for key, (label, marker, color) in SIGNAL_MARKERS.items():
-            m[key] = bq.Scatter(x=[], y=[], scales=ps, marker=marker, colors=[color],
-                                default_size=24, labels=[label], display_legend=True,
-                                tooltip=tooltip(label))
-        price_fig = new_panel_figure("Price: spot vs perp basket", xs, self._price_linear,
-                                     "USD", [m["spot"], m["perp_basket"],
-                                             *(m[k] for k in SIGNAL_MARKERS)],
-                                     "btcflow-panel-price", height="280px")
+        m.update(build_signal_marks(xs, self._price_linear))
+        for key in SIGNAL_MARKERS:   # a click on a marker explains its bar
+            m[key].on_element_click(self._on_marker_click)
+        price_fig = new_panel_figure("Price: spot vs perp basket, signal onsets", xs,
+                                     self._price_linear, "USD",
+                                     [*(m[k] for k in band_keys()), m["spot"], m["perp_basket"],
+                                      *(m[k] for k in SIGNAL_MARKERS), m["open_bar"]],
+                                     "btcflow-panel-price", height="300px")
 
         ys = {"x": xs, "y": bq.LinearScale()}
         m["premium_bars"] = sign_bars(xs, ys["y"], "spot premium %", ".4f")
@@ -227,7 +241,7 @@ class FlowDashboard(_DashboardBase):
         view = W.VBox([
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             W.HBox([c["lookback"], c["funding_smoothing"], c["apr"]]),
-            W.HBox([self.log_scale, self.venue_lines]),
+            W.HBox([self.log_scale, self.venue_lines, self.show_states, self.include_open]),
         ])
         thresholds = W.VBox([W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[:4]]),
                              W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[4:]]),
@@ -243,12 +257,12 @@ class FlowDashboard(_DashboardBase):
                      titles=["view", "thresholds", "extremes (exp.)", "venues"])
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC flow dashboard</h3>"), self.badge],
                         layout=W.Layout(align_items="center"))
-        panels = []
+        panels = [self.onset_line]
         for key in FLOW_PANELS:
             panels += [self.panel_messages[key], self.figures[key]]
         return [header, self.status, tabs, *panels,
                 W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
-                self._guard.clear_errors_button, self.errors]
+                self.explain_view, self._guard.clear_errors_button, self.errors]
 
     # ================================================================ parameters
     def params(self, full_range: bool = False) -> dict:
@@ -303,10 +317,7 @@ class FlowDashboard(_DashboardBase):
             mk["spot"].x, mk["spot"].y = t, spot
         with mk["perp_basket"].hold_sync():
             mk["perp_basket"].x, mk["perp_basket"].y = t, perp
-        for key in SIGNAL_MARKERS:
-            mask = m[key].to_numpy(dtype=bool) & np.isfinite(anchor)
-            with mk[key].hold_sync():
-                mk[key].x, mk[key].y = t[mask], anchor[mask]
+        render_signal_marks(mk, m, t, anchor, self.show_states.value)
 
         set_sign_bars(mk["premium_bars"], t, floats(m["premium_pct"]))
         ends = t[[0, -1]] if len(t) else t
@@ -351,10 +362,18 @@ class FlowDashboard(_DashboardBase):
             mark.labels = [str(c) for c in vf.columns]
             mark.visible = True
 
+    def _render_bands(self) -> None:
+        m = self.metrics
+        t = plot_times(m.index) if m is not None else plot_times([])
+        render_state_bands(self.marks, m, t, self.show_states.value)
+
+    def _set_click_markers(self, on: bool) -> None:
+        self.figures["price"].interaction = None if on else self._price_panzoom
+
     def _apply_log_scale(self) -> None:
         new = self._price_log if self.log_scale.value else self._price_linear
         fig = self.figures["price"]
-        for key in ("spot", "perp_basket", *SIGNAL_MARKERS):
+        for key in ("spot", "perp_basket", *SIGNAL_MARKERS, "open_bar"):
             mark = self.marks[key]
             if mark.scales["y"] is not new:
                 with mark.hold_sync():
@@ -365,7 +384,8 @@ class FlowDashboard(_DashboardBase):
     # ================================================================ text panels
     def _update_panel_messages(self, m: pd.DataFrame, p: dict) -> None:
         for key, fig in self.figures.items():
-            reason = flow_missing_reason(self.md, key, m, p)
+            reason = " · ".join(r for r in (flow_missing_reason(self.md, key, m, p),
+                                            *window_notes(m, key)) if r)
             self.panel_messages[key].value = (
                 f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else "")
             fig.title = f"{self._base_titles[key]} — {reason}" if reason else self._base_titles[key]
@@ -376,21 +396,3 @@ class FlowDashboard(_DashboardBase):
     def _on_zoom(self, _change) -> None:
         if self.metrics is not None:
             self._guard.run(self._update_alerts)
-
-    def _alert_hits(self):
-        """Visible metrics and the (row, kind) positions of their alerts, newest bar first."""
-        return self._alert_hits_of(ALERT_KINDS)
-
-    def alert_rows(self, limit: int | None = None) -> list[tuple[pd.Timestamp, str, str]]:
-        """(time, kind, values) of every signal and alert in the visible range, newest first.
-
-        The visible range is the date-range control intersected with the pan/zoom window;
-        ``limit`` keeps only the newest rows.
-        """
-        return flow_alert_rows(self._alert_hits(), ALERT_KINDS, limit,
-                               apr=self.controls["apr"].value)
-
-    def _update_alerts(self) -> None:
-        hits = self._alert_hits()
-        rows = flow_alert_rows(hits, ALERT_KINDS, MAX_ALERT_ROWS, apr=self.controls["apr"].value)
-        self.alerts.value = alerts_table_html(rows, len(hits[1]), self.controls["timeframe"].value)

@@ -9,7 +9,9 @@ import pandas as pd
 from ._base import _ALERT_SPECS, _DashboardBase, _defaults
 from ._widgets import (GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars, sign_bars,
                        tooltip)
-from .readouts import MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info
+from ._signal_layer import OPEN_OPACITY
+from .readouts import (MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info,
+                       window_notes)
 
 _STYLE = {"description_width": "110px"}
 
@@ -25,7 +27,10 @@ class PremiumIndexPanel(_DashboardBase):
 
     Controls (each a ``flow_metrics`` keyword): timeframe, date range (start/end),
     ``bb_length``, ``bb_mult``, ``futures``. The info panel shows the latest spot, futures and
-    premium. Marks are updated in place inside ``hold_sync()``; a change is answered at once
+    premium, and whether the last bar is closed or *provisional (bar open)*; an alert on the open
+    bar is drawn faded and the alerts table lists closed bars unless ``include_open`` is
+    ticked. A ``bb_length`` longer than the data draws no bands and says so above the chart
+    (``flow_metrics``' ``attrs["notes"]``). Marks are updated in place inside ``hold_sync()``; a change is answered at once
     and a burst after it coalesced by ``debounce_ms`` (0 = synchronous).
 
     Attributes: ``controls``, ``figure`` (DOM class ``btcflow-panel-premium-index``), ``marks``
@@ -85,7 +90,7 @@ class PremiumIndexPanel(_DashboardBase):
         self.children = [
             header, self.status,
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
-            W.HBox([c["bb_length"], c["bb_mult"], c["futures"]]),
+            W.HBox([c["bb_length"], c["bb_mult"], c["futures"], self.include_open]),
             self.panel_message, self.figure,
             W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
             self._guard.clear_errors_button, self.errors,
@@ -104,7 +109,6 @@ class PremiumIndexPanel(_DashboardBase):
 
     def _recompute_and_render(self) -> None:
         p = self.params()
-        self._check_length("bb_length", p["bb_length"])
         m = self._metrics_for(p)
         self.metrics = m
         t = plot_times(m.index)
@@ -118,10 +122,12 @@ class PremiumIndexPanel(_DashboardBase):
         for key in ("bb_basis", "bb_upper", "bb_lower"):
             with mk[key].hold_sync():
                 mk[key].x, mk[key].y = t, floats(m[key])
+        is_open = m["open_bar"].to_numpy(dtype=bool)
         for key, col in (("alert_high", "alert_premium_high"), ("alert_low", "alert_premium_low")):
-            mask = m[col].to_numpy(dtype=bool) & np.isfinite(prem)
-            with mk[key].hold_sync():
+            mask = m[f"{col}_onset"].to_numpy(dtype=bool) & np.isfinite(prem)
+            with mk[key].hold_sync():   # an alert on the open bar is provisional: faded
                 mk[key].x, mk[key].y = t[mask], prem[mask]
+                mk[key].opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
         fut = "perp basket" if p["futures"] == "basket" else p["futures"]
         reason = ""
         if len(self.md.spot) == 0:
@@ -130,6 +136,7 @@ class PremiumIndexPanel(_DashboardBase):
             reason = "no perp data: the premium needs futures closes"
         elif not ok.any():
             reason = f"no bar in the selected range has both spot and {fut} closes"
+        reason = " · ".join(r for r in (reason, *window_notes(m, "premium_index")) if r)
         self.panel_message.value = f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else ""
         self.figure.title = (f"{self._base_title} — {reason}" if reason
                              else f"Spot − {fut} premium (USD), BB({p['bb_length']}, "
@@ -137,8 +144,9 @@ class PremiumIndexPanel(_DashboardBase):
         self._set_info(*premium_info(m, fut))
         self._update_alerts()
 
-    _KINDS = {"alert_premium_high": "spot premium too high (crossed above upper band)",
-              "alert_premium_low": "futures premium too high (crossed below lower band)"}
+    # cross events: an alert is its own onset (a cross cannot hold on two bars in a row)
+    _KINDS = {"alert_premium_high_onset": "spot premium too high (crossed above upper band)",
+              "alert_premium_low_onset": "futures premium too high (crossed below lower band)"}
 
     def _alert_hits(self):
         return self._alert_hits_of(self._KINDS)
@@ -152,4 +160,5 @@ class PremiumIndexPanel(_DashboardBase):
             return
         n = len(self._alert_hits()[1])
         rows = self.alert_rows(limit=MAX_ALERT_ROWS)
-        self.alerts.value = alerts_table_html(rows, n, self.controls["timeframe"].value)
+        self.alerts.value = alerts_table_html(rows, n, self.controls["timeframe"].value,
+                                              open_note=self._open_note())

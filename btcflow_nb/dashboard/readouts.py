@@ -3,9 +3,11 @@
 * **info panel** — the latest value of each series as a two-column table, then the source and
   freshness line ("source: demo · data through 2025-12-31 00:00 UTC (693 days ago) · fetched
   …"); a dashboard's ``summary()`` gives the same as plain text;
-* **alerts table** — every signal and alert in the visible range (the date-range control
-  intersected with the pan/zoom window), newest bar first, at most :data:`MAX_ALERT_ROWS`
-  shown; a dashboard's ``alert_rows()`` gives them as ``(time, kind, values)``;
+* **alerts table** — every signal *onset* and alert in the visible range (the date-range
+  control intersected with the pan/zoom window), newest bar first, at most
+  :data:`MAX_ALERT_ROWS` shown; closed bars only unless the "include open bar" toggle is on
+  (a still-open bar's signals are provisional); a dashboard's ``alert_rows()`` gives them as
+  ``(time, kind, values)``;
 * **panel messages** — why a panel of the flow dashboard is empty (no OI data, a lookback
   longer than the OI history, OI weighting without OI ...).
 
@@ -21,6 +23,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from ..signals import vote_names
 from ._widgets import floats, fmt_num, is_empty
 
 #: Rows shown in the alerts table (newest first); the caption says how many exist.
@@ -73,35 +76,76 @@ def summary_text(rows: list[list[str]], freshness: str) -> str:
     return "\n".join(lines + [freshness])
 
 
+def visible_rows(m: pd.DataFrame | None, lo: pd.Timestamp | None, hi: pd.Timestamp | None,
+                 include_open: bool = True) -> pd.DataFrame | None:
+    """The bars of ``m`` within ``lo..hi`` (None = open end); without ``include_open`` the
+    still-open bar (``open_bar`` column) is left out: its signals are provisional."""
+    if m is None or len(m) == 0:
+        return m
+    keep = np.ones(len(m), dtype=bool)
+    if lo is not None:
+        keep &= m.index >= lo
+    if hi is not None:
+        keep &= m.index <= hi
+    if not include_open and "open_bar" in m.columns:
+        keep &= ~m["open_bar"].to_numpy(dtype=bool)
+    return m if keep.all() else m.loc[keep]
+
+
 def visible_alert_hits(m: pd.DataFrame | None, kinds, lo: pd.Timestamp | None,
-                       hi: pd.Timestamp | None):
-    """Metrics within ``lo..hi`` (None = open end) and the (row, kind) positions of the boolean
-    columns ``kinds`` that are set, newest bar first (kind positions index into ``kinds``)."""
+                       hi: pd.Timestamp | None, include_open: bool = True):
+    """Metrics within ``lo..hi`` (None = open end; the open bar left out unless
+    ``include_open``) and the (row, kind) positions of the boolean columns ``kinds`` that are
+    set, newest bar first (kind positions index into ``kinds``)."""
     if m is None or len(m) == 0:
         return m, np.array([], dtype=int), np.array([], dtype=int)
-    vis = m
-    if lo is not None or hi is not None:
-        keep = np.ones(len(m), dtype=bool)
-        if lo is not None:
-            keep &= m.index >= lo
-        if hi is not None:
-            keep &= m.index <= hi
-        vis = m.loc[keep]
+    vis = visible_rows(m, lo, hi, include_open)
     flags = vis[list(kinds)].to_numpy(dtype=bool)[::-1]
     rows, kind_pos = np.nonzero(flags)     # row-major: newest bar first, kinds in order
     return vis, len(vis) - 1 - rows, kind_pos
 
 
-def alerts_table_html(rows: list[tuple[pd.Timestamp, str, str]], n: int, timeframe: str) -> str:
-    """The alerts table: ``rows`` (already cut to :data:`MAX_ALERT_ROWS`) of ``n`` hits."""
+def alerts_table_html(rows: list[tuple[pd.Timestamp, str, str]], n: int, timeframe: str,
+                      noun: str = "alerts", open_note: str = "") -> str:
+    """The alerts table: ``rows`` (already cut to :data:`MAX_ALERT_ROWS`) of ``n`` hits;
+    ``open_note`` (e.g. "open bar excluded") is added to the caption."""
     fmt = "%Y-%m-%d %H:%M" if timeframe in ("1h", "4h") else "%Y-%m-%d"
     shown = [[t.strftime(fmt), kind, values] for t, kind, values in rows]
-    caption = (f"{n} alerts in the visible range"
+    caption = (f"{n} {noun} in the visible range"
                + (f" (newest {MAX_ALERT_ROWS} shown)" if n > MAX_ALERT_ROWS else ""))
     if not n:
-        caption = "no alerts in the visible range"
+        caption = f"no {noun} in the visible range"
+    if open_note:
+        caption += f"; {open_note}"
     return html_table(["time", "kind", "values"], shown, caption=caption,
                       css_class="btcflow-alerts-table")
+
+
+def bar_state_text(m: pd.DataFrame, timeframe: str) -> str:
+    """The last bar of ``m`` and whether it is settled: "2025-12-31, closed" or
+    "2025-12-31, provisional (bar open)" (its period had not ended when the data was fetched,
+    so its close, z-scores and signals can still change)."""
+    if m is None or len(m) == 0:
+        return "n/a"
+    fmt = "%Y-%m-%d %H:%M" if timeframe in ("1h", "4h") else "%Y-%m-%d"
+    is_open = bool(m["open_bar"].iloc[-1]) if "open_bar" in m.columns else False
+    return f"{m.index[-1]:{fmt}}, " + ("provisional (bar open)" if is_open else "closed")
+
+
+def cycle_votes_text(row: pd.Series, p: dict) -> str:
+    """Which metrics voted for a cycle top and a bottom at one bar ("top premium+oi (2 of 2
+    needed) · bottom none"), from the ``cycle_*_votes`` masks of ``flow_metrics``."""
+    if not p.get("extremes", True):
+        return "engine off"
+    need = p.get("cycle_m", 2)
+    parts = []
+    for side in ("top", "bottom"):
+        mask = int(row[f"cycle_{side}_votes"])
+        names = vote_names(mask)
+        count = bin(mask).count("1")
+        parts.append(f"{side} {names or 'none'}" + (f" ({count} of {need} needed)" if count
+                                                     else ""))
+    return " · ".join(parts)
 
 
 # ---------------------------------------------------------------------------- flow dashboard
@@ -124,10 +168,14 @@ def flow_info(m: pd.DataFrame, p: dict, alert_kinds: dict[str, str]):
     prem_pct, _ = last("premium_pct")
     oi_z, _ = last("oi_z")
     funding, _ = last("funding")
+    votes = "n/a"
     if len(m):
         row = m.iloc[-1]
         active = [alert_kinds[k] for k in alert_kinds if bool(row[k])]
         last_bar = m.index[-1]
+        votes = cycle_votes_text(row, p)
+        if bool(row.get("open_bar", False)) and active:
+            active = [f"{a} (provisional)" for a in active]
     else:
         active, last_bar = [], None
     fut = "perp basket" if p["futures"] == "basket" else p["futures"]
@@ -138,7 +186,9 @@ def flow_info(m: pd.DataFrame, p: dict, alert_kinds: dict[str, str]):
         ["spot premium", fmt_num(prem_pct, "+.4f", " %")],
         ["OI z", fmt_num(oi_z, "+.2f")],
         ["funding", fmt_num(funding, "+.4f", f" {unit}")],
+        ["last bar", bar_state_text(m, p["timeframe"])],
         ["active signals", ", ".join(active) if active else "none"],
+        ["cycle votes", votes],
         ["venues", f"spot {len(p['spot_venues'] or [])}, perp {len(p['perp_venues'] or [])}"],
     ]
     return rows, last_bar
@@ -161,6 +211,27 @@ def flow_alert_rows(hits, alert_kinds: dict[str, str], limit: int | None,
                   f"OI z {fmt_num(cols['oi_z'][p], '+.2f')}, "
                   f"funding {fmt_num(cols['funding'][p], '+.4f', ' ' + unit)}")
         out.append((vis.index[p], labels[k], values))
+    return out
+
+
+#: Which panel each ``flow_metrics`` note is about (notes start with ``"<column>: "``).
+_NOTE_PANELS = {"premium_z": "premium", "premium_trend": "premium", "bb_*": "premium_index",
+                "oi_z": "oi", "funding_z": "funding", "funding": "funding"}
+
+
+def window_notes(m: pd.DataFrame | None, panel: str) -> list[str]:
+    """``m.attrs["notes"]`` about ``panel`` (price, premium, oi, funding, premium_index): a
+    window longer than the data ("oi_z: lookback 52 bars > 13 bars of data (1W)"), whose
+    values are therefore NaN. The premium alerts' bands (``bb_*``) belong to the premium-index
+    panel and, in the flow dashboard, to the premium panel (they drive its alerts)."""
+    if m is None:
+        return []
+    out = []
+    for note in m.attrs.get("notes", []):
+        column = note.split(":", 1)[0]
+        where = _NOTE_PANELS.get(column)
+        if where == panel or (panel == "premium" and where == "premium_index"):
+            out.append(note)
     return out
 
 
@@ -215,7 +286,8 @@ def premium_info(m: pd.DataFrame, fut: str):
             [f"futures ({fut})", fmt_num(last("futures"), ",.2f", prefix="$")],
             ["premium", fmt_num(last("premium_abs"), "+,.2f", prefix="$")],
             ["upper band", fmt_num(last("bb_upper"), "+,.2f", prefix="$")],
-            ["lower band", fmt_num(last("bb_lower"), "+,.2f", prefix="$")]]
+            ["lower band", fmt_num(last("bb_lower"), "+,.2f", prefix="$")],
+            ["last bar", bar_state_text(m, m.attrs.get("timeframe", "1D"))]]
     return rows, m.index[-1] if len(m) else None
 
 

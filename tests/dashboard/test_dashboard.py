@@ -56,10 +56,17 @@ def assert_marks_match(dash: FlowDashboard, m: pd.DataFrame) -> None:
     assert_sign_colours(mk["premium_bars"], pct[ok])
     spot = m["spot"].to_numpy(dtype=float)
     anchor = np.where(np.isfinite(spot), spot, m["perp_basket"].to_numpy(dtype=float))
-    for key in SIGNAL_MARKERS:
-        mask = m[key].to_numpy(dtype=bool) & np.isfinite(anchor)
+    for key in SIGNAL_MARKERS:   # issue 12: one marker per onset; the state is a band
+        mask = m[f"{key}_onset"].to_numpy(dtype=bool) & np.isfinite(anchor)
         np.testing.assert_array_equal(_mark_times(mk[key]), t[mask], err_msg=key)
         np.testing.assert_array_equal(np.asarray(mk[key].y, dtype=float), anchor[mask])
+        band = mk[f"{key}_state"]
+        if dash.show_states.value:
+            np.testing.assert_array_equal(band_covers(band, t), m[key].to_numpy(dtype=bool),
+                                          err_msg=key)
+        else:   # hidden bands carry no data (a browser would draw it anyway)
+            assert len(band.x) == 0
+        assert band.visible == (dash.show_states.value and bool(m[key].any()))
     # info panel: latest values ("n/a" where a metric has no data)
     info = dash.info.value
     for col, fmt in (("spot", "${:,.2f}"), ("perp_basket", "${:,.2f}"),
@@ -69,14 +76,27 @@ def assert_marks_match(dash: FlowDashboard, m: pd.DataFrame) -> None:
     last = m.iloc[-1]
     active = [label for k, label in ALERT_KINDS.items() if bool(last[k])]
     assert (", ".join(active) if active else "none") in info
-    # alerts table: every alert of the range, counted
-    n_alerts = int(m[list(ALERT_KINDS)].to_numpy(dtype=bool).sum())
+    # alerts table: every onset of the range on closed bars, counted (issue 12)
+    onset_cols = [f"{k}_onset" for k in ALERT_KINDS]
+    closed = m.loc[~m["open_bar"].to_numpy(dtype=bool)]
+    n_alerts = int(closed[onset_cols].to_numpy(dtype=bool).sum())
     if n_alerts:
-        assert f"{n_alerts} alerts in the visible range" in dash.alerts.value
-        newest = m.index[m[list(ALERT_KINDS)].any(axis=1)][-1]
+        assert f"{n_alerts} signal onsets in the visible range" in dash.alerts.value
+        newest = closed.index[closed[onset_cols].any(axis=1)][-1]
         assert newest.strftime("%Y-%m-%d") in dash.alerts.value
     else:
-        assert "no alerts in the visible range" in dash.alerts.value
+        assert "no signal onsets in the visible range" in dash.alerts.value
+    assert dash.onset_counts() == {k: int(closed[f"{k}_onset"].sum()) for k in ALERT_KINDS}
+
+
+def band_covers(band, t: np.ndarray) -> np.ndarray:
+    """Which bar times ``t`` a state band shades: its points are (start, 1), (end, 1),
+    (end, NaN) per run, and a run covers ``start <= t < end``."""
+    x = _mark_times(band).reshape(-1, 3)
+    y = np.asarray(band.y, dtype=float).reshape(-1, 3)
+    assert (y[:, :2] == 1.0).all() and np.isnan(y[:, 2]).all() and (x[:, 1] == x[:, 2]).all()
+    assert (x[1:, 0] >= x[:-1, 1]).all()                 # runs in order, never overlapping
+    return ((t[:, None] >= x[None, :, 0]) & (t[:, None] < x[None, :, 1])).any(axis=1)
 
 
 def assert_sign_colours(bars, values) -> None:
@@ -218,13 +238,24 @@ def test_threshold_lines_follow_their_controls(dash):
     np.testing.assert_allclose(mk["funding_hot"].y, [0.02 * 1095] * 2)
 
 
-def test_raising_a_threshold_only_removes_markers(dash):
+def _state_times(dash, key) -> set:
+    dash.show_states.value = True
+    t = _mark_times(dash.marks["spot"])
+    return set(t[band_covers(dash.marks[f"{key}_state"], t)].tolist())
+
+
+def test_raising_a_threshold_only_removes_states_and_never_adds_a_new_onset(dash):
+    """States (bands) shrink; an onset of the stricter signal lies inside a run of the looser
+    one (a run split in two gains an onset inside it: signals.py, "Monotonicity")."""
     for name, key, higher in (("oi_hot_z", "overleveraged", 2.8), ("premium_min", "bullish", 0.04),
                               ("cycle_k", "cycle_top", 2.6)):
-        before = set(_mark_times(dash.marks[key]).tolist())
+        states_before = _state_times(dash, key)
+        onsets_before = set(_mark_times(dash.marks[key]).tolist())
         dash.controls[name].value = higher
-        after = set(_mark_times(dash.marks[key]).tolist())
-        assert after < before, name
+        assert _state_times(dash, key) < states_before, name
+        onsets_after = set(_mark_times(dash.marks[key]).tolist())
+        assert onsets_after and onsets_after <= states_before, name
+        assert onsets_after != onsets_before, name
 
 
 def test_apr_toggle_changes_axis_label_and_units(md, dash):
@@ -259,14 +290,15 @@ def test_pan_zoom_window_filters_the_alerts_table(md, dash):
     lo, hi = pd.Timestamp("2021-01-01", tz="UTC"), pd.Timestamp("2021-03-31", tz="UTC")
     dash.x_scale.min = lo.tz_convert(None).to_pydatetime()
     dash.x_scale.max = hi.tz_convert(None).to_pydatetime()
-    window = full.loc[lo:hi, list(ALERT_KINDS)]
+    onset_cols = [f"{k}_onset" for k in ALERT_KINDS]
+    window = full.loc[lo:hi, onset_cols]
     n = int(window.to_numpy().sum())
     assert n > 0
-    assert f"{n} alerts in the visible range" in dash.alerts.value
+    assert f"{n} signal onsets in the visible range" in dash.alerts.value
     times = {t for t, _, _ in dash.alert_rows()}
     assert min(times) >= lo and max(times) <= hi
     dash.reset_zoom()
-    assert f"{int(full[list(ALERT_KINDS)].to_numpy().sum())} alerts" in dash.alerts.value
+    assert f"{int(full[onset_cols].to_numpy().sum())} signal onsets" in dash.alerts.value
 
 
 def test_log_scale_and_venue_lines_switch_in_place(md, dash):

@@ -114,10 +114,20 @@ def test_date_range_and_zoom(md, panel):
 
 
 def test_bb_length_longer_than_data_is_a_message(md, panel):
+    """Issue 12: no refusal (the control said 150 while the chart kept 20): the chart draws
+    what the control says (no bands: NaN) and the panel message says why."""
     panel.controls["timeframe"].value = "1M"
     panel.controls["bb_length"].value = 150
-    assert "longer than the data" in panel.status.value
-    assert panel.errors.outputs == ()
+    assert panel.status.value == "" and panel.errors.outputs == ()
+    expected = bf.flow_metrics(md, "1M", bb_length=150)
+    assert_panel_shows(panel, expected)
+    assert panel.params()["bb_length"] == 150
+    note = "bb_*: bb_length 150 bars > 96 bars of data (1M)"
+    assert note in expected.attrs["notes"]
+    assert note in panel.panel_message.value and note in panel.figure.title
+    assert np.isnan(np.asarray(panel.marks["bb_upper"].y, dtype=float)).all()
+    panel.controls["bb_length"].value = 20
+    assert panel.panel_message.value == ""
     assert_panel_shows(panel, bf.flow_metrics(md, "1M"))
 
 
