@@ -34,6 +34,8 @@ symbol, timeframe, fetched_at).  Files are
   writer replacing the file meanwhile cannot mix two versions; a failed read is retried, and an
   I/O error (``OSError``) never sets a file aside -- only a file that fails to parse twice is
   corrupt;
+* **checksummed**: every data page carries a CRC, verified on read, so a flipped bit is a
+  corrupt file, never a silently different value (files written before checksums still load);
 * **schema-checked on load**: a file whose columns, types, identity or time order is wrong is
   *set aside* (renamed to ``<name>.corrupt-<UTC time>``, never deleted) and reported.
 """
@@ -168,7 +170,7 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None)
             continue
         io_error = None
         try:   # parsing: any failure here (pyarrow raises OSError too) is the file's content
-            table = pq.read_table(pa.BufferReader(data))
+            table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True)
             meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"null"))
             problem = _check(table, meta, series, venue, timeframe)
             if problem is None:
@@ -310,7 +312,7 @@ def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
+            pq.write_table(table, fh, write_page_checksum=True)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
