@@ -2,7 +2,7 @@
 
 >>> md = btcflow_nb.load()                 # doctest: +SKIP
 >>> print(btcflow_nb.load_summary(md))     # doctest: +SKIP
-live: refreshed 2026-05-02 09:14 UTC (16 venues); ...
+live: fetched 2026-05-02 09:14 UTC (19 venue series)
 
 Sources
 -------
@@ -33,7 +33,9 @@ What was loaded is recorded in ``md.meta["load"]``: ``source`` (what was used: `
 ``cache``, ``demo``), ``requested`` (``auto``, ...), ``chosen_by`` (``"argument"``,
 ``"$BTCFLOW_NB_SOURCE"`` or ``"default"``), ``network`` (True / False / None when not checked),
 ``fetched_at`` (the data's freshness, ISO UTC), ``failures`` (venue -> reason), ``fallback`` (why
-another source than the one hoped for was used, or None) and ``summary``: one line for a
+another source than the one hoped for was used, or None), ``api_base`` (True when every venue
+was sent to one server, ``$BTCFLOW_NB_API_BASE``: a gateway or the fake exchange) and
+``summary``: one line for a
 notebook to print (`load_summary`). The line never holds a file path.
 """
 from __future__ import annotations
@@ -199,10 +201,16 @@ def _finish(md, info: dict):
     failures = dict(meta.get("errors") or {})
     failures.update(info.get("failures") or {})
     info = dict(info, source=meta.get("source"), fetched_at=meta.get("fetched_at"),
-                failures=failures)
+                failures=failures, api_base=_api_base_set())
     info["summary"] = _summary_line(meta, info)
     meta["load"] = info
     return md
+
+
+def _api_base_set() -> bool:
+    from .config import load_config
+
+    return bool(load_config().api_base)
 
 
 def _summary_line(meta: dict, info: dict) -> str:
@@ -211,8 +219,9 @@ def _summary_line(meta: dict, info: dict) -> str:
         line = "demo: SYNTHETIC DEMO DATA, not market data"
     else:
         n = sum(len(meta.get("venues", {}).get(f, [])) for f in ("spot", "perp"))
-        verb = "refreshed" if source == "live" else "cached, fetched"
-        line = f"{source}: {verb} {_when(info.get('fetched_at'))} ({n} venue series)"
+        line = f"{source}: fetched {_when(info.get('fetched_at'))} ({n} venue series)"
+        if source == "live" and info.get("api_base"):
+            line += " from $BTCFLOW_NB_API_BASE (one server for every venue, e.g. a fake exchange)"
     if info.get("fallback"):
         line += f" -- {info['fallback']}"
     if info["failures"]:

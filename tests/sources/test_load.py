@@ -59,7 +59,8 @@ def test_empty_cache_with_network_fetches_and_returns_live_data(filled):
     assert {r.exchange_id for r in fake.log()} >= {"coinbase", "bybit"}
     assert list(Path(env["BTCFLOW_NB_CACHE_DIR"]).rglob("*.parquet"))
     assert bf.load_summary(md) == info["summary"]
-    assert info["summary"].startswith("live: refreshed ") and "2 venue series" in info["summary"]
+    assert info["summary"].startswith("live: fetched ") and "2 venue series" in info["summary"]
+    assert info["api_base"] and "from $BTCFLOW_NB_API_BASE" in info["summary"]
 
 
 def test_with_a_cache_and_network_the_cache_is_refreshed(filled, monkeypatch):
