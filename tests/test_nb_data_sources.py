@@ -49,7 +49,7 @@ def test_notebook_runs_to_the_end_offline():
 
 def test_stored_outputs_say_they_come_from_the_fake_exchange():
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    [load_cell] = [c for c in nb.cells if "bf.load(" in c.source]
+    [load_cell] = [c for c in nb.cells if c.cell_type == "code" and "bf.load(" in c.source]
     first = load_cell.outputs[0]["text"].splitlines()[0]
     assert first.startswith("live: fetched ") and "$BTCFLOW_NB_API_BASE" in first
     assert "fake exchange" in first
