@@ -91,8 +91,7 @@ def _start_voila(workdir: Path) -> ServerProcess:
     nbdir = workdir / "notebooks"
     nbdir.mkdir()
     shutil.copy2(ROOT / "notebooks" / NOTEBOOK, nbdir / NOTEBOOK)
-    env = private_jupyter_env(workdir)
-    env.setdefault("BTCFLOW_NB_CACHE_DIR", str(workdir / "cache"))
+    env = private_jupyter_env(workdir)   # private empty cache, no network: bf.load() -> demo
     port = free_port()
     return ServerProcess(
         "voila", [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1",

@@ -4,7 +4,8 @@ Spot premium against a basket of perpetual futures, aggregated open interest, co
 funding, and the signals built on them.
 
 >>> import btcflow_nb as bf
->>> md = bf.load_demo()                      # synthetic, deterministic, offline
+>>> md = bf.load()                           # cache (refreshed when online), else the demo
+>>> print(bf.load_summary(md))               # what was loaded, how fresh, why
 >>> m = bf.flow_metrics(md, timeframe="1W")  # one row per weekly bar
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MarketData",
+    "load",
+    "load_summary",
     "load_demo",
     "flow_metrics",
     "explain",
@@ -33,9 +36,9 @@ def __getattr__(name):  # lazy: keep `import btcflow_nb` cheap (ccxt, widgets lo
     if name == "TIMEFRAMES":
         from .timeframes import TIMEFRAMES
         return TIMEFRAMES
-    if name == "load_demo":
-        from .sources import load_demo
-        return load_demo
+    if name in ("load", "load_summary", "load_demo"):
+        from . import sources
+        return getattr(sources, name)
     if name == "flow_metrics":
         from .metrics import flow_metrics
         return flow_metrics

@@ -11,6 +11,16 @@ the week was below -0.25 %). At the base resolution a venue missing for at most 
 bars is carried with the other venues (:func:`~btcflow_nb.indicators.carry_gaps`); after that it
 leaves the basket. The re-barred value is the basket's last value in the bar (the last base bar
 where it has one), and the venue counts are those of that same base bar.
+
+OI coverage
+-----------
+The chain-linked OI aggregate hides how many venues stand behind it (a venue joining makes no
+step, by design). :func:`oi_coverage` says it per bar: ``oi_venues``, the venues with an OI
+sample in the bar, and ``oi_coverage``, their share of the latest total OI in the chosen unit,
+``sum(L_v for v present at t) / sum(L_v for every venue)`` with ``L_v`` each venue's latest OI
+(its value at its last bar with a sample). 1.0: every venue of the aggregate is there; 0.3: the
+bar's z-score rests on venues holding 30 % of today's OI (e.g. a year when only one venue
+served OI history). NaN where no venue has OI.
 """
 from __future__ import annotations
 
@@ -132,5 +142,26 @@ def _compute_base(md, tf, sv, pv, futures, weighting, oi_unit, max_gap) -> pd.Da
     weights = oi_usd if weighting == "oi" else None
     oi_w = oi_usd if oi_unit == "usd" else oi_at_bar_close(sel.open_interest, bars, tf, "btc")
     oi_total = aggregate_oi(oi_w) if oi_w.shape[1] else pd.Series(np.nan, index=bars)
+    oi_venues, oi_share = oi_coverage(oi_w)
     per_hour = composite_funding(funding_twap(sel.funding, bars, next_bar_open(bars, tf)), weights)
-    return prices.assign(oi_total=oi_total.to_numpy(), funding_per_hour=per_hour.to_numpy())
+    return prices.assign(oi_total=oi_total.to_numpy(), funding_per_hour=per_hour.to_numpy(),
+                         oi_venues=oi_venues, oi_coverage=oi_share)
+
+
+def oi_coverage(oi: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(venues with OI per bar [int64], their share of the latest total OI [0..1, NaN where no
+    venue]) of a wide per-venue OI frame (one column per venue, NaN where a venue has no
+    sample); see the module docstring."""
+    values = oi.to_numpy(dtype="float64")
+    if values.shape[1] == 0:
+        return np.zeros(len(oi), dtype="int64"), np.full(len(oi), np.nan)
+    present = ~np.isnan(values)
+    count = present.sum(axis=1).astype("int64")
+    has = present.any(axis=0)
+    last_row = len(values) - 1 - np.argmax(present[::-1], axis=0)   # each venue's last sample
+    latest = np.where(has, values[last_row, np.arange(values.shape[1])], 0.0)
+    total = latest.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (present * latest).sum(axis=1) / total if total > 0 else np.full(len(oi), np.nan)
+    share = np.where(count > 0, share, np.nan)
+    return count, share

@@ -38,7 +38,9 @@ from ._frames import iter_venues, last_per_bar, last_valid_per_bar, venues_of
 from .timeframes import (
     TIMEFRAMES,
     bar_open,
+    bar_range,
     check_not_finer,
+    lookback_bars,
     infer_resolution,
     normalize_timeframe,
 )
@@ -210,6 +212,29 @@ class MarketData:
                 rows.append((fname, v, g["time"].iloc[0], g["time"].iloc[-1], len(g), gaps))
         return pd.DataFrame(rows, columns=["field", "venue", "first", "last", "rows", "gaps"])
 
+    def depth(self, timeframe: str = "1D", lookback="365D") -> pd.DataFrame:
+        """For each z-scored metric, from which bar on its z-score can exist, and why not earlier.
+
+        A z-score over ``w`` bars needs ``w`` values (:func:`~btcflow_nb.indicators.zscore`), so
+        it exists from the ``w``-th bar with data: ``z_from = first_data + (w - 1)`` bars, NaT
+        when the data holds fewer than ``w`` bars. ``lookback`` is bars or a duration
+        (``"365D"``, ``"52W"``, ``"12M"``: :func:`~btcflow_nb.timeframes.lookback_bars`).
+
+        Returns a DataFrame indexed by metric (``premium``: the first bar with both a spot and
+        a perp close; ``oi``: the first OI sample; ``funding``: the first bar a settled funding
+        event covers) with ``first_data`` (bar open, UTC), ``first_venue``, ``lookback_bars``,
+        ``bars_of_data`` (bars from ``first_data`` to the last price bar), ``z_from`` and
+        ``reason`` -- e.g. ``"no open interest before 2026-10-31 (first: binance); the lookback
+        needs 52 bars"``, with the fetch's note when a venue served less than asked
+        (``meta["depth"]``). Bars of missing data inside the span are counted as bars (as
+        :func:`~btcflow_nb.flow_metrics` does on a gapless bar grid).
+
+        >>> md.depth("1W", "52W")                                     # doctest: +SKIP
+        """
+        tf = check_not_finer(timeframe, self.resolution)
+        w = lookback_bars(lookback, tf, "lookback", minimum=2)
+        return _depth_table(self, tf, w)
+
     def __repr__(self) -> str:
         span = ""
         idx = self.spot.index.union(self.perp.index)
@@ -291,3 +316,67 @@ def _last_sample_per_bar(oi: pd.DataFrame, tf: str) -> pd.DataFrame:
 
 __all__ = ["MarketData", "FUNDING_COLUMNS", "OI_COLUMNS", "SOURCE_COLUMN", "SOURCE_PRECEDENCE",
            "SOURCES", "TIMEFRAMES", "normalize_timeframe", "source_rank"]
+
+
+_DEPTH_WORDS = {"premium": ("spot and perp prices", "ohlcv"),
+                "oi": ("open interest", "open interest"), "funding": ("funding", "funding")}
+
+
+def _first_price_bar(md: MarketData, tf: str):
+    """(first bar with a spot and a perp close, the venue that starts last) or (None, None)."""
+    has = {name: f.notna().any(axis=1) for name, f in (("spot", md.spot), ("perp", md.perp))}
+    starts = {k: (v.index[v.to_numpy()][0] if v.any() else None) for k, v in has.items()}
+    if None in starts.values():
+        return None, None
+    later = max(starts, key=lambda k: starts[k])
+    both = has["spot"].index.intersection(has["perp"].index)
+    both = both[has["spot"].reindex(both).to_numpy() & has["perp"].reindex(both).to_numpy()]
+    if not len(both):
+        return None, None
+    frame = getattr(md, later)
+    venue = next(str(c) for c in frame.columns if pd.notna(frame.at[starts[later], c]))
+    return bar_open(both[:1], tf)[0], venue
+
+
+def _first_long_bar(frame: pd.DataFrame, tf: str, value: str, funding: bool):
+    rows = frame[frame[value].notna()] if len(frame) else frame
+    if not len(rows):
+        return None, None
+    times = pd.DatetimeIndex(rows["time"])
+    if funding:   # an event settled at t covers (t - interval, t]
+        times = times - pd.to_timedelta(rows["interval_hours"].to_numpy(), unit="h") \
+            + pd.Timedelta(1, "ns")
+    i = int(np.argmin(times.asi8))
+    return bar_open(times[i:i + 1], tf)[0], str(rows["venue"].iloc[i])
+
+
+def _depth_table(md: MarketData, tf: str, w: int) -> pd.DataFrame:
+    prices = md.spot.index.union(md.perp.index)
+    ends = [prices.max()] if len(prices) else [pd.DatetimeIndex(f["time"]).max()
+                                               for f in (md.open_interest, md.funding) if len(f)]
+    last = bar_open(pd.DatetimeIndex(ends), tf).max() if ends else None
+    firsts = {"premium": _first_price_bar(md, tf),
+              "oi": _first_long_bar(md.open_interest, tf, "oi_btc", False),
+              "funding": _first_long_bar(md.funding, tf, "rate", True)}
+    notes = list(md.meta.get("notes", []))
+    rows = []
+    for metric, (first, venue) in firsts.items():
+        words, note_words = _DEPTH_WORDS[metric]
+        if first is None or last is None:
+            rows.append((metric, pd.NaT, None, w, 0, pd.NaT, f"no {words} data"))
+            continue
+        grid = bar_range(first, max(first, last), tf)
+        n = len(grid)
+        z_from = grid[w - 1] if n >= w else pd.NaT
+        reason = f"no {words} before {first:%Y-%m-%d} (first: {venue}); the lookback needs {w} bars"
+        if n < w:
+            reason += f", only {n} bars of data: no z-score yet"
+        served_less = [x for x in notes if f" {note_words}: asked from " in x]
+        if served_less:
+            reason += f" [{served_less[0]}]"
+        rows.append((metric, first, venue, w, n, z_from, reason))
+    out = pd.DataFrame(rows, columns=["metric", "first_data", "first_venue", "lookback_bars",
+                                      "bars_of_data", "z_from", "reason"]).set_index("metric")
+    for col in ("first_data", "z_from"):
+        out[col] = pd.to_datetime(out[col], utc=True)
+    return out

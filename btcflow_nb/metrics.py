@@ -50,6 +50,7 @@ COLUMNS = (
     *(f"{k}_z_{part}" for k in Z_METRICS for part in ("mean", "std")),
     "cycle_top_votes", "cycle_bottom_votes", "open_bar",
     *(f"{sig}_{what}" for sig in SIGNAL_COLUMNS for what in ("onset", "run")),
+    "oi_venues", "oi_coverage",
 )
 WEIGHTINGS = ("equal", "oi")
 OI_UNITS = ("btc", "usd")
@@ -223,6 +224,11 @@ def flow_metrics(
                         and signals can still change.
     <signal>_onset      bool: the first bar of each run of the signal (an event)
     <signal>_run        int: bars since the run's onset, 1 on the onset, 0 when off
+    oi_venues           int: venues with an OI sample in the bar (behind ``oi_total``)
+    oi_coverage         their share of the latest total OI, in ``oi_unit``: the sum of
+                        each present venue's latest OI over that of every venue (1.0 =
+                        all; NaN where no venue); low values mean the aggregate and its
+                        z-score rest on few venues (``btcflow_nb._metrics_base``)
     ==================  ============================================================
 
     ``attrs``: ``timeframe``, ``apr``, ``oi_unit``, ``funding_unit``, ``source``,
@@ -302,6 +308,7 @@ def flow_metrics(
         "funding_z_std": fz["std"] * scale if apr else fz["std"],
         "cycle_top_votes": cycle["cycle_top_votes"],
         "cycle_bottom_votes": cycle["cycle_bottom_votes"],
+        "oi_venues": base["oi_venues"], "oi_coverage": base["oi_coverage"],
     }
     cols = {k: np.asarray(v) for k, v in cols.items()}
     reference, reference_from = _fetch_reference(md, notes)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from btcflow_nb.testing.servers import JUPYTER_DIR_VARS, private_jupyter_env
+from btcflow_nb.testing.servers import PRIVATE_ENV_VARS, private_jupyter_env
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +25,12 @@ def demo_metrics_1d(demo):
 @pytest.fixture(scope="module")
 def private_jupyter_dirs(tmp_path_factory):
     """Kernels a test module starts in-process (they inherit ``os.environ``) get private
-    Jupyter/IPython dirs for the module's duration; yields that environment."""
+    Jupyter/IPython dirs, a private empty data cache and no network (``bf.load()`` gives the
+    demo) for the module's duration; yields that environment."""
     env = private_jupyter_env(tmp_path_factory.mktemp("jupyter-dirs"))
     with pytest.MonkeyPatch.context() as patch:
-        for var in JUPYTER_DIR_VARS:
+        for var in PRIVATE_ENV_VARS:
             patch.setenv(var, env[var])
+        for var in ("BTCFLOW_NB_CONFIG", "BTCFLOW_NB_SOURCE"):
+            patch.delenv(var, raising=False)
         yield env

@@ -19,8 +19,9 @@ SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 
 
 def notebook_env(tmp: Path, extra_env: dict | None = None) -> dict:
+    """Private Jupyter dirs, a private empty data cache and no network (so ``bf.load()`` gives
+    the labelled demo), then ``extra_env`` (e.g. ``FakeExchange.env(...)``)."""
     env = private_jupyter_env(tmp)
-    env.setdefault("BTCFLOW_NB_CACHE_DIR", str(tmp / "cache"))
     env.update(extra_env or {})
     return env
 

@@ -20,6 +20,8 @@ CONTRACT_COLUMNS = [
     "oi_z_mean", "oi_z_std", "funding_z_mean", "funding_z_std", "cycle_top_votes",
     "cycle_bottom_votes", "open_bar",
     *(f"{b}_{what}" for b in BOOLS for what in ("onset", "run")),
+    # issue 11: how many venues, and what share of today's OI, stand behind oi_total
+    "oi_venues", "oi_coverage",
 ]
 FLOATS = CONTRACT_COLUMNS[:13] + ["premium_trend", "premium_z_mean", "premium_z_std",
                                   "oi_z_mean", "oi_z_std", "funding_z_mean", "funding_z_std"]
@@ -34,7 +36,8 @@ def test_columns_exactly_as_the_contract(demo_metrics_1d):
         assert m[c].dtype == bool, c
     for c in FLOATS:
         assert m[c].dtype == "float64", c
-    for c in ["spot_venues", "perp_venues"] + [f"{b}_run" for b in BOOLS]:
+    assert m["oi_coverage"].dtype == "float64"
+    for c in ["spot_venues", "perp_venues", "oi_venues"] + [f"{b}_run" for b in BOOLS]:
         assert m[c].dtype == "int64", c
     assert m["cycle_top_votes"].dtype == m["cycle_bottom_votes"].dtype == "int8"
     assert not m["open_bar"].any() and m.attrs["open_bar"] is False  # the demo is closed

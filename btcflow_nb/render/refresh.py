@@ -10,6 +10,10 @@ new outputs. Each notebook is executed with nbclient in its own directory; after
 * consecutive prints are merged into one stream output (stable diffs),
 * cell metadata and notebook widget state are removed,
 * a stderr stream or an error output aborts without writing (a lesson must run cleanly).
+
+The kernel runs offline, as under the notebook tests: a private empty data cache
+(``$BTCFLOW_NB_CACHE_DIR``) and no network (``$BTCFLOW_NB_API_BASE`` on a closed loopback port),
+so ``bf.load()`` returns the labelled demo and the stored outputs are the ones nbval compares.
 """
 from __future__ import annotations
 
@@ -46,15 +50,33 @@ def clean_outputs(nb) -> None:
     nb.metadata.pop("widgets", None)
 
 
+#: The kernel's data environment (see the module docstring); the cache directory is added.
+OFFLINE_ENV = {"BTCFLOW_NB_API_BASE": "http://127.0.0.1:1"}
+_UNSET = ("BTCFLOW_NB_CONFIG", "BTCFLOW_NB_SOURCE", "BTCFLOW_NB_ARCHIVE_BASE")
+
+
 def refresh(path: str | Path, timeout: int = 600) -> Path:
-    """Execute the notebook at ``path`` and rewrite it with cleaned outputs."""
+    """Execute the notebook at ``path`` (offline, see the module docstring) and rewrite it with
+    cleaned outputs."""
+    import os
+    import tempfile
+
     import nbclient
     import nbformat
 
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="btcflow-refresh-") as cache:
+        try:   # the kernel inherits os.environ
+            os.environ.update(OFFLINE_ENV, BTCFLOW_NB_CACHE_DIR=cache)
+            for var in _UNSET:
+                os.environ.pop(var, None)
+            nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}}).execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
     clean_outputs(nb)
     nbformat.validate(nb)
     tmp = path.with_suffix(".ipynb.tmp")

@@ -18,6 +18,8 @@ Modules, in the order data flows through them:
 * `archives`  -- Binance's public bulk archives: `get_binance` (download, checksums), `read_*`
 * `files`     -- CSV exports (TradingView, vendors, a long format): `read_file`
 * `imports`   -- `import_history`: archives and files merged into the cache with provenance
+* `load`      -- `load` (what notebooks call: cache, refreshed when online; demo when neither),
+  `load_summary`
 
 The public names below are re-exported here lazily (importing this package loads nothing heavy).
 """
@@ -38,7 +40,11 @@ _EXPORTS = {
     "import_history": "imports",
 }
 
-__all__ = list(_EXPORTS)
+# imported eagerly (it is light): a module `load` holding a function `load` must bind the
+# function here, or the import system would leave the package attribute pointing at the module
+from .load import load, load_summary, network_reachable  # noqa: E402
+
+__all__ = list(_EXPORTS) + ["load", "load_summary", "network_reachable"]
 
 
 def __getattr__(name):

@@ -16,8 +16,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["JUPYTER_DIR_VARS", "ServerProcess", "free_port", "is_loopback_url",
-           "private_jupyter_env"]
+__all__ = ["JUPYTER_DIR_VARS", "OFFLINE_API_BASE", "PRIVATE_ENV_VARS", "ServerProcess",
+           "free_port", "is_loopback_url", "offline_data_env", "private_jupyter_env"]
 
 #: The environment variables that place Jupyter's and IPython's configuration, data and
 #: runtime directories, with the subdirectory each gets in :func:`private_jupyter_env`.
@@ -41,15 +41,39 @@ def is_loopback_url(url: str) -> bool:
     return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname == "127.0.0.1"
 
 
+#: "No network" for `btcflow_nb.load`: every venue request and the connectivity check go to
+#: port 1 on the loopback interface, where nothing listens (a privileged port: no test server
+#: can take it), so connects are refused at once.
+OFFLINE_API_BASE = "http://127.0.0.1:1"
+
+#: The variables :func:`offline_data_env` sets (an in-process kernel needs them in os.environ).
+PRIVATE_ENV_VARS = (*JUPYTER_DIR_VARS, "BTCFLOW_NB_CACHE_DIR", "BTCFLOW_NB_API_BASE")
+
+
+def offline_data_env(env: dict, base: Path) -> dict[str, str]:
+    """``env`` made offline and deterministic for `btcflow_nb.load`: a private, empty cache
+    (``base/btcflow-cache``), no network (`OFFLINE_API_BASE`), no configuration file and no
+    ``$BTCFLOW_NB_SOURCE`` -- so ``bf.load()`` returns the labelled demo quickly and stored
+    notebook outputs stay comparable. A test that wants a fake exchange updates the result
+    with ``FakeExchange.env(...)``."""
+    env = dict(env)
+    env["BTCFLOW_NB_CACHE_DIR"] = str(base / "btcflow-cache")
+    env["BTCFLOW_NB_API_BASE"] = OFFLINE_API_BASE
+    for var in ("BTCFLOW_NB_CONFIG", "BTCFLOW_NB_SOURCE", "BTCFLOW_NB_ARCHIVE_BASE"):
+        env.pop(var, None)
+    return env
+
+
 def private_jupyter_env(base: Path) -> dict[str, str]:
-    """``os.environ`` with private, empty Jupyter and IPython directories under ``base``."""
+    """``os.environ`` with private, empty Jupyter and IPython directories under ``base``, made
+    offline for btcflow-nb data (:func:`offline_data_env`: a private empty cache, no network)."""
     env = dict(os.environ)
     for var, sub in JUPYTER_DIR_VARS.items():
         (base / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(base / sub)
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env.pop("JUPYTER_PATH", None)
-    return env
+    return offline_data_env(env, base)
 
 
 class ServerProcess:

@@ -12,7 +12,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 def export_project_notebooks(tmp_path_factory, widget_js_dir=None) -> dict[str, Path]:
     from btcflow_nb import render
-    from btcflow_nb.testing.servers import JUPYTER_DIR_VARS, private_jupyter_env
+    from btcflow_nb.testing.servers import PRIVATE_ENV_VARS, private_jupyter_env
     from btcflow_nb.testing.fake_exchange import FakeExchange
 
     out = tmp_path_factory.getbasetemp() / "project-notebooks-html"
@@ -25,8 +25,9 @@ def export_project_notebooks(tmp_path_factory, widget_js_dir=None) -> dict[str, 
         assert notebooks, "no notebooks in notebooks/"
         with FakeExchange(days=30) as fake, pytest.MonkeyPatch.context() as patch:
             jupyter = private_jupyter_env(work / "jupyter")
-            for var in JUPYTER_DIR_VARS:
+            for var in PRIVATE_ENV_VARS:
                 patch.setenv(var, jupyter[var])
+            patch.delenv("BTCFLOW_NB_SOURCE", raising=False)
             for var, value in fake.env(work / "fake").items():
                 patch.setenv(var, value)
             render.render_notebooks(notebooks, out, widget_js_dir=widget_js_dir, timeout=300)

@@ -14,7 +14,7 @@ import pytest
 
 from _btcflow_dom import ALL_FIGURES_JS, expected_figures, save_screenshot
 
-from btcflow_nb.testing.servers import JUPYTER_DIR_VARS
+from btcflow_nb.testing.servers import PRIVATE_ENV_VARS
 
 pytestmark = pytest.mark.browser
 
@@ -68,8 +68,10 @@ def test_linked_export_draws_offline_from_the_scripts_beside_it(widget_js_dir, j
     """--linked: small pages + widget-js/ beside them; still no network."""
     from btcflow_nb import render
 
-    for var in JUPYTER_DIR_VARS:
+    for var in PRIVATE_ENV_VARS:     # private Jupyter dirs, empty cache, no network
         monkeypatch.setenv(var, jupyter_env[var])
+    for var in ("BTCFLOW_NB_CONFIG", "BTCFLOW_NB_SOURCE"):
+        monkeypatch.delenv(var, raising=False)
     notebook = Path(__file__).resolve().parents[2] / "notebooks" / "02_premium_index.ipynb"
     [result] = render.render_notebooks([notebook], tmp_path / "site", self_contained=False,
                                        widget_js_dir=widget_js_dir)

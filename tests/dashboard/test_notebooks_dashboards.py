@@ -74,6 +74,9 @@ def test_signal_study_notebook_says_synthetic_results_mean_nothing():
     assert "MarketData.from_frames(" in real
     printed = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
                       for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    # issue 11: bf.load() prints what it loaded first (offline, empty cache: the demo)
+    loaded, printed = printed.split("\n", 1)
+    assert loaded == "demo: SYNTHETIC DEMO DATA, not market data -- no network and an empty cache"
     assert printed.startswith("SYNTHETIC DEMO DATA: these results mean nothing")
     assert "too few to judge" in printed and "cycle_k" in printed
 
