@@ -238,3 +238,14 @@ def test_check_funding_and_oi():
     kept = checks.check_oi(oi, rej)
     assert list(kept["oi_value"].fillna(-9)) == [-9, 5.0]
     assert sum(rej.counts.values()) == 2
+
+
+def test_reply_bytes_are_capped(fake, env, monkeypatch):
+    from btcflow_nb.sources import exchanges
+
+    monkeypatch.setattr(exchanges, "MAX_REPLY_BYTES", 20_000)
+    fake.inject("oversized", exchange_id="htx", endpoint="ohlcv", times=None)
+    md = btcflow_nb.fetch(["perp:htx"] + OTHERS, since=fake.truth.start, progress=False)
+    _others_load(fake, md)
+    assert "capped at 20000 bytes" in md.meta["errors"]["perp:htx"]
+    assert len(_cached("perp:htx", "ohlcv")) == 0
