@@ -5,8 +5,10 @@ A reply is checked twice:
 
 * **the page** (`check_page`): a venue asked for at most ``limit`` rows that answers more did
   not answer the question asked (a 30,000-row reply to a 1,000-row page): the whole page is
-  rejected (`ReplyRejected`).  ``limit`` is the venue's declared page size (the registry's
-  ``*_page_limit``: the most one reply holds), so this also caps replies in rows.
+  rejected (`ReplyRejected`).  ``limit`` is the page size sent (the registry's
+  ``*_page_limit``), or `MAX_PAGE_ROWS` when none is sent (ccxt trims a reply to the limit it
+  was given, so only there can a reply be larger); replies are also capped in bytes while
+  they are read (`btcflow_nb.sources.exchanges.MAX_REPLY_BYTES`).
 * **each row** (`check_ohlcv`, `check_funding`, `check_oi`): a row that cannot be a true value
   of the asked series is dropped, counted and kept as an example in a `Rejected` record:
 
@@ -39,6 +41,9 @@ PRICE_BAND = 1.5
 OWN_REFERENCE_BARS = 3
 #: |funding rate| per interval above which a row is rejected when the venue's clamp is unknown
 FUNDING_BOUND = 0.03
+#: rows one reply may hold when no page size was sent (Kraken Futures answers its whole
+#: hourly funding history, ~70k rows by 2026, in one reply)
+MAX_PAGE_ROWS = 250_000
 #: examples kept per reason
 _EXAMPLES = 3
 _HOUR_MS = 3_600_000

@@ -295,15 +295,20 @@ async def _oi_snapshot(run: _Run) -> None:
 
 
 def _checked_call(run: _Run, series: str, call, limit: int):
-    """`call` with its reply checked: a page of more than `limit` rows (the venue's declared
-    page size) is rejected whole (`checks.ReplyRejected`, which fails the series) and counted."""
+    """`call` with its reply checked: a page of more rows than asked -- `limit`, the venue's
+    page size, when it is sent (`Venue.limit_param`), else `checks.MAX_PAGE_ROWS` (a venue
+    that ignores page sizes may answer more than its declared page) -- is rejected whole
+    (`checks.ReplyRejected`, which fails the series) and counted."""
+    sent = {"open interest": "oi_history"}.get(series, series) in run.venue.limit_param
+
     async def checked(since, n, until):
         page = await call(since, n, until)
         try:
-            checks.check_page(len(page or ()), limit, f"{run.venue.name} {series}")
+            cap = limit if sent else checks.MAX_PAGE_ROWS
+            checks.check_page(len(page or ()), cap, f"{run.venue.name} {series}")
         except checks.ReplyRejected:
             run.result.rejected.add_count(series, "reply larger than the page asked",
-                                          len(page), {"rows": len(page), "limit": limit})
+                                          len(page), {"rows": len(page), "limit": cap})
             raise
         return page
     return checked
