@@ -172,7 +172,7 @@ class _CappedReply:
                 body += chunk
                 if len(body) > cap:
                     raise refuse(len(body))
-            return bytes(body).decode(encoding or response.get_encoding(), errors=errors)
+            return bytes(body).decode(encoding or response.charset or "utf-8", errors=errors)
 
         response.text = text
         return response

@@ -353,7 +353,7 @@ def _peer_closes(run: _Run):
             continue
     if not cols:
         return None
-    return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1)
+    return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
 
 
 def _read_or_reset(path, series, venue, timeframe, result):
