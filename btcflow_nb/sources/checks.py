@@ -190,8 +190,7 @@ def _reference(frame, tf_ms, cached, peers) -> np.ndarray:
 def funding_bound(venue) -> float:
     """The largest |rate| per interval a row of `venue` may have: its documented clamp
     (``venue.funding_clamp``) or `FUNDING_BOUND`."""
-    clamp = getattr(venue, "funding_clamp", None)
-    return float(clamp) if clamp else FUNDING_BOUND
+    return float(venue.funding_clamp) if venue.funding_clamp else FUNDING_BOUND
 
 
 def check_funding(frame: pd.DataFrame, venue, rejected: Rejected) -> pd.DataFrame:
