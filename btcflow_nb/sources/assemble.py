@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..marketdata import MarketData
 from ..timeframes import bar_ms, to_ms
-from . import parse
+from . import checks, parse
 from .cache import CacheError, cache_root, foreign_files, read_series, series_path
 from .plan import fetch_timeframe
 from .venues import registry, resolve_venues
@@ -58,12 +58,30 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
     funding, oi_raw = [], {}
     provenance = {"spot": {}, "perp": {}, "fx": {}, "funding": {}, "open_interest": {}}
     errors = dict(errors)
+    rejected = {name: checks.Rejected(**r) for name, r in
+                ((extra or {}).get("rejected") or {}).items()}
+
+    def clean(frame, series, v):
+        """Drop (and report) cached rows no venue could have served (`checks.check_cached`):
+        one poisoned row never fails the load for every venue."""
+        found = checks.Rejected()
+        frame = checks.check_cached(frame, series, v, found)
+        if found:
+            notes.append(found.note(v.name).replace("not cached", "dropped from the cache "
+                                                    "as read"))
+            mine = rejected.setdefault(v.name, checks.Rejected())
+            for k, n in found.counts.items():
+                mine.add_count(*k.split(": ", 1), n)
+                mine.examples[k] = found.examples[k]
+        return frame
+
     for v in venues:
         try:
             ohlcv, _ = read_series(series_path(root, "ohlcv", v, tf), "ohlcv", v, tf)
         except CacheError as exc:
             errors[v.name] = str(exc)
             continue
+        ohlcv = clean(ohlcv, "ohlcv", v)
         # indexed by bar CLOSE time: the price known at a moment is the last completed bar's
         raw_closes[v.name] = pd.Series(
             ohlcv["close"].to_numpy(),
@@ -83,6 +101,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
             except CacheError as exc:
                 errors[v.name] = str(exc)
                 f = parse.empty_frame(parse.FUNDING_COLUMNS)
+            f = clean(f, "funding", v)
             if len(f):
                 f = f.copy()
                 f["interval_hours"] = parse.derive_intervals(
@@ -101,6 +120,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
             except CacheError as exc:
                 errors[v.name] = str(exc)
                 raw = parse.empty_frame(parse.OI_RAW_COLUMNS)
+            raw = clean(raw, "open_interest", v)
             oi_raw[v] = _clip(raw, since_ms, until_ms)
     fx_series = {k: s for k, s in closes["fx"].items()}
     fx_full = {v.key.upper(): raw_closes[v.name] for v in venues if v.kind == "fx"
@@ -133,6 +153,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
             "errors": errors, "timeframe_fetched": tf}
     meta["provenance"] = {k: d for k, d in provenance.items() if d}
     meta.update(extra or {})
+    meta["rejected"] = {name: r.as_dict() for name, r in sorted(rejected.items()) if r}
     return MarketData.from_frames(
         spot=wide(closes["spot"]), perp=wide(closes["perp"]),
         funding=long(funding, ("venue", "time", "rate", "interval_hours", "source")),

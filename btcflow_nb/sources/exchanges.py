@@ -102,6 +102,7 @@ def _prepare_exchange(ex, venues) -> None:
         return response
 
     ex.fetch = fetch
+    _cap_replies(ex)
     if getattr(ex, "ssl_context", None) is None and ex.verify is True \
             and not ex.safe_bool(ex.options, "include_OS_certificates", False):
         # what ccxt's open() would build for each exchange, built once (~25 ms each)
@@ -109,6 +110,81 @@ def _prepare_exchange(ex, venues) -> None:
     if getattr(ex, "enableRateLimit", False):
         ex.throttle = _Pacer(float(ex.rateLimit), label=ex.id)
     ex._btcflow_prepared = True
+
+
+#: the most bytes one reply may have; a larger body is refused while it is read (a 100 MB
+#: reply would otherwise take gigabytes once parsed).  The largest legitimate reply, Kraken
+#: Futures' whole funding history, is ~10 MB.
+MAX_REPLY_BYTES = 48 * 1024 * 1024
+
+
+def _cap_replies(ex) -> None:
+    """Make `ex` read every reply body through `MAX_REPLY_BYTES`.
+
+    ccxt reads the raw body with ``await response.text()`` on the aiohttp session it creates in
+    ``open()``; the session is wrapped (`_CappedSession`) once ``open()`` made it, so the body is
+    read in chunks and refused (``ccxt.ExchangeError``: not retried, the series fails and is
+    reported) as soon as it grows past the cap."""
+    original_open = ex.open
+
+    def open_(*args, **kwargs):
+        result = original_open(*args, **kwargs)
+        if ex.session is not None and not isinstance(ex.session, _CappedSession):
+            ex.session = _CappedSession(ex.session, ex.id)
+        return result
+
+    ex.open = open_
+
+
+class _CappedSession:
+    """An aiohttp session whose ``get`` / ``post`` replies read at most `MAX_REPLY_BYTES`."""
+
+    def __init__(self, session, label):
+        self._session, self._label = session, label
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+    def get(self, *args, **kwargs):
+        return _CappedReply(self._session.get(*args, **kwargs), self._label)
+
+    def post(self, *args, **kwargs):
+        return _CappedReply(self._session.post(*args, **kwargs), self._label)
+
+
+class _CappedReply:
+    def __init__(self, manager, label):
+        self._manager, self._label = manager, label
+
+    async def __aenter__(self):
+        import ccxt
+
+        response = await self._manager.__aenter__()
+        cap, label = MAX_REPLY_BYTES, self._label
+
+        def refuse(size):
+            return ccxt.ExchangeError(f"{label} reply of {size} bytes or more refused: replies "
+                                      f"are capped at {cap} bytes (MAX_REPLY_BYTES)")
+
+        if response.content_length is not None and response.content_length > cap:
+            raise refuse(response.content_length)
+
+        async def text(encoding=None, errors="strict"):
+            body = bytearray()
+            while True:
+                chunk = await response.content.read(1 << 16)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > cap:
+                    raise refuse(len(body))
+            return bytes(body).decode(encoding or response.charset or "utf-8", errors=errors)
+
+        response.text = text
+        return response
+
+    async def __aexit__(self, *exc):
+        return await self._manager.__aexit__(*exc)
 
 
 @functools.lru_cache(maxsize=None)

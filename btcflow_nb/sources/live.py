@@ -224,6 +224,8 @@ def _fetch_into(req: _Request):
         return _assemble(req.venues, tf, req.root, req.plan.since_or_none, end_ms,
                          source="live", fetched_at=fetched_at, errors=errors, notes=notes,
                          extra={"requests": {r.venue.name: r.requests for r in results},
+                                "rejected": {r.venue.name: r.rejected.as_dict() for r in results
+                                             if r.rejected},
                                 "depth": depth,
                                 "cache_dir": str(req.root.parent) if req.use_cache else None})
 

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import pandas as pd
 
 from ..timeframes import bar_ms
-from . import parse
+from . import checks, parse
 from .cache import CacheError, read_series, series_path
 from .config import RetryPolicy
 from .exchanges import _with_retry
@@ -50,6 +50,7 @@ class _VenueResult:
     error: Optional[str] = None
     notes: list = field(default_factory=list)
     requests: int = 0
+    rejected: checks.Rejected = field(default_factory=checks.Rejected)  # rows never cached
 
 
 @dataclass
@@ -112,8 +113,11 @@ async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy,
             await _guarded(run, "open interest snapshot", _oi_snapshot)
         frames = [f for f in run.oi_frames if len(f)]
         if frames:
-            run.result.new["open_interest"] = parse.dedupe_by_time(
-                pd.concat(frames, ignore_index=True))
+            run.result.new["open_interest"] = checks.check_oi(parse.dedupe_by_time(
+                pd.concat(frames, ignore_index=True)), run.result.rejected)
+    if run.result.rejected:   # reported twice: the venue's error and a note
+        run.failures.append(run.result.rejected.note(venue.name))
+        run.result.notes.append(run.result.rejected.note(venue.name))
     if run.failures:
         run.result.error = redact("; ".join(run.failures))[:800]
         log.warning("%s failed: %s", venue.name, run.result.error)
@@ -187,7 +191,8 @@ async def _prices(run: _Run) -> None:
     path = series_path(run.root, "ohlcv", venue, plan.timeframe)
     cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, run.result)
     pager = _Pager(
-        call=_page_call(run.ex, venue, "ohlcv", plan.timeframe),
+        call=_checked_call(run, "ohlcv", _page_call(run.ex, venue, "ohlcv", plan.timeframe),
+                           venue.ohlcv_page_limit),
         time_of=lambda r: None if not r or r[0] is None else int(r[0]),
         limit=venue.ohlcv_page_limit, step_ms=tf_ms, use_until=run.use_until("ohlcv"),
         gallop="ohlcv" in venue.gallop_series,
@@ -197,7 +202,10 @@ async def _prices(run: _Run) -> None:
         await _page_missing(run, pager, cached, covered, "ohlcv", reopen_last=True,
                             first_served=run.first_served("ohlcv", tf_ms))
     finally:
-        run.result.new["ohlcv"] = parse.ohlcv_frame(pager.rows)
+        new = checks.check_ohlcv(parse.ohlcv_frame(pager.rows), tf_ms, run.result.rejected,
+                                 cached=cached, peers=_peer_closes(run))
+        run.result.new["ohlcv"] = new
+        _silence(run, "ohlcv", cached, new, tf_ms)
 
 
 async def _funding(run: _Run) -> list:
@@ -221,7 +229,8 @@ async def _page_funding(run: _Run, rows: list) -> None:
     cached, covered = _read_or_reset(path, "funding", venue, None, run.result)
     step_h = venue.funding_interval_hours or _market_interval(venue, market) or 8.0
     pager = _Pager(
-        call=_page_call(ex, venue, "funding"),
+        call=_checked_call(run, "funding", _page_call(ex, venue, "funding"),
+                           venue.funding_page_limit),
         time_of=lambda r: r.get("timestamp"), limit=venue.funding_page_limit,
         step_ms=int(step_h * 3_600_000), use_until=run.use_until("funding"), policy=run.policy,
         gallop="funding" in venue.gallop_series,
@@ -231,8 +240,9 @@ async def _page_funding(run: _Run, rows: list) -> None:
                             first_served=run.first_served("funding", int(step_h * 3_600_000)))
     finally:
         rows.extend(pager.rows)
-        run.result.new["funding"] = parse.funding_frame(
-            pager.rows, venue, market_interval_hours=_market_interval(venue, market))
+        run.result.new["funding"] = checks.check_funding(parse.funding_frame(
+            pager.rows, venue, market_interval_hours=_market_interval(venue, market)), venue,
+            run.result.rejected)
 
 
 async def _oi_history(run: _Run, funding_rows: list) -> None:
@@ -250,7 +260,8 @@ async def _oi_history(run: _Run, funding_rows: list) -> None:
     hist = cached[cached["kind"] == "history"] if len(cached) else cached
     oi_tf = _oi_timeframe(venue, run.plan.timeframe)
     pager = _Pager(
-        call=_page_call(ex, venue, "oi_history", oi_tf),
+        call=_checked_call(run, "open interest", _page_call(ex, venue, "oi_history", oi_tf),
+                           venue.oi_page_limit),
         time_of=lambda r: r.get("timestamp"), limit=venue.oi_page_limit,
         step_ms=bar_ms(oi_tf), use_until=run.use_until("oi_history"), policy=run.policy,
         gallop="oi_history" in venue.gallop_series,
@@ -281,6 +292,68 @@ async def _oi_snapshot(run: _Run) -> None:
         run.oi_frames.append(parse.oi_frame([snap], venue, run.market.get("contractSize"),
                                             kind="snapshot",
                                             amount_unit=venue.oi_snapshot_amount))
+
+
+def _checked_call(run: _Run, series: str, call, limit: int):
+    """`call` with its reply checked: a page of more rows than asked -- `limit`, the venue's
+    page size, when it is sent (`Venue.limit_param`), else `checks.MAX_PAGE_ROWS` (a venue
+    that ignores page sizes may answer more than its declared page) -- is rejected whole
+    (`checks.ReplyRejected`, which fails the series) and counted."""
+    sent = {"open interest": "oi_history"}.get(series, series) in run.venue.limit_param
+
+    async def checked(since, n, until):
+        page = await call(since, n, until)
+        try:
+            cap = limit if sent else checks.MAX_PAGE_ROWS
+            checks.check_page(len(page or ()), cap, f"{run.venue.name} {series}")
+        except checks.ReplyRejected:
+            run.result.rejected.add_count(series, "reply larger than the page asked",
+                                          len(page), {"rows": len(page), "limit": cap})
+            raise
+        return page
+    return checked
+
+
+def _silence(run: _Run, series: str, cached, new, step_ms: int) -> None:
+    """Record a failure when the venue served nothing after its last cached row although at
+    least two whole steps have closed since (silence is never success)."""
+    if not len(cached):
+        return
+    last = int(pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8.max())
+    fresh = len(new) and int(pd.DatetimeIndex(new["time"]).as_unit("ms").asi8.max()) > last
+    if not fresh and last + 3 * step_ms <= run.plan.until:
+        missed = (run.plan.until - last) // step_ms - 1
+        run.failures.append(f"{series}: no new rows although {missed} bar(s) closed since the "
+                            f"last cached one ({pd.Timestamp(last, unit='ms', tz='UTC')}); "
+                            f"the cache stays stale")
+
+
+def _peer_closes(run: _Run):
+    """Closes of the other spot and perp venues cached for this timeframe (a frame indexed
+    by bar open time, one column per file), the reference of `checks.check_ohlcv`; None when
+    there are none.  Read-only: a file that cannot be read is skipped here (reading it as a
+    series reports it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    own = series_path(run.root, "ohlcv", run.venue, run.plan.timeframe)
+    if run.venue.kind == "fx" or not own.parent.exists():
+        return None
+    cols = {}
+    for path in sorted(own.parent.glob("*.parquet")):
+        if path == own or path.name.startswith("fx-"):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                table = pq.read_table(pa.BufferReader(fh.read()), columns=["time", "close"])
+            times = table.column("time").to_numpy().astype("datetime64[ms]").astype("int64")
+            cols[path.stem] = pd.Series(table.column("close").to_numpy(),
+                                        index=pd.to_datetime(times, unit="ms", utc=True))
+        except Exception:  # noqa: BLE001 - a peer's bad file is not this venue's problem
+            continue
+    if not cols:
+        return None
+    return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
 
 
 def _read_or_reset(path, series, venue, timeframe, result):

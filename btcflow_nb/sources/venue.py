@@ -101,6 +101,9 @@ class Venue:
     oi_history_rows: the venue serves only the newest N OI-history periods.
     gallop_series: series whose empty windows may grow (`btcflow_nb.sources.paging`): only
         where the venue and ccxt honour any ``until`` window asked (none by default).
+    funding_clamp: the largest |funding rate| per interval the venue documents (a fraction),
+        or None (unknown: `btcflow_nb.sources.checks.FUNDING_BOUND`, 3 %, applies); a row
+        beyond it is rejected before it is cached.
     """
 
     key: str
@@ -138,6 +141,7 @@ class Venue:
     oi_history_days: Optional[float] = None
     oi_history_rows: Optional[int] = None
     gallop_series: tuple = ()
+    funding_clamp: Optional[float] = None
 
     def __post_init__(self):
         _check_choice("kind", self.kind, KINDS)

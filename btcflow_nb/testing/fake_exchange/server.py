@@ -5,8 +5,11 @@ the venue's dialect (`dialects.DIALECTS`), whose routes pick the handler and the
 (`ENDPOINT_KINDS`).  An injected `Fault` matching the exchange id and endpoint kind then decides
 what happens: ``"latency"`` / ``"timeout"`` hold the request `Fault.delay` seconds first;
 ``"429"``, ``"500"``, ``"503"`` answer a plain-text gateway error instead of the handler;
-``"malformed"`` cuts the JSON body in half; ``"empty"``, ``"overlap"``, ``"duplicate"`` shape the
-rows (`dialects.Ctx.select`).  Each request is logged (`RequestRecord`) before its reply leaves.
+``"malformed"`` cuts the JSON body in half; ``"empty"``, ``"overlap"``, ``"duplicate"``,
+``"oversized"`` (30 x the page size) shape the rows (`dialects.Ctx.select`); the value faults
+(``"zero_close"``, ``"inf_close"``, ``"wrong_instrument"``, ``"misaligned"``,
+``"absurd_funding"``, ``"inf_funding"``, ``"negative_oi"``) spoil the values served
+(`dialects.dialect._Poisoned`).  Each request is logged (`RequestRecord`) before its reply leaves.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from .dialects import DIALECTS, Ctx
 from .truth import Truth
 
 FAULT_KINDS = ("latency", "429", "500", "503", "timeout", "malformed", "empty", "overlap",
-               "duplicate")
+               "duplicate", "oversized", "zero_close", "inf_close", "wrong_instrument",
+               "misaligned", "absurd_funding", "inf_funding", "negative_oi")
 ENDPOINT_KINDS = ("markets", "ohlcv", "funding", "oi_history", "oi")
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,15 @@ class Ctx:
     def __init__(self, fake, query, body, fault):
         self.fake, self.query, self.body, self.fault = fake, query, body, fault
         self.now = fake.now_ms
-        self.truth = fake.truth
+
+    @property
+    def truth(self):
+        """The server's truth, seen through the request's value fault when it has one
+        (`_Poisoned`)."""
+        kind = self.fault.kind if self.fault else None
+        if kind in _Poisoned.KINDS:
+            return _Poisoned(self.fake.truth, kind)
+        return self.fake.truth
 
     def q(self, name, default=None):
         return self.query.get(name, default)
@@ -50,9 +58,12 @@ class Ctx:
         if hi is not None:
             ok &= (times < hi) if hi_open else (times <= hi)
         idx = np.flatnonzero(ok)
+        kind = self.fault.kind if self.fault else None
+        if kind == "oversized" and len(idx):
+            # the page asked ignored: 30 x the page size, the window's rows over and over
+            return np.resize(idx, 30 * (limit or 1000))
         if limit is not None and len(idx) > limit:
             idx = idx[-limit:] if newest else idx[:limit]
-        kind = self.fault.kind if self.fault else None
         if kind == "empty":
             return idx[:0]
         if kind == "overlap" and len(idx):
@@ -61,6 +72,57 @@ class Ctx:
         if kind == "duplicate":
             idx = np.repeat(idx, 2)
         return idx
+
+
+class _Poisoned:
+    """A `Truth` whose values one fault spoils, for checking that the client refuses them:
+
+    * ``"zero_close"`` / ``"inf_close"``: the close of every bar from the third on is 0 / inf
+      (the first two stay true, so a venue still has good rows);
+    * ``"wrong_instrument"``: every price x 0.05 (ETH-scale candles served as BTC);
+    * ``"misaligned"``: bar open times 1 s apart from the first bar's time + 1 s;
+    * ``"absurd_funding"``: every funding rate from the third event on is 0.5 (50 % per
+      interval); ``"inf_funding"``: +inf;
+    * ``"negative_oi"``: every OI value from the third sample on is negated.
+    """
+
+    KINDS = ("zero_close", "inf_close", "wrong_instrument", "misaligned", "absurd_funding",
+             "inf_funding", "negative_oi")
+
+    def __init__(self, truth, kind):
+        self._truth, self._kind = truth, kind
+
+    def __getattr__(self, name):
+        return getattr(self._truth, name)
+
+    def bars(self, name, tf_ms, now_ms):
+        b = {k: np.array(v, copy=True) for k, v in self._truth.bars(name, tf_ms, now_ms).items()}
+        if self._kind == "zero_close":
+            b["c"][2:] = 0.0
+        elif self._kind == "inf_close":
+            b["c"][2:] = np.inf
+        elif self._kind == "wrong_instrument":
+            for k in ("o", "h", "l", "c"):
+                b[k] = np.round(b[k] * 0.05, 1)
+        elif self._kind == "misaligned" and len(b["t"]):
+            b["t"] = b["t"][0] + 1000 * (1 + np.arange(len(b["t"]), dtype=np.int64))
+        return b
+
+    def funding(self, key):
+        t, rate, hours = self._truth.funding(key)
+        rate = np.array(rate, copy=True)
+        if self._kind == "absurd_funding":
+            rate[2:] = 0.5
+        elif self._kind == "inf_funding":
+            rate[2:] = np.inf
+        return t, rate, hours
+
+    def oi_native(self, key):
+        t, native = self._truth.oi_native(key)
+        native = np.array(native, copy=True)
+        if self._kind == "negative_oi":
+            native[2:] = -native[2:]
+        return t, native
 
 
 def _num(x) -> str:
