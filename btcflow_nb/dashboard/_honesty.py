@@ -33,20 +33,22 @@ LOW_COVERAGE = 0.5
 #: The band's fill: a neutral grey that reads on light and dark themes.
 COVERAGE_COLOR = "#888888"
 COVERAGE_OPACITY = 0.22
-#: Characters of a failure reason shown (the full text stays in ``meta["errors"]``).
+#: Characters of a failure reason shown in the load line and in the (narrow) info panel; the
+#: full text stays in ``meta["errors"]``.
 REASON_CHARS = 70
+INFO_REASON_CHARS = 24
 
 
 # ---------------------------------------------------------------------------- load line
-def failed_venues(meta: dict) -> dict[str, str]:
-    """Failed venue -> short reason (first line, at most :data:`REASON_CHARS` characters), from
+def failed_venues(meta: dict, chars: int = REASON_CHARS) -> dict[str, str]:
+    """Failed venue -> short reason (first line, at most ``chars`` characters), from
     ``meta["errors"]`` and ``meta["load"]["failures"]`` (a fetch that failed as a whole)."""
     out = {}
     for source in ((meta.get("load") or {}).get("failures") or {}, meta.get("errors") or {}):
         for venue, reason in dict(source).items():
             text = (str(reason).strip().splitlines() or [""])[0]
-            if len(text) > REASON_CHARS:
-                text = text[:REASON_CHARS - 1] + "…"
+            if len(text) > chars:
+                text = text[:chars - 1] + "…"
             out[str(venue)] = text or "failed"
     return dict(sorted(out.items()))
 
@@ -90,7 +92,7 @@ def build_coverage_band(x_scale) -> bq.Lines:
     (spanning the panel's height), one rectangle per run of low-coverage bars."""
     return bq.Lines(x=[], y=[], scales={"x": x_scale, "y": bq.LinearScale(min=0.0, max=1.0)},
                     colors=[COVERAGE_COLOR], fill="bottom", fill_colors=[COVERAGE_COLOR],
-                    fill_opacities=[COVERAGE_OPACITY], opacities=[0.0], stroke_width=0,
+                    fill_opacities=[COVERAGE_OPACITY], stroke_width=0,
                     labels=[f"OI coverage < {LOW_COVERAGE:.0%}"], display_legend=True,
                     visible=False)
 
@@ -132,7 +134,7 @@ def coverage_rows(md, m: pd.DataFrame, p: dict) -> list[list[str]]:
 
 def failed_rows(meta: dict) -> list[list[str]]:
     """An info-panel row naming the failed venues with a short reason (none: no row)."""
-    failed = failed_venues(meta)
+    failed = failed_venues(meta, INFO_REASON_CHARS)
     return [["failed venues", "; ".join(f"{v}: {r}" for v, r in failed.items())]] if failed \
         else []
 

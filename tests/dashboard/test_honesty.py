@@ -39,11 +39,12 @@ def test_info_panel_and_load_line_list_failed_venues_with_a_short_reason(failing
     d = cls(failing, debounce_ms=0)
     for text in (d.info.value, d.load_line.value, d.summary()):
         assert "okx" in text and "htx" in text
-        assert "RequestTimeout" in text and "503 Service Unavailable" in text
+        assert "RequestTimeout" in text and "ExchangeNotAvailable" in text
         assert "Traceback" not in text                    # first line only
     row = [r for r in d.summary().splitlines() if r.startswith("failed venues")]
     assert len(row) == 1 and row[0].index("htx") < row[0].index("okx")   # sorted by name
-    assert "…" in row[0] and len(row[0]) < 220            # long reason shortened
+    assert "…" in row[0] and len(row[0]) < 100            # long reasons shortened
+    assert "503 Service Unavailable" in d.load_line.value     # the line has room for more
     assert "⚠" in d.load_line.value
 
 
