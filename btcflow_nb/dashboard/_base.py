@@ -13,7 +13,9 @@ import ipywidgets as W
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._widgets import Debouncer, GuardedRunner, range_options, synthetic_badge, timeframe_choices
+from ._widgets import (Debouncer, GuardedRunner, cut, range_options, synthetic_badge,
+                       timeframe_choices)
+from ._honesty import load_line_html
 from .readouts import info_html, summary_text, visible_alert_hits
 
 
@@ -98,6 +100,9 @@ class _DashboardBase(W.VBox):
         self.reset_zoom_button = W.Button(description="reset zoom", layout=W.Layout(width="100px"))
         self.reset_zoom_button.on_click(lambda _b: self.reset_zoom())
         self.badge = synthetic_badge(self.meta)
+        #: What was loaded: source, freshness, fallback reason, failed venues (one line).
+        self.load_line = W.HTML(value=load_line_html(self.meta))
+        self.load_line.add_class("btcflow-load-info")
         #: Alerts table and onset counts: closed bars only unless this is on (a bar whose period
         #: had not ended when the data was fetched is open, its signals provisional).
         self.include_open = W.Checkbox(value=False, description="include open bar", indent=False,
@@ -241,12 +246,7 @@ class _DashboardBase(W.VBox):
 
     def _metrics_for(self, params: dict) -> pd.DataFrame:
         """``flow_metrics(md, **params)``: the cached full history cut to start..end."""
-        m = self._full_metrics(params)
-        if params.get("start") is not None:
-            m = m.loc[m.index >= params["start"]]
-        if params.get("end") is not None:
-            m = m.loc[m.index <= params["end"]]
-        return m
+        return cut(self._full_metrics(params), params.get("start"), params.get("end"))
 
     # ----------------------------------------------------------------- parameters
     def _range_bounds(self, full_range: bool) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -320,6 +320,7 @@ class _DashboardBase(W.VBox):
         self._info_rows = [list(r) for r in rows]
         panel, self._freshness = info_html(rows, self.meta, last_bar)
         self.info.value = panel
+        self.load_line.value = load_line_html(self.meta)   # keeps "n h ago" current
 
     def summary(self) -> str:
         """The info panel as plain text: latest values, active signals, source and freshness."""

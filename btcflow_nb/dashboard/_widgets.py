@@ -260,3 +260,26 @@ def tooltip(label: str, y_format: str = ".2f") -> bq.Tooltip:
     """A hover tooltip showing the bar's time (UTC, to the hour) and its value."""
     return bq.Tooltip(fields=["x", "y"], formats=[TOOLTIP_DATE_FORMAT, y_format],
                       labels=["time UTC", label])
+
+
+def set_frame_lines(mark: bq.Lines, frame: pd.DataFrame | None) -> None:
+    """One line per column of ``frame`` (x: its index, labels: its columns), in place; empty
+    and hidden when ``frame`` is None or has no rows or columns."""
+    with mark.hold_sync():
+        if frame is None or frame.shape[1] == 0 or len(frame) == 0:
+            mark.x, mark.y, mark.labels = [], [], []
+            mark.visible = False
+            return
+        mark.x = plot_times(frame.index)
+        mark.y = frame.to_numpy(dtype=np.float64).T
+        mark.labels = [str(c) for c in frame.columns]
+        mark.visible = True
+
+
+def cut(frame: pd.DataFrame, start, end) -> pd.DataFrame:
+    """The rows of ``frame`` with ``start <= time <= end`` (None = open end)."""
+    if start is not None:
+        frame = frame.loc[frame.index >= start]
+    if end is not None:
+        frame = frame.loc[frame.index <= end]
+    return frame

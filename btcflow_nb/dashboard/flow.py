@@ -12,8 +12,10 @@ from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBa
 from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
                             band_keys, build_signal_marks, render_signal_marks,
                             render_state_bands)
-from ._widgets import (GREY, RED, UserMessage, floats, is_empty, new_panel_figure, plot_times,
-                       set_hline, set_sign_bars, sign_bars, tooltip)
+from ._widgets import (GREY, RED, UserMessage, cut, floats, is_empty, new_panel_figure,
+                       plot_times, set_frame_lines, set_hline, set_sign_bars, sign_bars, tooltip)
+from ._honesty import (build_coverage_band, coverage_rows, failed_rows, late_z_for,
+                       render_coverage_band)
 from .explain_view import ExplainView
 from .readouts import FLOW_PANELS, flow_info, flow_missing_reason, window_notes
 
@@ -201,6 +203,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
                                        "btcflow-panel-premium")
 
         os_ = {"x": xs, "y": bq.LinearScale()}
+        m["oi_coverage"] = build_coverage_band(xs)
         m["oi_z"] = bq.Lines(x=[], y=[], scales=os_, colors=["#8c564b"], labels=["OI z"],
                              display_legend=True, tooltip=tooltip("OI z"))
         m["oi_hot"] = bq.Lines(x=[], y=[], scales=os_, colors=[RED], line_style="dashed",
@@ -212,7 +215,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
         m["oi_cycle_low"] = bq.Lines(x=[], y=[], scales=os_, colors=["#9467bd"],
                                      line_style="dotted", labels=["−k"])
         oi_fig = new_panel_figure("Aggregated open interest z-score", xs, os_["y"], "OI z",
-                                  [m["oi_z"], m["oi_hot"], m["oi_build"], m["oi_cycle_high"],
+                                  [m["oi_coverage"], m["oi_z"], m["oi_hot"], m["oi_build"], m["oi_cycle_high"],
                                    m["oi_cycle_low"]], "btcflow-panel-oi")
 
         fs = {"x": xs, "y": bq.LinearScale()}
@@ -260,7 +263,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
         panels = [self.onset_line]
         for key in FLOW_PANELS:
             panels += [self.panel_messages[key], self.figures[key]]
-        return [header, self.status, tabs, *panels,
+        return [header, self.load_line, self.status, tabs, *panels,
                 W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
                 self.explain_view, self._guard.clear_errors_button, self.errors]
 
@@ -301,11 +304,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
         vf = _metrics.venue_funding(self.md, p["timeframe"], apr=p["apr"],
                                     funding_smoothing=p["funding_smoothing"],
                                     perp_venues=p["perp_venues"])
-        if p["start"] is not None:
-            vf = vf.loc[vf.index >= p["start"]]
-        if p["end"] is not None:
-            vf = vf.loc[vf.index <= p["end"]]
-        return vf
+        return cut(vf, p["start"], p["end"])
 
     def _render(self, m: pd.DataFrame, p: dict) -> None:
         t = plot_times(m.index)
@@ -325,6 +324,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
 
         with mk["oi_z"].hold_sync():
             mk["oi_z"].x, mk["oi_z"].y = t, floats(m["oi_z"])
+        render_coverage_band(mk["oi_coverage"], m, t)
         set_hline(mk["oi_hot"], ends, p["oi_hot_z"])
         set_hline(mk["oi_build"], ends, p["oi_build_z"])
         set_hline(mk["oi_cycle_high"], ends, p["cycle_k"], visible=p["extremes"])
@@ -341,7 +341,8 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
         self.figures["oi"].axes[1].label = f"OI z ({p['oi_unit'].upper()})"
         self._apply_log_scale()
         self._update_panel_messages(m, p)
-        self._set_info(*flow_info(m, p, ALERT_KINDS))
+        rows, last_bar = flow_info(m, p, ALERT_KINDS)
+        self._set_info(rows + coverage_rows(self.md, m, p) + failed_rows(self.meta), last_bar)
         self._update_alerts()
 
     def _update_venue_lines(self) -> None:
@@ -351,16 +352,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
             return
         if self._venue_funding is None and self.metrics is not None:
             self._venue_funding = self._compute_venue_funding(self.params())
-        vf = self._venue_funding
-        with mark.hold_sync():
-            if vf is None or vf.shape[1] == 0 or len(vf) == 0:
-                mark.x, mark.y, mark.labels = [], [], []
-                mark.visible = False
-                return
-            mark.x = plot_times(vf.index)
-            mark.y = vf.to_numpy(dtype=np.float64).T
-            mark.labels = [str(c) for c in vf.columns]
-            mark.visible = True
+        set_frame_lines(mark, self._venue_funding)
 
     def _render_bands(self) -> None:
         m = self.metrics
@@ -382,10 +374,18 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
             fig.axes[1].scale = new
 
     # ================================================================ text panels
+    def _late_z(self, p: dict) -> dict[str, str]:
+        """Panel -> why its z-score starts late (``md.depth`` of the selected venues), cached."""
+        key = (p["timeframe"], p["lookback"], repr(p["spot_venues"]), repr(p["perp_venues"]))
+        if getattr(self, "_late_key", None) != key:
+            self._late, self._late_key = late_z_for(self.md, p, self._full_index), key
+        return self._late
+
     def _update_panel_messages(self, m: pd.DataFrame, p: dict) -> None:
+        late = self._late_z(p)
         for key, fig in self.figures.items():
             reason = " · ".join(r for r in (flow_missing_reason(self.md, key, m, p),
-                                            *window_notes(m, key)) if r)
+                                            late.get(key, ""), *window_notes(m, key)) if r)
             self.panel_messages[key].value = (
                 f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else "")
             fig.title = f"{self._base_titles[key]} — {reason}" if reason else self._base_titles[key]

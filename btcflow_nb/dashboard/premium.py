@@ -9,6 +9,7 @@ import pandas as pd
 from ._base import _ALERT_SPECS, _DashboardBase, _defaults
 from ._widgets import (GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars, sign_bars,
                        tooltip)
+from ._honesty import failed_rows
 from ._signal_layer import OPEN_OPACITY
 from .readouts import (MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info,
                        window_notes)
@@ -88,7 +89,7 @@ class PremiumIndexPanel(_DashboardBase):
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC spot vs futures premium index</h3>"),
                          self.badge], layout=W.Layout(align_items="center"))
         self.children = [
-            header, self.status,
+            header, self.load_line, self.status,
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             W.HBox([c["bb_length"], c["bb_mult"], c["futures"], self.include_open]),
             self.panel_message, self.figure,
@@ -141,7 +142,8 @@ class PremiumIndexPanel(_DashboardBase):
         self.figure.title = (f"{self._base_title} — {reason}" if reason
                              else f"Spot − {fut} premium (USD), BB({p['bb_length']}, "
                                   f"{p['bb_mult']:g})")
-        self._set_info(*premium_info(m, fut))
+        rows, last_bar = premium_info(m, fut)
+        self._set_info(rows + failed_rows(self.meta), last_bar)
         self._update_alerts()
 
     # cross events: an alert is its own onset (a cross cannot hold on two bars in a row)

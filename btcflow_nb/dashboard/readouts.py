@@ -31,8 +31,40 @@ MAX_ALERT_ROWS = 60
 
 
 # ---------------------------------------------------------------------------- shared
+def _utc(stamp) -> pd.Timestamp | None:
+    if stamp is None or (not isinstance(stamp, str) and pd.isna(stamp)) or stamp == "":
+        return None
+    ts = pd.Timestamp(stamp)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def age_text(stamp, now=None) -> str:
+    """How long ago ``stamp`` was: "12 min ago", "20 h ago", "3 days ago" ("" without one)."""
+    ts = _utc(stamp)
+    if ts is None:
+        return ""
+    now = pd.Timestamp(now or datetime.now(timezone.utc))
+    secs = (now - ts).total_seconds()
+    if secs < 0:
+        return "in the future"
+    if secs < 3600:
+        return f"{int(secs // 60)} min ago"
+    if secs < 48 * 3600:
+        return f"{int(secs // 3600)} h ago"
+    return f"{int(secs // 86400)} days ago"
+
+
+def fetched_text(stamp, now=None) -> str:
+    """"fetched 2026-11-29 08:00 UTC, 20 h ago" ("" when the data has no fetch time)."""
+    ts = _utc(stamp)
+    if ts is None:
+        return ""
+    return f"fetched {ts:%Y-%m-%d %H:%M} UTC, {age_text(ts, now)}"
+
+
 def freshness_text(meta: dict, last_bar) -> str:
-    """'source: demo · data through 2025-12-31 00:00 UTC (693 days ago) · fetched …'."""
+    """'source: live · data through 2026-11-29 00:00 UTC (0 days ago) · fetched 2026-11-29
+    08:00 UTC, 20 h ago' (the demo has no fetch time)."""
     source = meta.get("source", "unknown")
     parts = [f"source: {source}"]
     if last_bar is not None and not pd.isna(last_bar):
@@ -40,9 +72,9 @@ def freshness_text(meta: dict, last_bar) -> str:
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         age_days = (pd.Timestamp(datetime.now(timezone.utc)) - ts).days
         parts.append(f"data through {ts:%Y-%m-%d %H:%M} UTC ({age_days} days ago)")
-    fetched = meta.get("fetched_at")
+    fetched = fetched_text(meta.get("fetched_at"))
     if fetched:
-        parts.append(f"fetched {fetched}")
+        parts.append(fetched)
     return " · ".join(parts)
 
 

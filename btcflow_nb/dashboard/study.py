@@ -9,6 +9,7 @@ import ipywidgets as W
 import numpy as np
 
 from .. import study as _study
+from ._honesty import load_line_html
 from ._widgets import GREY, Debouncer, GuardedRunner, floats, synthetic_badge, timeframe_choices
 
 _BLUE = "#1f77b4"
@@ -102,8 +103,11 @@ class SignalStudyPanel(W.VBox):
         self.notes.add_class("btcflow-study-notes")
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>Does a signal work?</h3>"),
                          synthetic_badge(self.meta)], layout=W.Layout(align_items="center"))
+        #: What was loaded: source, freshness, fallback reason, failed venues (one line).
+        self.load_line = W.HTML(value=load_line_html(self.meta))
+        self.load_line.add_class("btcflow-load-info")
         c = self.controls
-        self.children = [header, W.HBox([c["timeframe"], c["signal"], c["horizons"]]),
+        self.children = [header, self.load_line, W.HBox([c["timeframe"], c["signal"], c["horizons"]]),
                          self.status, self.notes, self.table, self.figure,
                          self._guard.clear_errors_button, self.errors]
         self._debounce = Debouncer(debounce_ms, self._refresh_now)

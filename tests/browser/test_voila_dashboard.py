@@ -59,7 +59,8 @@ def _drag_lookback_handle(page, dx: float) -> None:
 
 def test_lookback_slider_changes_the_oi_zscore_line(dashboard):
     before = panel(dashboard, "oi")
-    z_line_before = before["lines"][0]  # the OI z line is the first mark of the OI panel
+    # the OI z line is the OI panel's second mark, above the low-coverage band (issue 11)
+    z_line_before = before["lines"][1]
     assert any(len(d) > 10 for d in z_line_before)
     readout = dashboard.locator(".btcflow-ctl-lookback .widget-readout")
     old_value = int(readout.inner_text())
@@ -71,12 +72,12 @@ def test_lookback_slider_changes_the_oi_zscore_line(dashboard):
     assert new_value > old_value
     dashboard.wait_for_function(
         "([sel, before]) => { const f = document.querySelector(sel);"
-        " const d = [...f.querySelectorAll('svg.svg-figure > g > g > g:first-child path.line')]"
+        " const d = [...f.querySelectorAll('svg.svg-figure > g > g > g:nth-child(2) path.line')]"
         ".map(p => p.getAttribute('d') || ''); return JSON.stringify(d) !== JSON.stringify(before); }",
         arg=[".btcflow-flow-dashboard .btcflow-panel-oi", z_line_before], timeout=UPDATE_TIMEOUT_MS)
     after = panel(dashboard, "oi")
     assert int(readout.inner_text()) == new_value
-    assert after["lines"][0] != z_line_before
+    assert after["lines"][1] != z_line_before
     assert after["marks"] == before["marks"]  # updated in place, not rebuilt
     save_screenshot(dashboard, "voila-lookback-changed")
 

@@ -96,4 +96,6 @@ def test_sanitizer_replaces_only_the_volatile_parts():
                               "synthetic demo data")
     assert sanitize(line.replace("2025-12-31", "2025-12-30")) != sanitize(line)
     assert sanitize("fetched 2026-01-02T03:04:05.123+00:00 ok") == "fetched TIMESTAMP ok"
+    assert (sanitize("loaded: cache · fetched 2026-11-29 08:00 UTC, 20 h ago · x")
+            == "loaded: cache · fetched TIMESTAMP UTC, N ago · x")
     assert sanitize("<object at 0x7f3a2b>") == "<object at 0xADDRESS>"
