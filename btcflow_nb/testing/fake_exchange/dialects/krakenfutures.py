@@ -7,7 +7,7 @@ unpaged: the whole history in one reply, ``fundingRate`` in USD per BTC (rate x 
 from __future__ import annotations
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: chart timeframe -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
@@ -42,7 +42,7 @@ def charts(ctx, m):
 def funding(ctx, m):
     import pandas as pd
 
-    t, rate, _ = ctx.truth.funding("krakenfutures")
+    t, rate, _ = ctx.funding("krakenfutures")
     idx = ctx.select(t)   # the whole history, as Kraken Futures does
     price = ctx.truth.close_at("perp:krakenfutures", t[idx])
     return 200, {"result": "success", "rates": [
@@ -52,7 +52,11 @@ def funding(ctx, m):
         for k, i in enumerate(idx)], "serverTime": "2024-01-01T00:00:00.000Z"}
 
 
-DIALECT = Dialect("krakenfutures", routes=(
+#: PF_XBTUSD: ``openingDate`` 2022-01-01 (the instrument's own field, below)
+FIRST = {"perp:krakenfutures": {"ohlcv": _ms("2022-01-01"), "funding": _ms("2022-01-01T01:00"),
+                                "oi_history": _ms("2022-01-01")}}
+
+DIALECT = Dialect("krakenfutures", first=FIRST, routes=(
     ("GET", r"/derivatives/api/v3/instruments", "markets", instruments),
     ("GET", r"/api/charts/v1/trade/([^/]+)/([^/]+)", "ohlcv", charts),
     ("GET", r"/derivatives/api/v4/historicalfundingrates", "funding", funding)))
