@@ -110,12 +110,15 @@ DEFAULT_VENUES: tuple = (
           ohlcv_page_limit=2000, funding_page_limit=100, oi_page_limit=200,
           listed="2020-10-01", oi_history_rows=200),
     # kucoin futures: klines 500 per request (KuCoin docs; the registry asks 300); public funding
-    # history 100 rows; open interest ``maxLimit = 200``; XBTUSDTM ``firstOpenDate`` 2020-03-30
+    # history 100 rows; open interest ``maxLimit = 200``; XBTUSDTM ``firstOpenDate`` 2020-03-30;
+    # OI history: first sample unknown, so discovered by galloping (ccxt passes ``startAt`` /
+    # ``endAt`` through unclamped, and the venue answers any window with its newest rows)
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
           funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
           market_types=("swap",), until_param=("funding", "oi_history"), ohlcv_page_limit=300,
-          funding_page_limit=100, oi_page_limit=200, listed="2020-03-30"),
+          funding_page_limit=100, oi_page_limit=200, listed="2020-03-30",
+          gallop_series=("oi_history",)),
     # --- funding-only perpetuals -------------------------------------------------------------
     # deribit: chart data paginate(..., 5000); funding history by time window of hourly rows,
     # ``maxEntriesPerRequest = 744  # seems exchange returns max 744 items per request``
