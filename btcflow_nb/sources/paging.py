@@ -148,9 +148,9 @@ class _Pager:
             if len(page) >= self.limit and first - cursor > self.step_ms:
                 # the venue kept the newest rows: go back (backwards, from a galloped window)
                 stack.append((cursor, first - 1, gallop > 1))
-                if gallop > 1 and window_end >= b:
-                    return     # the newest rows up to `b` are in hand: nothing after them
-            found, gallop = True, 1
+            found, galloped, gallop = True, gallop > 1, 1
+            if galloped and window_end >= b and last + self.step_ms > b:
+                return         # a galloped window's rows reach `b`: nothing after them
             if self.last_possible is not None and last >= self.last_possible:
                 return
             short = len(page) <= self.limit - 2
