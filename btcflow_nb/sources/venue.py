@@ -81,6 +81,9 @@ class Venue:
         reports coins in its OI history but contracts in its current OI).
     market_types: ccxt ``options['fetchMarkets']['types']`` needed to load this market (keeps
         load_markets to one request instead of one per product family).
+    oi_ticker_field: for a venue whose ccxt exchange has no fetch_open_interest but whose
+        ticker carries the current OI (Kraken Futures): the field of the ticker's raw ``info``
+        read as the snapshot's ``openInterestAmount`` (None: fetch_open_interest is used).
     oi_history_source: "ccxt" (fetch_open_interest_history) or "funding_info" (the OI column
         `oi_info_index` of the funding rows' raw arrays, for Bitfinex whose status history
         carries both and whose ccxt OI-history parser drops the timestamps).
@@ -121,6 +124,7 @@ class Venue:
     oi_snapshot_amount: Optional[str] = None
     oi_value: Optional[str] = None
     oi_btc_field: Optional[str] = None
+    oi_ticker_field: Optional[str] = None
     market_types: tuple = ()
     oi_history_source: str = "ccxt"
     oi_info_index: Optional[int] = None

@@ -128,8 +128,11 @@ DEFAULT_VENUES: tuple = (
           ohlcv_page_limit=5000, funding_page_limit=744, listed="2018-08-14"),
     # Kraken Futures' funding endpoint has no paging: every reply is the whole history. Sending
     # no page size keeps ccxt from trimming it, and one reply then covers the series.
-    # Charts: ``windowLimit = 2000``.
-    _perp("krakenfutures", "krakenfutures", "BTC/USD:USD", "USD",
+    # Charts: ``windowLimit = 2000``.  No OI history, and ccxt has no fetch_open_interest
+    # there, but its ticker (/derivatives/api/v3/tickers/PF_XBTUSD, ccxt fetch_ticker) carries
+    # ``openInterest`` in BTC (PF_ contracts are 1 BTC): recorded on every fetch as a snapshot.
+    _perp("krakenfutures", "krakenfutures", "BTC/USD:USD", "USD", oi_snapshot=True,
+          oi_amount="base", oi_ticker_field="openInterest",
           funding_basis="relative_per_interval", until_param=(),
           limit_param=("ohlcv", "oi_history"), ohlcv_page_limit=2000,
           funding_page_limit=1_000_000, listed="2022-01-01"),
