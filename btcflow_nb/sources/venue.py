@@ -31,8 +31,10 @@ API serves, ISO dates) and rolling limits (``ohlcv_depth_bars``: only the newest
 ``funding_depth_days`` / ``oi_history_days``: only the last N days; ``oi_history_rows``: only the
 newest N periods).  `Venue.first_served` turns them into the earliest time worth asking for, so
 an early ``since`` costs no requests over windows the venue cannot fill.  ``None`` means "not
-known": the series is then discovered by paging (`btcflow_nb.sources.paging` gallops over
-empty windows).  A date set too late would lose rows, one set too early only costs a few empty
+known": the series is then discovered by paging -- in a few requests for a series in
+``gallop_series`` (windows grow x64 until the first row, `btcflow_nb.sources.paging`), for a
+venue asked without ``until`` by its own answer (it returns its oldest rows from ``since``),
+else window by window.  A date set too late would lose rows, one set too early only costs a few empty
 windows, so uncertain dates are set early.
 
 The venues `btcflow_nb.fetch` reads by default are in `btcflow_nb.sources.venues` (the registry).
@@ -103,7 +105,8 @@ class Venue:
     funding_depth_days / oi_history_days: the venue serves only the last N days.
     oi_history_rows: the venue serves only the newest N OI-history periods.
     gallop_series: series whose empty windows may grow (`btcflow_nb.sources.paging`): only
-        where the venue and ccxt honour any ``until`` window asked (none by default).
+        where the venue and ccxt honour any ``until`` window asked (a venue or ccxt that
+        clamped a long window would make rows be skipped), e.g. KuCoin's OI history.
     """
 
     key: str
