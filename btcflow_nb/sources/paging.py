@@ -22,8 +22,14 @@ from .venue import Venue
 
 _MAX_PAGES = 100_000
 #: an empty window makes the next one twice as long (galloping), up to this many page spans:
-#: a series whose first row is unknown costs O(log(empty span)) requests, not one per window
+#: a gap inside a series costs O(log(gap)) requests, not one per window
 _MAX_GALLOP = 64
+#: before a series' first row (discovery), each empty window makes the next one this many
+#: times as long, without a cap: the empty decades before a listing cost ~2 log64(span)
+#: requests (each empty window is asked twice; from 1900 to 2020 in 200-day pages: 5); the
+#: first window holding rows is then read backwards page by page if the venue answers it with
+#: its newest rows
+_DISCOVERY_FACTOR = 64
 
 
 @dataclass
@@ -46,11 +52,47 @@ class _Pager:
     rows: list = field(default_factory=list)
 
     async def run(self, lo: int, hi: int) -> list:
-        stack = [(lo, hi)]
+        stack = [(lo, hi, False)]
         while stack:
-            a, b = stack.pop()
-            await self._forward(a, b, stack)
+            a, b, backward = stack.pop()
+            if backward:
+                await self._backward(a, b)
+            else:
+                await self._forward(a, b, stack)
         return self.rows
+
+    async def _page(self, since, until):
+        if self.requests >= _MAX_PAGES:
+            raise RuntimeError(f"{self.what}: more than {_MAX_PAGES} pages; stopping")
+        page = await _with_retry(lambda: self.call(since, self.limit, until), self.policy,
+                                 self.what)
+        self.requests += 1
+        return page or []
+
+    async def _backward(self, a, b):
+        """Page [a, b] backwards, for a venue that answers a window with its newest rows (only
+        reached from a galloped window, i.e. where the venue honours any window asked): each
+        page asks [a, first row received - 1]; a page that is not full, or reaches `a`, ends
+        it (an empty one is asked once more)."""
+        retried = False
+        while a <= b:
+            page = await self._page(a, b)
+            inside = [(t, r) for t, r in ((self.time_of(r), r) for r in page)
+                      if t is not None and a <= t <= b]
+            if self.on_page:
+                self.on_page(len(inside))
+            if not inside:
+                if retried:
+                    return
+                retried = True
+                await asyncio.sleep(self.policy.delay(1))
+                continue
+            retried = False
+            self.rows.extend(r for _, r in inside)
+            first = min(t for t, _ in inside)
+            if len(page) < self.limit or first - a <= self.step_ms:
+                return
+            b = first - 1
 
     async def _forward(self, a, b, stack):
         """Page [a, b] forwards; each page goes on from the last row received.
@@ -67,24 +109,21 @@ class _Pager:
         for ``limit`` bars from `since`), so there the last-row rule is the only one.
         A full page whose first row lies more than one `step_ms` after the cursor (a venue that
         returned the *newest* rows of the window) makes the skipped part be asked too.  An
-        empty page is asked once more before the window counts as empty; with `gallop`, each
-        window found empty makes the next one twice as long (up to `_MAX_GALLOP` page spans),
-        so the empty years before a series' first row cost a few requests (a venue that answers
-        a long window with its newest rows is gone back over, as above)."""
+        empty page is asked once more before the window counts as empty.  With `gallop`, each window found empty before the range's first row makes
+        the next one `_DISCOVERY_FACTOR` times as long (discovery: the empty decades before a
+        listing cost a few requests), and after it twice as long up to `_MAX_GALLOP` page spans
+        (gaps); a galloped window answered with its newest rows is read backwards
+        (`_backward`: one request per page, no second discovery)."""
         cursor = a
         empty_retried = False
         after_short = False
         gallop = 1
+        found = False             # a row received in this range (discovery is over)
         while cursor <= b:
-            if self.requests >= _MAX_PAGES:
-                raise RuntimeError(f"{self.what}: more than {_MAX_PAGES} pages; stopping")
             span = self.limit * self.step_ms * gallop
             window_end = min(b, cursor + span - 1) if self.use_until else b
             until = window_end if self.use_until else None
-            page = await _with_retry(lambda: self.call(cursor, self.limit, until), self.policy,
-                                     self.what)
-            self.requests += 1
-            page = page or []
+            page = await self._page(cursor, until)
             times = [self.time_of(r) for r in page]
             inside = [(t, r) for t, r in zip(times, page) if t is not None and a <= t <= b]
             inside = [(t, r) for t, r in inside if t >= cursor]
@@ -99,14 +138,19 @@ class _Pager:
                 if not self.use_until:
                     return            # nothing at or after `cursor`
                 cursor = window_end + 1
-                gallop = min(gallop * 2, _MAX_GALLOP) if self.gallop else 1
+                if self.gallop:
+                    gallop = (gallop * _DISCOVERY_FACTOR if not found
+                              else min(gallop * 2, _MAX_GALLOP))
                 continue
             empty_retried = False
-            gallop = 1
             self.rows.extend(r for _, r in inside)
             first, last = min(t for t, _ in inside), max(t for t, _ in inside)
             if len(page) >= self.limit and first - cursor > self.step_ms:
-                stack.append((cursor, first - 1))   # the venue kept the newest rows: go back
+                # the venue kept the newest rows: go back (backwards, from a galloped window)
+                stack.append((cursor, first - 1, gallop > 1))
+            found, galloped, gallop = True, gallop > 1, 1
+            if galloped and window_end >= b and last + self.step_ms > b:
+                return         # a galloped window's rows reach `b`: nothing after them
             if self.last_possible is not None and last >= self.last_possible:
                 return
             short = len(page) <= self.limit - 2

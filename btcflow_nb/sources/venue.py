@@ -31,8 +31,10 @@ API serves, ISO dates) and rolling limits (``ohlcv_depth_bars``: only the newest
 ``funding_depth_days`` / ``oi_history_days``: only the last N days; ``oi_history_rows``: only the
 newest N periods).  `Venue.first_served` turns them into the earliest time worth asking for, so
 an early ``since`` costs no requests over windows the venue cannot fill.  ``None`` means "not
-known": the series is then discovered by paging (`btcflow_nb.sources.paging` gallops over
-empty windows).  A date set too late would lose rows, one set too early only costs a few empty
+known": the series is then discovered by paging -- in a few requests for a series in
+``gallop_series`` (windows grow x64 until the first row, `btcflow_nb.sources.paging`), for a
+venue asked without ``until`` by its own answer (it returns its oldest rows from ``since``),
+else window by window.  A date set too late would lose rows, one set too early only costs a few empty
 windows, so uncertain dates are set early.
 
 The venues `btcflow_nb.fetch` reads by default are in `btcflow_nb.sources.venues` (the registry).
@@ -81,6 +83,9 @@ class Venue:
         reports coins in its OI history but contracts in its current OI).
     market_types: ccxt ``options['fetchMarkets']['types']`` needed to load this market (keeps
         load_markets to one request instead of one per product family).
+    oi_ticker_field: for a venue whose ccxt exchange has no fetch_open_interest but whose
+        ticker carries the current OI (Kraken Futures): the field of the ticker's raw ``info``
+        read as the snapshot's ``openInterestAmount`` (None: fetch_open_interest is used).
     oi_history_source: "ccxt" (fetch_open_interest_history) or "funding_info" (the OI column
         `oi_info_index` of the funding rows' raw arrays, for Bitfinex whose status history
         carries both and whose ccxt OI-history parser drops the timestamps).
@@ -100,7 +105,8 @@ class Venue:
     funding_depth_days / oi_history_days: the venue serves only the last N days.
     oi_history_rows: the venue serves only the newest N OI-history periods.
     gallop_series: series whose empty windows may grow (`btcflow_nb.sources.paging`): only
-        where the venue and ccxt honour any ``until`` window asked (none by default).
+        where the venue and ccxt honour any ``until`` window asked (a venue or ccxt that
+        clamped a long window would make rows be skipped), e.g. KuCoin's OI history.
     funding_clamp: the largest |funding rate| per interval the venue documents (a fraction),
         or None (unknown: `btcflow_nb.sources.checks.FUNDING_BOUND`, 3 %, applies); a row
         beyond it is rejected before it is cached.
@@ -124,6 +130,7 @@ class Venue:
     oi_snapshot_amount: Optional[str] = None
     oi_value: Optional[str] = None
     oi_btc_field: Optional[str] = None
+    oi_ticker_field: Optional[str] = None
     market_types: tuple = ()
     oi_history_source: str = "ccxt"
     oi_info_index: Optional[int] = None

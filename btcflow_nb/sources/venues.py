@@ -95,12 +95,13 @@ DEFAULT_VENUES: tuple = (
           funding_interval_source="fixed", funding_interval_hours=8.0, ohlcv_page_limit=10000,
           funding_page_limit=100, listed="2019-09-01"),
     # gate: contract candles ``maxLimit = 1999``; funding_rate: documented default 100 (no
-    # maximum in ccxt, so the default is kept); contract_stats paginate(..., 100)
+    # maximum in ccxt, so the default is kept); contract_stats paginate(..., 100); BTC_USDT
+    # perpetual: the oldest candle Gate serves is 2019-11-18 (public candle collections)
     _perp("gate", "gate", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=False,
           funding_interval_source="market", funding_interval_field="funding_interval",
           funding_interval_units_per_hour=3600, oi_amount="contracts", oi_value="usd",
           market_types=("swap",), until_param=("ohlcv", "funding"), ohlcv_page_limit=1999,
-          funding_page_limit=100, oi_page_limit=100, listed="2019-01-01"),
+          funding_page_limit=100, oi_page_limit=100, listed="2019-11-18"),
     # htx: kline ``min(limit, 2000)``; linear funding ``min(limit, 100)  # max 100``; OI history:
     # the newest 200 periods
     _perp("htx", "htx", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
@@ -109,12 +110,15 @@ DEFAULT_VENUES: tuple = (
           ohlcv_page_limit=2000, funding_page_limit=100, oi_page_limit=200,
           listed="2020-10-01", oi_history_rows=200),
     # kucoin futures: klines 500 per request (KuCoin docs; the registry asks 300); public funding
-    # history 100 rows; open interest ``maxLimit = 200``
+    # history 100 rows; open interest ``maxLimit = 200``; XBTUSDTM ``firstOpenDate`` 2020-03-30;
+    # OI history: first sample unknown, so discovered by galloping (ccxt passes ``startAt`` /
+    # ``endAt`` through unclamped, and the venue answers any window with its newest rows)
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
           funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
           market_types=("swap",), until_param=("funding", "oi_history"), ohlcv_page_limit=300,
-          funding_page_limit=100, oi_page_limit=200, listed="2020-05-01"),
+          funding_page_limit=100, oi_page_limit=200, listed="2020-03-30",
+          gallop_series=("oi_history",)),
     # --- funding-only perpetuals -------------------------------------------------------------
     # deribit: chart data paginate(..., 5000); funding history by time window of hourly rows,
     # ``maxEntriesPerRequest = 744  # seems exchange returns max 744 items per request``
@@ -124,8 +128,11 @@ DEFAULT_VENUES: tuple = (
           ohlcv_page_limit=5000, funding_page_limit=744, listed="2018-08-14"),
     # Kraken Futures' funding endpoint has no paging: every reply is the whole history. Sending
     # no page size keeps ccxt from trimming it, and one reply then covers the series.
-    # Charts: ``windowLimit = 2000``.
-    _perp("krakenfutures", "krakenfutures", "BTC/USD:USD", "USD",
+    # Charts: ``windowLimit = 2000``.  No OI history, and ccxt has no fetch_open_interest
+    # there, but its ticker (/derivatives/api/v3/tickers/PF_XBTUSD, ccxt fetch_ticker) carries
+    # ``openInterest`` in BTC (PF_ contracts are 1 BTC): recorded on every fetch as a snapshot.
+    _perp("krakenfutures", "krakenfutures", "BTC/USD:USD", "USD", oi_snapshot=True,
+          oi_amount="base", oi_ticker_field="openInterest",
           funding_basis="relative_per_interval", until_param=(),
           limit_param=("ohlcv", "oi_history"), ohlcv_page_limit=2000,
           funding_page_limit=1_000_000, listed="2022-01-01"),

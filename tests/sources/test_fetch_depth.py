@@ -112,3 +112,30 @@ def test_first_served_reads_the_registry():
     assert v["perp:gate"].first_served("oi_history", now, DAY_MS) is None    # unknown
     with pytest.raises(ValueError, match="listed='2019-13-45' is not an ISO date"):
         type(binance)(**{**binance.to_dict(), "listed": "2019-13-45"})
+
+
+def test_kraken_futures_current_oi_is_recorded_on_every_fetch(tmp_path):
+    """Kraken Futures serves no OI history; its ticker carries the current OI (BTC), recorded
+    as a snapshot on every fetch, so two fetches at two times leave two samples in the cache,
+    equal to the truth at those times."""
+    from btcflow_nb.sources.cache import read_series, series_path
+
+    venue = {v.name: v for v in DEFAULT_VENUES}["perp:krakenfutures"]
+    with FakeExchange(Truth.recent(5)) as fake:
+        times = [fake.now_ms - 30 * 3_600_000 - 123_000, fake.now_ms]
+        for now in times:
+            fake.set_now(now)
+            md = _fetch(tmp_path, fake, venues=["perp:krakenfutures"], since="2D")
+            assert md.meta["errors"] == {}
+        assert len(fake.log("krakenfutures", "oi")) == 2
+        root = tmp_path / "cache" / "v1"
+        cached, _ = read_series(series_path(root, "open_interest", venue), "open_interest",
+                                venue)
+        snaps = cached[cached["kind"] == "snapshot"]
+        np.testing.assert_array_equal(pd.DatetimeIndex(snaps["time"]).as_unit("ms").asi8,
+                                      times)
+        t, btc = fake.truth.oi_native("krakenfutures")
+        want = btc[np.searchsorted(t, times, side="right") - 1]
+        np.testing.assert_array_equal(snaps["oi_base"].to_numpy(), want)
+        got = md.open_interest[md.open_interest["venue"] == "krakenfutures"]
+        np.testing.assert_array_equal(got["oi_btc"].to_numpy(), want)

@@ -202,3 +202,34 @@ def test_a_series_ending_before_the_end_is_asked_once_more_without_retries():
     got = run(pager.run(rows[-5], 995))
     assert [r["timestamp"] for r in got] == rows[-5:]
     assert asked == [(250, 449), (291, 490), (491, 690), (691, 890), (891, 995)]
+
+
+@pytest.mark.parametrize("newest", [False, True], ids=["oldest-first", "newest-first"])
+@pytest.mark.parametrize("listed", [0, 7, 5_000, 123_457, 800_000])   # < 4161 page spans
+def test_discovery_finds_an_unknown_first_row_in_a_few_requests(newest, listed):
+    """A gallop venue (honours any window) with an unknown first row: the empty span before it
+    costs at most 5 requests (windows x64, each empty one asked twice), every row arrives once,
+    and a venue answering a window with its newest rows is read backwards, one page each."""
+    import asyncio
+
+    from btcflow_nb.sources.config import RetryPolicy
+    from btcflow_nb.sources.paging import _Pager
+
+    step, limit = 10, 20
+    rows = list(range(listed - listed % step + step, listed + 3340, step))   # 333 rows
+    end = rows[-1] + 5                                                  # "now"
+    asked = []
+
+    async def call(since, n, until):
+        asked.append((since, until))
+        inside = [t for t in rows if since <= t <= until]
+        return [{"timestamp": t} for t in (inside[-limit:] if newest else inside[:limit])]
+
+    pager = _Pager(call=call, time_of=lambda r: r["timestamp"], limit=limit, step_ms=step,
+                   use_until=True, gallop=True, what="test",
+                   policy=RetryPolicy(attempts=1, base_delay=0.0))
+    got = sorted(r["timestamp"] for r in asyncio.run(pager.run(0, end)))
+    assert got == rows
+    # the pages, the empty windows (each asked twice) and, for an oldest-first venue, the
+    # window before its first page asked (twice) in case it kept the newest rows
+    assert len(asked) <= -(-len(rows) // limit) + 5 + 2

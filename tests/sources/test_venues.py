@@ -35,17 +35,25 @@ def test_registry_claims_match_the_installed_ccxt(venue):
         assert has["fetchFundingRateHistory"]
     if venue.oi_history and venue.oi_history_source == "ccxt":
         assert has["fetchOpenInterestHistory"]
-    if venue.oi_snapshot:
+    if venue.oi_snapshot and venue.oi_ticker_field:    # the OI its ticker carries
+        import ccxt
+
+        assert getattr(ccxt, venue.exchange_id)().has["fetchTicker"]
+        assert not has["fetchOpenInterest"]
+    elif venue.oi_snapshot:
         assert has["fetchOpenInterest"]
     if venue.kind == "perp" and not venue.oi_snapshot:   # says so honestly: ccxt lacks it ...
         assert not has["fetchOpenInterest"] or venue.key == "bitfinex"
 
 
 def test_gaps_in_ccxt_are_recorded_honestly():
-    """Kraken Futures and Deribit have no OI history in ccxt; Gate no current-OI call."""
+    """Kraken Futures and Deribit have no OI history in ccxt; Gate no current-OI call;
+    Kraken Futures' current OI is read from its ticker (issue 11)."""
     by = {v.name: v for v in DEFAULT_VENUES}
     assert not ccxt_has("krakenfutures")["fetchOpenInterestHistory"]
-    assert not by["perp:krakenfutures"].oi_history and not by["perp:krakenfutures"].oi_snapshot
+    assert not ccxt_has("krakenfutures")["fetchOpenInterest"]
+    assert not by["perp:krakenfutures"].oi_history
+    assert by["perp:krakenfutures"].oi_ticker_field == "openInterest"
     assert not ccxt_has("deribit")["fetchOpenInterestHistory"] and not by["perp:deribit"].oi_history
     assert not ccxt_has("gate")["fetchOpenInterest"] and not by["perp:gate"].oi_snapshot
     table = venue_table().set_index("name")

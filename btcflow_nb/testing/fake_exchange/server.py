@@ -177,7 +177,7 @@ class FakeExchange(BackgroundHTTPService):
         venue = self.venues.get(exchange_id)
         routed = venue.route(method, path) if venue else None
         endpoint = routed[0] if routed else "unknown"
-        ctx = Ctx(self, query, body, None)
+        ctx = Ctx(self, query, body, None, venue.first if venue else None)
         status, payload, fault_kind, extra_headers = 404, {"error": "not found"}, None, {}
         if routed:
             kind, handler, match = routed

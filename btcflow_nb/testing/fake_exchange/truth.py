@@ -37,7 +37,8 @@ _OI_NATIVE = {"binance": ("base", None), "bybit": ("base", None), "okx": ("contr
               "bitfinex": ("base", None), "gate": ("contracts", 0.0001), "htx": ("base", None),
               "kucoin": ("contracts", 0.001), "deribit": ("usd", 10.0),
               "hyperliquid": ("base", None), "binance_coinm": ("usd", 100.0),
-              "bybit_inverse": ("usd", 1.0), "okx_inverse": ("usd", 100.0)}
+              "bybit_inverse": ("usd", 1.0), "okx_inverse": ("usd", 100.0),
+              "krakenfutures": ("base", None)}
 #: OI history the venue serves, in days back from now (Binance keeps ~30 days)
 _OI_DEPTH_DAYS = {"binance": 30}
 

@@ -8,7 +8,7 @@ format.
 from __future__ import annotations
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: kline interval -> bar length (ms)
 INTERVAL = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
@@ -54,6 +54,10 @@ def klines(ctx, m):
     return 200, klines_page(ctx, "spot:binance", KLINES_PAGE)
 
 
-DIALECT = Dialect("binance", routes=(
+#: first BTCUSDT kline 2017-08-17 04:00 UTC (Binance public data, spot/monthly/klines/BTCUSDT
+#: starts 2017-08); klines before it: an empty list
+FIRST = {"spot:binance": {"ohlcv": _ms("2017-08-17T04:00")}}
+
+DIALECT = Dialect("binance", first=FIRST, routes=(
     ("GET", r"/api/v3/exchangeInfo", "markets", markets),
     ("GET", r"/api/v3/klines", "ohlcv", klines)))

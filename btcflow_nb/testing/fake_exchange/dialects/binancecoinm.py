@@ -28,6 +28,7 @@ MAX_KLINE_SPAN_MS = 200 * DAY_MS
 OI_HISTORY_DAYS = 30
 #: BTCUSD_PERP onboardDate (2020-08-10 00:00 UTC, epoch ms): no bar or funding before it
 LISTED_MS = 1_597_017_600_000
+FIRST = {SERIES: {"ohlcv": LISTED_MS, "funding": LISTED_MS, "oi_history": LISTED_MS}}
 
 
 def markets(ctx, m):
@@ -59,7 +60,7 @@ def klines(ctx, m):
 
 
 def funding(ctx, m):
-    t, rate, _ = ctx.truth.funding("binance_coinm")
+    t, rate, _ = ctx.funding("binance_coinm")
     start = ctx.qi("startTime")
     lo = LISTED_MS if start is None else max(start, LISTED_MS)
     idx = ctx.select(t, lo, ctx.qi("endTime"), limit=ctx.page("limit", FUNDING_PAGE),
@@ -81,7 +82,7 @@ def oi_hist(ctx, m):
         return 400, {"code": -1130, "msg": "Invalid period."}
     if ctx.q("pair") != "BTCUSD" or ctx.q("contractType") != "PERPETUAL":
         return 400, {"code": -1121, "msg": "Invalid pair or contract type."}
-    t, usd = ctx.truth.oi_native("binance_coinm")
+    t, usd = ctx.oi_native("binance_coinm")
     keep = (t % period == 0) & (t >= ctx.now - OI_HISTORY_DAYS * DAY_MS) & (t >= LISTED_MS)
     t, usd = t[keep], usd[keep]
     start = ctx.qi("startTime")
@@ -94,7 +95,7 @@ def oi_hist(ctx, m):
 
 
 def oi(ctx, m):
-    t, usd = ctx.truth.oi_native("binance_coinm")
+    t, usd = ctx.oi_native("binance_coinm")
     i = np.searchsorted(t, ctx.now, side="right") - 1
     return 200, {"symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL",
                  "openInterest": _num(round(usd[i] / CONTRACT_USD)), "time": ctx.now}
@@ -102,7 +103,7 @@ def oi(ctx, m):
 
 assert _OI_NATIVE["binance_coinm"] == ("usd", CONTRACT_USD)
 
-DIALECT = Dialect("binancecoinm", routes=(
+DIALECT = Dialect("binancecoinm", first=FIRST, routes=(
     ("GET", r"/dapi/v1/exchangeInfo", "markets", markets),
     ("GET", r"/dapi/v1/klines", "ohlcv", klines),
     ("GET", r"/dapi/v1/fundingRate", "funding", funding),

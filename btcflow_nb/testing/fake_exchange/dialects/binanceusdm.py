@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 from .binance import FILTERS, klines_page
 
 #: rows per reply: (default, most)
@@ -43,7 +43,7 @@ def klines(ctx, m):
 
 
 def funding(ctx, m):
-    t, rate, _ = ctx.truth.funding("binance")
+    t, rate, _ = ctx.funding("binance")
     start = ctx.qi("startTime")
     idx = ctx.select(t, start, ctx.qi("endTime"), limit=ctx.page("limit", FUNDING_PAGE),
                      newest=start is None)
@@ -55,7 +55,7 @@ def oi_hist(ctx, m):
     period = PERIOD.get(ctx.q("period"))
     if period is None:
         return 400, {"code": -1130, "msg": "Invalid period."}
-    t, native = ctx.truth.oi_native("binance")
+    t, native = ctx.oi_native("binance")
     keep = (t % period == 0) & (t >= ctx.truth.oi_history_start("binance", ctx.now))
     t, native = t[keep], native[keep]
     price = ctx.truth.close_at("perp:binance", t)
@@ -68,12 +68,17 @@ def oi_hist(ctx, m):
 
 
 def oi(ctx, m):
-    t, native = ctx.truth.oi_native("binance")
+    t, native = ctx.oi_native("binance")
     i = np.searchsorted(t, ctx.now, side="right") - 1
     return 200, {"symbol": "BTCUSDT", "openInterest": _num(native[i]), "time": ctx.now}
 
 
-DIALECT = Dialect("binanceusdm", routes=(
+#: BTCUSDT perpetual: first kline 2019-09-08 17:00 UTC, first funding 2019-09-10 08:00 UTC
+#: (Binance public data futures/um klines and fundingRate); before them: an empty list.  OI
+#: history is the rolling 30 days (`Truth.oi_history_start`)
+FIRST = {"perp:binance": {"ohlcv": _ms("2019-09-08T17:00"), "funding": _ms("2019-09-10T08:00")}}
+
+DIALECT = Dialect("binanceusdm", first=FIRST, routes=(
     ("GET", r"/fapi/v1/exchangeInfo", "markets", markets),
     ("GET", r"/fapi/v1/klines", "ohlcv", klines),
     ("GET", r"/fapi/v1/fundingRate", "funding", funding),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect
+from .dialect import Dialect, _ms
 
 #: candle timeframe -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1D": DAY_MS}
@@ -61,8 +61,8 @@ def status_hist(ctx, m):
     # status snapshots at each settlement: funding settled then, OI at that time
     if m.group(1) != "tBTCF0:USTF0":
         return 500, ["error", 10020, "symbol: invalid"]
-    t, rate, _ = ctx.truth.funding("bitfinex")
-    oi_t, native = ctx.truth.oi_native("bitfinex")
+    t, rate, _ = ctx.funding("bitfinex")
+    oi_t, native = ctx.oi_native("bitfinex")
     oi = native[np.searchsorted(oi_t, t, side="right") - 1]
     idx = ctx.select(t, ctx.qi("start"), ctx.qi("end"),
                      limit=ctx.page("limit", STATUS_HISTORY_PAGE), newest=True)[::-1]
@@ -70,13 +70,17 @@ def status_hist(ctx, m):
 
 
 def status(ctx, m):
-    oi_t, native = ctx.truth.oi_native("bitfinex")
+    oi_t, native = ctx.oi_native("bitfinex")
     i = np.searchsorted(oi_t, ctx.now, side="right") - 1
     row = _row(ctx.now, 0.0001, native[i])
     return 200, [["tBTCF0:USTF0"] + row[:1] + row[1:]]
 
 
-DIALECT = Dialect("bitfinex", routes=(
+#: BTCF0:USTF0 (Bitfinex derivatives launch, 2019-09-11): first candle and status row
+FIRST = {"perp:bitfinex": {"ohlcv": _ms("2019-09-11"), "funding": _ms("2019-09-11T08:00"),
+                           "oi_history": _ms("2019-09-11T08:00")}}
+
+DIALECT = Dialect("bitfinex", first=FIRST, routes=(
     ("GET", r"/v2/conf/([^/]+)", "markets", conf),
     ("GET", r"/v2/candles/trade:([0-9a-zA-Z]+):([^/]+)/hist", "ohlcv", candles),
     ("GET", r"/v2/status/deriv/([^/]+)/hist", "funding", status_hist),

@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: OHLC rows per reply: (default, most)
 OHLC_PAGE = (1000, 1000)
@@ -39,6 +39,10 @@ def ohlc(ctx, m):
          "volume": _num(b["v"][i])} for i in idx]}}
 
 
-DIALECT = Dialect("bitstamp", routes=(
+#: first BTC/USD trade 2011-09-13 (bitcoincharts' bitstampUSD history starts that day); the
+#: OHLC endpoint answers ``{"data": {"ohlc": []}}`` before it
+FIRST = {"spot:bitstamp": {"ohlcv": _ms("2011-09-13")}}
+
+DIALECT = Dialect("bitstamp", first=FIRST, routes=(
     ("GET", r"/api/v2/markets/", "markets", markets),
     ("GET", r"/api/v2/ohlc/([a-z]+)/", "ohlcv", ohlc)))

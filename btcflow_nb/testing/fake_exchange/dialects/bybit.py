@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: kline interval -> bar length (ms)
 INTERVAL = {"60": HOUR_MS, "240": 4 * HOUR_MS, "D": DAY_MS}
@@ -94,7 +94,7 @@ def funding(ctx, m):
     key = _perp(ctx)
     if key is None:
         return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
-    t, rate, _ = ctx.truth.funding(key)
+    t, rate, _ = ctx.funding(key)
     # Bybit returns the newest `limit` rows in [startTime, endTime], newest first
     idx = ctx.select(t, ctx.qi("startTime"), ctx.qi("endTime"),
                      limit=ctx.page("limit", FUNDING_PAGE), newest=True)[::-1]
@@ -108,7 +108,7 @@ def oi_hist(ctx, m):
     key = _perp(ctx)
     if key is None:
         return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
-    t, native = ctx.truth.oi_native(key)   # inverse: USD, i.e. contracts of 1 USD
+    t, native = ctx.oi_native(key)   # inverse: USD, i.e. contracts of 1 USD
     keep = t % period == 0
     t, native = t[keep], native[keep]
     idx = ctx.select(t, ctx.qi("startTime"), ctx.qi("endTime"),
@@ -119,14 +119,25 @@ def oi_hist(ctx, m):
 
 
 def tickers(ctx, m):
-    t, native = ctx.truth.oi_native("bybit")
+    t, native = ctx.oi_native("bybit")
     i = np.searchsorted(t, ctx.now, side="right") - 1
     return _ok({"category": "linear", "list": [{
         "symbol": "BTCUSDT", "lastPrice": "60000", "openInterest": _num(native[i]),
         "openInterestValue": "0", "fundingRate": "0.0001"}]})
 
 
-DIALECT = Dialect("bybit", routes=(
+#: first rows: spot BTCUSDT 2021-07-05 (Bybit Spot launch, July 2021); linear BTCUSDT kline
+#: 2020-03-25 10:00, funding 2020-03-25 16:00, open interest 2020-07-20 08:00 (the oldest rows
+#: of Bybit v5 kline / funding / open-interest, as collected in the public
+#: PietroC21/Crypto-PerpetualFutures files); inverse BTCUSD 2018-11-14 (Bybit's launch).
+#: Before them Bybit answers ``retCode 0`` with an empty ``list``.
+FIRST = {"spot:bybit": {"ohlcv": _ms("2021-07-05")},
+         "perp:bybit": {"ohlcv": _ms("2020-03-25T10:00"), "funding": _ms("2020-03-25T16:00"),
+                        "oi_history": _ms("2020-07-20T08:00")},
+         "perp:bybit_inverse": {"ohlcv": _ms("2018-11-14"), "funding": _ms("2018-11-14T16:00"),
+                                "oi_history": _ms("2018-11-14T16:00")}}
+
+DIALECT = Dialect("bybit", first=FIRST, routes=(
     ("GET", r"/v5/market/instruments-info", "markets", markets),
     ("GET", r"/v5/market/kline", "ohlcv", kline),
     ("GET", r"/v5/market/funding/history", "funding", funding),

@@ -5,7 +5,7 @@ Candles come newest first, at most `CANDLES_PER_REPLY` of them in [start, end) (
 from __future__ import annotations
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: granularity name -> bar length (ms)
 GRAN = {"ONE_HOUR": HOUR_MS, "SIX_HOUR": 6 * HOUR_MS, "ONE_DAY": DAY_MS}
@@ -40,6 +40,10 @@ def candles(ctx, m):
                              for i in idx]}
 
 
-DIALECT = Dialect("coinbase", routes=(
+#: first candle of BTC-USD: 2015-07-20 (Coinbase Exchange, then GDAX, opened its BTC-USD book
+#: that day; its candles endpoint answers an empty list before it)
+FIRST = {"spot:coinbase": {"ohlcv": _ms("2015-07-20")}}
+
+DIALECT = Dialect("coinbase", first=FIRST, routes=(
     ("GET", r"/api/v3/brokerage/market/products", "markets", markets),
     ("GET", r"/api/v3/brokerage/market/products/([^/]+)/candles", "ohlcv", candles)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect
+from .dialect import Dialect, _ms
 
 #: chart resolution -> bar length (ms)
 RES = {"60": HOUR_MS, "1D": DAY_MS, "720": 12 * HOUR_MS}
@@ -56,7 +56,7 @@ def chart(ctx, m):
 
 def funding(ctx, m):
     # hourly rows; interest_8h is the hour's rate scaled to 8 hours
-    t, rate, _ = ctx.truth.funding("deribit")
+    t, rate, _ = ctx.funding("deribit")
     idx = ctx.select(t, ctx.qi("start_timestamp"), ctx.qi("end_timestamp"), limit=FUNDING_ROWS,
                      lo_open=True)
     return _ok([{"timestamp": int(t[i]), "index_price": 60000.0,
@@ -65,7 +65,7 @@ def funding(ctx, m):
 
 
 def summary(ctx, m):
-    t, native = ctx.truth.oi_native("deribit")
+    t, native = ctx.oi_native("deribit")
     i = np.searchsorted(t, ctx.now, side="right") - 1
     return _ok([{"instrument_name": "BTC-PERPETUAL", "open_interest": float(native[i]),
                  "mark_price": 60000.0, "creation_timestamp": int(ctx.now),
@@ -73,7 +73,10 @@ def summary(ctx, m):
                  "current_funding": 0.0, "funding_8h": 0.0}])
 
 
-DIALECT = Dialect("deribit", routes=(
+#: BTC-PERPETUAL opened 2018-08-14 (Deribit's perpetual launch announcement)
+FIRST = {"perp:deribit": {"ohlcv": _ms("2018-08-14"), "funding": _ms("2018-08-14T01:00")}}
+
+DIALECT = Dialect("deribit", first=FIRST, routes=(
     ("GET", r"/api/v2/public/get_instruments", "markets", instruments),
     ("GET", r"/api/v2/public/get_tradingview_chart_data", "ohlcv", chart),
     ("GET", r"/api/v2/public/get_funding_rate_history", "funding", funding),

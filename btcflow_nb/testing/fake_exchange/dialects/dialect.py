@@ -19,9 +19,10 @@ class Ctx:
     """Per-request context handed to venue handlers: the query, the JSON body (or None), the
     fault drawn for this request (or None), the server's clock `now` (epoch ms) and its truth."""
 
-    def __init__(self, fake, query, body, fault):
+    def __init__(self, fake, query, body, fault, first=None):
         self.fake, self.query, self.body, self.fault = fake, query, body, fault
         self.now = fake.now_ms
+        self.first = first or {}   # the dialect's `Dialect.first`
 
     @property
     def truth(self):
@@ -31,6 +32,11 @@ class Ctx:
         if kind in _Poisoned.KINDS:
             return _Poisoned(self.fake.truth, kind)
         return self.fake.truth
+
+    def first_ms(self, series, kind):
+        """The venue's first `kind` ("ohlcv", "funding", "oi_history") of `series` (epoch ms),
+        from its dialect's `Dialect.first`, or None (served from the truth's start)."""
+        return (self.first.get(series) or {}).get(kind)
 
     def q(self, name, default=None):
         return self.query.get(name, default)
@@ -45,8 +51,26 @@ class Ctx:
         return min(self.qi(name, limits[0]), limits[1])
 
     def bars(self, series, tf_ms):
-        """`Truth.bars` of `series` as of the server's clock."""
-        return self.truth.bars(series, tf_ms, self.now)
+        """`Truth.bars` of `series` as of the server's clock, from the venue's first bar on
+        (the bar containing its first trade)."""
+        b = self.truth.bars(series, tf_ms, self.now)
+        first = self.first_ms(series, "ohlcv")
+        if first is None:
+            return b
+        keep = b["t"] >= (first // tf_ms) * tf_ms
+        return {k: v[keep] for k, v in b.items()}
+
+    def funding(self, key):
+        """`Truth.funding` of ``perp:<key>`` from the venue's first funding event on."""
+        out = self.truth.funding(key)
+        first = self.first_ms(f"perp:{key}", "funding")
+        return out if first is None else tuple(a[out[0] >= first] for a in out)
+
+    def oi_native(self, key):
+        """`Truth.oi_native` of ``perp:<key>`` from the venue's first OI-history sample on."""
+        out = self.truth.oi_native(key)
+        first = self.first_ms(f"perp:{key}", "oi_history")
+        return out if first is None else tuple(a[out[0] >= first] for a in out)
 
     def select(self, times, lo=None, hi=None, limit=None, newest=False, lo_open=False,
                hi_open=False):
@@ -125,6 +149,14 @@ class _Poisoned:
         return t, native
 
 
+def _ms(iso: str) -> int:
+    """An ISO UTC time ("2019-09-08", "2019-09-10T08:00") as epoch ms."""
+    from datetime import datetime, timezone
+
+    t = datetime.fromisoformat(iso)
+    return int(t.replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
 def _num(x) -> str:
     """Shortest decimal string that parses back to exactly the same float."""
     return np.format_float_positional(float(x), trim="-", unique=True)
@@ -137,6 +169,10 @@ class Dialect:
     exchange_id: the ccxt id (the first path segment of a URL to the fake).
     routes: ((method, path regex, endpoint kind, handler), ...), tried in order; the endpoint
         kind (one of `server.ENDPOINT_KINDS`) is what faults match and the request log records.
+    first: the venue's real first bar / funding event / OI-history sample per series name:
+        ``{"perp:binance": {"ohlcv": ms, "funding": ms, "oi_history": ms}}`` (epoch ms; a kind
+        left out is served from the truth's start).  Before it the venue answers as it really
+        does -- an empty page (`Ctx.bars`, `Ctx.funding`, `Ctx.oi_native` drop those rows).
     body_endpoints: for a venue with one URL for everything (Hyperliquid's POST /info): endpoint
         kind by the JSON body's "type", overriding the route's kind (None: the route decides).
     """
@@ -144,6 +180,7 @@ class Dialect:
     exchange_id: str
     routes: tuple
     body_endpoints: Optional[dict] = None
+    first: Optional[dict] = None
 
     def route(self, method, path):
         """(endpoint kind, handler, match) of the first route matching, or None."""

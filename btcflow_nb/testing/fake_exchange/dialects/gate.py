@@ -8,7 +8,7 @@ request).  OI is in contracts of 0.0001 BTC (`Truth` ``_OI_NATIVE``).
 from __future__ import annotations
 
 from ..truth import _OI_NATIVE, DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: candle / contract-stats interval -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
@@ -56,7 +56,7 @@ def candles(ctx, m):
 
 
 def funding(ctx, m):
-    t, rate, _ = ctx.truth.funding("gate")
+    t, rate, _ = ctx.funding("gate")
     lo, hi = ctx.qi("from"), ctx.qi("to")
     idx = ctx.select(t, None if lo is None else lo * 1000, None if hi is None else hi * 1000,
                      limit=ctx.page("limit", FUNDING_PAGE), newest=True)[::-1]
@@ -65,7 +65,7 @@ def funding(ctx, m):
 
 def stats(ctx, m):
     period = TF[ctx.q("interval")]
-    t, native = ctx.truth.oi_native("gate")
+    t, native = ctx.oi_native("gate")
     keep = t % period == 0
     t, native = t[keep], native[keep]
     lo = ctx.qi("from")
@@ -81,7 +81,13 @@ def stats(ctx, m):
                   "top_lsr_account": "0"} for k, i in enumerate(idx)]
 
 
-DIALECT = Dialect("gate", routes=(
+#: BTC_USDT perpetual: first candle 2019-11-18 04:00, first funding 2019-11-18 08:00, first
+#: contract_stats row 2023-10-08 12:00 (the oldest rows Gate serves, as collected in the public
+#: PietroC21/Crypto-PerpetualFutures files); before them: an empty list
+FIRST = {"perp:gate": {"ohlcv": _ms("2019-11-18T04:00"), "funding": _ms("2019-11-18T08:00"),
+                       "oi_history": _ms("2023-10-08T12:00")}}
+
+DIALECT = Dialect("gate", first=FIRST, routes=(
     ("GET", r"/api/v4/futures/([a-z]+)/contracts", "markets", contracts),
     ("GET", r"/api/v4/futures/usdt/candlesticks", "ohlcv", candles),
     ("GET", r"/api/v4/futures/usdt/funding_rate", "funding", funding),

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: kline / OI history period -> bar length (ms)
 PERIOD = {"60min": HOUR_MS, "4hour": 4 * HOUR_MS, "1day": DAY_MS}
@@ -53,7 +53,7 @@ def kline(ctx, m):
 
 
 def funding(ctx, m):  # legacy paged endpoint: page_index / page_size, newest first
-    t, rate, _ = ctx.truth.funding("htx")
+    t, rate, _ = ctx.funding("htx")
     size = ctx.page("page_size", FUNDING_PAGE)
     page = ctx.qi("page_index", 1)
     order = np.arange(len(t))[::-1]
@@ -68,7 +68,7 @@ def funding(ctx, m):  # legacy paged endpoint: page_index / page_size, newest fi
 
 
 def funding_v5(ctx, m):
-    t, rate, _ = ctx.truth.funding("htx")
+    t, rate, _ = ctx.funding("htx")
     idx = ctx.select(t, ctx.qi("start_time"), ctx.qi("end_time"),
                      limit=ctx.page("limit", FUNDING_V5_PAGE),
                      newest=ctx.qi("start_time") is None)
@@ -79,7 +79,7 @@ def funding_v5(ctx, m):
 
 def his_oi(ctx, m):
     period = PERIOD[ctx.q("period")]
-    t, native = ctx.truth.oi_native("htx")
+    t, native = ctx.oi_native("htx")
     keep = t % period == 0
     t, native = t[keep], native[keep]
     idx = ctx.select(t, limit=ctx.page("size", OI_HISTORY_PAGE), newest=True)[::-1]
@@ -95,7 +95,7 @@ def his_oi(ctx, m):
 
 
 def oi(ctx, m):
-    t, native = ctx.truth.oi_native("htx")
+    t, native = ctx.oi_native("htx")
     i = np.searchsorted(t, ctx.now, side="right") - 1
     price = ctx.truth.close_at("perp:htx", np.array([t[i]]))[0]
     row = {"volume": round(native[i] / CONTRACT_SIZE), "amount": float(native[i]), "symbol": "BTC",
@@ -107,7 +107,10 @@ def oi(ctx, m):
     return 200, {"status": "ok", "data": [row], "ts": ctx.now}
 
 
-DIALECT = Dialect("htx", routes=(
+#: BTC-USDT linear swap: opened 2020-10-12 (Huobi USDT-margined swaps launch, October 2020)
+FIRST = {"perp:htx": {"ohlcv": _ms("2020-10-12"), "funding": _ms("2020-10-12T08:00")}}
+
+DIALECT = Dialect("htx", first=FIRST, routes=(
     ("GET", r"/linear-swap-api/v1/swap_contract_info", "markets", contract_info),
     ("GET", r"/linear-swap-ex/market/history/kline", "ohlcv", kline),
     ("GET", r"/linear-swap-api/v1/swap_historical_funding_rate", "funding", funding),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: candle interval -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
@@ -22,7 +22,7 @@ BODY_ENDPOINTS = {"candleSnapshot": "ohlcv", "fundingHistory": "funding"}
 
 
 def _meta(ctx):
-    t, native = ctx.truth.oi_native("hyperliquid")
+    t, native = ctx.oi_native("hyperliquid")
     i = np.searchsorted(t, ctx.now, side="right") - 1
     return [{"universe": [{"szDecimals": 5, "name": "BTC", "maxLeverage": 40,
                            "marginTableId": 56}]},
@@ -50,12 +50,16 @@ def info(ctx, m):
                       "h": _num(b["h"][i]), "l": _num(b["l"][i]), "v": _num(b["v"][i]),
                       "n": 100} for i in idx]
     if kind == "fundingHistory":
-        t, rate, _ = ctx.truth.funding("hyperliquid")
+        t, rate, _ = ctx.funding("hyperliquid")
         idx = ctx.select(t, body.get("startTime"), body.get("endTime"), limit=FUNDING_ROWS)
         return 200, [{"coin": "BTC", "fundingRate": _num(rate[i]), "premium": "0.0",
                       "time": int(t[i])} for i in idx]
     return 422, None
 
 
-DIALECT = Dialect("hyperliquid", routes=(
+#: first BTC funding 2023-05-12 00:00 UTC (Hyperliquid fundingHistory's oldest row, as
+#: collected in the public PietroC21/Crypto-PerpetualFutures files); candles: the newest 5000
+FIRST = {"perp:hyperliquid": {"ohlcv": _ms("2023-05-12"), "funding": _ms("2023-05-12")}}
+
+DIALECT = Dialect("hyperliquid", first=FIRST, routes=(
     ("POST", r"/info", "markets", info),), body_endpoints=BODY_ENDPOINTS)

@@ -2,12 +2,14 @@
 
 Charts: ``from`` / ``to`` inclusive epoch seconds, at most `CHARTS_ROWS` candles.  Funding is
 unpaged: the whole history in one reply, ``fundingRate`` in USD per BTC (rate x price) beside
-``relativeFundingRate``.
+``relativeFundingRate``.  The ticker (``/tickers/PF_XBTUSD``, ccxt ``fetch_ticker``) carries the
+current ``openInterest`` in BTC (the only OI Kraken Futures serves: no history), stamped
+``lastTime`` = the server's clock.
 """
 from __future__ import annotations
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: chart timeframe -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS}
@@ -42,7 +44,7 @@ def charts(ctx, m):
 def funding(ctx, m):
     import pandas as pd
 
-    t, rate, _ = ctx.truth.funding("krakenfutures")
+    t, rate, _ = ctx.funding("krakenfutures")
     idx = ctx.select(t)   # the whole history, as Kraken Futures does
     price = ctx.truth.close_at("perp:krakenfutures", t[idx])
     return 200, {"result": "success", "rates": [
@@ -52,7 +54,30 @@ def funding(ctx, m):
         for k, i in enumerate(idx)], "serverTime": "2024-01-01T00:00:00.000Z"}
 
 
-DIALECT = Dialect("krakenfutures", routes=(
+def ticker(ctx, m):
+    if m.group(1) != "PF_XBTUSD":
+        return 400, {"result": "error", "error": "symbol"}
+    import numpy as np
+    import pandas as pd
+
+    t, btc = ctx.oi_native("krakenfutures")
+    i = np.searchsorted(t, ctx.now, side="right") - 1
+    last = ctx.truth.close_at("perp:krakenfutures", np.array([ctx.now]))[0]
+    when = pd.Timestamp(int(ctx.now), unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return 200, {"result": "success", "serverTime": when, "ticker": {
+        "tag": "perpetual", "pair": "XBT:USD", "symbol": "PF_XBTUSD", "markPrice": float(last),
+        "bid": float(last) - 1, "bidSize": 0.1, "ask": float(last) + 1, "askSize": 0.1,
+        "vol24h": 8309.2546, "openInterest": float(btc[i]), "open24h": float(last),
+        "indexPrice": float(last), "last": float(last), "lastTime": when, "lastSize": 0.01,
+        "suspended": False}}
+
+
+#: PF_XBTUSD: ``openingDate`` 2022-01-01 (the instrument's own field, below)
+FIRST = {"perp:krakenfutures": {"ohlcv": _ms("2022-01-01"), "funding": _ms("2022-01-01T01:00"),
+                                "oi_history": _ms("2022-01-01")}}
+
+DIALECT = Dialect("krakenfutures", first=FIRST, routes=(
     ("GET", r"/derivatives/api/v3/instruments", "markets", instruments),
     ("GET", r"/api/charts/v1/trade/([^/]+)/([^/]+)", "ohlcv", charts),
-    ("GET", r"/derivatives/api/v4/historicalfundingrates", "funding", funding)))
+    ("GET", r"/derivatives/api/v4/historicalfundingrates", "funding", funding),
+    ("GET", r"/derivatives/api/v3/tickers/([^/]+)", "oi", ticker)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: kline granularity (minutes) -> bar length (ms)
 GRAN = {60: HOUR_MS, 240: 4 * HOUR_MS, 1440: DAY_MS}
@@ -55,7 +55,7 @@ def kline(ctx, m):
 
 
 def funding(ctx, m):
-    t, rate, _ = ctx.truth.funding("kucoin")
+    t, rate, _ = ctx.funding("kucoin")
     idx = ctx.select(t, ctx.qi("from"), ctx.qi("to"), limit=FUNDING_ROWS, newest=True)[::-1]
     return 200, {"code": "200000", "data": [
         {"symbol": "XBTUSDTM", "fundingRate": float(rate[i]), "timepoint": int(t[i])}
@@ -63,7 +63,7 @@ def funding(ctx, m):
 
 
 def open_interest(ctx, m):
-    t, native = ctx.truth.oi_native("kucoin")
+    t, native = ctx.oi_native("kucoin")
     period = OI.get(ctx.q("interval"))
     if period is not None:
         keep = t % period == 0
@@ -78,7 +78,11 @@ def open_interest(ctx, m):
         {"symbol": "XBTUSDTM", "openInterest": _num(native[i]), "ts": int(t[i])} for i in idx]}
 
 
-DIALECT = Dialect("kucoinfutures", routes=(
+#: XBTUSDTM: ``firstOpenDate`` 1585555200000 (2020-03-30, the contract's market info below)
+FIRST = {"perp:kucoin": {"ohlcv": _ms("2020-03-30"), "funding": _ms("2020-03-30T08:00"),
+                         "oi_history": _ms("2020-03-30")}}
+
+DIALECT = Dialect("kucoinfutures", first=FIRST, routes=(
     ("GET", r"/api/v1/contracts/active", "markets", contracts),
     ("GET", r"/api/v1/kline/query", "ohlcv", kline),
     ("GET", r"/api/v1/contract/funding-rates", "funding", funding),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import _OI_NATIVE, DAY_MS, HOUR_MS
-from .dialect import Dialect, _num
+from .dialect import Dialect, _num, _ms
 
 #: candle bar / OI period -> bar length (ms)
 BAR = {"1H": HOUR_MS, "4H": 4 * HOUR_MS, "1Dutc": DAY_MS, "1D": DAY_MS}
@@ -71,7 +71,7 @@ def funding(ctx, m):
     key = SWAPS.get(ctx.q("instId"))
     if key is None:
         return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
-    t, rate, _ = ctx.truth.funding(key)
+    t, rate, _ = ctx.funding(key)
     served = t >= ctx.now - FUNDING_DAYS * DAY_MS    # "data from the last 3 months"
     t, rate = t[served], rate[served]
     idx = ctx.select(t, ctx.qi("before"), ctx.qi("after"), limit=ctx.page("limit", FUNDING_PAGE),
@@ -98,7 +98,7 @@ def oi_hist(ctx, m):
     key = SWAPS.get(ctx.q("instId"))
     if key is None:
         return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
-    t, native = ctx.truth.oi_native(key)
+    t, native = ctx.oi_native(key)
     keep = t % period == 0
     t, native = t[keep], native[keep]
     t, native = t[-OI_HISTORY_ROWS:], native[-OI_HISTORY_ROWS:]   # the latest 1,440 entries
@@ -111,7 +111,7 @@ def oi_hist(ctx, m):
 
 def oi(ctx, m):
     key = SWAPS.get(ctx.q("instId"), "okx")
-    t, native = ctx.truth.oi_native(key)
+    t, native = ctx.oi_native(key)
     i = np.searchsorted(t, ctx.now, side="right") - 1
     n, base, usd = _oi(ctx, key, np.array([t[i]]), native[[i]])
     return 200, {"code": "0", "msg": "", "data": [{
@@ -119,7 +119,15 @@ def oi(ctx, m):
         "oiCcy": _num(base[0]), "oiUsd": _num(usd[0]), "ts": str(ctx.now)}]}
 
 
-DIALECT = Dialect("okx", routes=(
+#: first bars: BTC-USDT spot history-candles 2018-01-11 11:00 UTC, BTC-USDT-SWAP 2019-12-16
+#: 06:00 UTC (both: the oldest rows OKX's /market/history-candles serves, as collected in the
+#: public PietroC21/Crypto-PerpetualFutures files); BTC-USD-SWAP opened 2018-12-11 (OKEx
+#: perpetual swap launch announcement).  Funding and OI history are rolling (above).
+FIRST = {"spot:okx": {"ohlcv": _ms("2018-01-11T11:00")},
+         "perp:okx": {"ohlcv": _ms("2019-12-16T06:00"), "funding": _ms("2019-12-16T08:00")},
+         "perp:okx_inverse": {"ohlcv": _ms("2018-12-11"), "funding": _ms("2018-12-11T08:00")}}
+
+DIALECT = Dialect("okx", first=FIRST, routes=(
     ("GET", r"/api/v5/public/instruments", "markets", markets),
     ("GET", r"/api/v5/market/(?:history-)?candles", "ohlcv", candles),
     ("GET", r"/api/v5/public/funding-rate-history", "funding", funding),
