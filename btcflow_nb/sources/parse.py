@@ -249,3 +249,14 @@ def oi_to_btc_usd(raw: pd.DataFrame, close_quote: pd.Series, quote: str, fx: dic
     oi_btc = np.where(np.isnan(base), value_usd / usd_price, base)
     oi_usd = np.where(np.isnan(value_usd), oi_btc * usd_price, value_usd)
     return pd.DataFrame({"time": times.to_numpy(), "oi_btc": oi_btc, "oi_usd": oi_usd})
+
+
+def oi_from_ticker(field: str, ticker) -> dict | None:
+    """A ccxt ticker's ``info[field]`` (open interest in base currency, e.g. Kraken Futures'
+    ``openInterest``) as a ccxt open-interest structure stamped with the ticker's time, or None
+    when the ticker lacks it."""
+    raw = ((ticker or {}).get("info") or {}).get(field)
+    if raw is None:
+        return None
+    return {"timestamp": ticker.get("timestamp"), "openInterestAmount": float(raw),
+            "openInterestValue": None}

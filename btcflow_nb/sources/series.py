@@ -280,8 +280,9 @@ async def _oi_snapshot(run: _Run) -> None:
     venue, ex = run.venue, run.ex
     if venue.oi_ticker_field:        # the OI a ticker carries (Kraken Futures)
         run.result.requests += 1
-        snap = _ticker_oi(venue, await _with_retry(lambda: ex.fetch_ticker(venue.symbol),
-                                                   run.policy, f"{venue.name} ticker"))
+        ticker = await _with_retry(lambda: ex.fetch_ticker(venue.symbol), run.policy,
+                                   f"{venue.name} ticker")
+        snap = parse.oi_from_ticker(venue.oi_ticker_field, ticker)
     elif not ex.has.get("fetchOpenInterest"):
         run.result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterest")
         return
@@ -360,15 +361,6 @@ def _peer_closes(run: _Run):
         return None
     return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
 
-
-def _ticker_oi(venue: Venue, ticker) -> Optional[dict]:
-    """A ccxt ticker's ``info[venue.oi_ticker_field]`` as an open-interest structure (stamped
-    with the ticker's time), or None when the ticker lacks it."""
-    raw = ((ticker or {}).get("info") or {}).get(venue.oi_ticker_field)
-    if raw is None:
-        return None
-    return {"timestamp": ticker.get("timestamp"), "openInterestAmount": float(raw),
-            "openInterestValue": None}
 
 
 def _read_or_reset(path, series, venue, timeframe, result):
