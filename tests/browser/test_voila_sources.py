@@ -51,6 +51,12 @@ def app(request, jupyter_env, notebook_workdir, source_env, short_fake, open_pag
         page.wait_for_function(PANELS_DRAWN_JS, arg=PANEL_SELECTORS, timeout=LOAD_TIMEOUT_MS)
         yield (source, page, {r.exchange_id for r in short_fake.log()},
                set(short_fake.venues))
+        # Voila scrolls inside its own container (a full-page shot is one viewport): show the
+        # printed load line and the dashboard under it
+        page.get_by_text(SUMMARY[source][0]).first.scroll_into_view_if_needed()
+        page.evaluate("() => { const el = [...document.querySelectorAll('pre, div')].find("
+                      "e => e.children.length === 0 && /^(live|cache|demo): /.test(e.textContent));"
+                      " if (el) el.scrollIntoView({block: 'start'}); }")
         save_screenshot(page, f"voila-source-{source}")
         page.context.close()
     except Exception:
