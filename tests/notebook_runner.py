@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from btcflow_nb.testing.nbval_record import ENV_RECORD
 from btcflow_nb.testing.servers import private_jupyter_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +28,11 @@ def notebook_env(tmp: Path, extra_env: dict | None = None) -> dict:
 
 
 def run_nbval(notebook: str | Path, extra_env: dict | None = None, timeout: int = 600,
-              lax: bool = False) -> subprocess.CompletedProcess:
-    """Run ``pytest --nbval`` on one notebook; return the completed process (check returncode)."""
+              lax: bool = False, record: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``pytest --nbval`` on one notebook; return the completed process (check returncode).
+
+    record: a file to which `btcflow_nb.testing.nbval_record` appends what each cell printed
+    (read it with ``read_record``): the only way to see a lax run's outputs."""
     path = Path(notebook)
     if not path.is_absolute():
         path = NOTEBOOKS / path
@@ -38,5 +42,9 @@ def run_nbval(notebook: str | Path, extra_env: dict | None = None, timeout: int 
                "--nbval-cell-timeout", "300", "--rootdir", str(ROOT)]
         if SANITIZE.exists():
             cmd += ["--nbval-sanitize-with", str(SANITIZE)]
-        return subprocess.run(cmd, cwd=ROOT, env=notebook_env(Path(tmp), extra_env),
+        env = notebook_env(Path(tmp), extra_env)
+        if record is not None:
+            cmd += ["-p", "btcflow_nb.testing.nbval_record"]
+            env[ENV_RECORD] = str(record)
+        return subprocess.run(cmd, cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=timeout)
