@@ -167,6 +167,8 @@ class _CappedReply:
                                       f"are capped at {cap} bytes (MAX_REPLY_BYTES)")
 
         if response.content_length is not None and response.content_length > cap:
+            # `async with` calls no __aexit__ when __aenter__ raises: release the connection
+            await self._manager.__aexit__(None, None, None)
             raise refuse(response.content_length)
 
         async def text(encoding=None, errors="strict"):
