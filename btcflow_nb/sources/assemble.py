@@ -75,6 +75,16 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 mine.examples[k] = found.examples[k]
         return frame
 
+    def read_events(series, v, columns):
+        """A perp's cached funding or OI rows, cleaned; a bad file is recorded in `errors` for
+        the venue and reads as no rows (its prices still load)."""
+        try:
+            frame, _ = read_series(series_path(root, series, v), series, v)
+        except CacheError as exc:
+            errors[v.name] = str(exc)
+            frame = parse.empty_frame(columns)
+        return clean(frame, series, v)
+
     for v in venues:
         try:
             ohlcv, _ = read_series(series_path(root, "ohlcv", v, tf), "ohlcv", v, tf)
@@ -96,12 +106,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         if v.kind != "perp":
             continue
         if v.funding_history:
-            try:
-                f, _ = read_series(series_path(root, "funding", v), "funding", v)
-            except CacheError as exc:
-                errors[v.name] = str(exc)
-                f = parse.empty_frame(parse.FUNDING_COLUMNS)
-            f = clean(f, "funding", v)
+            f = read_events("funding", v, parse.FUNDING_COLUMNS)
             if len(f):
                 f = f.copy()
                 f["interval_hours"] = parse.derive_intervals(
@@ -115,14 +120,9 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 if len(f):
                     provenance["funding"][v.key] = _spans(f)
         if v.oi_history or v.oi_snapshot:
-            try:
-                raw, _ = read_series(series_path(root, "open_interest", v), "open_interest", v)
-            except CacheError as exc:
-                errors[v.name] = str(exc)
-                raw = parse.empty_frame(parse.OI_RAW_COLUMNS)
-            raw = clean(raw, "open_interest", v)
-            oi_raw[v] = _clip(raw, since_ms, until_ms)
-    fx_series = {k: s for k, s in closes["fx"].items()}
+            oi_raw[v] = _clip(read_events("open_interest", v, parse.OI_RAW_COLUMNS), since_ms,
+                              until_ms)
+    fx_series = dict(closes["fx"])
     fx_full = {v.key.upper(): raw_closes[v.name] for v in venues if v.kind == "fx"
                and v.name in raw_closes}
     oi_frames = []
