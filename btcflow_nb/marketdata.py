@@ -9,6 +9,8 @@ Times are UTC; bars are labelled by their open time. Four fields:
                           and ``time`` its settlement
 ``open_interest``         long frame ``venue, time, oi_btc, oi_usd``: OI sampled at ``time``
 ``fx``                    wide frame of stablecoin prices in USD (``USDT``, ``USDC`` columns)
+``futures``               long frame ``venue, symbol, expiry, time, close``: dated futures' bars
+                          (`btcflow_nb._futures_frame`; `btcflow_nb.basis` reads them)
 ========================  =====================================================================
 
 Provenance: the long frames may carry a ``source`` column (`SOURCE_COLUMN`) naming where each
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_choice
+from ._futures_frame import empty_futures, validate_futures
 from ._frames import iter_venues, last_per_bar, last_valid_per_bar, venues_of
 from .timeframes import (
     TIMEFRAMES,
@@ -69,6 +72,7 @@ class MarketData:
     open_interest: pd.DataFrame
     fx: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    futures: pd.DataFrame = field(default_factory=empty_futures)
     #: memo of derived series (see :meth:`memo`); frames are treated as immutable after
     #: construction — build a new MarketData to change data.
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
@@ -106,6 +110,7 @@ class MarketData:
         perp_quotes: dict | None = None,
         naive_tz: str | None = None,
         meta: dict | None = None,
+        futures: pd.DataFrame | None = None,
     ) -> "MarketData":
         """Validate frames and build a ``MarketData``.
 
@@ -133,6 +138,9 @@ class MarketData:
             Time-zone-naive timestamps are rejected unless this names their zone (e.g. ``"UTC"``).
         meta : dict, optional
             Extra metadata; ``source`` defaults to ``"frames"``.
+        futures : DataFrame, optional
+            Dated futures, long: ``venue, symbol, expiry, time, close`` (USD), optionally
+            ``source``; bars opening at or after their expiry are excluded, with a note.
 
         Rules
         -----
@@ -149,6 +157,7 @@ class MarketData:
         fund = validate_funding(funding, naive_tz)
         oi = validate_oi(open_interest, naive_tz)
         fx_w = validate_wide(fx, "fx", naive_tz)
+        dated, dated_note = validate_futures(futures, naive_tz)
         conversion = dict(meta.get("quote_conversion", {}))
         spot_w = convert_quotes(spot_w, spot_quotes, fx_w, "spot", conversion)
         perp_w = convert_quotes(perp_w, perp_quotes, fx_w, "perp", conversion)
@@ -166,7 +175,9 @@ class MarketData:
         full_meta.update({k: v for k, v in meta.items() if k not in full_meta})
         full_meta["quote_conversion"] = conversion
         full_meta["resolution"] = resolution
-        md = cls(spot_w, perp_w, fund, oi, fx_w, full_meta)
+        if dated_note:
+            full_meta["notes"].append(dated_note)
+        md = cls(spot_w, perp_w, fund, oi, fx_w, full_meta, dated)
         md.meta["venues"] = {f: md.venues(f) for f in ("spot", "perp", "funding", "open_interest")}
         return md
 
@@ -267,7 +278,7 @@ class MarketData:
         meta = copy.deepcopy(self.meta)
         meta["resolution"] = tf
         meta["timeframe"] = tf
-        return MarketData(spot, perp, self.funding, oi, fx, meta)
+        return MarketData(spot, perp, self.funding, oi, fx, meta, self.futures)
 
     def select(self, spot_venues=None, perp_venues=None) -> "MarketData":
         """A copy restricted to the given venues (``None`` keeps all). Funding and OI follow
@@ -281,7 +292,8 @@ class MarketData:
         fund = _rows_of(self.funding, pv)
         oi = _rows_of(self.open_interest, pv)
         perp = self.perp[[c for c in self.perp.columns if c in pv]]
-        return MarketData(self.spot[sv], perp, fund, oi, self.fx, copy.deepcopy(self.meta))
+        return MarketData(self.spot[sv], perp, fund, oi, self.fx, copy.deepcopy(self.meta),
+                          self.futures)
 
 
 def _rows_of(frame: pd.DataFrame, venues: list[str]) -> pd.DataFrame:

@@ -25,7 +25,7 @@ MAX_LINES = 400
 
 #: Modules every layer may use: argument checks, frame helpers, the time vocabulary.
 HELPERS = ("btcflow_nb._checks", "btcflow_nb._frames", "btcflow_nb.timeframes")
-DATA_MODEL = ("btcflow_nb.marketdata", "btcflow_nb._validate")
+DATA_MODEL = ("btcflow_nb.marketdata", "btcflow_nb._validate", "btcflow_nb._futures_frame")
 
 #: layer -> (module prefixes in it, prefixes it may import besides itself). A module belongs
 #: to the first layer with a matching prefix; a module in no layer fails the test.
@@ -35,7 +35,7 @@ LAYERS = {
     "indicators": (("btcflow_nb.indicators",), HELPERS),
     "signals": (("btcflow_nb.signals",), HELPERS + ("btcflow_nb.indicators",)),
     "metrics": (("btcflow_nb.metrics", "btcflow_nb._metrics_base", "btcflow_nb.explanation",
-                 "btcflow_nb.study", "btcflow_nb._study_stats"),
+                 "btcflow_nb.study", "btcflow_nb._study_stats", "btcflow_nb.basis"),
                 HELPERS + DATA_MODEL + ("btcflow_nb.indicators", "btcflow_nb.signals",
                                         "btcflow_nb.metrics", "btcflow_nb._metrics_base",
                                         "btcflow_nb.explanation", "btcflow_nb.study",

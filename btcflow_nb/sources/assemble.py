@@ -1,8 +1,9 @@
 """A MarketData from the cache: `from_cache` (no network), and what `fetch` returns.
 
 Closes are read per venue and timeframe, clipped to [since, until]; funding intervals are
-derived where the venue did not say (`btcflow_nb.sources.parse.derive_intervals`); OI is
-converted to BTC and USD with the venue's closes and the USDT/USD and USDC/USD series
+derived where the venue did not say (`btcflow_nb.sources.parse.derive_intervals`); cached
+dated futures (`btcflow_nb.sources.dated`) come along in ``md.futures``; OI is converted to
+BTC and USD with the venue's closes and the USDT/USD and USDC/USD series
 (`btcflow_nb.sources.parse.oi_to_btc_usd`), which `_with_fx` adds to any selection quoted in a
 stablecoin.
 
@@ -22,6 +23,7 @@ from ..marketdata import MarketData
 from ..timeframes import bar_ms, to_ms
 from . import checks, parse
 from .cache import CacheError, cache_root, foreign_files, read_series, series_path
+from .dated import read_dated
 from .plan import fetch_timeframe
 from .venues import registry, resolve_venues
 
@@ -159,7 +161,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         funding=long(funding, ("venue", "time", "rate", "interval_hours", "source")),
         open_interest=long(oi_frames, ("venue", "time", "oi_btc", "oi_usd", "source")),
         fx=fx, spot_quotes=quotes["spot"] or None, perp_quotes=quotes["perp"] or None,
-        meta=meta)
+        meta=meta, futures=read_dated(root, tf, since_ms, until_ms, errors=errors))
 
 
 def _spans(frame) -> dict:

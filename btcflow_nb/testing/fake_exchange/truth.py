@@ -101,6 +101,8 @@ class Truth:
         if name in self._cache:
             return self._cache[name]
         h = (self.hours // HOUR_MS).astype(np.float64)
+        if name.startswith("future:"):
+            return self._dated_hourly(name)
         if name.startswith("fx:"):
             amp = 0.0006 if name == "fx:usdt" else 0.0002
             close = np.round(1.0 + amp * np.sin(2 * np.pi * h / (24 * 17)) +
@@ -212,6 +214,67 @@ class Truth:
         i = np.searchsorted(t, t_ms, side="right") - 1
         out = np.where(i >= 0, c[np.clip(i, 0, None)], np.nan)
         return out
+
+    # ---- dated futures ---------------------------------------------------------------------
+    def dated_expiries(self, key: str, now_ms: int) -> list:
+        """Expiries (epoch ms, ascending) of the dated futures of venue `key` listed at `now_ms`
+        (listed `DATED_LISTED_DAYS` before expiry, trading until expiry): quarterlies (the last
+        Friday of Mar/Jun/Sep/Dec, 08:00 UTC) everywhere, plus monthlies at Deribit."""
+        months = range(1, 13) if key in _DATED_MONTHLY else (3, 6, 9, 12)
+        return [e for e in last_friday_expiries(now_ms, now_ms + DATED_LISTED_DAYS * DAY_MS,
+                                                months)
+                if e - DATED_LISTED_DAYS * DAY_MS <= now_ms]
+
+    def dated_series(self, key: str, expiry_ms: int) -> str:
+        """The truth series name of venue `key`'s future expiring at `expiry_ms`."""
+        if key not in DATED_BASIS:
+            raise ValueError(f"no dated futures at {key!r}; valid: {sorted(DATED_BASIS)}")
+        return f"future:{key}@{int(expiry_ms)}"
+
+    def _dated_hourly(self, name: str):
+        """Hourly bars of a dated future: ``F = S x (1 + r x (expiry - t_close) / 365 days)``
+        with S the ``spot:coinbase`` close of the same hour and r the venue's annual basis
+        (`DATED_BASIS`), rounded to 0.1: the basis decays linearly to 0 at expiry.  Bars exist
+        from the listing (expiry - `DATED_LISTED_DAYS`) to the last hour before expiry."""
+        key, expiry = name[len("future:"):].split("@")
+        expiry = int(expiry)
+        t, _, _, _, spot, _ = self.hourly("spot:coinbase")
+        keep = (t >= expiry - DATED_LISTED_DAYS * DAY_MS) & (t < expiry)
+        t, spot = t[keep], spot[keep]
+        years = (expiry - (t + HOUR_MS)) / (365 * DAY_MS)
+        close = np.round(spot * (1 + DATED_BASIS[key] * years), 1)
+        opens = np.concatenate([close[:1], close[:-1]])
+        high = np.round(np.maximum(opens, close) + 5.0, 1)
+        low = np.round(np.minimum(opens, close) - 5.0, 1)
+        volume = np.round(1 + (t // HOUR_MS % 7) * 0.25, 3)
+        out = (t, opens, high, low, close, volume)
+        self._cache[name] = out
+        return out
+
+
+#: annual basis of each venue's dated futures in the truth (fraction per year)
+DATED_BASIS = {"deribit": 0.08, "okx": 0.07, "binance_coinm": 0.075, "bybit_inverse": 0.085}
+_DATED_MONTHLY = ("deribit",)
+#: a dated future is listed this many days before its expiry
+DATED_LISTED_DAYS = 200
+
+
+def last_friday_expiries(lo_ms: int, hi_ms: int, months=(3, 6, 9, 12)) -> list:
+    """Expiries in (lo_ms, hi_ms]: 08:00 UTC on the last Friday of each month in `months`."""
+    import datetime as dt
+
+    out = []
+    day = dt.datetime.fromtimestamp(lo_ms / 1000, dt.timezone.utc).replace(
+        day=1, hour=8, minute=0, second=0, microsecond=0)
+    while int(day.timestamp() * 1000) <= hi_ms:
+        nxt = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        last = nxt - dt.timedelta(days=1)
+        friday = last - dt.timedelta(days=(last.weekday() - 4) % 7)
+        ms = int(friday.timestamp() * 1000)
+        if day.month in months and lo_ms < ms <= hi_ms:
+            out.append(ms)
+        day = nxt
+    return out
 
 
 _TF_MS = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1d": DAY_MS, "1D": DAY_MS}

@@ -1,4 +1,6 @@
-"""Binance COIN-M futures REST (ccxt ``binancecoinm``): the BTCUSD_PERP inverse perpetual.
+"""Binance COIN-M futures REST (ccxt ``binancecoinm``): the BTCUSD_PERP inverse perpetual, the
+BTCUSD_<YYMMDD> quarterlies listed at the server's clock, and the continuous-contract klines
+(``continuousKlines``, CURRENT_QUARTER / NEXT_QUARTER) that carry the expired ones' history.
 
 Contracts are worth `CONTRACT_USD` USD each and margined in BTC.  Klines are Binance's kline
 format (`binance.kline_rows`), with ``startTime`` / ``endTime`` at most `MAX_KLINE_SPAN_MS`
@@ -31,31 +33,96 @@ LISTED_MS = 1_597_017_600_000
 FIRST = {SERIES: {"ohlcv": LISTED_MS, "funding": LISTED_MS, "oi_history": LISTED_MS}}
 
 
+def future_symbol(expiry_ms: int) -> str:
+    """Binance's symbol of the COIN-M quarterly expiring at `expiry_ms`: BTCUSD_260327."""
+    import datetime as dt
+
+    return "BTCUSD_" + dt.datetime.fromtimestamp(expiry_ms / 1000, dt.timezone.utc).strftime(
+        "%y%m%d")
+
+
+def _futures(ctx) -> dict:
+    """symbol -> expiry (ms) of the quarterlies listed at the server's clock (oldest first:
+    CURRENT_QUARTER, then NEXT_QUARTER)."""
+    return {future_symbol(e): e for e in ctx.truth.dated_expiries("binance_coinm", ctx.now)}
+
+
+def _series(ctx, symbol):
+    if symbol == "BTCUSD_PERP":
+        return SERIES
+    expiry = _futures(ctx).get(symbol)
+    return None if expiry is None else ctx.truth.dated_series("binance_coinm", expiry)
+
+
 def markets(ctx, m):
+    dated = [dict(_PERP_MARKET, symbol=symbol, contractType=CONTRACT_TYPES[i],
+                  deliveryDate=expiry, onboardDate=expiry - 200 * DAY_MS)
+             for i, (symbol, expiry) in enumerate(_futures(ctx).items())]
     return 200, {"timezone": "UTC", "serverTime": ctx.now, "rateLimits": [],
-                 "exchangeFilters": [], "symbols": [{
-                     "symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL",
-                     "deliveryDate": 4133404800000, "onboardDate": LISTED_MS,
-                     "contractStatus": "TRADING", "contractSize": CONTRACT_USD,
-                     "marginAsset": "BTC", "maintMarginPercent": "2.5000",
-                     "requiredMarginPercent": "5.0000", "baseAsset": "BTC", "quoteAsset": "USD",
-                     "pricePrecision": 1, "quantityPrecision": 0, "baseAssetPrecision": 8,
-                     "quotePrecision": 8, "equalQtyPrecision": 4, "maxMoveOrderLimit": 10000,
-                     "triggerProtect": "0.0500", "underlyingType": "COIN",
-                     "underlyingSubType": [], "filters": FILTERS,
-                     "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC"],
-                     "liquidationFee": "0.015000", "marketTakeBound": "0.05"}]}
+                 "exchangeFilters": [], "symbols": [_PERP_MARKET] + dated}
+
+
+#: contract type of the listed quarterlies, nearest first
+CONTRACT_TYPES = ("CURRENT_QUARTER", "NEXT_QUARTER")
+
+_PERP_MARKET = {
+    "symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL",
+    "deliveryDate": 4133404800000, "onboardDate": LISTED_MS,
+    "contractStatus": "TRADING", "contractSize": CONTRACT_USD,
+    "marginAsset": "BTC", "maintMarginPercent": "2.5000",
+    "requiredMarginPercent": "5.0000", "baseAsset": "BTC", "quoteAsset": "USD",
+    "pricePrecision": 1, "quantityPrecision": 0, "baseAssetPrecision": 8,
+    "quotePrecision": 8, "equalQtyPrecision": 4, "maxMoveOrderLimit": 10000,
+    "triggerProtect": "0.0500", "underlyingType": "COIN",
+    "underlyingSubType": [], "filters": FILTERS,
+    "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC"],
+    "liquidationFee": "0.015000", "marketTakeBound": "0.05"}
 
 
 def klines(ctx, m):
-    if ctx.q("symbol") != "BTCUSD_PERP":
+    series = _series(ctx, ctx.q("symbol"))
+    if series is None:
         return 400, {"code": -1121, "msg": "Invalid symbol."}
     start, end = ctx.qi("startTime"), ctx.qi("endTime")
     if start is not None and end is not None and end - start > MAX_KLINE_SPAN_MS:
         return 400, {"code": -1127, "msg": "More than 200 days between startTime and endTime."}
-    b = ctx.bars(SERIES, INTERVAL[ctx.q("interval")])
+    b = ctx.bars(series, INTERVAL[ctx.q("interval")])
     lo = LISTED_MS if start is None else max(start, LISTED_MS)
     idx = ctx.select(b["t"], lo, end, limit=ctx.page("limit", KLINES_PAGE), newest=start is None)
+    return 200, kline_rows(b, idx)
+
+
+def continuous_bars(truth, contract_type: str, tf_ms: int, now_ms: int) -> dict:
+    """Bars of the continuous contract `contract_type`: each bar (open time t) is the bar of
+    the quarterly that held that type at t -- CURRENT_QUARTER the first quarterly expiring
+    after t, NEXT_QUARTER the second."""
+    from ..truth import last_friday_expiries
+
+    rank = CONTRACT_TYPES.index(contract_type)
+    start = (truth.start // tf_ms) * tf_ms
+    expiries = last_friday_expiries(start - 400 * DAY_MS, now_ms + 400 * DAY_MS)
+    t = np.arange(start, now_ms + 1, tf_ms, dtype=np.int64)
+    which = np.searchsorted(expiries, t, side="right") + rank
+    out = {k: [] for k in ("t", "o", "h", "l", "c", "v")}
+    for e in sorted(set(which.tolist())):
+        b = truth.bars(truth.dated_series("binance_coinm", expiries[e]), tf_ms, now_ms)
+        keep = np.isin(b["t"], t[which == e])
+        for k in out:
+            out[k].append(b[k][keep])
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def continuous_klines(ctx, m):
+    """``/dapi/v1/continuousKlines?pair=BTCUSD&contractType=CURRENT_QUARTER``: Binance's
+    kline rows of a continuous contract (same paging rules as klines)."""
+    if ctx.q("pair") != "BTCUSD" or ctx.q("contractType") not in CONTRACT_TYPES:
+        return 400, {"code": -1121, "msg": "Invalid pair or contract type."}
+    start, end = ctx.qi("startTime"), ctx.qi("endTime")
+    if start is not None and end is not None and end - start > MAX_KLINE_SPAN_MS:
+        return 400, {"code": -1127, "msg": "More than 200 days between startTime and endTime."}
+    b = continuous_bars(ctx.truth, ctx.q("contractType"), INTERVAL[ctx.q("interval")], ctx.now)
+    idx = ctx.select(b["t"], start, end, limit=ctx.page("limit", KLINES_PAGE),
+                     newest=start is None)
     return 200, kline_rows(b, idx)
 
 
@@ -106,6 +173,7 @@ assert _OI_NATIVE["binance_coinm"] == ("usd", CONTRACT_USD)
 DIALECT = Dialect("binancecoinm", first=FIRST, routes=(
     ("GET", r"/dapi/v1/exchangeInfo", "markets", markets),
     ("GET", r"/dapi/v1/klines", "ohlcv", klines),
+    ("GET", r"/dapi/v1/continuousKlines", "ohlcv", continuous_klines),
     ("GET", r"/dapi/v1/fundingRate", "funding", funding),
     ("GET", r"/futures/data/openInterestHist", "oi_history", oi_hist),
     ("GET", r"/dapi/v1/openInterest", "oi", oi)))

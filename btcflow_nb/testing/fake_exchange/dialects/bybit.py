@@ -4,7 +4,8 @@ Every reply is wrapped as ``{"retCode": 0, "retMsg": "OK", "result": ..., "time"
 (``time`` is the wall clock, as Bybit sends it).  Rows come newest first; ``start`` /
 ``startTime`` and ``end`` / ``endTime`` are inclusive epoch ms.  Funding and OI history give the
 newest `limit` rows of the window.  The inverse BTCUSD perpetual (``category=inverse``) is
-worth 1 USD per contract: its OI is in USD (contracts).
+worth 1 USD per contract: its OI is in USD (contracts).  The inverse futures listed at the
+server's clock (``contractType=InverseFutures``, ``BTCUSDH26``, ``deliveryTime``) serve klines.
 """
 from __future__ import annotations
 
@@ -66,9 +67,30 @@ def markets(ctx, m):
                 "unifiedMarginTrade": False, "fundingInterval": 480, "settleCoin": "BTC",
                 "copyTrading": "none", "upperFundingRate": "0.00375",
                 "lowerFundingRate": "-0.00375"}]
+        lst += [dict(lst[0], symbol=symbol, contractType="InverseFutures",
+                     deliveryTime=str(expiry), launchTime=str(expiry - 200 * DAY_MS),
+                     fundingInterval=0)
+                for symbol, expiry in _futures(ctx).items()]
     else:
         lst = []
     return _ok({"category": cat, "list": lst, "nextPageCursor": ""})
+
+
+_MONTH_CODES = "FGHJKMNQUVXZ"
+
+
+def future_symbol(expiry_ms: int) -> str:
+    """Bybit's symbol of the inverse BTC future expiring at `expiry_ms`: BTCUSDH26 (futures
+    month code, two-digit year)."""
+    import datetime as dt
+
+    d = dt.datetime.fromtimestamp(expiry_ms / 1000, dt.timezone.utc)
+    return f"BTCUSD{_MONTH_CODES[d.month - 1]}{d.year % 100:02d}"
+
+
+def _futures(ctx) -> dict:
+    """symbol -> expiry (ms) of the inverse futures listed at the server's clock."""
+    return {future_symbol(e): e for e in ctx.truth.dated_expiries("bybit_inverse", ctx.now)}
 
 
 def _perp(ctx):
@@ -78,9 +100,11 @@ def _perp(ctx):
 
 def kline(ctx, m):
     spot = ctx.q("category") == "spot" and ctx.q("symbol") == "BTCUSDT"
-    if not spot and _perp(ctx) is None:
+    expiry = _futures(ctx).get(ctx.q("symbol")) if ctx.q("category") == "inverse" else None
+    if not spot and _perp(ctx) is None and expiry is None:
         return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
-    series = "spot:bybit" if spot else f"perp:{_perp(ctx)}"
+    series = ("spot:bybit" if spot else f"perp:{_perp(ctx)}" if expiry is None
+              else ctx.truth.dated_series("bybit_inverse", expiry))
     b = ctx.bars(series, INTERVAL[ctx.q("interval")])
     start = ctx.qi("start")
     idx = ctx.select(b["t"], start, ctx.qi("end"), limit=ctx.page("limit", KLINE_PAGE),

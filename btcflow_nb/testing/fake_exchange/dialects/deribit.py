@@ -1,5 +1,6 @@
 """Deribit JSON-RPC over HTTP (ccxt ``deribit``): the BTC-PERPETUAL inverse perpetual's chart
-data, funding and OI.
+data, funding and OI, and the dated BTC futures (monthlies and quarterlies, ``BTC-27MAR26``,
+expiring 08:00 UTC) listed at the server's clock, with their chart data.
 
 Replies are wrapped as ``{"jsonrpc": "2.0", "result": ...}``.  ``start_timestamp`` /
 ``end_timestamp`` are epoch ms (funding: start exclusive).  Funding rows are hourly, with
@@ -24,25 +25,57 @@ def _ok(result):
                  "testnet": False}
 
 
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def future_name(expiry_ms: int) -> str:
+    """Deribit's instrument name of the BTC future expiring at `expiry_ms`: BTC-27MAR26
+    (day without a leading zero: BTC-5JUN26)."""
+    import datetime as dt
+
+    d = dt.datetime.fromtimestamp(expiry_ms / 1000, dt.timezone.utc)
+    return f"BTC-{d.day}{_MONTHS[d.month - 1]}{d.year % 100:02d}"
+
+
+def _futures(ctx) -> dict:
+    """instrument name -> expiry (ms) of the dated futures listed at the server's clock."""
+    return {future_name(e): e for e in ctx.truth.dated_expiries("deribit", ctx.now)}
+
+
+def _series(ctx, name):
+    if name == "BTC-PERPETUAL":
+        return "perp:deribit"
+    expiry = _futures(ctx).get(name)
+    return None if expiry is None else ctx.truth.dated_series("deribit", expiry)
+
+
 def instruments(ctx, m):
-    return _ok([{
-        "tick_size": 0.5, "tick_size_steps": [], "taker_commission": 0.0005,
-        "settlement_period": "perpetual", "settlement_currency": "BTC",
-        "rfq": False, "quote_currency": "USD", "price_index": "btc_usd",
-        "min_trade_amount": 10.0, "max_liquidation_commission": 0.0075,
-        "max_leverage": 50, "maker_commission": 0.0, "kind": "future", "is_active": True,
-        "instrument_name": "BTC-PERPETUAL", "instrument_id": 124972,
-        "future_type": "reversed", "instrument_type": "reversed",
-        "expiration_timestamp": 32503708800000, "creation_timestamp": 1534242287000,
-        "counter_currency": "USD", "contract_size": 10.0, "block_trade_tick_size": 0.01,
-        "block_trade_min_trade_amount": 200000, "block_trade_commission": 0.00025,
-        "base_currency": "BTC"}])
+    dated = [dict(_PERPETUAL, instrument_name=name, instrument_id=100000 + i,
+                  settlement_period="month", expiration_timestamp=expiry,
+                  creation_timestamp=expiry - 200 * DAY_MS)
+             for i, (name, expiry) in enumerate(_futures(ctx).items())]
+    return _ok([_PERPETUAL] + dated)
+
+
+_PERPETUAL = {
+    "tick_size": 0.5, "tick_size_steps": [], "taker_commission": 0.0005,
+    "settlement_period": "perpetual", "settlement_currency": "BTC",
+    "rfq": False, "quote_currency": "USD", "price_index": "btc_usd",
+    "min_trade_amount": 10.0, "max_liquidation_commission": 0.0075,
+    "max_leverage": 50, "maker_commission": 0.0, "kind": "future", "is_active": True,
+    "instrument_name": "BTC-PERPETUAL", "instrument_id": 124972,
+    "future_type": "reversed", "instrument_type": "reversed",
+    "expiration_timestamp": 32503708800000, "creation_timestamp": 1534242287000,
+    "counter_currency": "USD", "contract_size": 10.0, "block_trade_tick_size": 0.01,
+    "block_trade_min_trade_amount": 200000, "block_trade_commission": 0.00025,
+    "base_currency": "BTC"}
 
 
 def chart(ctx, m):
-    if ctx.q("instrument_name") != "BTC-PERPETUAL":
+    series = _series(ctx, ctx.q("instrument_name"))
+    if series is None:
         return 400, {"jsonrpc": "2.0", "error": {"code": 10020, "message": "instrument_not_found"}}
-    b = ctx.bars("perp:deribit", RES[ctx.q("resolution")])
+    b = ctx.bars(series, RES[ctx.q("resolution")])
     idx = ctx.select(b["t"], ctx.qi("start_timestamp"), ctx.qi("end_timestamp"), limit=CHART_ROWS)
     return _ok({"status": "ok" if len(idx) else "no_data",
                 "ticks": [int(b["t"][i]) for i in idx],

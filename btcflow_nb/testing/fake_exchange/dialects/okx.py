@@ -1,4 +1,6 @@
-"""OKX REST v5 (ccxt ``okx``): BTC-USDT spot and BTC-USDT-SWAP candles, funding, OI.
+"""OKX REST v5 (ccxt ``okx``): BTC-USDT spot and BTC-USDT-SWAP candles, funding, OI; the
+coin-margined BTC futures (``instType=FUTURES``, ``BTC-USD-260327``, 100 USD contracts)
+listed at the server's clock and their candles.
 
 ``before`` / ``after`` (and OI history's ``begin`` / ``end``) are exclusive bounds in epoch ms;
 rows come newest first.  The recent-candles endpoint serves more rows per reply than
@@ -48,13 +50,39 @@ def markets(ctx, m):
                 dict(common, instType="SWAP", instId="BTC-USD-SWAP", settleCcy="BTC",
                      ctVal="100", ctMult="1", ctValCcy="USD", ctType="inverse", lotSz="1",
                      minSz="1", uly="BTC-USD", instFamily="BTC-USD", listTime="1544486400000")]
+    elif inst == "FUTURES":
+        data = [dict(common, instType="FUTURES", instId=name, settleCcy="BTC", ctVal="100",
+                     ctMult="1", ctValCcy="USD", ctType="inverse", lotSz="1", minSz="1",
+                     uly="BTC-USD", instFamily="BTC-USD", expTime=str(expiry),
+                     listTime=str(expiry - 200 * DAY_MS))
+                for name, expiry in _futures(ctx).items()]
     else:
         data = []
     return 200, {"code": "0", "msg": "", "data": data}
 
 
+def future_id(expiry_ms: int) -> str:
+    """OKX's id of the coin-margined BTC future expiring at `expiry_ms`: BTC-USD-260327."""
+    import datetime as dt
+
+    return "BTC-USD-" + dt.datetime.fromtimestamp(expiry_ms / 1000, dt.timezone.utc).strftime(
+        "%y%m%d")
+
+
+def _futures(ctx) -> dict:
+    """instrument id -> expiry (ms) of the inverse futures listed at the server's clock."""
+    return {future_id(e): e for e in ctx.truth.dated_expiries("okx", ctx.now)}
+
+
+def _series(ctx, inst_id):
+    expiry = _futures(ctx).get(inst_id)
+    if expiry is not None:
+        return ctx.truth.dated_series("okx", expiry)
+    return SERIES.get(inst_id)
+
+
 def candles(ctx, m):
-    series = SERIES.get(ctx.q("instId"))
+    series = _series(ctx, ctx.q("instId"))
     if series is None:
         return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
     b = ctx.bars(series, BAR[ctx.q("bar")])
