@@ -12,6 +12,9 @@ Definitions (one row per contract and bar of `MarketData.futures`):
   (not compounded) yield of buying spot and selling the future, as Deribit, Laevitas and
   Velo show it.  Example: ``F = 101 000``, ``S = 100 000``, ``d = 36.5`` gives 0.01 x 10 =
   10 % a year.
+* The last bar may be **open** (its period had not ended at fetch time): its close is the
+  latest price, so its ``d`` (from the bar's nominal close) and annualised basis are
+  provisional, as everything computed on an open bar.
 * Bars whose close is at or after expiry (``d <= 0``: the bar straddles the expiry) have no
   annualised basis: they are excluded and counted in ``attrs["notes"]``.  Bars without a spot
   price are kept with NaN.

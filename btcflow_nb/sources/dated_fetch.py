@@ -6,7 +6,8 @@ over what its cache file misses -- with the pager, retries and checks of the per
 (`btcflow_nb.sources.paging`, `checks.check_ohlcv`).  A contract is asked from the later of
 `since` (default: the perpetuals' default history) and its listing (ccxt's ``created``, else
 `dated.LISTING_SPAN_DAYS` before expiry).  A venue with continuous contracts (Binance COIN-M)
-also pages ``continuousKlines`` for each contract type; each bar (open time t) is given to the
+also pages ``continuousKlines`` for each contract type (without `since`: from its last cached
+bar); each bar (open time t) is given to the
 quarterly that held the type at t (`dated.quarterly_expiry`), which is how expired quarters
 get their history.  Rows are merged into the contracts' cache files (``source = "ccxt"``).
 """
@@ -149,6 +150,7 @@ async def _contract(contract, ex, plan, root, policy) -> None:
                    policy=policy, what=f"{contract.name} ohlcv",
                    last_possible=min(plan.until, contract.expiry_ms) // tf_ms * tf_ms)
     first = contract.listed_ms or contract.expiry_ms - LISTING_SPAN_DAYS * DAY_MS
+    first = int(first) // tf_ms * tf_ms     # the bar holding the listing (a partial bar)
     plan_here = _Plan(plan.timeframe, plan.since, min(plan.until, contract.expiry_ms),
                       plan.explicit_since)
     covered = await _page(pager, cached, plan_here, (meta or {}).get("covered_from"),
@@ -183,6 +185,10 @@ async def _continuous(venue, contract_type, listed, ex, plan, root, policy) -> N
                    last_possible=plan.until // tf_ms * tf_ms)
     first = pd.Timestamp(venue.continuous_from, tz="UTC").value // 1_000_000
     lo = max(_default_start(plan), int(first))
+    cached = None if plan.explicit_since else read_dated(root, plan.timeframe,
+                                                         venues=[venue.key])
+    if cached is not None and len(cached):   # resume: from the last cached bar (maybe open)
+        lo = max(lo, int(pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8.max()))
     await pager.run(lo, plan.until)
     bars = parse.ohlcv_frame(pager.rows)
     if not len(bars):

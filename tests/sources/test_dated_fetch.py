@@ -1,0 +1,130 @@
+"""Dated futures end to end through ccxt and the fake exchange: every contract the venues list
+(discovered from load_markets' expiries), its daily closes and Binance's expired quarterlies
+(from continuousKlines) equal the truth; the cache carries them, with their expiries, into
+`from_cache`; the annualised basis of the truth's futures is the truth's basis."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange.truth import DATED_BASIS
+
+VENUES = ("deribit", "okx", "binance_coinm", "bybit_inverse")
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dated")
+    # 120 days: at least one quarterly expiry (quarters are <= 92 days apart) lies inside
+    with FakeExchange(Truth.recent(120)) as fake:
+        mp = pytest.MonkeyPatch()
+        for k, v in fake.env(tmp).items():
+            mp.setenv(k, v)
+        try:
+            import btcflow_nb
+            from btcflow_nb.sources.dated_fetch import fetch_dated
+
+            frame = fetch_dated(since=fake.truth.start)
+            requests = len(fake.requests)
+            again = fetch_dated()
+            refresh = len(fake.requests) - requests
+            btcflow_nb.fetch(venues=["spot:coinbase"], since=fake.truth.start, progress=False)
+            md = btcflow_nb.from_cache(venues=["spot:coinbase"], since=fake.truth.start)
+            yield fake, frame, md, requests, refresh, again
+        finally:
+            mp.undo()
+
+
+def _truth(fake, key, expiry):
+    return fake.truth.closes(fake.truth.dated_series(key, expiry), "1d", fake.now_ms)
+
+
+def _expiry(ms):
+    return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+
+def test_no_errors_and_every_listed_contract_found(fetched):
+    fake, frame, md, *_ = fetched
+    assert frame.attrs["errors"] == {}
+    for key in VENUES:
+        listed = fake.truth.dated_expiries(key, fake.now_ms)
+        got = set(frame.loc[frame["venue"] == key, "expiry"])
+        assert {_expiry(e) for e in listed} <= got, key
+
+
+@pytest.mark.parametrize("key", VENUES)
+def test_listed_contracts_closes_equal_truth(fetched, key):
+    fake, _, md, *_ = fetched
+    for expiry in fake.truth.dated_expiries(key, fake.now_ms):
+        rows = md.futures[(md.futures["venue"] == key) & (md.futures["expiry"] == _expiry(expiry))]
+        want = _truth(fake, key, expiry)
+        want = want[want.index >= _expiry(fake.truth.start)]
+        got = pd.Series(rows["close"].to_numpy(), index=pd.DatetimeIndex(rows["time"]))
+        assert got.index.equals(want.index), key
+        np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+        day = _expiry(expiry).strftime("%y%m%d")
+        assert set(rows["symbol"]) == {f"BTC/USD:BTC-{day}"}
+
+
+def test_expired_binance_quarterly_from_continuous_klines_equals_truth(fetched):
+    fake, _, md, *_ = fetched
+    listed = set(fake.truth.dated_expiries("binance_coinm", fake.now_ms))
+    b = md.futures[md.futures["venue"] == "binance_coinm"]
+    expired = sorted(set(b["expiry"]) - {_expiry(e) for e in listed})
+    assert expired, "the 120-day truth holds an expired quarterly"
+    for expiry in expired:
+        rows = b[b["expiry"] == expiry]
+        want = _truth(fake, "binance_coinm", int(expiry.value // 1_000_000))
+        want = want[want.index >= _expiry(fake.truth.start)]
+        np.testing.assert_array_equal(rows["close"].to_numpy(), want.to_numpy())
+        assert pd.DatetimeIndex(rows["time"]).equals(want.index)
+        assert (rows["time"] < expiry).all()
+
+
+def test_cache_carries_expiry_and_refresh_is_incremental(fetched):
+    fake, frame, md, first_requests, refresh_requests, again = fetched
+    pd.testing.assert_frame_equal(
+        frame.reset_index(drop=True)[["venue", "symbol", "close"]].sort_values(
+            ["venue", "symbol"], kind="stable").reset_index(drop=True),
+        md.futures[["venue", "symbol", "close"]].astype(object).sort_values(
+            ["venue", "symbol"], kind="stable").reset_index(drop=True).astype(
+            {"close": "float64"}), check_dtype=False)
+    # a refresh: the markets (Bybit asks twice: listed and pre-launch), one page per listed contract (from its last
+    # cached bar) and per continuous contract type -- no history asked again
+    listed = sum(len(fake.truth.dated_expiries(k, fake.now_ms)) for k in VENUES)
+    assert refresh_requests <= 2 * len(VENUES) + listed + 2
+    assert again.attrs["errors"] == {}
+
+
+@pytest.mark.parametrize("key", VENUES)
+def test_annualized_basis_of_the_truth_is_its_basis(fetched, key):
+    from btcflow_nb.basis import annualized_basis
+
+    _, _, md, *_ = fetched
+    b = annualized_basis(md, venues=key)
+    closed = b["close_time"] <= pd.Timestamp(fetched[0].now_ms, unit="ms", tz="UTC")
+    usable = b[(b["days_to_expiry"] >= 1) & closed]
+    assert len(usable) > 20
+    # F = S (1 + r d / 365) rounded to 0.1 USD: the annualised basis is r to ~1e-5 (the open
+    # bar's close is the latest price, not the day's close: its basis is provisional)
+    np.testing.assert_allclose(usable["annualized"].to_numpy(), DATED_BASIS[key], atol=2e-4)
+
+
+def test_unknown_dated_venue_names_the_valid_ones():
+    from btcflow_nb.sources.dated_fetch import fetch_dated
+
+    with pytest.raises(ValueError, match=r"unknown dated-futures venue 'kraken'.*deribit"):
+        fetch_dated(venues="kraken")
+
+
+def test_fake_continuous_contract_changes_hands_at_expiry():
+    from btcflow_nb.sources.dated import quarterly_expiry
+
+    expiry = int(pd.Timestamp("2026-09-25 08:00", tz="UTC").value // 1_000_000)
+    t = np.array([expiry - DAY_MS, expiry - 1, expiry, expiry + DAY_MS])
+    current = quarterly_expiry(t)
+    assert list(current[:2]) == [expiry, expiry]
+    assert (current[2:] == int(pd.Timestamp("2026-12-25 08:00", tz="UTC").value // 1_000_000)).all()
+    assert (quarterly_expiry(t[:2], 1) == current[2]).all()
