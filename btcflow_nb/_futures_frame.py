@@ -18,6 +18,13 @@ from ._validate import SOURCE_COLUMN, _as_times, _to_utc, source_rank
 FUTURES_COLUMNS = ("venue", "symbol", "expiry", "time", "close")
 
 
+def _show(value) -> str:
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def empty_futures() -> pd.DataFrame:
     return pd.DataFrame({"venue": pd.Series(dtype="object"),
                          "symbol": pd.Series(dtype="object"),
@@ -62,7 +69,7 @@ def validate_futures(frame, naive_tz=None):
     bad = ~(np.isfinite(close) & (close > 0))
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"futures column 'close' has {frame['close'].iloc[i]!r} at "
+        raise ValueError(f"futures column 'close' has {_show(frame['close'].iloc[i])} at "
                          f"{out['time'].iloc[i]} ({out['symbol'].iloc[i]}); valid: a finite "
                          f"price > 0 in USD")
     out["close"] = close
