@@ -46,6 +46,7 @@ LAYERS = {
                                        "btcflow_nb.signals", "btcflow_nb.indicators")),
     "dashboard": (("btcflow_nb.dashboard",),
                   HELPERS + DATA_MODEL + ("btcflow_nb.sources", "btcflow_nb.metrics",
+                                          "btcflow_nb.basis",
                                           "btcflow_nb.explanation", "btcflow_nb.study",
                                           "btcflow_nb.signals", "btcflow_nb.indicators")),
     # render executes notebooks in a kernel; it imports none of the layers above

@@ -7,6 +7,8 @@
   two alerts.
 * :class:`ZScoreExplorer` — a small teaching widget: how a z-score reacts to its lookback.
 * :class:`CoverageChart` — which venue has what, from when to when (``md.coverage()`` drawn).
+* :class:`TermStructurePanel` — dated futures: annualised basis by expiry now and at a date,
+  and the constant-maturity (90-day) basis series (:mod:`btcflow_nb.basis`).
 * :class:`SignalStudyPanel` — does a signal work? Forward spot returns after its onsets, with
   bootstrap bands, against all bars (:mod:`btcflow_nb.study`).
 
@@ -19,6 +21,7 @@ from .flow import FlowDashboard
 from .premium import PremiumIndexPanel
 from .study import SignalStudyPanel
 from .teach import ZScoreExplorer
+from .term_structure import TermStructurePanel
 
 __all__ = ["FlowDashboard", "PremiumIndexPanel", "ZScoreExplorer", "CoverageChart",
-           "SignalStudyPanel"]
+           "SignalStudyPanel", "TermStructurePanel"]
