@@ -14,6 +14,8 @@ Modules, in the order data flows through them:
 * `parse`     -- pure functions: raw ccxt rows -> tidy frames, OI units
 * `cache`     -- the Parquet cache files (paths, atomic writes, merge, set-aside)
 * `assemble`  -- cache -> `MarketData`; `from_cache`
+* `dated`     -- dated futures: `DATED_VENUES` (registry), contracts from load_markets, their cache
+* `dated_fetch` -- `fetch_dated`: dated futures' candles (and continuous contracts) into the cache
 * `demo`      -- `load_demo`, the bundled synthetic data set
 * `archives`  -- Binance's public bulk archives: `get_binance` (download, checksums), `read_*`
 * `files`     -- CSV exports (TradingView, vendors, a long format): `read_file`
@@ -38,6 +40,7 @@ _EXPORTS = {
     "CacheError": "cache",
     "FETCH_TIMEFRAMES": "plan",
     "import_history": "imports",
+    "fetch_dated": "dated_fetch", "DATED_VENUES": "dated",
 }
 
 # imported eagerly (it is light): a module `load` holding a function `load` must bind the

@@ -9,7 +9,9 @@ over what its cache file misses -- with the pager, retries and checks of the per
 also pages ``continuousKlines`` for each contract type (without `since`: from its last cached
 bar); each bar (open time t) is given to the
 quarterly that held the type at t (`dated.quarterly_expiry`), which is how expired quarters
-get their history.  Rows are merged into the contracts' cache files (``source = "ccxt"``).
+get their history.  Binance COIN-M docs (``GET /dapi/v1/continuousKlines``): pair +
+contractType (PERPETUAL, CURRENT_QUARTER, NEXT_QUARTER), startTime and endTime at most 200 days
+apart, the `limit` rows closest to endTime; so a page is 200 bars asked with both ends.  Rows are merged into the contracts' cache files (``source = "ccxt"``).
 """
 from __future__ import annotations
 

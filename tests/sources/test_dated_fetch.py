@@ -128,3 +128,36 @@ def test_fake_continuous_contract_changes_hands_at_expiry():
     assert list(current[:2]) == [expiry, expiry]
     assert (current[2:] == int(pd.Timestamp("2026-12-25 08:00", tz="UTC").value // 1_000_000)).all()
     assert (quarterly_expiry(t[:2], 1) == current[2]).all()
+
+
+def test_an_expired_contract_leaves_the_markets_but_stays_in_the_cache(tmp_path):
+    from btcflow_nb.sources.cache import cache_root
+    from btcflow_nb.sources.dated import read_dated
+    from btcflow_nb.sources.dated_fetch import fetch_dated
+
+    with FakeExchange(Truth.recent(60)) as fake:
+        mp = pytest.MonkeyPatch()
+        for k, v in fake.env(tmp_path).items():
+            mp.setenv(k, v)
+        try:
+            end = fake.now_ms
+            # the Deribit monthly that expired most recently inside the truth
+            expiry = max(e for e in fake.truth.dated_expiries("deribit", fake.truth.start)
+                         if e < end - 2 * DAY_MS)
+            fake.set_now(expiry - 5 * DAY_MS)
+            before = fetch_dated(venues="deribit", since=fake.truth.start)
+            assert _expiry(expiry) in set(before["expiry"])
+            fake.set_now(end)
+            after = fetch_dated(venues="deribit")
+            assert after.attrs["errors"] == {}
+            assert f"BTC/USD:BTC-{_expiry(expiry):%y%m%d}" not in after.attrs["contracts"]
+        finally:
+            mp.undo()
+        kept = read_dated(cache_root(tmp_path / "cache"), "1d", venues="deribit")
+        rows = kept[kept["expiry"] == _expiry(expiry)]
+        # as the venue served it 5 days before expiry (its last bar was then still open)
+        want = fake.truth.closes(fake.truth.dated_series("deribit", expiry), "1d",
+                                 expiry - 5 * DAY_MS)
+        want = want[want.index >= _expiry(fake.truth.start)]
+        assert len(rows) == len(want) > 0
+        np.testing.assert_array_equal(rows["close"].to_numpy(), want.to_numpy())

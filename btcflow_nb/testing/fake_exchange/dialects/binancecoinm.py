@@ -121,8 +121,8 @@ def continuous_klines(ctx, m):
     if start is not None and end is not None and end - start > MAX_KLINE_SPAN_MS:
         return 400, {"code": -1127, "msg": "More than 200 days between startTime and endTime."}
     b = continuous_bars(ctx.truth, ctx.q("contractType"), INTERVAL[ctx.q("interval")], ctx.now)
-    idx = ctx.select(b["t"], start, end, limit=ctx.page("limit", KLINES_PAGE),
-                     newest=start is None)
+    # "returns the `limit` rows between startTime and endTime closest to endTime" (docs)
+    idx = ctx.select(b["t"], start, end, limit=ctx.page("limit", KLINES_PAGE), newest=True)
     return 200, kline_rows(b, idx)
 
 
