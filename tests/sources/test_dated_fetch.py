@@ -161,3 +161,25 @@ def test_an_expired_contract_leaves_the_markets_but_stays_in_the_cache(tmp_path)
         want = want[want.index >= _expiry(fake.truth.start)]
         assert len(rows) == len(want) > 0
         np.testing.assert_array_equal(rows["close"].to_numpy(), want.to_numpy())
+
+
+def test_faults_are_retried_and_a_failing_contract_is_reported_not_fatal(tmp_path):
+    from btcflow_nb.sources.dated_fetch import fetch_dated
+
+    with FakeExchange(Truth.recent(10)) as fake:
+        mp = pytest.MonkeyPatch()
+        for k, v in fake.env(tmp_path).items():
+            mp.setenv(k, v)
+        try:
+            fake.inject("429", exchange_id="deribit", endpoint="ohlcv", times=2)
+            fake.inject("500", exchange_id="okx", endpoint="ohlcv", after=1, times=None)
+            frame = fetch_dated(venues=["deribit", "okx"], since=fake.truth.start)
+        finally:
+            mp.undo()
+    errors = frame.attrs["errors"]
+    assert list(errors) == ["okx"] and "BTC/USD:BTC-" in errors["okx"]
+    deribit = frame[frame["venue"] == "deribit"]
+    assert set(deribit["expiry"]) == {_expiry(e) for e in
+                                      fake.truth.dated_expiries("deribit", fake.now_ms)}
+    # okx: its first contract came through before the fault; its rows are kept
+    assert len(frame[frame["venue"] == "okx"]) > 0
