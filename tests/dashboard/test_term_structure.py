@@ -78,4 +78,12 @@ def test_panel_constant_maturity_follows_the_days_control(md):
 
 def test_panel_without_dated_futures_says_so(demo):
     with pytest.raises(ValueError, match="no dated futures"):
-        TermStructurePanel(demo)
+        TermStructurePanel(MarketData.from_frames(spot=demo.spot))
+
+
+def test_panel_on_the_demo_data(demo):
+    panel = TermStructurePanel(demo)
+    assert panel.venues == ["binance_coinm", "deribit"]
+    cm = np.asarray(panel.marks["cm"].y, dtype=float)
+    assert np.isfinite(cm).mean() > 0.6
+    assert panel._guard.status.value == ""
