@@ -183,3 +183,26 @@ def test_faults_are_retried_and_a_failing_contract_is_reported_not_fatal(tmp_pat
                                       fake.truth.dated_expiries("deribit", fake.now_ms)}
     # okx: its first contract came through before the fault; its rows are kept
     assert len(frame[frame["venue"] == "okx"]) > 0
+
+
+def test_hourly_bars_of_every_contract_equal_truth(tmp_path):
+    """1h bars: more than a page at OKX (100 candles), so paging is exercised too."""
+    from btcflow_nb.sources.dated_fetch import fetch_dated
+
+    with FakeExchange(Truth.recent(5)) as fake:
+        mp = pytest.MonkeyPatch()
+        for k, v in fake.env(tmp_path).items():
+            mp.setenv(k, v)
+        try:
+            frame = fetch_dated(since=fake.truth.start, timeframe="1h")
+        finally:
+            mp.undo()
+    assert frame.attrs["errors"] == {}
+    groups = frame.groupby(["venue", "expiry"])
+    assert len(groups) == sum(len(fake.truth.dated_expiries(k, fake.now_ms)) for k in VENUES)
+    for (venue, expiry), rows in groups:
+        want = fake.truth.closes(fake.truth.dated_series(venue, int(expiry.value // 1_000_000)),
+                                 "1h", fake.now_ms)
+        want = want[want.index >= _expiry(fake.truth.start)]
+        assert len(want) > 100
+        np.testing.assert_array_equal(rows["close"].to_numpy(), want.to_numpy())
