@@ -45,13 +45,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .cache import CacheError, cache_root, read_series, series_path
+from .cache import CacheError, read_series, series_path
 
 DAY_MS = 86_400_000
 #: a contract with no known listing time is asked from this many days before its expiry
 LISTING_SPAN_DAYS = 400
-#: columns of `MarketData.futures` (plus ``source``)
-FUTURES_COLUMNS = ("venue", "symbol", "expiry", "time", "close")
 
 
 @dataclass(frozen=True)
@@ -257,7 +255,3 @@ def read_dated(root: Path, timeframe: str, since_ms=None, until_ms=None, venues=
         return None
     return pd.concat(frames, ignore_index=True)
 
-
-def cache_dated_root(cache_dir=None) -> Path:
-    """`dated_root` of the cache directory `cache_dir` (default: the configured one)."""
-    return dated_root(cache_root(cache_dir))
