@@ -49,7 +49,8 @@ LAYERS = {
     "dashboard": (("btcflow_nb.dashboard",),
                   HELPERS + DATA_MODEL + ("btcflow_nb.sources", "btcflow_nb.metrics",
                                           "btcflow_nb.explanation", "btcflow_nb.study",
-                                          "btcflow_nb.signals", "btcflow_nb.indicators")),
+                                          "btcflow_nb.signals", "btcflow_nb.indicators",
+                                          "btcflow_nb.legs", "btcflow_nb.venue_metrics")),
     # render executes notebooks in a kernel; it imports none of the layers above
     "render": (("btcflow_nb.render",), ("btcflow_nb._checks",)),
     # the fake exchange shares no code with what it checks; pointing a ccxt client at it uses
