@@ -190,3 +190,52 @@ def test_bad_input_of_premium_between(md):
     with pytest.raises(ValueError, match=r"unknown spot_leg venue 'coinbase'.*'kraken', "
                                          r"'binance'"):
         coinbase_premium(no_coinbase)
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def spot_frames(draw):
+    n = draw(st.integers(2, 25))
+    price = st.one_of(st.floats(1_000.0, 200_000.0), st.just(np.nan))
+    cols = {v: draw(st.lists(price, min_size=n, max_size=n)) for v in ("a", "b", "c")}
+    idx = pd.date_range("2024-01-01", periods=n, freq="D", tz="UTC", name="time")
+    return pd.DataFrame(cols, index=idx)
+
+
+@SETTINGS
+@given(spot_frames(), st.integers(0, 3))
+def test_property_swapping_legs_negates_the_usd_premium(spot, max_gap):
+    md = MarketData.from_frames(spot=spot)
+    ab = premium_between(md, "spot:a", "spot:b+c", max_gap=max_gap)
+    ba = premium_between(md, "spot:b+c", "spot:a", max_gap=max_gap)
+    np.testing.assert_array_equal(ab["premium_abs"].to_numpy(), -ba["premium_abs"].to_numpy())
+    # the % premium is relative to the futures leg, and has the USD premium's sign
+    both = ab["premium_abs"].notna().to_numpy()
+    assert (np.sign(ab["premium_pct"].to_numpy()[both])
+            == np.sign(ab["premium_abs"].to_numpy()[both])).all()
+    assert len(ab) == len(spot)                                   # no row lost
+
+
+@SETTINGS
+@given(spot_frames(), st.integers(0, 24), st.integers(0, 3))
+def test_property_a_gap_in_a_venue_outside_the_legs_moves_no_leg_price(spot, row, max_gap):
+    """Legs of one venue each: c's gaps never move a's or b's price (carrying a venue uses
+    the others' moves, but a real close is never changed)."""
+    holed = spot.copy()
+    holed.iloc[row % len(spot), 2] = np.nan
+    before = premium_between(MarketData.from_frames(spot=spot), "spot:a", "spot:b",
+                             max_gap=max_gap)
+    after = premium_between(MarketData.from_frames(spot=holed), "spot:a", "spot:b",
+                            max_gap=max_gap)
+    real = spot[["a", "b"]].notna().all(axis=1).to_numpy()
+    np.testing.assert_array_equal(before["premium_abs"].to_numpy()[real],
+                                  after["premium_abs"].to_numpy()[real])
+    np.testing.assert_array_equal(before["premium_abs"].to_numpy()[real],
+                                  (spot["a"] - spot["b"]).to_numpy()[real])

@@ -158,6 +158,7 @@ class PremiumIndexPanel(_DashboardBase):
                 mk[key].x, mk[key].y = t[mask], prem[mask]
                 mk[key].opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
         spot_name = _leg_label(p["spot_leg"])
+        spot_title = "Spot" if p["spot_leg"] == "spot:basket" else spot_name
         fut = _leg_label(p["futures_leg"])
         shown = "USD" if unit == "usd" else "%"
         self.figure.axes[1].label = shown
@@ -171,9 +172,10 @@ class PremiumIndexPanel(_DashboardBase):
         reason = " · ".join(r for r in (reason, *window_notes(m, "premium_index")) if r)
         self.panel_message.value = f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else ""
         self.figure.title = (f"{self._base_title} — {reason}" if reason
-                             else f"{spot_name} − {fut} premium ({shown}), "
+                             else f"{spot_title} − {fut} premium ({shown}), "
                                   f"BB({p['bb_length']}, {p['bb_mult']:g})")
-        rows, last_bar = premium_info(m, fut, unit, spot_name)
+        rows, last_bar = premium_info(m, fut, unit,
+                                      "" if p["spot_leg"] == "spot:basket" else spot_name)
         self._set_info(rows + failed_rows(self.meta), last_bar)
         self._update_alerts()
 
