@@ -149,12 +149,11 @@ def leg_closes(md: MarketData, leg: Leg, index: pd.DatetimeIndex, selected=None,
     from .indicators import carry_gaps
 
     frame = LEG_KINDS[leg.kind](md)
-    names = list(frame.columns) if selected is None else \
-        [c for c in frame.columns if c in set(selected) | set(leg.venues)]
-    wide = frame[names]
+    members = list(leg.venues) or [c for c in frame.columns
+                                   if selected is None or c in set(selected)]
+    carriers = [c for c in frame.columns
+                if selected is None or c in set(selected) or c in members]
+    wide = frame[carriers]
     if not wide.index.equals(index):
         wide = wide.reindex(index)
-    carried = carry_gaps(wide, max_gap)
-    return carried[list(leg.venues)] if leg.venues else carried[[c for c in names
-                                                                  if selected is None
-                                                                  or c in set(selected)]]
+    return carry_gaps(wide, max_gap)[members]

@@ -239,3 +239,26 @@ def test_property_a_gap_in_a_venue_outside_the_legs_moves_no_leg_price(spot, row
                                   after["premium_abs"].to_numpy()[real])
     np.testing.assert_array_equal(before["premium_abs"].to_numpy()[real],
                                   (spot["a"] - spot["b"]).to_numpy()[real])
+
+
+def test_a_new_leg_kind_plugs_in(md, monkeypatch):
+    """A dated future (or any instrument kind) is a row of LEG_KINDS: premiums, choices and
+    errors take it at once. Here a fake kind whose closes sit 1 % above the okx perp."""
+    from btcflow_nb import legs
+    from btcflow_nb.dashboard import PremiumIndexPanel
+
+    quarterly = (md.perp[["okx"]] * 1.01).rename(columns={"okx": "okx-2024-03-29"})
+    monkeypatch.setitem(legs.LEG_KINDS, "dated", lambda _md: quarterly)
+    got = premium_between(md, "spot:coinbase", "dated:okx-2024-03-29")
+    np.testing.assert_allclose(got["premium_abs"],
+                               md.spot["coinbase"] - md.perp["okx"] * 1.01, atol=1e-9)
+    m = flow_metrics(md, "1D", futures_leg="dated:okx-2024-03-29")
+    np.testing.assert_allclose(m["futures"], md.perp["okx"] * 1.01, rtol=1e-15)
+    assert "dated:okx-2024-03-29" in leg_choices(md)
+    panel = PremiumIndexPanel(md, debounce_ms=0)
+    assert "dated:okx-2024-03-29" in [v for _, v in panel.controls["futures_leg"].options]
+    with pytest.raises(ValueError, match=r"unknown futures_leg venue 'okx-2024-06-28'.*"
+                                         r"'okx-2024-03-29'"):
+        premium_between(md, "spot:coinbase", "dated:okx-2024-06-28")
+    with pytest.raises(ValueError, match="leg kind must be a name"):
+        legs.register_leg_kind("da:ted", lambda _md: quarterly)
