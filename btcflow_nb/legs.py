@@ -108,7 +108,7 @@ def leg_choices(md: MarketData, kinds=None) -> list[str]:
 def parse_leg(spec, md: MarketData, *, role: str = "futures_leg", kinds=None) -> Leg:
     """A :class:`Leg` from a spec (``"spot:coinbase"``, ``"perp:basket"``, ``"perp"``, a ``Leg``).
 
-    Every venue must be in the data; ``kinds`` limits the allowed kinds (a spot leg: spot).
+    Every venue must be a column of the data (one without closes gives a NaN premium); ``kinds`` limits the allowed kinds (a spot leg: spot).
     A bad spec raises ``ValueError`` naming ``role``, the value and the valid choices.
     """
     kinds = tuple(kinds or LEG_KINDS)
@@ -125,7 +125,7 @@ def parse_leg(spec, md: MarketData, *, role: str = "futures_leg", kinds=None) ->
         raise ValueError(f"{role}={str(spec)!r} names no known leg kind ({kind!r}; kinds: "
                          f"{', '.join(kinds)}); valid choices: "
                          f"{', '.join(repr(c) for c in leg_choices(md, kinds))}")
-    available = _instruments(md, kind)
+    available = [str(c) for c in LEG_KINDS[kind](md).columns]  # a venue without closes: NaN
     unknown = [v for v in venues if v not in available]
     if unknown or any(not v for v in venues) or len(set(venues)) != len(venues):
         raise choice_error(f"{role} venue", "+".join(unknown) or str(spec), available,
