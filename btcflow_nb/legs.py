@@ -57,7 +57,7 @@ COINBASE_PREMIUM = ("spot:coinbase", "spot:binance")
 BASKET = "basket"
 
 __all__ = ["Leg", "LEG_KINDS", "COINBASE_PREMIUM", "parse_leg", "leg_choices",
-           "register_leg_kind", "leg_closes"]
+           "register_leg_kind", "leg_closes", "quote_notes"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,16 @@ def check_distinct(spot: Leg, futures: Leg, md: MarketData) -> None:
         others = [c for c in leg_choices(md) if c != str(spot)]
         raise ValueError(f"futures_leg={str(futures)!r} is the spot leg itself (the premium "
                          f"would be 0 at every bar); valid choices: {', '.join(others)}")
+
+
+def quote_notes(md: MarketData, legs) -> tuple[dict, list[str]]:
+    """(how each named venue of ``legs`` reached USD, from ``meta["quote_conversion"]``; a note
+    ``"premium_abs: ..."`` for each whose stablecoin quote could not be converted)."""
+    conv = md.meta.get("quote_conversion", {})
+    quotes = {f"{leg.kind}:{v}": conv.get(f"{leg.kind}:{v}") for leg in legs for v in leg.venues}
+    notes = [f"premium_abs: {name} {how} -- the premium includes the stablecoin's own drift"
+             for name, how in quotes.items() if how and how.startswith("raw ")]
+    return quotes, notes
 
 
 def leg_closes(md: MarketData, leg: Leg, index: pd.DatetimeIndex, selected=None,

@@ -33,7 +33,7 @@ import pandas as pd
 from ._checks import check_choice, check_range, check_venues
 from ._metrics_base import bar_index, base_series
 from .indicators import HOURS_PER_YEAR, MAX_GAP, funding_twap, sma, zscore_window
-from .legs import SPOT_KINDS, check_distinct, parse_leg
+from .legs import SPOT_KINDS, check_distinct, parse_leg, quote_notes
 from .marketdata import MarketData
 from .signals import DEFAULTS, confluence, extreme_cycle, onsets, premium_alerts, run_lengths
 from .timeframes import (bar_open, check_not_finer, lookback_bars, next_bar_open,
@@ -297,7 +297,7 @@ def flow_metrics(
     base = base_series(md, tf, tuple(sv), tuple(pv), legs or futures, weighting, oi_unit,
                        int(max_gap))
     bars = base.index
-    notes: list[str] = []
+    notes: list[str] = quote_notes(md, legs)[1] if legs else []
     prem_abs, prem_pct, oi_total = base["premium_abs"], base["premium_pct"], base["oi_total"]
     pz = zscore_window(prem_pct, lb)
     band_series = prem_abs if premium_unit == "usd" else prem_pct

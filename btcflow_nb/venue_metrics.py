@@ -37,7 +37,7 @@ from ._checks import check_choice, check_venues
 from ._metrics_base import bar_index, base_prices, rebar_prices
 from .indicators import MAX_GAP, funding_twap, oi_at_bar_close
 from .indicators import funding_spend as _spend
-from .legs import COINBASE_PREMIUM, SPOT_KINDS, check_distinct, parse_leg
+from .legs import COINBASE_PREMIUM, SPOT_KINDS, check_distinct, parse_leg, quote_notes
 from .marketdata import MarketData
 from .timeframes import check_not_finer, next_bar_open
 
@@ -65,7 +65,8 @@ def premium_between(md: MarketData, spot_leg="spot:basket", futures_leg="perp:ba
     Returns columns ``spot``, ``futures`` [USD], ``premium`` (in ``unit``), ``premium_abs``
     ``= spot - futures`` [USD], ``premium_pct`` ``= (spot - futures) / futures × 100`` [%],
     ``spot_venues`` (venues behind the spot leg). ``attrs``: ``spot_leg``, ``futures_leg``,
-    ``unit``, ``timeframe``, ``quote_conversion`` (how each named venue reached USD).
+    ``unit``, ``timeframe``, ``quote_conversion`` (how each named venue reached USD),
+    ``notes`` (a venue whose stablecoin quote could not be converted: no USDT/USD series).
 
     Swapping the legs negates ``premium_abs``; ``premium_pct`` is relative to the futures leg.
     """
@@ -84,10 +85,9 @@ def premium_between(md: MarketData, spot_leg="spot:basket", futures_leg="perp:ba
         "premium_abs": rows["premium_abs"], "premium_pct": rows["premium_pct"],
         "spot_venues": rows["spot_venues"],
     }, index=pd.DatetimeIndex(rows.index, name="time"))
-    conv = md.meta.get("quote_conversion", {})
+    quotes, notes = quote_notes(md, (s, f))
     out.attrs.update(spot_leg=str(s), futures_leg=str(f), unit=unit, timeframe=tf,
-                     quote_conversion={f"{leg.kind}:{v}": conv.get(f"{leg.kind}:{v}")
-                                       for leg in (s, f) for v in leg.venues})
+                     quote_conversion=quotes, notes=notes)
     return out
 
 

@@ -186,6 +186,17 @@ def test_bad_input_of_premium_between(md):
         premium_between(md, unit="bps")
     with pytest.raises(ValueError, match=r"unknown spot_leg venue 'bitstamp'.*'coinbase'"):
         premium_between(md, "spot:bitstamp")
+    raw = MarketData.from_frames(spot=md.spot, spot_quotes={"binance": "USDT"})  # no fx
+    note = ("premium_abs: spot:binance raw USDT quote used as USD (no USDT/USD series "
+            "available) -- the premium includes the stablecoin's own drift")
+    assert coinbase_premium(raw).attrs["notes"] == [note]
+    assert note in flow_metrics(raw, "1D", spot_leg="spot:coinbase",
+                                futures_leg="spot:binance").attrs["notes"]
+    from btcflow_nb.dashboard import PremiumIndexPanel
+    panel = PremiumIndexPanel(raw, debounce_ms=0)
+    panel.coinbase_button.click()
+    assert note in panel.panel_message.value and panel.errors.outputs == ()
+    assert coinbase_premium(md).attrs["notes"] == []
     no_coinbase = MarketData.from_frames(spot=md.spot[["kraken", "binance"]], perp=md.perp)
     with pytest.raises(ValueError, match=r"unknown spot_leg venue 'coinbase'.*'kraken', "
                                          r"'binance'"):

@@ -248,6 +248,7 @@ def flow_alert_rows(hits, alert_kinds: dict[str, str], limit: int | None,
 
 #: Which panel each ``flow_metrics`` note is about (notes start with ``"<column>: "``).
 _NOTE_PANELS = {"premium_z": "premium", "premium_trend": "premium", "bb_*": "premium_index",
+                "premium_abs": "premium_index",
                 "oi_z": "oi", "funding_z": "funding", "funding": "funding"}
 
 
