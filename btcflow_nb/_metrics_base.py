@@ -39,6 +39,7 @@ from .indicators import (
     premium_abs,
     premium_pct,
 )
+from .legs import leg_closes
 from .marketdata import MarketData
 from .timeframes import bar_open, bar_open_ns, bar_range, next_bar_open
 
@@ -47,11 +48,13 @@ _PRICE_COLUMNS = ("spot", "perp_basket", "futures", "premium_abs", "premium_pct"
                   "spot_venues", "perp_venues")
 
 
-def base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures: str, weighting: str,
+def base_series(md: MarketData, tf: str, sv: tuple, pv: tuple, futures, weighting: str,
                 oi_unit: str, max_gap: int) -> pd.DataFrame:
     """Prices, premium, venue counts, chain-linked OI and the composite funding TWAP (fraction
     per hour) for one timeframe and venue selection, memoised on ``md``: they do not depend on
-    lookbacks or thresholds, so moving a slider only recomputes z-scores, bands and signals."""
+    lookbacks or thresholds, so moving a slider only recomputes z-scores, bands and signals.
+    ``futures``: ``"basket"``, one perp venue, or a ``(spot Leg, futures Leg)`` pair
+    (:mod:`btcflow_nb.legs`)."""
     return md.memo(("base", tf, sv, pv, futures, weighting, oi_unit, max_gap),
                    lambda: _compute_base(md, tf, sv, pv, futures, weighting, oi_unit, max_gap))
 
@@ -84,12 +87,33 @@ def _compute_prices(md, sv, pv, futures, weighting, max_gap) -> pd.DataFrame:
         weights = oi_at_bar_close(sel.open_interest, idx, md.resolution or "1h", "usd")
     s = basket(spot_f)
     p = basket(perp_f, weights)
-    fut = p if futures == "basket" else perp_f[futures]
+    spot_count = basket_count(spot_f)
+    if isinstance(futures, tuple):   # (spot leg, futures leg): the premium between any two legs
+        s, spot_count, fut = _leg_prices(md, futures, s, spot_count, p, idx, sv, pv, max_gap)
+        pct = premium_pct(s, fut)
+    else:
+        fut = p if futures == "basket" else perp_f[futures]
+        pct = premium_pct(s, p)
     return pd.DataFrame({
         "spot": s, "perp_basket": p, "futures": fut,
-        "premium_abs": premium_abs(s, fut), "premium_pct": premium_pct(s, p),
-        "spot_venues": basket_count(spot_f), "perp_venues": basket_count(perp_f, weights),
+        "premium_abs": premium_abs(s, fut), "premium_pct": pct,
+        "spot_venues": spot_count, "perp_venues": basket_count(perp_f, weights),
     }, index=idx)
+
+
+def _leg_prices(md, legs, s, spot_count, p, idx, sv, pv, max_gap):
+    """(spot price, its venue count, futures price) of a ``(spot Leg, futures Leg)`` pair: a
+    basket leg of spot or perp is the selection's basket (``s``, ``p``: the perp basket keeps
+    its weighting); named venues are their equal-weight basket, carried like the baskets."""
+    spot_leg, futures_leg = legs
+    selected = {"spot": sv, "perp": pv}
+    if not spot_leg.is_basket:
+        closes = leg_closes(md, spot_leg, idx, selected.get(spot_leg.kind) or None, max_gap)
+        s, spot_count = basket(closes), basket_count(closes)
+    if futures_leg.is_basket and futures_leg.kind == "perp":
+        return s, spot_count, p
+    closes = leg_closes(md, futures_leg, idx, selected.get(futures_leg.kind) or None, max_gap)
+    return s, spot_count, basket(closes)
 
 
 def rebar_prices(rows: pd.DataFrame, tf: str) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import pandas as pd
 from ._checks import check_choice, check_range, check_venues
 from ._metrics_base import bar_index, base_series
 from .indicators import HOURS_PER_YEAR, MAX_GAP, funding_twap, sma, zscore_window
+from .legs import SPOT_KINDS, check_distinct, parse_leg, quote_notes
 from .marketdata import MarketData
 from .signals import DEFAULTS, confluence, extreme_cycle, onsets, premium_alerts, run_lengths
 from .timeframes import (bar_open, check_not_finer, lookback_bars, next_bar_open,
@@ -53,6 +54,7 @@ COLUMNS = (
     "oi_venues", "oi_coverage",
 )
 WEIGHTINGS = ("equal", "oi")
+PREMIUM_UNITS = ("usd", "pct")
 OI_UNITS = ("btc", "usd")
 #: The z lookback's default: one year, converted per timeframe (see the module docstring).
 DEFAULT_LOOKBACK = "365D"
@@ -99,6 +101,22 @@ def venue_funding(md: MarketData, timeframe: str = "1D", *, apr: bool = False,
     return per_8h * _APR_PER_8H if apr else per_8h
 
 
+def _legs(md: MarketData, futures: str, spot_leg, futures_leg):
+    """``(spot Leg, futures Leg)`` when either leg is given, else ``None`` (the classic pair:
+    spot basket against ``futures``). A futures venue and a futures leg together are refused."""
+    if spot_leg is None and futures_leg is None:
+        return None
+    if futures_leg is not None and futures != "basket":
+        raise ValueError(f"futures={futures!r} and futures_leg={futures_leg!r} both name the "
+                         f"futures price; give one (e.g. futures_leg='perp:{futures}')")
+    s = parse_leg("spot:basket" if spot_leg is None else spot_leg, md, role="spot_leg",
+                  kinds=SPOT_KINDS)
+    f = parse_leg(futures_leg if futures_leg is not None else
+                  f"perp:{futures}", md, role="futures_leg")
+    check_distinct(s, f, md)
+    return s, f
+
+
 def _longest_run(valid: np.ndarray) -> int:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
     return int((edges[1::2] - edges[0::2]).max()) if len(edges) else 0
@@ -139,6 +157,9 @@ def flow_metrics(
     spot_venues=None,
     perp_venues=None,
     futures: str = "basket",
+    spot_leg=None,
+    futures_leg=None,
+    premium_unit: str = "usd",
     weighting: str = "equal",
     oi_unit: str = "btc",
     funding_smoothing: int | str = 1,
@@ -171,6 +192,14 @@ def flow_metrics(
     spot_venues, perp_venues : venue keys to include (``None``: all in the data). The perp
         selection also filters funding and OI.
     futures : ``"basket"`` or one perp venue: the ``F`` of ``premium_abs = S - F``.
+    spot_leg, futures_leg : the premium between any two legs (:mod:`btcflow_nb.legs`): a spot
+        leg (``"spot:basket"``, ``"spot:coinbase"``, ``"spot:a+b"``) and a futures leg (``"perp:
+        basket"``, ``"perp:binance"``, or another spot venue, ``"spot:binance"``). With either
+        given, ``spot``/``futures`` are the two legs and ``premium_pct = (S - F) / F × 100``;
+        ``None`` (default): the spot basket and ``futures``. The Coinbase premium index is
+        ``spot_leg="spot:coinbase", futures_leg="spot:binance"`` (``legs.COINBASE_PREMIUM``).
+    premium_unit : ``"usd"`` (default) or ``"pct"``: the premium the Bollinger bands and the
+        two premium alerts run on (``premium_abs`` or ``premium_pct``).
     weighting : ``"equal"`` or ``"oi"``: weights of the perp basket and composite funding
         (``"oi"`` = each venue's OI in USD at the bar).
     oi_unit : ``"btc"`` (default, price-neutral) or ``"usd"`` for ``oi_total``.
@@ -203,8 +232,10 @@ def flow_metrics(
     futures             the chosen futures price ``F`` [USD]
     premium_abs         ``spot - futures`` at the bar's last base bar with both [USD]
     premium_pct         ``(spot - perp_basket) / perp_basket × 100`` likewise [%]
+                        (with legs: ``(spot - futures) / futures × 100``)
     premium_z           z-score of ``premium_pct`` over ``lookback``
-    bb_*                Bollinger basis/upper/lower of ``premium_abs`` [USD]
+    bb_*                Bollinger basis/upper/lower of ``premium_abs`` [USD] (of
+                        ``premium_pct`` [%] with ``premium_unit="pct"``)
     oi_total            chain-linked aggregate OI [BTC or USD]
     oi_z                z-score of ``oi_total``
     funding             composite funding TWAP [% per 8 h, or % APR]
@@ -245,6 +276,7 @@ def flow_metrics(
     tl = lookback_bars(trend_length, tf, "trend_length")
     check_choice("weighting", weighting, WEIGHTINGS)
     check_choice("oi_unit", oi_unit, OI_UNITS)
+    check_choice("premium_unit", premium_unit, PREMIUM_UNITS)
     check_range("bb_mult", bb_mult, 0, 10, low_open=True)
     for flag_name, flag in (("apr", apr), ("extremes", extremes)):
         if not isinstance(flag, (bool, np.bool_)):  # "no" is truthy: refuse, don't guess
@@ -261,12 +293,15 @@ def flow_metrics(
     pv = check_venues("perp", perp_venues, _perp_choices(md))
     if futures != "basket":
         check_choice("futures venue", futures, ["basket", *[v for v in md.perp.columns if v in pv]])
-    base = base_series(md, tf, tuple(sv), tuple(pv), futures, weighting, oi_unit, int(max_gap))
+    legs = _legs(md, futures, spot_leg, futures_leg)
+    base = base_series(md, tf, tuple(sv), tuple(pv), legs or futures, weighting, oi_unit,
+                       int(max_gap))
     bars = base.index
-    notes: list[str] = []
+    notes: list[str] = quote_notes(md, legs)[1] if legs else []
     prem_abs, prem_pct, oi_total = base["premium_abs"], base["premium_pct"], base["oi_total"]
     pz = zscore_window(prem_pct, lb)
-    alerts = premium_alerts(prem_abs, bb_length=bbl, bb_mult=bb_mult)
+    band_series = prem_abs if premium_unit == "usd" else prem_pct
+    alerts = premium_alerts(band_series, bb_length=bbl, bb_mult=bb_mult)
     oz = zscore_window(oi_total, lb)
     per_hour = base["funding_per_hour"]
     funding_8h = _smooth(_per_hour_to_8h(per_hour), fs)
@@ -276,7 +311,7 @@ def flow_metrics(
     for col, x, parts in (("premium_z", prem_pct, pz), ("oi_z", oi_total, oz),
                           ("funding_z", funding_8h, fz)):
         _window_note(notes, col, "lookback", lb, x, parts["mean"], tf)
-    _window_note(notes, "bb_*", "bb_length", bbl, prem_abs, alerts["bb_basis"], tf)
+    _window_note(notes, "bb_*", "bb_length", bbl, band_series, alerts["bb_basis"], tf)
     _window_note(notes, "premium_trend", "trend_length", tl, prem_pct, trend, tf)
 
     conf = confluence(prem_pct, oz["z"], funding_8h, trend_length=tl,
@@ -329,8 +364,10 @@ def flow_metrics(
                   funding_hot=float(funding_hot), bull_oi_z_max=float(bull_oi_z_max),
                   bull_funding_max=float(bull_funding_max), cycle_k=float(cycle_k),
                   cycle_m=int(cycle_m), extremes=bool(extremes), max_gap=int(max_gap),
-                  apr=bool(apr), weighting=weighting, oi_unit=oi_unit, futures=futures)
-    out.attrs.update(timeframe=tf, apr=bool(apr), oi_unit=oi_unit,
+                  apr=bool(apr), weighting=weighting, oi_unit=oi_unit, futures=futures,
+                  spot_leg=str(legs[0]) if legs else None,
+                  futures_leg=str(legs[1]) if legs else None, premium_unit=premium_unit)
+    out.attrs.update(timeframe=tf, apr=bool(apr), oi_unit=oi_unit, premium_unit=premium_unit,
                      funding_unit="% APR" if apr else "% per 8h",
                      source=md.meta.get("source"), synthetic=bool(md.meta.get("synthetic")),
                      params=params, notes=notes, open_bar=is_open,

@@ -5,6 +5,10 @@
   ``flow_metrics`` parameter as a control, an info panel and an alerts table.
 * :class:`PremiumIndexPanel` — the spot vs futures premium index with Bollinger bands and its
   two alerts.
+* :class:`OpenInterestPanel` — each venue's open interest (stacked, BTC or USD) and its change
+  over the bar, beside the aggregate OI z-score.
+* :class:`FundingSpendPanel` — what longs pay shorts in USD per day, stacked by venue, and the
+  total.
 * :class:`ZScoreExplorer` — a small teaching widget: how a z-score reacts to its lookback.
 * :class:`CoverageChart` — which venue has what, from when to when (``md.coverage()`` drawn).
 * :class:`TermStructurePanel` — dated futures: annualised basis by expiry now and at a date,
@@ -18,10 +22,12 @@
 """
 from .coverage import CoverageChart
 from .flow import FlowDashboard
+from .funding_spend import FundingSpendPanel
+from .open_interest import OpenInterestPanel
 from .premium import PremiumIndexPanel
 from .study import SignalStudyPanel
 from .teach import ZScoreExplorer
 from .term_structure import TermStructurePanel
 
 __all__ = ["FlowDashboard", "PremiumIndexPanel", "ZScoreExplorer", "CoverageChart",
-           "SignalStudyPanel", "TermStructurePanel"]
+           "SignalStudyPanel", "OpenInterestPanel", "FundingSpendPanel", "TermStructurePanel"]

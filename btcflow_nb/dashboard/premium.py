@@ -6,6 +6,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
+from ..legs import COINBASE_PREMIUM, Leg, leg_choices
 from ._base import _ALERT_SPECS, _DashboardBase, _defaults
 from ._widgets import (GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars, sign_bars,
                        tooltip)
@@ -20,14 +21,21 @@ _STYLE = {"description_width": "110px"}
 class PremiumIndexPanel(_DashboardBase):
     """Spot vs futures premium index on any :class:`~btcflow_nb.MarketData`.
 
-    premium = ``S − F`` in USD (``F``: the perp basket or one futures venue), drawn as green
-    (spot-led, ``≥ 0``) / red (futures-led) bars with a zero line and Bollinger bands
-    ``SMA(premium, L) ± m·σ(premium, L)`` (population σ). Markers show the two alerts:
-    premium crossing above the upper band ("spot premium too high") and crossing below the
-    lower band ("futures premium too high / spot selling pressure").
+    premium = ``S − F`` between any two legs (:mod:`btcflow_nb.legs`): ``S`` the spot leg (the
+    spot basket or one spot venue), ``F`` the futures leg (the perp basket, one perp, or another
+    spot venue), in USD or as % of ``F`` (``(S − F) / F × 100``), drawn as green (spot-led,
+    ``≥ 0``) / red (futures-led) bars with a zero line and Bollinger bands
+    ``SMA(premium, L) ± m·σ(premium, L)`` (population σ) on the premium shown. Markers show the
+    two alerts: premium crossing above the upper band ("spot premium too high") and crossing
+    below the lower band ("futures premium too high / spot selling pressure").
+
+    The **Coinbase premium** button (``coinbase_button``, :meth:`show_coinbase_premium`) sets
+    the legs to Coinbase BTC/USD − Binance BTC/USDT, both in USD (Binance's close × USDT/USD):
+    ``C − B`` in USD, ``(C − B) / B × 100`` in %.
 
     Controls (each a ``flow_metrics`` keyword): timeframe, date range (start/end),
-    ``bb_length``, ``bb_mult``, ``futures``. The info panel shows the latest spot, futures and
+    ``bb_length``, ``bb_mult``, ``spot_leg``, ``futures_leg``, ``premium_unit`` (``"usd"`` /
+    ``"pct"``). The info panel shows the latest spot, futures and
     premium, and whether the last bar is closed or *provisional (bar open)*; an alert on the open
     bar is drawn faded and the alerts table lists closed bars unless ``include_open`` is
     ticked. A ``bb_length`` longer than the data draws no bands and says so above the chart
@@ -49,11 +57,28 @@ class PremiumIndexPanel(_DashboardBase):
         c = self.controls
         for name, cls, kw in _ALERT_SPECS:  # bb_length, bb_mult
             c[name] = cls(value=d[name], continuous_update=False, style=_STYLE, **kw)
-        perp = list(self.md.venues("perp"))
-        c["futures"] = W.Dropdown(options=["basket"] + perp, value=d["futures"],
-                                  description="futures", style=_STYLE)
-        for name in ("bb_length", "bb_mult", "futures"):
+        spot_legs = leg_choices(self.md, ["spot"]) or ["spot:basket"]
+        futures_legs = [v for v in leg_choices(self.md) if v != "spot:basket"]
+        if "perp:basket" not in futures_legs:   # no perps: the default still says so
+            futures_legs.append("perp:basket")
+        c["spot_leg"] = W.Dropdown(options=[(_leg_label(v), v) for v in spot_legs],
+                                   value=spot_legs[0], description="spot leg", style=_STYLE)
+        c["futures_leg"] = W.Dropdown(options=[(_leg_label(v), v) for v in futures_legs],
+                                      value="perp:basket",
+                                      description="futures leg", style=_STYLE)
+        c["premium_unit"] = W.ToggleButtons(options=[("USD", "usd"), ("%", "pct")],
+                                            value=d["premium_unit"], description="premium in",
+                                            style={"button_width": "52px"})
+        for name in ("bb_length", "bb_mult", "spot_leg", "futures_leg", "premium_unit"):
             c[name].add_class(f"btcflow-ctl-{name.replace('_', '-')}")
+        #: One click to the Coinbase premium index (Coinbase USD − Binance USDT, in USD).
+        self.coinbase_button = W.Button(description="Coinbase premium",
+                                        tooltip="Coinbase BTC/USD − Binance BTC/USDT (in USD)",
+                                        layout=W.Layout(width="150px"))
+        self.coinbase_button.add_class("btcflow-preset-coinbase-premium")
+        self.coinbase_button.disabled = not all(
+            v in spot_legs + futures_legs for v in COINBASE_PREMIUM)
+        self.coinbase_button.on_click(lambda _b: self._guard.run(self.show_coinbase_premium))
 
         xs = self.x_scale
         sc = {"x": xs, "y": bq.LinearScale()}
@@ -91,7 +116,8 @@ class PremiumIndexPanel(_DashboardBase):
         self.children = [
             header, self.load_line, self.status,
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
-            W.HBox([c["bb_length"], c["bb_mult"], c["futures"], self.include_open]),
+            W.HBox([c["bb_length"], c["bb_mult"], self.include_open]),
+            W.HBox([c["spot_leg"], c["futures_leg"], c["premium_unit"], self.coinbase_button]),
             self.panel_message, self.figure,
             W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
             self._guard.clear_errors_button, self.errors,
@@ -105,7 +131,8 @@ class PremiumIndexPanel(_DashboardBase):
         start, end = self._range_bounds(full_range)
         return {"timeframe": c["timeframe"].value,
                 "bb_length": c["bb_length"].value, "bb_mult": c["bb_mult"].value,
-                "futures": c["futures"].value,
+                "spot_leg": c["spot_leg"].value, "futures_leg": c["futures_leg"].value,
+                "premium_unit": c["premium_unit"].value,
                 "start": start, "end": end}
 
     def _recompute_and_render(self) -> None:
@@ -114,7 +141,8 @@ class PremiumIndexPanel(_DashboardBase):
         self.metrics = m
         t = plot_times(m.index)
         mk = self.marks
-        prem = floats(m["premium_abs"])
+        unit = p["premium_unit"]
+        prem = floats(m["premium_abs" if unit == "usd" else "premium_pct"])
         ok = np.isfinite(prem)
         set_sign_bars(mk["premium_bars"], t, prem)
         ends = t[[0, -1]] if len(t) else t
@@ -129,20 +157,25 @@ class PremiumIndexPanel(_DashboardBase):
             with mk[key].hold_sync():   # an alert on the open bar is provisional: faded
                 mk[key].x, mk[key].y = t[mask], prem[mask]
                 mk[key].opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
-        fut = "perp basket" if p["futures"] == "basket" else p["futures"]
+        spot_name = _leg_label(p["spot_leg"])
+        spot_title = "Spot" if p["spot_leg"] == "spot:basket" else spot_name
+        fut = _leg_label(p["futures_leg"])
+        shown = "USD" if unit == "usd" else "%"
+        self.figure.axes[1].label = shown
         reason = ""
         if len(self.md.spot) == 0:
             reason = "no spot data: the premium needs spot closes"
-        elif len(self.md.perp) == 0:
+        elif len(self.md.perp) == 0 and p["futures_leg"].startswith("perp:"):
             reason = "no perp data: the premium needs futures closes"
         elif not ok.any():
-            reason = f"no bar in the selected range has both spot and {fut} closes"
+            reason = f"no bar in the selected range has both {spot_name} and {fut} closes"
         reason = " · ".join(r for r in (reason, *window_notes(m, "premium_index")) if r)
         self.panel_message.value = f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else ""
         self.figure.title = (f"{self._base_title} — {reason}" if reason
-                             else f"Spot − {fut} premium (USD), BB({p['bb_length']}, "
-                                  f"{p['bb_mult']:g})")
-        rows, last_bar = premium_info(m, fut)
+                             else f"{spot_title} − {fut} premium ({shown}), "
+                                  f"BB({p['bb_length']}, {p['bb_mult']:g})")
+        rows, last_bar = premium_info(m, fut, unit,
+                                      "" if p["spot_leg"] == "spot:basket" else spot_name)
         self._set_info(rows + failed_rows(self.meta), last_bar)
         self._update_alerts()
 
@@ -155,7 +188,19 @@ class PremiumIndexPanel(_DashboardBase):
 
     def alert_rows(self, limit: int | None = None) -> list[tuple[pd.Timestamp, str, str]]:
         """(time, kind, values) of the two premium alerts in the visible range, newest first."""
-        return premium_alert_rows(self._alert_hits(), self._KINDS, limit)
+        return premium_alert_rows(self._alert_hits(), self._KINDS, limit,
+                                  self.controls["premium_unit"].value)
+
+    def show_coinbase_premium(self) -> None:
+        """The preset: spot leg Coinbase, futures leg Binance spot (USDT converted to USD), one
+        refresh; the unit and the bands stay as they are."""
+        c = self.controls
+        self._suspended += 1
+        try:
+            c["spot_leg"].value, c["futures_leg"].value = COINBASE_PREMIUM
+        finally:
+            self._suspended -= 1
+        self.refresh()
 
     def _update_alerts(self) -> None:
         if self.metrics is None:
@@ -164,3 +209,9 @@ class PremiumIndexPanel(_DashboardBase):
         rows = self.alert_rows(limit=MAX_ALERT_ROWS)
         self.alerts.value = alerts_table_html(rows, n, self.controls["timeframe"].value,
                                               open_note=self._open_note())
+
+
+def _leg_label(spec: str) -> str:
+    """``"perp:basket"`` -> ``"perp basket"``, ``"spot:coinbase"`` -> ``"coinbase spot"``."""
+    kind, _, venues = spec.partition(":")
+    return Leg(kind, () if venues == "basket" else tuple(venues.split("+"))).label

@@ -248,6 +248,7 @@ def flow_alert_rows(hits, alert_kinds: dict[str, str], limit: int | None,
 
 #: Which panel each ``flow_metrics`` note is about (notes start with ``"<column>: "``).
 _NOTE_PANELS = {"premium_z": "premium", "premium_trend": "premium", "bb_*": "premium_index",
+                "premium_abs": "premium_index",
                 "oi_z": "oi", "funding_z": "funding", "funding": "funding"}
 
 
@@ -308,24 +309,35 @@ def flow_missing_reason(md, panel: str, m: pd.DataFrame, p: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- premium index
-def premium_info(m: pd.DataFrame, fut: str):
-    """Info-panel rows of the premium-index panel (latest non-NaN values) and the last bar."""
+def premium_info(m: pd.DataFrame, fut: str, unit: str = "usd", spot_name: str = ""):
+    """Info-panel rows of the premium-index panel (latest non-NaN values) and the last bar;
+    ``unit="pct"``: the premium and its bands in % of the futures leg."""
     def last(col):
         s = m[col].dropna()
         return s.iloc[-1] if len(s) else np.nan
 
-    rows = [["spot", fmt_num(last("spot"), ",.2f", prefix="$")],
+    def prem(col):
+        return (fmt_num(last(col), "+,.2f", prefix="$") if unit == "usd"
+                else fmt_num(last(col), "+.4f", suffix=" %"))
+
+    rows = [[f"spot ({spot_name})" if spot_name else "spot",
+             fmt_num(last("spot"), ",.2f", prefix="$")],
             [f"futures ({fut})", fmt_num(last("futures"), ",.2f", prefix="$")],
-            ["premium", fmt_num(last("premium_abs"), "+,.2f", prefix="$")],
-            ["upper band", fmt_num(last("bb_upper"), "+,.2f", prefix="$")],
-            ["lower band", fmt_num(last("bb_lower"), "+,.2f", prefix="$")],
+            ["premium", fmt_num(last("premium_abs"), "+,.2f", prefix="$")]]
+    if unit != "usd":
+        rows.append(["premium %", prem("premium_pct")])
+    rows += [["upper band", prem("bb_upper")],
+             ["lower band", prem("bb_lower")],
             ["last bar", bar_state_text(m, m.attrs.get("timeframe", "1D"))]]
     return rows, m.index[-1] if len(m) else None
 
 
-def premium_alert_rows(hits, alert_kinds: dict[str, str],
-                       limit: int | None) -> list[tuple[pd.Timestamp, str, str]]:
-    """(time, kind, values) of the premium alerts in ``hits``; ``limit`` keeps the newest."""
+def premium_alert_rows(hits, alert_kinds: dict[str, str], limit: int | None,
+                       unit: str = "usd") -> list[tuple[pd.Timestamp, str, str]]:
+    """(time, kind, values) of the premium alerts in ``hits``; ``limit`` keeps the newest;
+    ``unit``: the premium the bands are on (``"usd"`` or ``"pct"``)."""
+    col, fmt, shown = ("premium_abs", "+,.2f", "USD") if unit == "usd" else \
+        ("premium_pct", "+.4f", "%")
     vis, pos, kinds = hits
     if limit is not None:
         pos, kinds = pos[:limit], kinds[:limit]
@@ -334,7 +346,7 @@ def premium_alert_rows(hits, alert_kinds: dict[str, str],
     for p, k in zip(pos, kinds):
         row = vis.iloc[p]
         out.append((vis.index[p], labels[k],
-                    f"premium {fmt_num(row['premium_abs'], '+,.2f')} USD, "
-                    f"upper {fmt_num(row['bb_upper'], '+,.2f')}, "
-                    f"lower {fmt_num(row['bb_lower'], '+,.2f')}"))
+                    f"premium {fmt_num(row[col], fmt)} {shown}, "
+                    f"upper {fmt_num(row['bb_upper'], fmt)}, "
+                    f"lower {fmt_num(row['bb_lower'], fmt)}"))
     return out

@@ -13,7 +13,8 @@ module                          what it holds
                                 ``premium_abs`` (USD), ``premium_pct`` (% of the perp basket)
 :mod:`.funding`                 ``annualize_funding``, ``funding_twap`` (per-hour rate, time
                                 weighted over each bar from the settlement events),
-                                ``composite_funding``, ``HOURS_PER_YEAR``
+                                ``composite_funding``, ``funding_spend`` (USD longs pay
+                                shorts per day), ``HOURS_PER_YEAR``
 :mod:`.open_interest`           ``oi_at_bar_close`` (last valid sample per bar and venue),
                                 ``aggregate_oi`` (chain-linked across venues)
 :mod:`._kernel`                 internal: the rolling mean/variance kernel the rolling family
@@ -28,7 +29,8 @@ References: TA-Lib (``SMA``, ``STDDEV``, ``BBANDS``); Pine Script v5 reference (
 """
 from __future__ import annotations
 
-from .funding import HOURS_PER_YEAR, annualize_funding, composite_funding, funding_twap
+from .funding import (HOURS_PER_YEAR, annualize_funding, composite_funding, funding_spend,
+                      funding_twap)
 from .open_interest import aggregate_oi, oi_at_bar_close
 from .premium import MAX_GAP, basket, basket_count, carry_gaps, premium_abs, premium_pct
 from .rolling import bollinger, crossover, crossunder, sma, stdev, zscore, zscore_window
@@ -37,5 +39,5 @@ __all__ = [
     "sma", "stdev", "zscore", "bollinger", "crossover", "crossunder",
     "zscore_window", "premium_abs", "premium_pct", "basket", "basket_count", "carry_gaps",
     "annualize_funding", "funding_twap",
-    "composite_funding", "oi_at_bar_close", "aggregate_oi",
+    "composite_funding", "funding_spend", "oi_at_bar_close", "aggregate_oi",
 ]

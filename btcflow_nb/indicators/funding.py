@@ -156,3 +156,28 @@ def composite_funding(twap: pd.DataFrame, weights: pd.DataFrame | None = None) -
     ``twap`` (fraction per hour from :func:`funding_twap`).
     """
     return basket(twap, weights)
+
+
+def funding_spend(twap: pd.DataFrame, oi_usd: pd.DataFrame) -> pd.DataFrame:
+    r"""Funding spend: the dollars longs pay shorts per day, per venue.
+
+    .. math:: \mathrm{spend}_{v,t} = r_{v,t} \times 24 \times OI^{\$}_{v,t}
+
+    with :math:`r_{v,t}` the venue's funding TWAP over the bar as a fraction **per hour**
+    (:func:`funding_twap`: each event's ``rate / interval_hours``, so 8 h, 4 h and 1 h venues
+    are on one scale; ``× 24`` makes it per day) and :math:`OI^{\$}_{v,t}` its open interest in
+    USD at the bar close. Positive: longs pay shorts; negative: shorts pay longs.
+    0.01 % per 8 h on 1 bn USD of OI is ``0.0001 / 8 × 24 × 1e9 = 300 000`` USD per day.
+
+    ``twap`` and ``oi_usd`` are wide (one column per venue, same bars); a venue missing from
+    either, or a bar where either is NaN, gives NaN (never 0). Columns: the union, sorted as
+    ``twap`` then the rest.
+
+    >>> twap = pd.DataFrame({"a": [0.0001 / 8]})
+    >>> funding_spend(twap, pd.DataFrame({"a": [1e9]}))["a"].round(6).tolist()
+    [300000.0]
+    """
+    cols = list(twap.columns) + [c for c in oi_usd.columns if c not in twap.columns]
+    rate = twap.reindex(columns=cols)
+    oi = oi_usd.reindex(index=twap.index, columns=cols)
+    return rate * 24.0 * oi

@@ -141,7 +141,9 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
     for name, ctl in c.items():
         assert f"btcflow-ctl-{name.replace('_', '-')}" in ctl._dom_classes, name
     # max_gap (the basket gap limit, issue 12) has no control yet
-    keywords = set(inspect.signature(bf.flow_metrics).parameters) - {"md", "max_gap"}
+    # the premium legs and unit (issue 16) are PremiumIndexPanel's controls
+    keywords = set(inspect.signature(bf.flow_metrics).parameters) - {
+        "md", "max_gap", "spot_leg", "futures_leg", "premium_unit"}
     assert set(c) - {"date_range"} | {"start", "end"} == keywords  # one control per keyword
     assert "experimental" in c["extremes"].description
     assert isinstance(c["spot_venues"], W.SelectMultiple)

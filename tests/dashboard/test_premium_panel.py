@@ -34,10 +34,10 @@ def _x(mark):
     return np.asarray(mark.x).astype("datetime64[ns]")
 
 
-def assert_panel_shows(panel: PremiumIndexPanel, m: pd.DataFrame) -> None:
+def assert_panel_shows(panel: PremiumIndexPanel, m: pd.DataFrame, unit: str = "usd") -> None:
     mk = panel.marks
     t = _t(m.index)
-    prem = m["premium_abs"].to_numpy(dtype=float)
+    prem = m["premium_abs" if unit == "usd" else "premium_pct"].to_numpy(dtype=float)
     ok = np.isfinite(prem)
     np.testing.assert_array_equal(_x(mk["premium_bars"]), t[ok])
     np.testing.assert_array_equal(np.asarray(mk["premium_bars"].y, dtype=float), prem[ok])
@@ -57,6 +57,9 @@ def assert_panel_shows(panel: PremiumIndexPanel, m: pd.DataFrame) -> None:
     assert f"${m['futures'].dropna().iloc[-1]:,.2f}" in info
     p = m["premium_abs"].dropna().iloc[-1]
     assert f"{'+' if p >= 0 else '−'}${abs(p):,.2f}" in info
+    if unit == "pct":
+        assert f"{m['premium_pct'].dropna().iloc[-1]:+.4f} %" in info
+    assert panel.figure.axes[1].label == ("USD" if unit == "usd" else "%")
     n = int(m[["alert_premium_high", "alert_premium_low"]].to_numpy().sum())
     assert (f"{n} alerts in the visible range" if n else "no alerts") in panel.alerts.value
 
@@ -68,8 +71,17 @@ def test_structure_and_dom_hooks(panel):
     assert isinstance(panel.figure.interaction, bq.PanZoom)
     assert all(m.scales["x"] is panel.x_scale for m in panel.figure.marks)
     assert isinstance(panel.marks["premium_bars"], bq.Bars)
-    assert set(panel.controls) == {"timeframe", "date_range", "bb_length", "bb_mult", "futures"}
-    assert panel.controls["futures"].options[0] == "basket"
+    assert set(panel.controls) == {"timeframe", "date_range", "bb_length", "bb_mult",
+                                   "spot_leg", "futures_leg", "premium_unit"}
+    legs = panel.controls["futures_leg"]
+    assert legs.value == "perp:basket"
+    assert [v for _, v in legs.options] == ["spot:coinbase", "spot:kraken", "spot:bitstamp",
+                                            "spot:binance", "perp:basket", "perp:deribit",
+                                            "perp:bybit", "perp:binance", "perp:okx", "perp:htx",
+                                            "perp:hyperliquid"]
+    assert [v for _, v in panel.controls["spot_leg"].options][:2] == ["spot:basket",
+                                                                       "spot:coinbase"]
+    assert "btcflow-preset-coinbase-premium" in panel.coinbase_button._dom_classes
 
 
 def test_initial_state_equals_flow_metrics(md, panel):
@@ -81,7 +93,9 @@ def test_initial_state_equals_flow_metrics(md, panel):
 CASES = [
     ("bb_length", 50, {"bb_length": 50}, ["bb_basis", "alert_premium_high"]),
     ("bb_mult", 1.0, {"bb_mult": 1.0}, ["bb_upper", "alert_premium_low"]),
-    ("futures", "deribit", {"futures": "deribit"}, ["premium_abs", "futures"]),
+    ("futures_leg", "perp:deribit", {"futures_leg": "perp:deribit"}, ["premium_abs", "futures"]),
+    ("spot_leg", "spot:kraken", {"spot_leg": "spot:kraken"}, ["premium_abs", "spot"]),
+    ("premium_unit", "pct", {"premium_unit": "pct"}, ["bb_upper"]),
     ("timeframe", "1W", {"timeframe": "1W"}, ["premium_abs"]),
 ]
 
@@ -92,13 +106,13 @@ def test_each_control(md, panel, name, value, kwargs, changed):
     ids = (id(panel.figure), {k: id(v) for k, v in panel.marks.items()})
     panel.controls[name].value = value
     expected = bf.flow_metrics(md, **{"timeframe": "1D", **kwargs})
-    assert_panel_shows(panel, expected)
+    assert_panel_shows(panel, expected, kwargs.get("premium_unit", "usd"))
     for col in changed:
         assert not (len(before) == len(expected) and before[col].equals(expected[col])), col
     assert (id(panel.figure), {k: id(v) for k, v in panel.marks.items()}) == ids
     assert panel.errors.outputs == ()
-    if name == "futures":
-        assert "deribit" in panel.info.value and "deribit" in panel.figure.title
+    if name == "futures_leg":
+        assert "deribit perp" in panel.info.value and "deribit perp" in panel.figure.title
 
 
 def test_date_range_and_zoom(md, panel):
@@ -159,3 +173,45 @@ def test_zscore_explorer_follows_the_lookback(md):
     assert z.marks["z"] is mark
     with pytest.raises(ValueError, match="DatetimeIndex"):
         ZScoreExplorer(pd.Series([1.0, 2.0, 3.0]))
+
+
+def test_coinbase_premium_is_one_click(md, panel):
+    """The preset: Coinbase USD − Binance USDT (in USD), its bars and bands, in USD and in %."""
+    from btcflow_nb.venue_metrics import coinbase_premium
+
+    ids = {k: id(v) for k, v in panel.marks.items()}
+    panel.coinbase_button.click()
+    assert panel.controls["spot_leg"].value == "spot:coinbase"
+    assert panel.controls["futures_leg"].value == "spot:binance"
+    expected = bf.flow_metrics(md, "1D", spot_leg="spot:coinbase", futures_leg="spot:binance")
+    assert_panel_shows(panel, expected)
+    want = coinbase_premium(md)["premium_abs"]
+    finite = want.notna().to_numpy()
+    np.testing.assert_allclose(np.asarray(panel.marks["premium_bars"].y, dtype=float),
+                               want.to_numpy()[finite])
+    assert panel.figure.title.startswith("coinbase spot − binance spot premium (USD)")
+    panel.controls["premium_unit"].value = "pct"
+    pct = bf.flow_metrics(md, "1D", spot_leg="spot:coinbase", futures_leg="spot:binance",
+                          premium_unit="pct")
+    assert_panel_shows(panel, pct, "pct")
+    np.testing.assert_allclose(np.asarray(panel.marks["premium_bars"].y, dtype=float),
+                               coinbase_premium(md, unit="pct")["premium"].dropna().to_numpy())
+    assert "%" in panel.alerts.value or "no alerts" in panel.alerts.value
+    assert {k: id(v) for k, v in panel.marks.items()} == ids
+    assert panel.errors.outputs == () and panel.status.value == ""
+
+
+def test_a_leg_against_itself_is_refused_and_the_controls_restored(md, panel):
+    panel.controls["spot_leg"].value = "spot:coinbase"
+    drawn = panel.metrics.copy()
+    panel.controls["futures_leg"].value = "spot:coinbase"
+    assert "is the spot leg itself" in panel.status.value
+    assert "valid choices" in panel.status.value
+    assert panel.controls["futures_leg"].value == "perp:basket"    # put back: charts agree
+    pd.testing.assert_frame_equal(panel.metrics, drawn)
+
+
+def test_preset_is_disabled_without_coinbase(md):
+    p = PremiumIndexPanel(MarketData.from_frames(spot=md.spot[["kraken", "binance"]],
+                                                 perp=md.perp), debounce_ms=0)
+    assert p.coinbase_button.disabled
