@@ -17,6 +17,7 @@
     btcflow-nb watch [--config FILE] [--webhook URL] [--email ADDR] [--jsonl PATH] [--stdout]
                      [--desktop] [--alerts KIND,...] [--timeframe TF] [--intrabar]
                      [--every DURATION] [--state PATH] [--since TIME] [--once] [--dry-run]
+                     [--as-of TIME]
         Evaluate alert rules on bar close and deliver the alerts (see `btcflow_nb.alerts`);
         exit status with --once: 0 all delivered, 1 a channel or the refresh failed.
     btcflow-nb render ...
@@ -111,6 +112,8 @@ def _watch_parser(sub) -> None:
                    "~/.local/state/btcflow-nb/watch-state.json)")
     w.add_argument("--since", metavar="TIME", help="first run only: evaluate every bar closed "
                    "after TIME (default: the latest closed bar only)")
+    w.add_argument("--as-of", metavar="TIME", help="with --once or --dry-run: evaluate as if "
+                   "the clock said TIME (a replay; data is fetched up to TIME)")
     w.add_argument("--venues", nargs="+", metavar="NAME", help="venues to fetch")
     w.add_argument("--cache-dir", default=None)
     w.add_argument("--once", action="store_true", help="one cycle, then exit")

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 
+from ..timeframes import to_timestamp
 from .config import load_watch_config
 from .message import text_body
 from .state import WatchState
@@ -46,11 +47,19 @@ def run_watch(args) -> int:
         alerts=args.alerts, timeframe=args.timeframe, intrabar=args.intrabar, every=args.every,
         state=args.state, since=args.since, stdout=args.stdout, desktop=args.desktop,
         venues=args.venues, cache_dir=args.cache_dir)
+    clock = None
+    if args.as_of is not None:
+        if not (args.once or args.dry_run):
+            raise ValueError(f"--as-of {args.as_of!r} needs --once or --dry-run (a loop with "
+                             f"a fixed clock would evaluate the same time forever)")
+        as_of = to_timestamp(args.as_of, "--as-of")
+        clock = lambda: as_of   # noqa: E731
     log = logging.getLogger("btcflow_nb.watch")
     rules = "; ".join(r.describe() for r in config.rules)
     channels = ", ".join(ch.name for ch in config.channels)
     if args.dry_run:
-        watcher = Watcher(config, state=WatchState(config.state, read_only=True))
+        watcher = Watcher(config, clock=clock,
+                          state=WatchState(config.state, read_only=True))
         result = watcher.run_once(dry_run=True)
         for alert in result.alerts:
             print(text_body(alert))
@@ -60,7 +69,7 @@ def run_watch(args) -> int:
         for e in result.errors:
             print(f"btcflow-nb watch: ERROR {e}", file=sys.stderr)
         return 1 if result.errors else 0
-    watcher = Watcher(config)
+    watcher = Watcher(config, clock=clock)
     log.info("rules: %s; channels: %s; state: %s", rules, channels, config.state)
     try:
         if args.once:

@@ -87,7 +87,8 @@ class Watcher:
         self._stop = threading.Event()
         if self.state.set_aside is not None:
             log.warning("corrupt watch state set aside as %s", self.state.set_aside)
-        dropped = self.state.drop_channels_not_in(set(self.channels))
+        dropped = [] if self.state.read_only else self.state.drop_channels_not_in(
+            set(self.channels))
         for name in dropped:
             log.warning("pending alerts for %s dropped: that channel is no longer configured",
                         name)

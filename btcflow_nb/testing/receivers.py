@@ -137,9 +137,11 @@ class SMTPReceiver:
     accepted (``email.message.Message``), ``sessions`` one dict per DATA: ``tls`` (bool),
     ``user`` (the authenticated login or None), ``outcome``."""
 
-    def __init__(self, cert, key, *, user: str | None = None, password: str | None = None):
+    def __init__(self, cert, key, *, user: str | None = None, password: str | None = None,
+                 delay: float = 0.0):
         import ssl
 
+        self.delay = delay   # seconds spent in DATA before answering
         self.cert, self.key = Path(cert), Path(key)
         self.user, self.password = user, password
         self.port = free_port()
@@ -164,6 +166,10 @@ class SMTPReceiver:
         return AuthResult(success=ok, auth_data=auth_data)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
         with self._lock:
             refusal = self._refusals.pop(0) if self._refusals else None
             info = {"tls": session.ssl is not None,

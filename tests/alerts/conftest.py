@@ -94,10 +94,10 @@ def write_config(path, *, smtp=None, cert=None, kinds=ALL_KINDS, retry=None, **e
     return path
 
 
-def cycle_metrics(now):
+def cycle_metrics(now, cache_dir=None):
     """flow_metrics of the cache as it is now (read back with from_cache up to ``now``): what a
     cycle that just ran saw, computed without the watcher."""
-    md = btcflow_nb.from_cache(VENUES, timeframe="1h", until=now)
+    md = btcflow_nb.from_cache(VENUES, timeframe="1h", until=now, cache_dir=cache_dir)
     return btcflow_nb.flow_metrics(md, "1h", **SETTINGS)
 
 
