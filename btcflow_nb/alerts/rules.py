@@ -54,7 +54,8 @@ import pandas as pd
 from .._checks import choice_error
 from ..timeframes import TIMEFRAMES, next_bar_open, normalize_timeframe
 
-__all__ = ["KINDS", "KIND_SIGNAL", "KIND_TEXT", "Rule", "fired_bars", "alert_key", "fetch_timeframe_for"]
+__all__ = ["KINDS", "KIND_SIGNAL", "KIND_TEXT", "Rule", "fired_bars", "alert_key",
+           "fetch_timeframe_for"]
 
 #: alert kind -> the flow_metrics signal column whose onset fires it
 KIND_SIGNAL = {
@@ -154,7 +155,8 @@ class Rule:
 def alert_key(rule_id: str, kind: str, bar: pd.Timestamp, provisional: bool) -> str:
     """The idempotency key of an alert: a hash of the rule, the bar, the kind and whether it is
     provisional. The same alert always gets the same key, so a receiver can drop a repeat."""
-    text = f"{rule_id}|{kind}|{pd.Timestamp(bar).isoformat()}|{'provisional' if provisional else 'closed'}"
+    state = "provisional" if provisional else "closed"
+    text = f"{rule_id}|{kind}|{pd.Timestamp(bar).isoformat()}|{state}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -156,14 +156,14 @@ class WatchState:
             self.data["updated"] = _now_iso()
             atomic_write_text(self.path, json.dumps(self.data, indent=1, sort_keys=True))
 
-    # ---- watermarks -------------------------------------------------------------------------------
+    # ---- watermarks ------------------------------------------------------------------------
     def watermark(self, rule_id: str, kind: str):
         import pandas as pd
 
         value = self.data["watermarks"].get(f"{rule_id}:{kind}")
         return None if value is None else pd.Timestamp(value)
 
-    # ---- alerts -----------------------------------------------------------------------------------
+    # ---- alerts ----------------------------------------------------------------------------
     def has_alert(self, key: str) -> bool:
         return key in self.data["alerts"]
 

@@ -4,9 +4,10 @@ One **cycle** (`Watcher.run_once`):
 
 1. *refresh*: for each bar size the rules need, the cache is refreshed incrementally with
    :func:`btcflow_nb.fetch` up to the clock's now (``since=None``: one request per series when
-   it is up to date; an empty cache gets the default history first). A refresh in which every venue fails is reported
-   and the rules on it are skipped this cycle (their watermarks do not move: nothing is lost);
-   venues that fail while others answer are named in each alert (``data.failed_venues``).
+   it is up to date; an empty cache gets the default history first). A refresh in which every
+   venue fails is reported and the rules on it are skipped this cycle (their watermarks do not
+   move: nothing is lost); venues that fail while others answer are named in each alert
+   (``data.failed_venues``).
 2. *evaluate*: :func:`btcflow_nb.flow_metrics` with each rule's settings; the bars to look at are
    chosen by :func:`btcflow_nb.alerts.rules.fired_bars` (closed bars after the watermark; first
    run: the latest closed bar). The clock (``clock=``) decides which bars are closed; it is also

@@ -181,7 +181,8 @@ def test_a_failing_channel_never_blocks_the_others_and_secrets_stay_out(
         data_env, fake, hook, tmp_path, caplog):
     since = _ts(fake.start_ms).floor("h") - pd.Timedelta(hours=30)
     dead = "http://127.0.0.1:1" + SECRET_PATH
-    cfg = load_watch_config(write_config(tmp_path / "w.json"), webhooks=[dead, hook.url + SECRET_PATH],
+    cfg = load_watch_config(write_config(tmp_path / "w.json"),
+                            webhooks=[dead, hook.url + SECRET_PATH],
                             jsonl=[tmp_path / "a.jsonl"], state=tmp_path / "s.json", since=since)
     w = Watcher(cfg, clock=lambda: fake.now_ms, sleep=lambda s: None)
     with caplog.at_level(logging.DEBUG):

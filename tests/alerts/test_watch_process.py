@@ -173,3 +173,30 @@ def test_bad_flags_exit_2_naming_the_value(world, tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2, (args, done.stderr)
         assert all(w in done.stderr for w in words), (args, done.stderr)
+
+
+def test_the_loop_runs_cycles_until_sigterm(world, tmp_path):
+    """Without --once: a cycle every --every, logged on stderr; SIGTERM ends it with status 0;
+    the first cycle (no --since) evaluates only the latest closed bar."""
+    hook = world["hook"]
+    before = len(hook.requests)
+    cfg = write_config(tmp_path / "w.json")
+    err = open(tmp_path / "stderr.txt", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "btcflow_nb.cli", "watch", "--config",
+                             str(cfg), "--state", str(tmp_path / "s.json"), "--every", "1s",
+                             "--webhook", hook.url],
+                            env=world["env"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 120
+    while (tmp_path / "stderr.txt").read_text().count("new alert(s)") < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, \
+            (tmp_path / "stderr.txt").read_text()[-2000:]
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    err.close()
+    log = (tmp_path / "stderr.txt").read_text()
+    assert "rules: " in log and "channels: webhook http://127.0.0.1:" in log
+    state = json.loads((tmp_path / "s.json").read_text())
+    bars = {e["alert"]["bar_open"] for e in state["alerts"].values()}
+    assert len(bars) <= 1 and len(hook.requests) - before == len(state["alerts"])
+    assert state["watermarks"]            # every kind has its watermark after the first cycle
