@@ -203,7 +203,12 @@ class Watcher:
         """Cycles every ``config.every`` seconds until `stop` (or Ctrl-C)."""
         while not self._stop.is_set():
             started = time.monotonic()
-            result = self.run_once()
+            try:
+                result = self.run_once()
+            except (OSError, RuntimeError) as exc:   # e.g. a state write on a full disk
+                log.error("cycle failed: %s: %s (retried in %g s)", type(exc).__name__, exc,
+                          self.config.every)
+                result = CycleResult(errors=[f"{type(exc).__name__}: {exc}"])
             if on_cycle is not None:
                 on_cycle(result)
             self._stop.wait(max(0.0, self.config.every - (time.monotonic() - started)))
