@@ -153,14 +153,14 @@ def generic_json(alert: dict) -> dict:
 
 
 def slack_body(alert: dict) -> dict:
-    """A Slack incoming-webhook body: ``text`` (the fallback) and ``blocks``."""
+    """A Slack incoming-webhook body: ``text`` (the fallback) and ``blocks`` (Slack takes no
+    other fields; the idempotency key is in the text and the ``Idempotency-Key`` header)."""
     text = text_body(alert)
     return {"text": alert["title"],
             "blocks": [{"type": "header", "text": {"type": "plain_text",
                                                    "text": alert["title"][:150]}},
                        {"type": "section", "text": {"type": "mrkdwn",
-                                                    "text": "```" + text[:2900] + "```"}}],
-            "idempotency_key": alert["idempotency_key"]}
+                                                    "text": "```" + text[:2900] + "```"}}]}
 
 
 def discord_body(alert: dict) -> dict:

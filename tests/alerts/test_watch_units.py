@@ -253,3 +253,20 @@ def test_stdout_prints_the_text_body(weekly):
     StdoutChannel(out).send(alert)
     assert out.getvalue().startswith(alert["title"]) and "PROVISIONAL" in out.getvalue()
     assert "Why (bf.explain):" in out.getvalue()
+
+
+@pytest.mark.parametrize("fmt, fields", [("json", {"idempotency_key", "conditions", "values"}),
+                                         ("slack", {"text", "blocks"}),
+                                         ("discord", {"content", "embeds"})])
+def test_webhook_bodies_reach_a_receiver(weekly, fmt, fields):
+    from btcflow_nb.testing.receivers import WebhookReceiver
+
+    bar = _onset_bars(weekly, "bullish")[-1]
+    alert = build_alert(weekly, bar, "bullish", rule_id="r", provisional=False,
+                        evaluated_at=bar)
+    with WebhookReceiver() as hook:
+        WebhookChannel(hook.url + "/x", format=fmt).deliver(alert)
+        (body,), (request,) = hook.accepted, hook.requests
+    assert fields <= set(body)
+    assert request["headers"]["Idempotency-Key"] == alert["idempotency_key"]
+    assert alert["idempotency_key"] in json.dumps(body)
