@@ -36,6 +36,10 @@ bar, and have their own idempotency key, distinct from the alert of the same bar
 When the bar closes it is evaluated again like any other; an onset that vanished by the close
 sends nothing more (no retraction).
 
+Between bar closes a cycle costs nothing: the data is refreshed only when some (rule, kind) has
+a closed bar after its watermark (or no watermark yet), or a rule is intrabar -- a daily rule
+with ``--every 1m`` asks the venues once a day, one request per series.
+
 A bar's values are those known at its first evaluation after its close; data arriving later does
 not re-fire it. This matters for **funding**: a bar's funding TWAP is built from settled funding
 events, and an 8-hourly venue settles the hours before 08:00 only at 08:00, so an hourly bar's
@@ -52,10 +56,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .._checks import choice_error
-from ..timeframes import TIMEFRAMES, next_bar_open, normalize_timeframe
+from ..timeframes import TIMEFRAMES, bar_open, next_bar_open, normalize_timeframe
 
 __all__ = ["KINDS", "KIND_SIGNAL", "KIND_TEXT", "Rule", "fired_bars", "alert_key",
-           "fetch_timeframe_for"]
+           "fetch_timeframe_for", "latest_closed_bar"]
 
 #: alert kind -> the flow_metrics signal column whose onset fires it
 KIND_SIGNAL = {
@@ -150,6 +154,13 @@ class Rule:
         sets = ", ".join(f"{k}={v!r}" for k, v in sorted(self.settings.items())) or "defaults"
         return (f"{','.join(self.kinds)} on {self.timeframe} ({sets})"
                 + (", intrabar" if self.intrabar else ""))
+
+
+def latest_closed_bar(now: pd.Timestamp, timeframe: str) -> pd.Timestamp:
+    """The open time of the last bar whose period ended at or before ``now``."""
+    tf = check_watch_timeframe(timeframe)
+    current = bar_open(pd.DatetimeIndex([pd.Timestamp(now)]), tf)[0]
+    return bar_open(pd.DatetimeIndex([current - pd.Timedelta(microseconds=1)]), tf)[0]
 
 
 def alert_key(rule_id: str, kind: str, bar: pd.Timestamp, provisional: bool) -> str:

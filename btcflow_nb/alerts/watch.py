@@ -8,6 +8,8 @@ One **cycle** (`Watcher.run_once`):
    venue fails is reported and the rules on it are skipped this cycle (their watermarks do not
    move: nothing is lost); venues that fail while others answer are named in each alert
    (``data.failed_venues``).
+   Rules with nothing to do -- no bar closed since their watermarks, not intrabar -- are not
+   refreshed at all (`Watcher._due`): between closes a cycle costs no request.
 2. *evaluate*: :func:`btcflow_nb.flow_metrics` with each rule's settings; the bars to look at are
    chosen by :func:`btcflow_nb.alerts.rules.fired_bars` (closed bars after the watermark; first
    run: the latest closed bar). The clock (``clock=``) decides which bars are closed; it is also
@@ -38,7 +40,7 @@ from ..timeframes import to_timestamp
 from .channels import DeliveryError
 from .config import WatchConfig
 from .message import build_alert
-from .rules import fetch_timeframe_for, fired_bars
+from .rules import fetch_timeframe_for, fired_bars, latest_closed_bar
 from .state import WatchState
 
 __all__ = ["Watcher", "CycleResult"]
@@ -102,6 +104,15 @@ class Watcher:
         self.state.close()
 
     # ---- evaluation -------------------------------------------------------------------------
+    def _due(self, rule, now) -> bool:
+        """Does ``rule`` need fresh data: intrabar, a kind without a watermark, or a bar closed
+        after a watermark?"""
+        if rule.intrabar:
+            return True
+        latest = latest_closed_bar(now, rule.timeframe)
+        marks = [self.state.watermark(rule.rule_id, k) for k in rule.kinds]
+        return any(m is None or m < latest for m in marks)
+
     def evaluate(self, result: CycleResult | None = None):
         """New alerts and the watermarks they move to: ``(alerts, watermarks)``. Nothing is
         written or sent."""
@@ -109,7 +120,8 @@ class Watcher:
         now = to_timestamp(self.clock(), "clock")
         since = to_timestamp(self.config.since, "since")
         data = {}
-        for ftf in dict.fromkeys(fetch_timeframe_for(r.timeframe) for r in self.config.rules):
+        due = [r for r in self.config.rules if self._due(r, now)]
+        for ftf in dict.fromkeys(fetch_timeframe_for(r.timeframe) for r in due):
             try:
                 md = self.fetcher(self.config.venues, ftf, self.config.cache_dir, now)
             except FetchError as exc:
@@ -118,7 +130,7 @@ class Watcher:
             md.meta["fetched_at"] = now.isoformat()   # the watcher's clock judges open bars
             data[ftf] = md
         alerts, watermarks = [], {}
-        for rule in self.config.rules:
+        for rule in due:
             md = data.get(fetch_timeframe_for(rule.timeframe))
             if md is None:
                 continue

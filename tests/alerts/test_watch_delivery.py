@@ -216,3 +216,21 @@ def test_intrabar_alerts_are_provisional_and_fire_once(data_env, fake, hook, tmp
     assert {b["idempotency_key"] for b in final}.isdisjoint(
         {b["idempotency_key"] for b in provisional})
     assert closed.ok and first.ok
+
+
+def test_between_closes_a_cycle_asks_nothing_and_a_close_one_request_per_series(
+        data_env, fake, hook, tmp_path):
+    cfg = load_watch_config(write_config(tmp_path / "w.json"), webhooks=[hook.url],
+                            state=tmp_path / "s.json")
+    w = Watcher(cfg, clock=lambda: fake.now_ms)
+    w.run_once()
+    fake.clear_log()
+    fake.set_now(fake.start_ms + 20 * 60_000)              # later, same hour: no bar closed
+    assert w.run_once().ok and fake.log() == []
+    fake.set_now(fake.start_ms + HOUR_MS)                  # the next hour: one bar closed
+    assert w.run_once().ok
+    w.close()
+    ohlcv = fake.log(endpoint="ohlcv")
+    # one candle request per price series (5 venues + the USDT/USD fx series)
+    assert len(ohlcv) == len({(r.exchange_id, r.path, tuple(sorted(r.query.items())))
+                              for r in ohlcv}) == len(VENUES) + 1
