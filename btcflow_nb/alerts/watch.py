@@ -88,8 +88,13 @@ class Watcher:
         self.state = state if state is not None else WatchState(config.state)
         self.channels = {ch.id: ch for ch in config.channels}
         self._stop = threading.Event()
+        self.since = config.since
         if self.state.set_aside is not None:
-            log.warning("corrupt watch state set aside as %s", self.state.set_aside)
+            # the history before the corrupt file is unknown: never replay it (--since ignored)
+            self.since = None
+            log.warning("corrupt watch state set aside as %s; evaluating only the latest "
+                        "closed bar (--since ignored: it could re-send delivered alerts)",
+                        self.state.set_aside)
         dropped = [] if self.state.read_only else self.state.drop_channels_not_in(
             set(self.channels))
         for name in dropped:
@@ -118,7 +123,7 @@ class Watcher:
         written or sent."""
         result = result if result is not None else CycleResult()
         now = to_timestamp(self.clock(), "clock")
-        since = to_timestamp(self.config.since, "since")
+        since = to_timestamp(self.since, "since")
         data = {}
         due = [r for r in self.config.rules if self._due(r, now)]
         for ftf in dict.fromkeys(fetch_timeframe_for(r.timeframe) for r in due):

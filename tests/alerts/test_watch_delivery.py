@@ -234,3 +234,29 @@ def test_between_closes_a_cycle_asks_nothing_and_a_close_one_request_per_series(
     # one candle request per price series (5 venues + the USDT/USD fx series)
     assert len(ohlcv) == len({(r.exchange_id, r.path, tuple(sorted(r.query.items())))
                               for r in ohlcv}) == len(VENUES) + 1
+
+
+def test_a_corrupt_state_is_set_aside_and_no_history_is_sent_again(data_env, fake, hook,
+                                                                    tmp_path, caplog):
+    since = _ts(fake.start_ms).floor("h") - pd.Timedelta(hours=30)
+    state = tmp_path / "s.json"
+
+    def watcher():
+        cfg = load_watch_config(write_config(tmp_path / "w.json"), webhooks=[hook.url],
+                                state=state, since=since)
+        return Watcher(cfg, clock=lambda: fake.now_ms)
+
+    w = watcher()
+    first = w.run_once().alerts
+    w.close()
+    latest = _ts(fake.now_ms).floor("h") - pd.Timedelta(hours=1)
+    assert any(pd.Timestamp(a["bar_open"]) < latest for a in first)   # history was sent once
+    state.write_text(state.read_text()[:100])               # torn by something else
+    with caplog.at_level(logging.WARNING, logger="btcflow_nb.watch"):
+        w = watcher()
+        again = w.run_once()
+    w.close()
+    aside = list(tmp_path.glob("s.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].name in caplog.text and "set aside" in caplog.text
+    assert all(pd.Timestamp(a["bar_open"]) == latest for a in again.alerts)
+    assert json.loads(state.read_text())["watermarks"]      # a fresh, valid state
