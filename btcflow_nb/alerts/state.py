@@ -27,7 +27,7 @@ Guarantees
   when the process dies, even by ``kill -9``).
 - **Bad files**: a state that is not valid JSON or not a watch state is *set aside*
   (renamed ``<state>.corrupt-<time>``) with a warning naming both paths; the watcher then starts
-  as on a first run (the latest closed bar only), so no history is re-sent. A state written by
+  as on a first run (the latest closed bar only, ``since`` ignored), so no history is re-sent. A state written by
   another version is refused with an error naming the versions (the file is left untouched).
 - **Bounded**: alerts delivered on every channel are pruned beyond the newest
   :data:`KEEP_DELIVERED` (watermarks already stop their bars from being evaluated again).

@@ -260,3 +260,20 @@ def test_a_corrupt_state_is_set_aside_and_no_history_is_sent_again(data_env, fak
     assert len(aside) == 1 and aside[0].name in caplog.text and "set aside" in caplog.text
     assert all(pd.Timestamp(a["bar_open"]) == latest for a in again.alerts)
     assert json.loads(state.read_text())["watermarks"]      # a fresh, valid state
+
+
+def test_a_stalling_webhook_does_not_hold_up_the_other_channels(data_env, fake, hook, tmp_path):
+    since = _ts(fake.start_ms).floor("h") - pd.Timedelta(hours=30)
+    cfg = load_watch_config(write_config(tmp_path / "w.json",
+                                         retry={"timeout": 0.4, "attempts": 2}),
+                            webhooks=[hook.url], jsonl=[tmp_path / "a.jsonl"],
+                            state=tmp_path / "s.json", since=since)
+    hook.stall_next(2, seconds=1.0)
+    w = Watcher(cfg, clock=lambda: fake.now_ms)
+    result = w.run_once()
+    w.close()
+    assert "no answer within 0.4 s" in result.failed["webhook " + hook.url + " (json)"]
+    written = (tmp_path / "a.jsonl").stat().st_mtime
+    assert len(_jsonl(tmp_path / "a.jsonl")) == len(result.alerts) >= 1
+    # every line was written before the webhook's second (timed-out) attempt even arrived
+    assert written < hook.requests[1]["time"]
