@@ -14,6 +14,12 @@
     btcflow-nb import file PATH --format tradingview|coinalyze|daily|long [--venue NAME]
                      [--oi-unit usd|btc] [--timeframe 1d] [--cache-dir DIR]
         Merge history into the cache with provenance (see `btcflow_nb.sources.imports`).
+    btcflow-nb watch [--config FILE] [--webhook URL] [--email ADDR] [--jsonl PATH] [--stdout]
+                     [--desktop] [--alerts KIND,...] [--timeframe TF] [--intrabar]
+                     [--every DURATION] [--state PATH] [--since TIME] [--once] [--dry-run]
+                     [--as-of TIME]
+        Evaluate alert rules on bar close and deliver the alerts (see `btcflow_nb.alerts`);
+        exit status with --once: 0 all delivered, 1 a channel or the refresh failed.
     btcflow-nb render ...
         Execute notebooks and export HTML (see ``btcflow-nb render --help``).
 
@@ -79,7 +85,40 @@ def _parser() -> argparse.ArgumentParser:
     fi.add_argument("--timeframe", default=None, help="bar size of price rows (default: "
                     "inferred)")
     fi.add_argument("--cache-dir", default=None)
+    _watch_parser(sub)
     return parser
+
+
+def _watch_parser(sub) -> None:
+    w = sub.add_parser("watch", help="evaluate alert rules on bar close, deliver the alerts")
+    w.add_argument("--config", metavar="FILE", help="TOML or JSON watch config (rules, "
+                   "channels, SMTP, retry; see btcflow_nb.alerts.config)")
+    w.add_argument("--webhook", action="append", default=[], metavar="URL",
+                   help="POST each alert as JSON (Slack/Discord URLs get their format)")
+    w.add_argument("--email", action="append", default=[], metavar="ADDR",
+                   help="e-mail each alert (SMTP host from the config or $BTCFLOW_NB_SMTP_HOST)")
+    w.add_argument("--jsonl", action="append", default=[], metavar="PATH",
+                   help="append each alert as one JSON line")
+    w.add_argument("--stdout", action="store_true", default=None, help="print each alert")
+    w.add_argument("--desktop", action="store_true", default=None,
+                   help="desktop notification (notify-send)")
+    w.add_argument("--alerts", metavar="KIND,...", help="premium_high, premium_low, bullish, "
+                   "bearish, overleveraged, cycle_top, cycle_bottom")
+    w.add_argument("--timeframe", metavar="TF", help="1h, 4h, 1D, 3D, 1W or 1M (default 1D)")
+    w.add_argument("--intrabar", action="store_true", default=None,
+                   help="also evaluate the open bar (alerts labelled provisional)")
+    w.add_argument("--every", metavar="DURATION", help="time between cycles (default 1m)")
+    w.add_argument("--state", metavar="PATH", help="state file (default "
+                   "~/.local/state/btcflow-nb/watch-state.json)")
+    w.add_argument("--since", metavar="TIME", help="first run only: evaluate every bar closed "
+                   "after TIME (default: the latest closed bar only)")
+    w.add_argument("--as-of", metavar="TIME", help="with --once or --dry-run: evaluate as if "
+                   "the clock said TIME (a replay; data is fetched up to TIME)")
+    w.add_argument("--venues", nargs="+", metavar="NAME", help="venues to fetch")
+    w.add_argument("--cache-dir", default=None)
+    w.add_argument("--once", action="store_true", help="one cycle, then exit")
+    w.add_argument("--dry-run", action="store_true",
+                   help="evaluate and print what would be sent; send and record nothing")
 
 
 def _import(args) -> int:
@@ -138,6 +177,10 @@ def main(argv: Optional[list] = None) -> int:
             return 0
         if args.command == "import":
             return _import(args)
+        if args.command == "watch":
+            from .alerts.cli import run_watch
+
+            return run_watch(args)
         if args.command == "coverage":
             from .sources.assemble import from_cache
 
