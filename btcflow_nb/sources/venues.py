@@ -109,16 +109,27 @@ DEFAULT_VENUES: tuple = (
           market_types=("linear",), until_param=("ohlcv",), limit_param=("funding", "oi_history"),
           ohlcv_page_limit=2000, funding_page_limit=100, oi_page_limit=200,
           listed="2020-10-01", oi_history_rows=200),
-    # kucoin futures: klines 500 per request (KuCoin docs; the registry asks 300); public funding
-    # history 100 rows; open interest ``maxLimit = 200``; XBTUSDTM ``firstOpenDate`` 2020-03-30;
-    # OI history: first sample unknown, so discovered by galloping (ccxt passes ``startAt`` /
-    # ``endAt`` through unclamped, and the venue answers any window with its newest rows)
+    # kucoin futures (ccxt/async_support/kucoin.py):
+    # * klines: fetch_contract_ohlcv ``maxLimit = 200`` ("For each query, the system would
+    #   return at most 200 pieces of data"), and ccxt sends ``to = since + limit x timeframe``
+    #   (it reads no ``until``: until_as_limit).  The venue keeps less kline history than the
+    #   contract's life: a window from 2020-03-30 comes back empty (live fetch, 2026-11; also
+    #   ccxt issue #25019, Kucoin/kucoin-api-docs#423), so the first bar is discovered
+    #   (gallop_series) rather than assumed;
+    # * funding: /api/v1/contract/funding-rates ``from`` / ``to`` (fetch_funding_rate_history,
+    #   no page size sent by ccxt; the venue answers at most 100 rows, the newest of the window)
+    #   and only recent months: "hard-limited to 100 records", >= 92 days kept (ccxt issue
+    #   #27461), so 92 days, discovered from there;
+    # * open interest: fetch_open_interest_history ``maxLimit = 200``, ``startAt`` / ``endAt``
+    #   passed through unclamped, first sample unknown: discovered by galloping;
+    # * XBTUSDTM ``firstOpenDate`` 1585555200000 = 2020-03-30 (contracts/active market info).
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
           funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
-          market_types=("swap",), until_param=("funding", "oi_history"), ohlcv_page_limit=300,
-          funding_page_limit=100, oi_page_limit=200, listed="2020-03-30",
-          gallop_series=("oi_history",)),
+          market_types=("swap",), until_param=("funding", "oi_history"),
+          until_as_limit=("ohlcv",), ohlcv_page_limit=200, funding_page_limit=100,
+          oi_page_limit=200, listed="2020-03-30", funding_depth_days=92,
+          gallop_series=("ohlcv", "funding", "oi_history")),
     # --- funding-only perpetuals -------------------------------------------------------------
     # deribit: chart data paginate(..., 5000); funding history by time window of hourly rows,
     # ``maxEntriesPerRequest = 744  # seems exchange returns max 744 items per request``
