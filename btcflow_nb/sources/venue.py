@@ -112,6 +112,9 @@ class Venue:
     gallop_series: series whose empty windows may grow (`btcflow_nb.sources.paging`): only
         where the venue and ccxt honour any ``until`` window asked (a venue or ccxt that
         clamped a long window would make rows be skipped), e.g. KuCoin's OI history.
+    import_only: the venue is not reachable through ccxt (BitMEX left it): its rows come only
+        from imports (`btcflow_nb.sources.imports`, ``btcflow-nb import``); `fetch` never asks
+        it and refuses it by name, the cache and `MarketData` read it like any venue.
     funding_clamp: the largest |funding rate| per interval the venue documents (a fraction),
         or None (unknown: `btcflow_nb.sources.checks.FUNDING_BOUND`, 3 %, applies); a row
         beyond it is rejected before it is cached.
@@ -155,6 +158,7 @@ class Venue:
     oi_history_rows: Optional[int] = None
     gallop_series: tuple = ()
     funding_clamp: Optional[float] = None
+    import_only: bool = False
 
     def __post_init__(self):
         _check_choice("kind", self.kind, KINDS)

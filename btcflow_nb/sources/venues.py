@@ -195,13 +195,26 @@ DEFAULT_VENUES: tuple = (
 )
 
 
+#: Venues whose history only an import brings (`Venue.import_only`): `fetch` never asks them.
+#: BitMEX XBTUSD, the largest BTC perpetual until 2019-20, is no longer in ccxt (no ``bitmex``
+#: exchange class since ccxt 4.x): import its history with ``btcflow-nb import FILE --format
+#: long`` (venue ``perp:bitmex``).  Inverse: 1 USD per contract; funding every 8 h (24 h before
+#: 2016-06, an imported row's ``interval_hours`` says which).
+IMPORT_ONLY_VENUES: tuple = (
+    _perp("bitmex", "bitmex", "BTC/USD:BTC", "USD", contract="inverse", oi_history=True,
+          funding_interval_source="fixed", funding_interval_hours=8.0, oi_amount="contracts",
+          oi_value="usd", listed="2016-05-13", import_only=True),
+)
+
+
 def registry(extra: Iterable[Venue] = ()) -> tuple:
-    """Default venues, then venues from the configuration file, then `extra`.
+    """Default venues, the import-only ones, then venues from the configuration file, then
+    `extra`.
 
     A later entry with the same qualified name (``kind:key``) replaces an earlier one, so a
     configuration file can change a default venue's symbol.
     """
-    merged = {v.name: v for v in DEFAULT_VENUES}
+    merged = {v.name: v for v in DEFAULT_VENUES + IMPORT_ONLY_VENUES}
     for venue in list(load_config().venues) + list(extra):
         merged[venue.name] = venue
     return tuple(merged.values())
