@@ -26,11 +26,8 @@ OI_HISTORY_PAGE = (30, 500)
 MAX_KLINE_SPAN_MS = 200 * DAY_MS
 #: history depth the venue serves (Binance: "Only the data of the latest 1 month")
 OI_HISTORY_DAYS = 30
-#: BTCUSD_PERP's first bar and funding event (2020-08-10 00:00 UTC, epoch ms): nothing before
+#: BTCUSD_PERP onboardDate (2020-08-10 00:00 UTC, epoch ms): no bar or funding before it
 LISTED_MS = 1_597_017_600_000
-#: its exchangeInfo ``onboardDate``: 1596006000000 = 2020-07-29 07:00 (ccxt binance.py
-#: fetch_markets example), before the first trade
-ONBOARD_MS = 1_596_006_000_000
 FIRST = {SERIES: {"ohlcv": LISTED_MS, "funding": LISTED_MS, "oi_history": LISTED_MS}}
 
 
@@ -38,7 +35,7 @@ def markets(ctx, m):
     return 200, {"timezone": "UTC", "serverTime": ctx.now, "rateLimits": [],
                  "exchangeFilters": [], "symbols": [{
                      "symbol": "BTCUSD_PERP", "pair": "BTCUSD", "contractType": "PERPETUAL",
-                     "deliveryDate": 4133404800000, "onboardDate": ONBOARD_MS,
+                     "deliveryDate": 4133404800000, "onboardDate": LISTED_MS,
                      "contractStatus": "TRADING", "contractSize": CONTRACT_USD,
                      "marginAsset": "BTC", "maintMarginPercent": "2.5000",
                      "requiredMarginPercent": "5.0000", "baseAsset": "BTC", "quoteAsset": "USD",
