@@ -195,7 +195,7 @@ def _page_call(ex, venue: Venue, series: str, timeframe: Optional[str] = None):
     every bar opened by `until` comes back), else as ``k - 1`` (ccxt's ``to`` stays within
     `until`, so a reply never holds more bars than the page; its last bar is then dropped by
     ccxt and asked again by the next page)."""
-    if series in venue.until_as_limit:
+    if series in getattr(venue, "until_as_limit", ()):   # a Venue; other records: none
         if timeframe is None:
             raise ValueError(f"{venue.name}: until_as_limit needs a timeframe; {series!r} has "
                              "none (valid: ohlcv, oi_history)")
