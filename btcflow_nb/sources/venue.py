@@ -227,6 +227,8 @@ class Venue:
             return f"the venue serves only the newest {self.oi_history_rows} periods"
         first = {"ohlcv": self.listed, "funding": self.funding_from or self.listed,
                  "oi_history": self.oi_history_from}[series]
+        if first and series in self.gallop_series:   # a first row found by asking
+            return f"listed {first}, but it serves less; its first row was discovered"
         return f"the venue's history starts {first}" if first else ""
 
     @property

@@ -67,8 +67,9 @@ def test_kucoin_klines_are_discovered_from_the_first_the_venue_serves(deep):
     np.testing.assert_array_equal(raw["close"].to_numpy(), want.to_numpy())
     assert md.perp["kucoin"].dropna().index.equals(want.index)
     assert md.meta["depth"]["perp:kucoin"]["ohlcv"]["served_from"] == "2021-03-01"
-    assert any(n.startswith("perp:kucoin ohlcv: asked from 2019-01-01, served from 2021-03-01")
-               for n in md.meta["notes"])
+    assert ("perp:kucoin ohlcv: asked from 2019-01-01, served from 2021-03-01 (kucoinfutures: "
+            "listed 2020-03-30, but it serves less; its first row was discovered)"
+            in md.meta["notes"])
     pages = math.ceil(len(want) / KUCOIN.ohlcv_page_limit)
     assert len(fake.log("kucoinfutures", "ohlcv")) <= pages + 3
 
