@@ -23,7 +23,10 @@ readers accept both and check the header when there is one):
   quote volume).  Times in epoch milliseconds, **microseconds** in spot files from 2025 on
   (told apart by magnitude).
 * fundingRate: ``calc_time, funding_interval_hours, last_funding_rate``: settlement time (ms),
-  interval (h), fraction paid for the interval.
+  interval (h), fraction paid for the interval.  The API's ``fundingTime`` for the same event
+  may lag the settlement instant by a few ms, differently from ``calc_time``: both are
+  rounded to the second (`btcflow_nb.sources.parse.settlement_times`), so an archive row and
+  a ccxt row of one event share one time.
 * metrics: ``create_time, symbol, sum_open_interest, sum_open_interest_value,
   count_toptrader_long_short_ratio, sum_toptrader_long_short_ratio, count_long_short_ratio,
   sum_taker_long_short_vol_ratio``; ``create_time`` is ``YYYY-MM-DD HH:MM:SS`` UTC, one row per
@@ -54,6 +57,7 @@ import pandas as pd
 from .._checks import check_choice
 from ..timeframes import to_ms
 from .config import load_config
+from .parse import settlement_times
 
 DEFAULT_ARCHIVE_BASE = "https://data.binance.vision"
 ENV_ARCHIVE_BASE = "BTCFLOW_NB_ARCHIVE_BASE"
@@ -328,7 +332,8 @@ def read_funding(source, *, name=None) -> pd.DataFrame:
     the interval, hours)."""
     lines, name = _csv_of(source, name)
     table, first = _table(lines, name, FUNDING_COLUMNS, FUNDING_COLUMNS)
-    out = pd.DataFrame({"time": _epoch_times(table, "calc_time", name, first),
+    times = settlement_times(_epoch_times(table, "calc_time", name, first))
+    out = pd.DataFrame({"time": times,
                         "rate": _numbers(table, "last_funding_rate", name, first),
                         "interval_hours": _numbers(table, "funding_interval_hours", name,
                                                    first)})

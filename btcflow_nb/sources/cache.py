@@ -60,7 +60,8 @@ import pyarrow.parquet as pq
 
 from .config import default_cache_dir
 from .._validate import SOURCE_COLUMN, source_rank
-from .parse import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, empty_frame
+from .parse import (FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, empty_frame,
+                    settlement_times)
 
 log = logging.getLogger("btcflow_nb.cache")
 
@@ -358,6 +359,8 @@ def merge(cached: pd.DataFrame, new: pd.DataFrame, series: Optional[str] = None)
     if len(new) == 0:
         return cached.reset_index(drop=True)
     both = pd.concat([cached, new], ignore_index=True) if len(cached) else new
+    if series == "funding":   # one settlement, one time (older caches kept ms offsets)
+        both = both.assign(time=settlement_times(both["time"]))
     labels = both[SOURCE_COLUMN].to_numpy()
     ranks = {label: source_rank(label) for label in pd.unique(labels)}
     rank = np.array([ranks[x] for x in labels])

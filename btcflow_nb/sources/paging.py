@@ -10,11 +10,13 @@ received.  The rules that end a series, go back over skipped rows or retry an em
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
 import pandas as pd
 
+from ..timeframes import bar_ms
 from .config import RetryPolicy
 from .exchanges import _with_retry
 from .plan import _Plan
@@ -184,7 +186,30 @@ def _page_call(ex, venue: Venue, series: str, timeframe: Optional[str] = None):
     """The request for one page of `series` ("ohlcv", "funding", "oi_history") at `venue`:
     an async ``call(since_ms, page_size, until_ms_or_None) -> list`` of ccxt rows.  The page
     size is sent only for series in ``venue.limit_param`` and `until` only for series in
-    ``venue.until_param`` (the pager passes None otherwise)."""
+    ``venue.until_param`` (the pager passes None otherwise).
+
+    For a series in ``venue.until_as_limit`` (ccxt derives the window's end from the page size:
+    ``to = since + limit x bar``, and keeps the oldest ``limit`` rows) a window
+    ``[since, until]`` holding ``k = (until - since) // bar + 1`` bar opens is sent as
+    ``limit = k`` when ``k + 1`` bars still fit in one reply of the page size (a short window:
+    every bar opened by `until` comes back), else as ``k - 1`` (ccxt's ``to`` stays within
+    `until`, so a reply never holds more bars than the page; its last bar is then dropped by
+    ccxt and asked again by the next page)."""
+    if series in getattr(venue, "until_as_limit", ()):   # a Venue; other records: none
+        if timeframe is None:
+            raise ValueError(f"{venue.name}: until_as_limit needs a timeframe; {series!r} has "
+                             "none (valid: ohlcv, oi_history)")
+        plain = _page_call(ex, dataclasses.replace(venue, until_as_limit=(), until_param=(),
+                                                   limit_param=(series,)), series, timeframe)
+        step = bar_ms(timeframe)
+
+        def windowed(s, n, u):
+            if u is None:
+                return plain(s, n, None)
+            k = (u - s) // step + 1
+            return plain(s, k if k + 1 <= n else max(1, k - 1), None)
+        return windowed
+
     def limit(n):
         return n if series in venue.limit_param else None
 

@@ -29,6 +29,16 @@ def _times(ms) -> pd.DatetimeIndex:
                                            utc=True)).as_unit("ms")
 
 
+def settlement_times(times) -> pd.DatetimeIndex:
+    """Funding settlement times (epoch ms or datetimes) rounded to the nearest second, UTC, ms
+    unit: the same event from the API, an archive or a file gets the same time (a settlement
+    is on the hour; its stamp lags by milliseconds, differently per source)."""
+    t = np.asarray(times)
+    idx = _times(t) if np.issubdtype(t.dtype, np.integer) else \
+        pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("ms")
+    return idx.round("s")
+
+
 def empty_frame(columns) -> pd.DataFrame:
     data = {}
     for c in columns:
@@ -90,7 +100,11 @@ def funding_frame(rows, venue, *, market_interval_hours=None) -> pd.DataFrame:
         hours = np.nan if market_interval_hours is None else float(market_interval_hours)
     else:
         hours = np.nan
-    frame = pd.DataFrame({"time": _times([int(r["timestamp"]) for r in good]), "rate": rate,
+    # one settlement, one time: venues stamp it a few ms after the instant (Binance's
+    # fundingTime 1643932800018 = 00:00:00.018, ccxt PR #12232; its archives' calc_time need
+    # not carry the same ms), so times are rounded to the second (`settlement_times`)
+    frame = pd.DataFrame({"time": settlement_times([int(r["timestamp"]) for r in good]),
+                          "rate": rate,
                           "interval_hours": np.full(len(good), hours, dtype="float64")})
     return dedupe_by_time(frame)
 

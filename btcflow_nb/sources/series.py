@@ -3,8 +3,9 @@
 `_fetch_venue` loads the venue's market, then runs one step per series, each a module function
 over a `_Run` (the venue, its exchange and market, the `_Plan`, the cache root, the retry policy,
 the progress bar, the redactor, and the `_VenueResult` being filled).  Every step pages only
-what the cache misses (`btcflow_nb.sources.paging`).  A series that fails is reported in the
-result (its rows fetched so far are kept) and the venue's other series are still fetched.
+what the cache misses (`btcflow_nb.sources.paging`).  A series that fails -- or is asked for
+and served nothing -- is reported in the result (its rows fetched so far are kept); the venue's
+other series are still fetched.
 
 The one order dependency is explicit: `_funding` returns the raw funding rows and `_oi_history`
 takes them as an argument, because a ``"funding_info"`` venue's OI history is read from them.
@@ -88,12 +89,11 @@ class _Run:
             return min(_DEEP_HISTORY_MS, self.plan.until)
         return self.plan.until - _DEFAULT_HISTORY_DAYS * 86_400_000
 
-    def first_served(self, series: str, step_ms: int):
-        """Earliest time the venue serves for `series` (registry knowledge), or None."""
+    def first_served(self, series: str, step_ms: int):   # registry knowledge, or None
         return self.venue.first_served(series, int(time.time() * 1000), step_ms)
 
     def use_until(self, series: str) -> bool:
-        return series in self.venue.until_param
+        return series in self.venue.until_param or series in self.venue.until_as_limit
 
 
 async def _fetch_venue(venue: Venue, ex, plan: _Plan, root, policy: RetryPolicy, bar,
@@ -175,11 +175,18 @@ async def _page_missing(run: _Run, pager: _Pager, cached, covered, series: str,
         ranges = _ranges(cached, run.plan, reopen_last, run.default_start, covered)
         if first_served is not None:
             run.result.served_limit[series] = first_served
+        asked = []
         for lo, hi in ranges:
             lo = lo if first_served is None else max(lo, first_served)
             if lo <= hi:
+                asked.append(lo)
                 await pager.run(lo, hi)
         run.result.covered[series] = min([lo for lo, _ in ranges], default=None)
+        if asked and not pager.rows and not len(cached):
+            # silence is never success: history asked for and not one row served
+            start = pd.Timestamp(min(asked), unit="ms", tz="UTC")
+            run.failures.append(f"{series}: asked from {start:%Y-%m-%d %H:%M} in "
+                                f"{pager.requests} request(s), the venue served nothing")
     finally:
         run.result.requests += pager.requests
 
@@ -212,8 +219,7 @@ async def _funding(run: _Run) -> list:
     """Funding events into ``result.new["funding"]``; returns the raw ccxt rows received --
     also those received before a failure (recorded like any series' failure).
 
-    The OI history of a ``"funding_info"`` venue is read from these rows: `_fetch_venue`
-    passes them to `_oi_history`, which therefore runs after this step."""
+    A ``"funding_info"`` venue's OI history is read from them (`_oi_history` runs after)."""
     rows: list = []
     await _guarded(run, "funding", _page_funding, rows)
     return rows
@@ -360,7 +366,6 @@ def _peer_closes(run: _Run):
     if not cols:
         return None
     return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
-
 
 
 def _read_or_reset(path, series, venue, timeframe, result):

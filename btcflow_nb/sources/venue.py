@@ -98,6 +98,11 @@ class Venue:
         parameter (for the others it would leak into the query string, so it is not sent).
     limit_param: series for which a page size is sent (HTX ignores its time window when given
         one, so its candles are paged by time window only).
+    until_as_limit: series whose window end ccxt derives from the page size instead of reading
+        ``until`` -- KuCoin Futures' klines: ccxt sends ``to = since + limit x timeframe``
+        (``fetch_contract_ohlcv``) -- so a window ``[since, until]`` is asked as the page size
+        ``(until - since) // step`` (`btcflow_nb.sources.paging._page_call`) and paged like a
+        series with ``until``: an empty window then moves on instead of ending the series.
     listed / funding_from / oi_history_from: ISO dates of the first bar, funding event and OI
         history sample the venue's API serves (None: unknown; ``funding_from`` defaults to
         ``listed``).
@@ -107,6 +112,9 @@ class Venue:
     gallop_series: series whose empty windows may grow (`btcflow_nb.sources.paging`): only
         where the venue and ccxt honour any ``until`` window asked (a venue or ccxt that
         clamped a long window would make rows be skipped), e.g. KuCoin's OI history.
+    import_only: the venue is not reachable through ccxt (BitMEX left it): its rows come only
+        from imports (`btcflow_nb.sources.imports`, ``btcflow-nb import``); `fetch` never asks
+        it and refuses it by name, the cache and `MarketData` read it like any venue.
     funding_clamp: the largest |funding rate| per interval the venue documents (a fraction),
         or None (unknown: `btcflow_nb.sources.checks.FUNDING_BOUND`, 3 %, applies); a row
         beyond it is rejected before it is cached.
@@ -140,6 +148,7 @@ class Venue:
     oi_page_limit: int = 100
     until_param: tuple = SERIES
     limit_param: tuple = SERIES
+    until_as_limit: tuple = ()
     listed: Optional[str] = None
     funding_from: Optional[str] = None
     oi_history_from: Optional[str] = None
@@ -149,6 +158,7 @@ class Venue:
     oi_history_rows: Optional[int] = None
     gallop_series: tuple = ()
     funding_clamp: Optional[float] = None
+    import_only: bool = False
 
     def __post_init__(self):
         _check_choice("kind", self.kind, KINDS)
@@ -161,8 +171,9 @@ class Venue:
         if self.oi_snapshot_amount is not None:
             _check_choice("oi_snapshot_amount", self.oi_snapshot_amount, OI_AMOUNTS)
         _check_choice("oi_history_source", self.oi_history_source, OI_HISTORY_SOURCES)
-        for series in self.until_param + self.limit_param + tuple(self.gallop_series):
-            _check_choice("until_param / limit_param entry", series, SERIES)
+        for series in (self.until_param + self.limit_param + tuple(self.gallop_series)
+                       + tuple(self.until_as_limit)):
+            _check_choice("until_param / limit_param / until_as_limit entry", series, SERIES)
         if not isinstance(self.key, str) or not _SAFE_KEY.fullmatch(self.key):
             raise ValueError(f"venue key {self.key!r} is not valid; valid: lower-case letters, "
                              f"digits and '_' (starting with a letter), e.g. 'binance_coinm' -- "
@@ -178,7 +189,7 @@ class Venue:
             raise ValueError(f"venue {self.key!r}: funding_interval_source='market' needs "
                              "funding_interval_field")
         for name in ("market_types", "oi_timeframes", "until_param", "limit_param",
-                     "gallop_series"):
+                     "gallop_series", "until_as_limit"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("listed", "funding_from", "oi_history_from"):
             _date_ms(getattr(self, name), f"venue {self.key!r} {name}")
@@ -216,6 +227,8 @@ class Venue:
             return f"the venue serves only the newest {self.oi_history_rows} periods"
         first = {"ohlcv": self.listed, "funding": self.funding_from or self.listed,
                  "oi_history": self.oi_history_from}[series]
+        if first and series in self.gallop_series:   # a first row found by asking
+            return f"listed {first}, but it serves less; its first row was discovered"
         return f"the venue's history starts {first}" if first else ""
 
     @property

@@ -67,13 +67,17 @@ DEFAULT_VENUES: tuple = (
     # binance (usdm): klines ``maxLimit = 1000``; /fapi/v1/fundingRate "limit: default 100;
     # max 1000" (Binance USDS-M docs); openInterestHist paginate(..., 500) and "Only the data
     # of the latest 1 month is available" (Binance docs, Open Interest Statistics).
-    # BTCUSDT perpetual: first kline 2019-09-08, first funding 2019-09-10.
+    # BTCUSDT perpetual: first kline 2019-09-08 (data.binance.vision futures/um klines; an
+    # older exchangeInfo said onboardDate 1567965300000 = 2019-09-08 17:55, today's says
+    # 1569398400000 = 2019-09-25, Binance's docs example), first funding 2019-09-10.
     _perp("binance", "binanceusdm", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_value="quote", market_types=("linear",), ohlcv_page_limit=1000,
           funding_page_limit=1000, oi_page_limit=500, listed="2019-09-08",
           oi_history_days=30),
     # bybit: kline "max 1000"; funding history "Limit for data size per page. [1, 200]";
-    # open interest "Max 200" (fetch_open_interest_history docstring)
+    # open interest "Max 200" (fetch_open_interest_history docstring).  BTCUSDT's
+    # ``launchTime`` is 1585526400000 = 2020-03-30 (ccxt bybit.py fetch_markets example), but
+    # its funding history starts 2020-03-25 16:00, so the listing is set to 2020-03-25
     _perp("bybit", "bybit", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingInterval",
           funding_interval_units_per_hour=60, oi_amount="base", market_types=("linear",),
@@ -109,19 +113,32 @@ DEFAULT_VENUES: tuple = (
           market_types=("linear",), until_param=("ohlcv",), limit_param=("funding", "oi_history"),
           ohlcv_page_limit=2000, funding_page_limit=100, oi_page_limit=200,
           listed="2020-10-01", oi_history_rows=200),
-    # kucoin futures: klines 500 per request (KuCoin docs; the registry asks 300); public funding
-    # history 100 rows; open interest ``maxLimit = 200``; XBTUSDTM ``firstOpenDate`` 2020-03-30;
-    # OI history: first sample unknown, so discovered by galloping (ccxt passes ``startAt`` /
-    # ``endAt`` through unclamped, and the venue answers any window with its newest rows)
+    # kucoin futures (ccxt/async_support/kucoin.py):
+    # * klines: fetch_contract_ohlcv ``maxLimit = 200`` ("For each query, the system would
+    #   return at most 200 pieces of data"), and ccxt sends ``to = since + limit x timeframe``
+    #   (it reads no ``until``: until_as_limit).  The venue keeps less kline history than the
+    #   contract's life: a window from 2020-03-30 comes back empty (live fetch, 2026-11; also
+    #   ccxt issue #25019, Kucoin/kucoin-api-docs#423), so the first bar is discovered
+    #   (gallop_series) rather than assumed;
+    # * funding: /api/v1/contract/funding-rates ``from`` / ``to`` (fetch_funding_rate_history,
+    #   no page size sent by ccxt; the venue answers at most 100 rows, the newest of the window)
+    #   and only recent months: "hard-limited to 100 records", >= 92 days kept (ccxt issue
+    #   #27461), so 92 days, discovered from there;
+    # * open interest: fetch_open_interest_history ``maxLimit = 200``, ``startAt`` / ``endAt``
+    #   passed through unclamped, first sample unknown: discovered by galloping;
+    # * XBTUSDTM ``firstOpenDate`` 1585555200000 = 2020-03-30 (contracts/active market info).
     _perp("kucoin", "kucoinfutures", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           funding_interval_source="market", funding_interval_field="fundingRateGranularity",
           funding_interval_units_per_hour=3_600_000, oi_amount="contracts",
-          market_types=("swap",), until_param=("funding", "oi_history"), ohlcv_page_limit=300,
-          funding_page_limit=100, oi_page_limit=200, listed="2020-03-30",
-          gallop_series=("oi_history",)),
+          market_types=("swap",), until_param=("funding", "oi_history"),
+          until_as_limit=("ohlcv",), ohlcv_page_limit=200, funding_page_limit=100,
+          oi_page_limit=200, listed="2020-03-30", funding_depth_days=92,
+          gallop_series=("ohlcv", "funding", "oi_history")),
     # --- funding-only perpetuals -------------------------------------------------------------
     # deribit: chart data paginate(..., 5000); funding history by time window of hourly rows,
-    # ``maxEntriesPerRequest = 744  # seems exchange returns max 744 items per request``
+    # ``maxEntriesPerRequest = 744  # seems exchange returns max 744 items per request``;
+    # BTC-PERPETUAL ``creation_timestamp`` 1534242287000 = 2018-08-14, ``contract_size`` 10
+    # USD (ccxt deribit.py fetch_markets example)
     _perp("deribit", "deribit", "BTC/USD:BTC", "USD", contract="inverse", oi_snapshot=True,
           funding_basis="8h_equivalent", funding_interval_source="fixed",
           funding_interval_hours=1.0, oi_amount="contracts", oi_value="usd",
@@ -144,25 +161,29 @@ DEFAULT_VENUES: tuple = (
           market_types=("swap",), ohlcv_page_limit=5000, funding_page_limit=500,
           ohlcv_depth_bars=5000, funding_from="2023-05-01"),
     # --- coin-margined (inverse) perpetuals: contracts worth USD, margined in BTC ----------
-    # binance COIN-M BTCUSD_PERP (onboardDate 2020-08-10): contractSize 100 USD (ccxt market
-    # from exchangeInfo ``contractSize``); klines: "The difference between startTime and
-    # endTime can only be up to 200 days" (Binance COIN-M docs), so 200 bars per page; funding
+    # binance COIN-M BTCUSD_PERP: ``onboardDate`` 1596006000000 = 2020-07-29 and
+    # ``contractSize`` 100 (USD; ccxt binance.py fetch_markets dapi example); first kline
+    # 2020-08-10 (the listing is set to onboardDate, at or before it); klines: "The difference
+    # between startTime and endTime can only be up to 200 days" (Binance COIN-M docs), so 200
+    # bars per page; funding
     # "limit: default 100; max 1000"; openInterestHist (pair + contractType) paginate(..., 500),
     # "latest 1 month" only; its sumOpenInterestValue is in BTC (ccxt: openInterestValue)
     _perp("binance_coinm", "binancecoinm", "BTC/USD:BTC", "USD", contract="inverse",
           oi_history=True, oi_snapshot=True, oi_amount="contracts", oi_value=None,
           oi_btc_field="openInterestValue", market_types=("inverse",), ohlcv_page_limit=200,
-          funding_page_limit=1000, oi_page_limit=500, listed="2020-08-10", oi_history_days=30),
-    # bybit inverse BTCUSD (since 2018-11): 1 USD per contract; open interest in USD
-    # (ccxt: openInterestValue for inverse); page sizes as Bybit linear
+          funding_page_limit=1000, oi_page_limit=500, listed="2020-07-29", oi_history_days=30),
+    # bybit inverse BTCUSD (traded since 2018-11; set early): 1 USD per contract (ccxt bybit.py
+    # parse_market: an inverse market's contractSize is its minimum order quantity, 1 for
+    # BTCUSD); open interest in USD (ccxt: openInterestValue for inverse); pages as linear
     _perp("bybit_inverse", "bybit", "BTC/USD:BTC", "USD", contract="inverse", oi_history=True,
           oi_snapshot=True, funding_interval_source="market",
           funding_interval_field="fundingInterval", funding_interval_units_per_hour=60,
           oi_amount="contracts", oi_value="usd", market_types=("inverse",),
           ohlcv_page_limit=1000, funding_page_limit=200, oi_page_limit=200,
           listed="2018-11-01", oi_history_from="2018-11-01"),
-    # okx BTC-USD-SWAP (since 2018-12): ctVal 100 USD; OI history rows carry contracts, BTC
-    # (ccxt baseVolume = oiCcy) and USD; depths as OKX's USDT swap
+    # okx BTC-USD-SWAP (since 2018-12; set early): ``ctVal`` 100 USD (ccxt okx.py parse_market:
+    # contractSize = ctVal); OI history rows carry contracts, BTC (ccxt baseVolume = oiCcy) and
+    # USD; depths as OKX's USDT swap
     _perp("okx_inverse", "okx", "BTC/USD:BTC", "USD", contract="inverse", oi_history=True,
           oi_snapshot=True, oi_amount="contracts", oi_value="usd", oi_btc_field="baseVolume",
           market_types=("swap",), ohlcv_page_limit=100, funding_page_limit=100,
@@ -174,13 +195,26 @@ DEFAULT_VENUES: tuple = (
 )
 
 
+#: Venues whose history only an import brings (`Venue.import_only`): `fetch` never asks them.
+#: BitMEX XBTUSD, the largest BTC perpetual until 2019-20, is no longer in ccxt (no ``bitmex``
+#: exchange class since ccxt 4.x): import its history with ``btcflow-nb import FILE --format
+#: long`` (venue ``perp:bitmex``).  Inverse: 1 USD per contract; funding every 8 h (24 h before
+#: 2016-06, an imported row's ``interval_hours`` says which).
+IMPORT_ONLY_VENUES: tuple = (
+    _perp("bitmex", "bitmex", "BTC/USD:BTC", "USD", contract="inverse", oi_history=True,
+          funding_interval_source="fixed", funding_interval_hours=8.0, oi_amount="contracts",
+          oi_value="usd", listed="2016-05-13", import_only=True),
+)
+
+
 def registry(extra: Iterable[Venue] = ()) -> tuple:
-    """Default venues, then venues from the configuration file, then `extra`.
+    """Default venues, the import-only ones, then venues from the configuration file, then
+    `extra`.
 
     A later entry with the same qualified name (``kind:key``) replaces an earlier one, so a
     configuration file can change a default venue's symbol.
     """
-    merged = {v.name: v for v in DEFAULT_VENUES}
+    merged = {v.name: v for v in DEFAULT_VENUES + IMPORT_ONLY_VENUES}
     for venue in list(load_config().venues) + list(extra):
         merged[venue.name] = venue
     return tuple(merged.values())

@@ -17,7 +17,9 @@ month, days before its `now` day; nothing before a series' listing (404).
 Faults (`inject`): ``"bad_checksum"`` (the .CHECKSUM names a wrong digest), ``"missing"`` (the
 zip is a 404), ``"truncated"`` (half the zip served, the checksum of the whole one: the download
 fails verification), ``"truncated_published"`` (a truncated zip whose published checksum matches
-it: verification passes, reading fails), ``"no_checksum"`` (the .CHECKSUM is a 404).
+it: verification passes, reading fails), ``"no_checksum"`` (the .CHECKSUM is a 404),
+``"implausible"`` (a well-formed, correctly checksummed file whose last row holds -1 in its
+third field: a high price, a funding rate or an OI amount no venue can have).
 
 This module shares no code with `btcflow_nb.sources.archives`, which it checks.
 """
@@ -146,7 +148,8 @@ def _zip(member: str, text: str) -> bytes:
 
 
 _MARKETS = {"spot": "spot", "futures/um": "um", "futures/cm": "cm"}
-FAULTS = ("bad_checksum", "missing", "truncated", "truncated_published", "no_checksum")
+FAULTS = ("bad_checksum", "missing", "truncated", "truncated_published", "no_checksum",
+          "implausible")
 
 
 class FakeArchive(BackgroundHTTPService):
@@ -222,6 +225,12 @@ class FakeArchive(BackgroundHTTPService):
                 or (dataset == "metrics" and freq != "daily"):
             return None
         text = self.truth.csv(market, dataset, symbol, interval, start, end)
+        if text is not None and self.faults.get(rest[-1]) == "implausible":
+            # the last row's third field (a high price, a funding rate, an OI amount) is -1
+            lines = text.rstrip("\n").split("\n")
+            fields = lines[-1].split(",")
+            lines[-1] = ",".join(fields[:2] + ["-1"] + fields[3:])
+            text = "\n".join(lines) + "\n"
         return None if text is None else _zip(stem + ".csv", text)
 
     # ---------------------------------------------------------------- the server

@@ -197,3 +197,25 @@ def test_cli_import_binance_and_file(fake, tmp_path, capsys):
     code = main(["import", "file", str(tmp_path / "bad.csv"), "--format", "tradingview",
                  "--venue", "perp:binance", "--cache-dir", str(tmp_path)])
     assert code == 2 and "bad.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset,since,until,bad,match", [
+    ("metrics", "2024-01-01", "2024-01-03T23:00Z", "BTCUSDT-metrics-2024-01-03.zip",
+     r"line 289 column 'sum_open_interest'.*>= 0"),
+    ("fundingRate", "2023-11-01", "2024-01-31T23:59Z", "BTCUSDT-fundingRate-2024-01.zip",
+     r"line 94 column 'last_funding_rate'.*implausible"),
+    ("klines", "2023-11-01", "2024-01-31T23:59Z", "BTCUSDT-1d-2024-01.zip",
+     r"line 32 column 'high'.*price > 0"),
+])
+def test_an_implausible_row_in_a_later_file_merges_nothing(fake, tmp_path, dataset, since,
+                                                           until, bad, match):
+    """A correctly checksummed file with one implausible row, after good files: the error
+    names the file, the line and the column, and none of the good files' rows is merged."""
+    from btcflow_nb.sources.cache import cache_root
+
+    fake.inject("implausible", bad)
+    with pytest.raises(ValueError, match=match) as err:
+        import_binance(dataset, "BTCUSDT", "um", since, until, base=fake.url, now=NOW,
+                       cache_dir=tmp_path)
+    assert bad in str(err.value)
+    assert not list(cache_root(tmp_path).rglob("*.parquet"))

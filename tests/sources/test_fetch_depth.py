@@ -139,3 +139,27 @@ def test_kraken_futures_current_oi_is_recorded_on_every_fetch(tmp_path):
         np.testing.assert_array_equal(snaps["oi_base"].to_numpy(), want)
         got = md.open_interest[md.open_interest["venue"] == "krakenfutures"]
         np.testing.assert_array_equal(got["oi_btc"].to_numpy(), want)
+
+
+def test_deribit_current_oi_is_recorded_on_every_fetch(tmp_path):
+    """Deribit serves no OI history through ccxt: its current OI (fetch_open_interest, USD) is
+    recorded on every fetch, so two fetches leave two samples, equal to the truth in USD."""
+    from btcflow_nb.sources.cache import read_series, series_path
+
+    venue = {v.name: v for v in DEFAULT_VENUES}["perp:deribit"]
+    with FakeExchange(Truth.recent(5)) as fake:
+        times = [fake.now_ms - 30 * 3_600_000 - 123_000, fake.now_ms]
+        for now in times:
+            fake.set_now(now)
+            md = _fetch(tmp_path, fake, venues=["perp:deribit"], since="2D")
+            assert md.meta["errors"] == {}
+        assert len(fake.log("deribit", "oi")) == 2
+        cached, _ = read_series(series_path(tmp_path / "cache" / "v1", "open_interest", venue),
+                                "open_interest", venue)
+        t, usd = fake.truth.oi_native("deribit")
+    snaps = cached[cached["kind"] == "snapshot"]
+    assert len(snaps) == len(cached) == 2
+    got = md.open_interest[md.open_interest["venue"] == "deribit"]
+    np.testing.assert_array_equal(got["oi_usd"].to_numpy(),
+                                  usd[np.searchsorted(t, times, side="right") - 1])
+    np.testing.assert_array_equal(pd.DatetimeIndex(got["time"]).as_unit("ms").asi8, times)

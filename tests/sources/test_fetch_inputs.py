@@ -34,8 +34,8 @@ def env(fake, tmp_path, monkeypatch):
 
 
 def test_unknown_venue_lists_the_known_ones(env):
-    with pytest.raises(ValueError, match=r"unknown venue 'bitmex'; known venues: \[.*'perp:kucoin'"):
-        btcflow_nb.fetch(["bitmex"], progress=False)
+    with pytest.raises(ValueError, match=r"unknown venue 'ftx'; known venues: \[.*'perp:kucoin'"):
+        btcflow_nb.fetch(["ftx"], progress=False)
     assert env.log() == []
 
 

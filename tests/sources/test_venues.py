@@ -75,7 +75,8 @@ def test_symbols_are_ccxt_unified_and_contracts_consistent():
 def test_selection_rules():
     names = lambda sel: [v.name for v in resolve_venues(sel)]  # noqa: E731
     assert names(["binance"]) == ["spot:binance", "perp:binance"]
-    assert len(names(["spot"])) == 6 and len(names(["perp"])) == 13
+    assert len(names(["spot"])) == 6 and len(names(["perp"])) == 14    # with perp:bitmex
+    assert "perp:bitmex" in names(["perp"]) and "perp:bitmex" in names(None)
     assert names(["perp:kucoin", "perp:kucoin", "KUCOIN"]) == ["perp:kucoin"]
     assert "fx:usdt" not in names(None)
     mine = Venue("bybit_inverse", "perp", "bybit", "BTC/USD:BTC", contract="inverse",

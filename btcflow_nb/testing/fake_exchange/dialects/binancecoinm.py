@@ -16,7 +16,7 @@ import numpy as np
 
 from ..truth import _OI_NATIVE, DAY_MS
 from .binance import FILTERS, INTERVAL, kline_rows
-from .binanceusdm import PERIOD
+from .binanceusdm import PERIOD, stamped
 from .dialect import Dialect, _num
 
 SERIES = "perp:binance_coinm"
@@ -128,6 +128,7 @@ def continuous_klines(ctx, m):
 
 def funding(ctx, m):
     t, rate, _ = ctx.funding("binance_coinm")
+    t = stamped(t)
     start = ctx.qi("startTime")
     lo = LISTED_MS if start is None else max(start, LISTED_MS)
     idx = ctx.select(t, lo, ctx.qi("endTime"), limit=ctx.page("limit", FUNDING_PAGE),

@@ -42,8 +42,16 @@ def klines(ctx, m):
     return 200, klines_page(ctx, "perp:binance", KLINES_PAGE)
 
 
+def stamped(t):
+    """The API's ``fundingTime`` of settlements at `t`: a few ms after the instant, as the real
+    venue stamps them (1643932800018 = 2022-02-04 00:00:00.018 in ccxt PR #12232); 1..19 ms,
+    a pure function of the time.  The archive's ``calc_time`` is the instant itself."""
+    return t + 1 + (t // 3_600_000) % 19
+
+
 def funding(ctx, m):
     t, rate, _ = ctx.funding("binance")
+    t = stamped(t)
     start = ctx.qi("startTime")
     idx = ctx.select(t, start, ctx.qi("endTime"), limit=ctx.page("limit", FUNDING_PAGE),
                      newest=start is None)

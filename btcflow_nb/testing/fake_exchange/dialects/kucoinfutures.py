@@ -1,7 +1,11 @@
 """KuCoin Futures REST (ccxt ``kucoinfutures``): the XBTUSDTM perpetual's klines, funding, OI.
 
 ``from`` / ``to`` (``startAt`` / ``endAt`` for OI) are inclusive epoch ms; replies hold the
-newest rows of the window (klines oldest first, funding and OI newest first).  OI is in
+newest rows of the window (klines oldest first, funding and OI newest first): at most 200
+klines (ccxt ``fetch_contract_ohlcv``: "the system would return at most 200 pieces of data")
+and 100 funding events.  History is shallower than the contract's life, as the real venue's:
+klines from `FIRST` (not the listing: old windows come back empty) and funding for the last
+`FUNDING_DAYS` days only (ccxt issue #27461).  OI is in
 contracts of 0.001 BTC (`Truth` ``_OI_NATIVE``); without ``interval`` the OI endpoint answers
 the current OI (``fetch_open_interests``).
 """
@@ -17,7 +21,9 @@ GRAN = {60: HOUR_MS, 240: 4 * HOUR_MS, 1440: DAY_MS}
 #: OI history interval -> sample spacing (ms)
 OI = {"1hour": HOUR_MS, "4hour": 4 * HOUR_MS, "1day": DAY_MS, "5min": 300_000}
 #: rows per reply
-KLINE_ROWS = 500
+KLINE_ROWS = 200
+#: funding history kept (days back from now)
+FUNDING_DAYS = 92
 FUNDING_ROWS = 100
 OI_HISTORY_PAGE = (100, 200)       # pageSize: (default, most)
 
@@ -56,6 +62,8 @@ def kline(ctx, m):
 
 def funding(ctx, m):
     t, rate, _ = ctx.funding("kucoin")
+    keep = t >= ctx.now - FUNDING_DAYS * DAY_MS
+    t, rate = t[keep], rate[keep]
     idx = ctx.select(t, ctx.qi("from"), ctx.qi("to"), limit=FUNDING_ROWS, newest=True)[::-1]
     return 200, {"code": "200000", "data": [
         {"symbol": "XBTUSDTM", "fundingRate": float(rate[i]), "timepoint": int(t[i])}
@@ -78,8 +86,12 @@ def open_interest(ctx, m):
         {"symbol": "XBTUSDTM", "openInterest": _num(native[i]), "ts": int(t[i])} for i in idx]}
 
 
-#: XBTUSDTM: ``firstOpenDate`` 1585555200000 (2020-03-30, the contract's market info below)
-FIRST = {"perp:kucoin": {"ohlcv": _ms("2020-03-30"), "funding": _ms("2020-03-30T08:00"),
+#: XBTUSDTM: ``firstOpenDate`` 1585555200000 (2020-03-30, the contract's market info above) is
+#: where funding and OI start; klines start later: the venue's oldest kline is undocumented,
+#: and a window from 2020-03-30 to 2021-01-24 came back empty from the real venue (2026-11),
+#: so the fake's first kline is 2021-03-01 -- any date after the listing shows the client
+#: discovering it (the registry knows only the listing)
+FIRST = {"perp:kucoin": {"ohlcv": _ms("2021-03-01"), "funding": _ms("2020-03-30T08:00"),
                          "oi_history": _ms("2020-03-30")}}
 
 DIALECT = Dialect("kucoinfutures", first=FIRST, routes=(

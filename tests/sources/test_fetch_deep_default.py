@@ -1,0 +1,127 @@
+"""The first fetch of the default deep history (daily bars, no `since`: each venue from its first
+bar or 2019-01-01) against a fake exchange that serves each venue's real depth, including
+KuCoin Futures' shallow history (klines later than the listing, funding for 92 days): every
+series is served, in a bounded number of requests per series, and a series asked for but served
+nothing is an error, never silence."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from btcflow_nb.sources.venues import DEFAULT_VENUES
+from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange.dialects import DIALECTS
+from btcflow_nb.testing.fake_exchange.dialects import kucoinfutures
+
+KUCOIN = {v.name: v for v in DEFAULT_VENUES}["perp:kucoin"]
+#: requests a series may cost beyond the pages its rows fill (an empty or short confirmation
+#: page, a discovery window, a refreshed open bar); measured at most 4 (HTX OI history)
+SLACK = 4
+
+
+def _fetch(tmp_path, fake, **kw):
+    import btcflow_nb
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in fake.env(tmp_path).items():
+            mp.setenv(k, v)
+        return btcflow_nb.fetch(progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def deep(tmp_path_factory):
+    now = int(time.time() * 1000)
+    truth = Truth(int(pd.Timestamp("2011-09-01", tz="UTC").value // 10**6),
+                  (now // HOUR_MS) * HOUR_MS + HOUR_MS)
+    with FakeExchange(truth) as fake:
+        tmp = tmp_path_factory.mktemp("deep-default")
+        md = _fetch(tmp, fake, timeframe="1d")
+        md.meta["_cache_root"] = tmp / "cache" / "v1"
+        yield fake, md
+
+
+def _requests(fake):
+    counts: dict = {}
+    for r in fake.log():
+        counts[(r.exchange_id, r.endpoint)] = counts.get((r.exchange_id, r.endpoint), 0) + 1
+    return counts
+
+
+def test_kucoin_klines_are_discovered_from_the_first_the_venue_serves(deep):
+    """Old paging asked one 300-day window from the listing (2020-03-30), found it empty and
+    ended the series: no KuCoin prices, and no error."""
+    fake, md = deep
+    assert md.meta["errors"] == {}
+    first = DIALECTS["kucoinfutures"].first["perp:kucoin"]["ohlcv"]
+    want = fake.truth.closes("perp:kucoin", "1d", fake.now_ms)
+    want = want[want.index >= pd.Timestamp(first, unit="ms", tz="UTC")]
+    from btcflow_nb.sources.cache import read_series, series_path
+
+    path = series_path(md.meta["_cache_root"], "ohlcv", KUCOIN, "1d")
+    raw = read_series(path, "ohlcv", KUCOIN, "1d")[0]      # in USDT (md converts to USD)
+    assert pd.DatetimeIndex(raw["time"]).equals(want.index.as_unit("ms"))
+    np.testing.assert_array_equal(raw["close"].to_numpy(), want.to_numpy())
+    assert md.perp["kucoin"].dropna().index.equals(want.index)
+    assert md.meta["depth"]["perp:kucoin"]["ohlcv"]["served_from"] == "2021-03-01"
+    assert ("perp:kucoin ohlcv: asked from 2019-01-01, served from 2021-03-01 (kucoinfutures: "
+            "listed 2020-03-30, but it serves less; its first row was discovered)"
+            in md.meta["notes"])
+    pages = math.ceil(len(want) / KUCOIN.ohlcv_page_limit)
+    assert len(fake.log("kucoinfutures", "ohlcv")) <= pages + 3
+
+
+def test_kucoin_funding_costs_its_pages_not_a_walk_from_the_listing(deep):
+    """Old paging walked 33-day windows from 2020-03-30 and asked each empty one twice: 144
+    requests for 276 events (145 for 135 events live)."""
+    fake, md = deep
+    t, rate, _ = fake.truth.funding("kucoin")
+    keep = (t >= fake.now_ms - kucoinfutures.FUNDING_DAYS * DAY_MS) & (t <= fake.now_ms)
+    f = md.funding[md.funding["venue"] == "kucoin"]
+    np.testing.assert_array_equal(pd.DatetimeIndex(f["time"]).as_unit("ms").asi8, t[keep])
+    np.testing.assert_array_equal(f["rate"].to_numpy(), rate[keep])
+    pages = math.ceil(int(keep.sum()) / KUCOIN.funding_page_limit)
+    assert len(fake.log("kucoinfutures", "funding")) <= pages + 1
+
+
+def test_the_deep_default_history_costs_a_bounded_number_of_requests_per_series(deep):
+    """Per exchange and endpoint: at most the pages the served rows fill plus `SLACK` per
+    series (no walk over windows the venue cannot fill)."""
+    fake, md = deep
+    bound: dict = {}
+    for v in DEFAULT_VENUES:
+        if v.kind == "fx":
+            pages = {"ohlcv": 2}       # Kraken's newest 720 bars: one page and a confirmation
+        else:
+            n_bars = int(getattr(md, v.field)[v.key].notna().sum())
+            pages = {"ohlcv": math.ceil(n_bars / v.ohlcv_page_limit)}
+        if v.funding_history:
+            n = int((md.funding["venue"] == v.key).sum())
+            pages["funding"] = math.ceil(n / v.funding_page_limit)
+        if v.oi_history and v.oi_history_source == "ccxt":
+            n = int(md.meta["depth"][v.name]["open_interest"]["rows"])
+            pages["oi_history"] = math.ceil(n / v.oi_page_limit)
+        for series, p in pages.items():
+            key = (v.exchange_id, series)
+            bound[key] = bound.get(key, 0) + p + SLACK
+    counts = _requests(fake)
+    over = {k: (counts.get(k, 0), b) for k, b in bound.items() if counts.get(k, 0) > b}
+    assert over == {}
+
+
+def test_a_series_asked_for_and_served_nothing_is_an_error(tmp_path):
+    """Silence is never success: a venue answering every kline request with an empty page
+    fails its OHLCV (the venue's error names the series and the start asked), in a few
+    requests; its funding and OI are still fetched."""
+    with FakeExchange(Truth.recent(20)) as fake:
+        fake.inject("empty", exchange_id="kucoinfutures", endpoint="ohlcv", times=None)
+        md = _fetch(tmp_path, fake, venues=["perp:kucoin"], timeframe="1d")
+        n_ohlcv = len(fake.log("kucoinfutures", "ohlcv"))
+    error = md.meta["errors"]["perp:kucoin"]
+    assert "ohlcv: asked from 2020-03-30 00:00" in error and "served nothing" in error
+    assert n_ohlcv <= 4
+    assert (md.funding["venue"] == "kucoin").sum() > 0
+    assert (md.open_interest["venue"] == "kucoin").sum() > 0
