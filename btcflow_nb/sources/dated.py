@@ -158,6 +158,27 @@ def resolve_dated(venues=None) -> list:
     return out
 
 
+def dated_selection(dated, venues=None) -> list:
+    """The dated-futures venues a `btcflow_nb.fetch` / `load` / `from_cache` call covers:
+    ``True`` (every venue of `DATED_VENUES`), ``False`` (none), a venue key ("deribit", "okx",
+    "binance_coinm", "bybit_inverse") or a list of them; ``None`` (the default) is True for
+    the default selection (`venues` None) and False when `venues` names venues (a call for
+    ``["spot:coinbase"]`` asks nothing else).  Anything else raises ValueError naming the
+    value and the valid choices."""
+    if dated is None:
+        dated = venues is None
+    if dated is True:
+        return resolve_dated(None)
+    if dated is False:
+        return []
+    if isinstance(dated, str) or (isinstance(dated, (list, tuple)) and all(
+            isinstance(x, str) for x in dated)):
+        return resolve_dated(dated)
+    raise ValueError(f"dated={dated!r} is not a dated-futures selection; valid: True (every "
+                     f"venue), False (none), or key(s) among "
+                     f"{sorted(v.key for v in resolve_dated(None))}")
+
+
 def listed_contracts(markets: dict, venue: DatedVenue) -> list:
     """The venue's dated BTC futures in ccxt's loaded `markets`, nearest expiry first: every
     market with ``future`` true, base BTC, quote USD, settle BTC and an ``expiry``."""

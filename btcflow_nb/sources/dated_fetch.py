@@ -70,11 +70,16 @@ def fetch_dated(venues=None, since=None, until=None, timeframe: str = "1d", cach
         if ex is None:
             ex = built.get(v.exchange_id) or _make_exchange(v.exchange_id, cfg)
             built[v.exchange_id] = ex
-        objects[v.key] = ex
+        objects[v.name] = ex
     from .live import _run
 
     results = _run(_fetch_all(chosen, objects, plan, root, cfg.retry, built))
-    errors = {k: e for k, (e, _) in results.items() if e}
+    return _frame(root, tf, since_ms, until_ms, chosen, results)
+
+
+def _frame(root, tf, since_ms, until_ms, chosen, results) -> pd.DataFrame:
+    """The cached contracts of `chosen` for [since, until] with the fetch's errors / listings."""
+    errors = {k: e for k, (e, *_) in results.items() if e}
     if len(errors) == len(chosen):
         raise RuntimeError("every dated-futures venue failed: " +
                            "; ".join(f"{k}: {e}" for k, e in errors.items()))
@@ -83,17 +88,38 @@ def fetch_dated(venues=None, since=None, until=None, timeframe: str = "1d", cach
         frame = pd.DataFrame({c: [] for c in ("venue", "symbol", "expiry", "time", "close",
                                                "source")})
     frame.attrs["errors"] = errors
-    frame.attrs["contracts"] = sorted(s for _, listed in results.values() for s in listed)
+    frame.attrs["contracts"] = sorted(s for _, listed, _ in results.values() for s in listed)
+    frame.attrs["notes"] = [n for *_, notes in results.values() for n in notes]
     return frame
+
+
+def dated_exchanges(chosen, exchanges, built, cfg) -> dict:
+    """{``future:<key>``: exchange} for the dated venues `chosen`: the one given in `exchanges`
+    (by venue key or ccxt id), else the one `built` for that ccxt id (the perps' own, so one
+    rate limit and one ``load_markets`` serve both), else a new one (added to `built`)."""
+    out = {}
+    for v in chosen:
+        ex = exchanges.get(v.key) or exchanges.get(v.exchange_id) or built.get(v.exchange_id)
+        if ex is None:
+            ex = built[v.exchange_id] = _make_exchange(v.exchange_id, cfg)
+        out[v.name] = ex
+    return out
+
+
+async def fetch_dated_venues(chosen, objects, plan, root, policy) -> dict:
+    """Fetch every venue of `chosen` concurrently with the ready exchanges `objects` (venue
+    name ``future:<key>`` -> exchange; not closed here): {venue key: (error or None, symbols
+    listed, notes)}."""
+    done = await asyncio.gather(*(_one_venue(v, objects[v.name], plan, root, policy)
+                                  for v in chosen))
+    return {v.key: r for v, r in zip(chosen, done)}
 
 
 async def _fetch_all(chosen, objects, plan, root, policy, built):
     try:
         for ex in dict.fromkeys(objects.values()):
-            _prepare_exchange(ex, [v for v in chosen if objects[v.key] is ex])
-        done = await asyncio.gather(*(_one_venue(v, objects[v.key], plan, root, policy)
-                                      for v in chosen))
-        return {v.key: r for v, r in zip(chosen, done)}
+            _prepare_exchange(ex, [v for v in chosen if objects[v.name] is ex])
+        return await fetch_dated_venues(chosen, objects, plan, root, policy)
     finally:
         await asyncio.gather(*(ex.close() for ex in built.values()), return_exceptions=True)
 
@@ -103,14 +129,14 @@ async def _one_venue(venue, ex, plan, root, policy):
     the venue's other contracts are still fetched."""
     import ccxt
 
-    failures, listed = [], []
+    failures, listed, notes = [], [], []
     try:
         await _with_retry(lambda: ex.load_markets(), policy, f"{venue.name} load_markets")
         listed = listed_contracts(ex.markets, venue)
         if not listed:
             raise ValueError(f"no dated BTC futures listed at {ex.id}")
     except (ccxt.BaseError, ValueError, OSError, asyncio.TimeoutError) as exc:
-        return f"{type(exc).__name__}: {exc}", []
+        return f"{type(exc).__name__}: {exc}", [], []
     for contract in listed:
         try:
             await _contract(contract, ex, plan, root, policy)
@@ -121,7 +147,7 @@ async def _one_venue(venue, ex, plan, root, policy):
             await _continuous(venue, contract_type, listed, ex, plan, root, policy)
         except (ccxt.BaseError, ValueError, RuntimeError, OSError) as exc:
             failures.append(f"continuous {contract_type}: {type(exc).__name__}: {exc}")
-    return ("; ".join(failures) or None), [c.symbol for c in listed]
+    return ("; ".join(failures) or None), [c.symbol for c in listed], notes
 
 
 def _default_start(plan) -> int:
