@@ -24,9 +24,9 @@ from ..timeframes import bar_ms, to_ms
 from . import checks, parse
 from .cache import cache_root, merge_into, read_series, series_path
 from .config import load_config
-from .dated import (DAY_MS, LISTING_SPAN_DAYS, contract_for, dated_root, listed_contracts,
+from .dated import (DAY_MS, LISTING_SPAN_DAYS, DatedContract, contract_for, dated_root, listed_contracts,
                     quarterly_expiry, read_dated, resolve_dated)
-from .exchanges import _make_exchange, _prepare_exchange, _with_retry
+from .exchanges import _make_exchange, _prepare_exchange, _run, _with_retry
 from .paging import _Pager, _page_call, _ranges
 from .plan import _Plan, fetch_timeframe
 from .series import _DEEP_HISTORY_MS, _DEFAULT_HISTORY_DAYS
@@ -71,8 +71,6 @@ def fetch_dated(venues=None, since=None, until=None, timeframe: str = "1d", cach
             ex = built.get(v.exchange_id) or _make_exchange(v.exchange_id, cfg)
             built[v.exchange_id] = ex
         objects[v.name] = ex
-    from .live import _run
-
     results = _run(_fetch_all(chosen, objects, plan, root, cfg.retry, built))
     return _frame(root, tf, since_ms, until_ms, chosen, results)
 
@@ -142,6 +140,13 @@ async def _one_venue(venue, ex, plan, root, policy):
             await _contract(contract, ex, plan, root, policy)
         except (ccxt.BaseError, ValueError, RuntimeError, OSError) as exc:
             failures.append(f"{contract.symbol}: {type(exc).__name__}: {exc}")
+    if venue.expired_instruments:
+        try:
+            await _expired(venue, ex, listed, plan, root, policy)
+        except (ccxt.BaseError, ValueError, RuntimeError, OSError) as exc:
+            failures.append(f"expired contracts: {type(exc).__name__}: {exc}")
+    elif not venue.continuous:
+        notes.append(f"{venue.name}: {venue.expired_text}")
     for contract_type in venue.continuous:
         try:
             await _continuous(venue, contract_type, listed, ex, plan, root, policy)
@@ -167,12 +172,15 @@ async def _page(pager, cached, plan, covered, first):
     return min([lo for lo, _ in ranges], default=None)
 
 
-async def _contract(contract, ex, plan, root, policy) -> None:
-    """Page one contract's OHLCV over what its cache file misses; merge it into the file."""
+async def _contract(contract, ex, plan, root, policy, call=None) -> None:
+    """Page one contract's OHLCV over what its cache file misses; merge it into the file.
+    `call`: the page request (default: ccxt ``fetch_ohlcv`` of the contract's symbol)."""
     tf_ms = bar_ms(plan.timeframe)
     path = series_path(dated_root(root), "ohlcv", contract, plan.timeframe)
     cached, meta = read_series(path, "ohlcv", contract, plan.timeframe)
-    pager = _Pager(call=_page_call(ex, contract, "ohlcv", plan.timeframe),
+    if _complete(cached, meta, contract, tf_ms):
+        return
+    pager = _Pager(call=call or _page_call(ex, contract, "ohlcv", plan.timeframe),
                    time_of=lambda r: None if not r or r[0] is None else int(r[0]),
                    limit=contract.venue.ohlcv_page_limit, step_ms=tf_ms, use_until=True,
                    policy=policy, what=f"{contract.name} ohlcv",
@@ -184,6 +192,53 @@ async def _contract(contract, ex, plan, root, policy) -> None:
     covered = await _page(pager, cached, plan_here, (meta or {}).get("covered_from"),
                           int(first))
     _store(path, contract, plan.timeframe, parse.ohlcv_frame(pager.rows), tf_ms, covered)
+
+
+def _complete(cached, meta, contract, tf_ms) -> bool:
+    """True when an expired contract's file holds its last bar, fetched after the expiry
+    (nothing left to ask)."""
+    last_bar = (contract.expiry_ms - 1) // tf_ms * tf_ms
+    fetched = (meta or {}).get("fetched_at")
+    if cached is None or not len(cached) or not fetched:
+        return False
+    last = int(pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8.max())
+    return last >= last_bar and pd.Timestamp(fetched).value // 1_000_000 >= contract.expiry_ms
+
+
+async def _expired(venue, ex, listed, plan, root, policy) -> int:
+    """Deribit: the expired BTC futures (``public/get_instruments`` with ``expired=true``,
+    Deribit's "recently expired" instruments) whose expiry falls after the history's start,
+    each paged by instrument name from ``public/get_tradingview_chart_data`` (ccxt's implicit
+    API: its markets hold live instruments only).  A contract whose file already ends at its
+    expiry costs no request.  Returns how many expired contracts were found."""
+    reply = await _with_retry(lambda: ex.publicGetGetInstruments(
+        {"currency": "BTC", "kind": "future", "expired": "true"}), policy,
+        f"{venue.name} expired instruments")
+    tf_ms, start, found = bar_ms(plan.timeframe), _default_start(plan), 0
+    for r in reply.get("result") or []:
+        expiry = int(r.get("expiration_timestamp") or 0)
+        if (r.get("base_currency") != "BTC" or r.get("quote_currency") != "USD"
+                or r.get("settlement_currency") != "BTC" or expiry <= start
+                or r.get("settlement_period") == "perpetual"):
+            continue
+        found += 1
+        named = contract_for(venue, expiry, listed)
+        contract = DatedContract(venue, named.symbol, expiry, r.get("creation_timestamp"))
+        await _contract(contract, ex, plan, root, policy,
+                        call=_chart_call(ex, r["instrument_name"], plan.timeframe, tf_ms))
+    return found
+
+
+def _chart_call(ex, instrument, timeframe, tf_ms):
+    async def call(since, limit, until):
+        end = until if until is not None else since + limit * tf_ms
+        reply = await ex.publicGetGetTradingviewChartData({
+            "instrument_name": instrument, "resolution": ex.timeframes[timeframe],
+            "start_timestamp": since, "end_timestamp": end})
+        res = reply.get("result") or {}
+        cols = [res.get(k) or [] for k in ("ticks", "open", "high", "low", "close", "volume")]
+        return [[int(t)] + [float(x) for x in rest] for t, *rest in zip(*cols)]
+    return call
 
 
 def _store(path, contract, timeframe, frame, tf_ms, covered=None) -> None:

@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,7 @@ from .cache import CacheError, cache_root, merge_into, series_path
 from .config import RetryPolicy, load_config
 from .dated import dated_selection
 from .dated_fetch import dated_exchanges, fetch_dated_venues
-from .exchanges import _make_exchange, _prepare_exchange, _redactor
+from .exchanges import _make_exchange, _prepare_exchange, _redactor, _run
 from .plan import _Plan, fetch_timeframe
 from .series import _fetch_venue, _VenueResult
 from .venues import resolve_venues
@@ -367,26 +366,3 @@ class _RedactingFilter(logging.Filter):
         record.msg = self.redact(record.getMessage())
         record.args = ()
         return True
-
-
-def _run(coro):
-    """Run a coroutine to completion, also from inside a running event loop (Jupyter): then in a
-    worker thread with its own loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box = {}
-
-    def worker():
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    t = threading.Thread(target=worker, name="btcflow-fetch")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
