@@ -124,3 +124,19 @@ def test_dated_false_asks_nothing_of_dated_futures_and_a_failing_venue_is_report
     assert "500" in md.meta["errors"]["future:okx"] or "Exchange" in md.meta["errors"][
         "future:okx"]
     assert md.venues("spot") == ["coinbase"]
+
+
+def test_coverage_chart_draws_the_contracts_and_filters_fields():
+    from btcflow_nb.dashboard import CoverageChart
+
+    demo = bf.load_demo()
+    contracts = demo.futures.groupby(["venue", "symbol"]).ngroups
+    assert contracts > 0
+    chart = CoverageChart(demo)
+    assert (chart.coverage["field"] == "futures").sum() == contracts
+    drawn = [m for m in chart.figure.marks if "futures · " in " ".join(m.labels or [])]
+    assert drawn, "the futures rows have a mark"
+    only = CoverageChart(demo, fields=["spot", "perp"])
+    assert set(only.coverage["field"]) == {"spot", "perp"}
+    with pytest.raises(ValueError, match="futures"):
+        CoverageChart(demo, fields=["spot", "options"])
