@@ -140,3 +140,32 @@ def test_coverage_chart_draws_the_contracts_and_filters_fields():
     assert set(only.coverage["field"]) == {"spot", "perp"}
     with pytest.raises(ValueError, match="futures"):
         CoverageChart(demo, fields=["spot", "options"])
+
+
+def test_an_early_since_costs_about_a_page_per_contract(tmp_path):
+    """since=1900 over a 400-day truth: each contract costs its pages plus at most two
+    requests (no walk over the decades before its listing); Binance's continuous contracts
+    their 200-day pages from the quarterlies' launch."""
+    import math
+    import time
+
+    from btcflow_nb.sources.dated import DATED_VENUES
+    from btcflow_nb.sources.dated_fetch import fetch_dated
+    from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS
+
+    now = int(time.time() * 1000)
+    truth = Truth(now // DAY_MS * DAY_MS - 400 * DAY_MS, now // HOUR_MS * HOUR_MS + HOUR_MS)
+    with FakeExchange(truth) as fake, pytest.MonkeyPatch.context() as mp:
+        for k, v in fake.env(tmp_path).items():
+            mp.setenv(k, v)
+        frame = fetch_dated(since="1900-01-01")
+        log = [r for r in fake.log() if r.endpoint == "ohlcv"]
+    assert frame.attrs["errors"] == {}
+    for v in DATED_VENUES:
+        rows = frame[frame["venue"] == v.key].groupby("symbol").size()
+        bound = sum(math.ceil(n / v.ohlcv_page_limit) + 2 for n in rows)
+        if v.continuous:
+            days = (now - pd.Timestamp(v.continuous_from, tz="UTC").value // 10**6) / DAY_MS
+            bound += len(v.continuous) * (math.ceil(days / v.ohlcv_page_limit) + 2)
+        asked = sum(1 for r in log if r.exchange_id == v.exchange_id)
+        assert 0 < asked <= bound, (v.key, asked, bound)

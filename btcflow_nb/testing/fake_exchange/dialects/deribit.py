@@ -43,12 +43,18 @@ def _futures(ctx) -> dict:
 
 
 def _expired(ctx) -> dict:
-    """instrument name -> expiry (ms) of the futures that expired inside the truth's span
-    (``get_instruments`` with ``expired=true``: Deribit's "recently expired" instruments)."""
+    """instrument name -> expiry (ms) of the futures that expired inside the truth's span and
+    at most `EXPIRED_LISTED_DAYS` before the clock (``get_instruments`` with ``expired=true``:
+    Deribit documents "recently expired" instruments without saying how recent)."""
     from ..truth import _DATED_MONTHLY, last_friday_expiries
 
     months = range(1, 13) if "deribit" in _DATED_MONTHLY else (3, 6, 9, 12)
-    return {future_name(e): e for e in last_friday_expiries(ctx.truth.start, ctx.now, months)}
+    lo = max(ctx.truth.start, ctx.now - EXPIRED_LISTED_DAYS * DAY_MS)
+    return {future_name(e): e for e in last_friday_expiries(lo, ctx.now, months)}
+
+
+#: how long an expired future stays in ``get_instruments?expired=true`` (the fake's assumption)
+EXPIRED_LISTED_DAYS = 200
 
 
 def _series(ctx, name):
