@@ -104,3 +104,19 @@ def validate_futures(frame, naive_tz=None):
         out = out[~expired]
     out = out.sort_values(["venue", "expiry", "symbol", "time"], kind="stable")
     return out.reset_index(drop=True), note
+
+
+def futures_coverage(frame: pd.DataFrame) -> list:
+    """`MarketData.coverage` rows of the dated futures: one per contract, ``("futures",
+    "<venue> <symbol>", first bar, last bar, rows, gaps)`` -- gaps: spacings longer than 1.5 x
+    the contract's median spacing, as for funding and OI."""
+    rows = []
+    if len(frame) == 0:
+        return rows
+    for (venue, symbol), g in frame.groupby(["venue", "symbol"], sort=False):
+        t = pd.DatetimeIndex(g["time"]).as_unit("ns").asi8
+        d = np.diff(t)
+        gaps = int(np.sum(d > 1.5 * np.median(d))) if len(d) else 0
+        rows.append(("futures", f"{venue} {symbol}", g["time"].iloc[0], g["time"].iloc[-1],
+                     len(g), gaps))
+    return rows

@@ -1,9 +1,11 @@
 """The ``btcflow-nb`` command line.
 
     btcflow-nb fetch [--venues NAME ...] [--since DATE] [--until DATE] [--timeframe 1h|4h|1d]
-                     [--cache-dir DIR] [--no-progress]
+                     [--cache-dir DIR] [--no-progress] [--dated all|none|KEY ...]
         Fetch live data into the cache (progress bars on stderr), then print the coverage
-        table and any per-venue errors.
+        table and any per-venue errors.  Dated futures (``--dated``: "all", "none" or venue
+        keys such as deribit okx; default: all when --venues is not given, else none) come
+        along: their contracts are rows of the coverage table (field "futures").
     btcflow-nb coverage [--venues NAME ...] [--timeframe 1d] [--cache-dir DIR]
         Print first/last bar, rows and gaps per venue and field, from the cache (no network).
     btcflow-nb venues
@@ -57,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fetch", help="fetch live data into the cache, print coverage")
     common(f)
     f.add_argument("--no-progress", action="store_true", help="no progress bars")
+    f.add_argument("--dated", nargs="+", metavar="KEY", default=None,
+                   help="dated futures: 'all', 'none' or venue keys (deribit, okx, "
+                        "binance_coinm, bybit_inverse); default: all without --venues, else none")
     c = sub.add_parser("coverage", help="coverage of the cached data (no network)")
     common(c)
     sub.add_parser("venues", help="the venue registry")
@@ -161,6 +166,16 @@ def _print_errors(md, out) -> None:
         print(f"note   {note}", file=out)
 
 
+def _dated_arg(words):
+    """``--dated`` words as `btcflow_nb.fetch`'s ``dated``: all -> True, none -> False."""
+    if words is None:
+        return None
+    lowered = [w.lower() for w in words]
+    if lowered in (["all"], ["none"]):
+        return lowered == ["all"]
+    return list(words)
+
+
 def main(argv: Optional[list] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "render":
@@ -193,7 +208,8 @@ def main(argv: Optional[list] = None) -> int:
 
         try:
             md = fetch(args.venues, since=args.since, until=args.until, timeframe=args.timeframe,
-                       cache_dir=args.cache_dir, progress=not args.no_progress)
+                       cache_dir=args.cache_dir, progress=not args.no_progress,
+                       dated=_dated_arg(args.dated))
         except FetchError as exc:
             print(f"btcflow-nb fetch: {exc}", file=sys.stderr)
             return 1

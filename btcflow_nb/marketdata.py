@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_choice
-from ._futures_frame import empty_futures, validate_futures
+from ._futures_frame import empty_futures, futures_coverage, validate_futures
 from ._frames import iter_venues, last_per_bar, last_valid_per_bar, venues_of
 from .timeframes import (
     TIMEFRAMES,
@@ -178,7 +178,7 @@ class MarketData:
         if dated_note:
             full_meta["notes"].append(dated_note)
         md = cls(spot_w, perp_w, fund, oi, fx_w, full_meta, dated)
-        md.meta["venues"] = {f: md.venues(f) for f in ("spot", "perp", "funding", "open_interest")}
+        md.meta["venues"] = {f: md.venues(f) for f in _FIELDS}
         return md
 
     # ------------------------------------------------------------------ queries
@@ -188,15 +188,15 @@ class MarketData:
         return self.meta.get("resolution")
 
     def venues(self, field_name: str) -> list[str]:
-        """Venues present in ``field_name`` (one of spot, perp, funding, open_interest)."""
-        check_choice("field", field_name, ("spot", "perp", "funding", "open_interest"))
+        """Venues present in ``field_name`` (spot, perp, funding, open_interest, futures)."""
+        check_choice("field", field_name, _FIELDS)
         frame = getattr(self, field_name)
         if field_name in ("spot", "perp"):
             return [c for c in frame.columns if frame[c].notna().any()]
         return venues_of(frame)
 
     def coverage(self) -> pd.DataFrame:
-        """First/last time, row count and gaps per venue and field.
+        """First/last time, row count and gaps per venue and field (``futures``: per contract).
 
         ``rows`` counts non-missing observations. ``gaps`` counts missing stretches inside the
         covered span: for prices, runs of NaN bars between the first and last close; for
@@ -221,6 +221,7 @@ class MarketData:
                 d = np.diff(t)
                 gaps = int(np.sum(d > 1.5 * np.median(d))) if len(d) else 0
                 rows.append((fname, v, g["time"].iloc[0], g["time"].iloc[-1], len(g), gaps))
+        rows += futures_coverage(self.futures)   # venue "deribit BTC/USD:BTC-260327"
         return pd.DataFrame(rows, columns=["field", "venue", "first", "last", "rows", "gaps"])
 
     def depth(self, timeframe: str = "1D", lookback="365D") -> pd.DataFrame:
@@ -294,6 +295,9 @@ class MarketData:
         perp = self.perp[[c for c in self.perp.columns if c in pv]]
         return MarketData(self.spot[sv], perp, fund, oi, self.fx, copy.deepcopy(self.meta),
                           self.futures)
+
+
+_FIELDS = ("spot", "perp", "funding", "open_interest", "futures")
 
 
 def _rows_of(frame: pd.DataFrame, venues: list[str]) -> pd.DataFrame:

@@ -42,7 +42,8 @@ def test_from_frames_minimal_fields_and_dtypes():
     assert list(md.funding.columns) == list(FUNDING_COLUMNS) and len(md.funding) == 0
     assert list(md.open_interest.columns) == list(OI_COLUMNS) and len(md.open_interest) == 0
     assert md.resolution == "1D"
-    assert md.meta["venues"] == {"spot": ["a"], "perp": ["b"], "funding": [], "open_interest": []}
+    assert md.meta["venues"] == {"spot": ["a"], "perp": ["b"], "funding": [], "open_interest": [],
+                                 "futures": []}
 
 
 def test_all_fields_omitted_gives_empty_frames_and_default_meta():
@@ -54,7 +55,8 @@ def test_all_fields_omitted_gives_empty_frames_and_default_meta():
     assert meta["source"] == "frames" and meta["synthetic"] is False
     assert meta["fetched_at"] is None and meta["notes"] == [] and meta["errors"] == {}
     assert meta["quote_conversion"] == {}
-    assert meta["venues"] == {"spot": [], "perp": [], "funding": [], "open_interest": []}
+    assert meta["venues"] == {"spot": [], "perp": [], "funding": [], "open_interest": [],
+                              "futures": []}
     assert "MarketData source='frames'" in repr(md)
 
 

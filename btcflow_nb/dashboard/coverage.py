@@ -11,17 +11,25 @@ import numpy as np
 import pandas as pd
 
 _FIELD_COLORS = {"spot": "#1f77b4", "perp": "#ff7f0e", "funding": "#2ca02c",
-                 "open_interest": "#9467bd"}
+                 "open_interest": "#9467bd", "futures": "#8c564b"}   # futures: one row a contract
 
 
 class CoverageChart(W.VBox):
-    """Coverage of a MarketData: first/last time, rows and gaps per field and venue.
+    """Coverage of a MarketData: first/last time, rows and gaps per field and venue (dated
+    futures: one row per contract).  `fields`: the fields drawn (default: all).
 
     >>> CoverageChart(md)                          # doctest: +SKIP
     """
 
-    def __init__(self, md, *, height_per_row: int = 18):
+    def __init__(self, md, *, height_per_row: int = 18, fields=None):
         self.coverage = md.coverage()
+        if fields is not None:
+            from .._checks import check_choice
+
+            for f in [fields] if isinstance(fields, str) else fields:
+                check_choice("field", f, tuple(_FIELD_COLORS))
+            keep = self.coverage["field"].isin([fields] if isinstance(fields, str) else fields)
+            self.coverage = self.coverage[keep].reset_index(drop=True)
         cov = self.coverage
         labels = [f"{f} · {v}" for f, v in zip(cov["field"], cov["venue"])]
         first = pd.to_datetime(cov["first"], utc=True).dt.tz_convert(None).to_numpy()

@@ -23,7 +23,7 @@ from ..marketdata import MarketData
 from ..timeframes import bar_ms, to_ms
 from . import checks, parse
 from .cache import CacheError, cache_root, foreign_files, read_series, series_path
-from .dated import read_dated
+from .dated import dated_selection, read_dated
 from .plan import fetch_timeframe
 from .venues import registry, resolve_venues
 
@@ -53,7 +53,7 @@ def _clip(frame, since_ms, until_ms):
 
 
 def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, errors, notes,
-              extra=None):
+              extra=None, dated=None):
     closes = {"spot": {}, "perp": {}, "fx": {}}
     raw_closes = {}
     quotes = {"spot": {}, "perp": {}}
@@ -161,7 +161,8 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         funding=long(funding, ("venue", "time", "rate", "interval_hours", "source")),
         open_interest=long(oi_frames, ("venue", "time", "oi_btc", "oi_usd", "source")),
         fx=fx, spot_quotes=quotes["spot"] or None, perp_quotes=quotes["perp"] or None,
-        meta=meta, futures=read_dated(root, tf, since_ms, until_ms, errors=errors))
+        meta=meta, futures=None if dated == [] else read_dated(root, tf, since_ms, until_ms,
+                                                                venues=dated, errors=errors))
 
 
 def _spans(frame) -> dict:
@@ -173,10 +174,12 @@ def _spans(frame) -> dict:
     return out
 
 
-def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, cache_dir=None):
+def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, cache_dir=None,
+               dated=None):
     """Load cached data into a MarketData (``meta["source"] == "cache"``), with no network.
 
-    venues, timeframe, since, until: as for `btcflow_nb.fetch`.  Venues without cached data are
+    venues, timeframe, since, until, dated: as for `btcflow_nb.fetch` (``dated``: which cached
+    dated futures come along in ``md.futures``; None: all).  Venues without cached data are
     simply absent (``md.coverage()`` shows what is there); a corrupt or foreign cache file is set
     aside and named in ``meta["errors"]``.  Raises ValueError if the cache holds nothing for the
     selection (naming the directory searched).
@@ -187,6 +190,7 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
         raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
                          f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")
     chosen = _with_fx(resolve_venues(venues))
+    dated_keys = [v.key for v in dated_selection(True if dated is None else dated)]
     root = cache_root(cache_dir)
     present = [v for v in chosen if series_path(root, "ohlcv", v, tf).exists()]
     if not present:
@@ -196,7 +200,8 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
              for p in foreign_files(cache_dir)]
     fetched = _fetched_at(present, root, tf)
     return _assemble(present, tf, root, since_ms, until_ms, source="cache", fetched_at=fetched,
-                     errors={}, notes=notes, extra={"cache_dir": str(root.parent)})
+                     errors={}, notes=notes, extra={"cache_dir": str(root.parent)},
+                     dated=dated_keys)
 
 
 def _fetched_at(venues, root, tf) -> Optional[str]:

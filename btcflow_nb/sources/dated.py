@@ -14,16 +14,21 @@ venue (key)        venue id of a        history
                    contract
 =================  ===================  ===================================================
 ``deribit``        ``BTC-27MAR26``      weeklies, monthlies, quarterlies; chart data of the
-                                        listed ones (expired instruments leave
-                                        ``get_instruments``: their bars stay in the cache)
+                                        listed ones and of the **expired** ones that
+                                        ``public/get_instruments`` with ``expired=true``
+                                        lists ("recently expired"), asked by instrument name
+                                        (``get_tradingview_chart_data``, ccxt's implicit API)
 ``okx``            ``BTC-USD-260327``   coin-margined this/next week, quarter, next quarter;
-                                        candles of the listed ones (expired: as Deribit)
+                                        candles of the listed ones only: expired contracts
+                                        are not listed, so not fetched (their bars cached
+                                        while listed stay); said in ``meta["notes"]``
 ``binance_coinm``  ``BTCUSD_260327``    CURRENT_QUARTER and NEXT_QUARTER; **expired
                                         quarters** from the continuous-contract klines
                                         (``continuousKlines``, ccxt's implicit
                                         ``dapiPublicGetContinuousKlines``), each bar given to
                                         the quarterly that held the contract type then
-``bybit_inverse``  ``BTCUSDH26``        inverse quarterlies; klines of the listed ones
+``bybit_inverse``  ``BTCUSDH26``        inverse quarterlies; klines of the listed ones only
+                                        (expired: as OKX, said in ``meta["notes"]``)
 =================  ===================  ===================================================
 
 All four are inverse (coin-margined) contracts quoted in USD, so a close is a USD price.
@@ -65,6 +70,8 @@ class DatedVenue:
     continuous: the venue's continuous-contract types, nearest first (Binance:
         CURRENT_QUARTER, NEXT_QUARTER), read for expired contracts' history; () when none.
     continuous_from: ISO date of the first continuous bar (the quarterlies' listing).
+    expired_instruments: the venue lists its expired contracts and serves their candles by
+        name (Deribit); otherwise `expired_text` says what becomes of expired history.
     """
 
     key: str
@@ -76,23 +83,33 @@ class DatedVenue:
     limit_param: tuple = ("ohlcv",)
     continuous: tuple = ()
     continuous_from: Optional[str] = None
+    expired_instruments: bool = False
+    expired_text: str = ""
 
     @property
     def name(self) -> str:
         return f"future:{self.key}"
 
 
+_NO_EXPIRED = ("expired contracts' history is not fetched: {0}'s {1} lists live contracts "
+               "only (no equivalent of Deribit's expired=true), so expired ids are not "
+               "discovered and their {2} not asked; an expired contract keeps the bars cached "
+               "while it was listed")
+
 #: the dated-futures registry (page sizes as the same venues' perpetuals, `venues.py`)
 DATED_VENUES = (
-    DatedVenue("deribit", "deribit", "BTC-<DMMMYY>", ohlcv_page_limit=5000),
+    DatedVenue("deribit", "deribit", "BTC-<DMMMYY>", ohlcv_page_limit=5000,
+               expired_instruments=True),
     DatedVenue("okx", "okx", "BTC-USD-<YYMMDD>", market_types=("future",),
-               ohlcv_page_limit=100),
+               ohlcv_page_limit=100, expired_text=_NO_EXPIRED.format(
+                   "OKX", "public/instruments", "market/history-candles")),
     # klines: "up to 200 days" between startTime and endTime, so 200 daily bars a page
     DatedVenue("binance_coinm", "binancecoinm", "BTCUSD_<YYMMDD>", market_types=("inverse",),
                ohlcv_page_limit=200, continuous=("CURRENT_QUARTER", "NEXT_QUARTER"),
                continuous_from="2020-08-10"),
     DatedVenue("bybit_inverse", "bybit", "BTCUSD<M><YY>", market_types=("inverse",),
-               ohlcv_page_limit=1000),
+               ohlcv_page_limit=1000, expired_text=_NO_EXPIRED.format(
+                   "Bybit", "v5/market/instruments-info", "v5/market/kline")),
 )
 
 _KEY = re.compile(r"(?P<venue>[a-z][a-z0-9_]*?)_(?P<day>\d{8})_(?P<hm>\d{4})")
@@ -156,6 +173,27 @@ def resolve_dated(venues=None) -> list:
             raise ValueError(f"unknown dated-futures venue {item!r}; valid: {sorted(known)}")
         out.append(known[key])
     return out
+
+
+def dated_selection(dated, venues=None) -> list:
+    """The dated-futures venues a `btcflow_nb.fetch` / `load` / `from_cache` call covers:
+    ``True`` (every venue of `DATED_VENUES`), ``False`` (none), a venue key ("deribit", "okx",
+    "binance_coinm", "bybit_inverse") or a list of them; ``None`` (the default) is True for
+    the default selection (`venues` None) and False when `venues` names venues (a call for
+    ``["spot:coinbase"]`` asks nothing else).  Anything else raises ValueError naming the
+    value and the valid choices."""
+    if dated is None:
+        dated = venues is None
+    if dated is True:
+        return resolve_dated(None)
+    if dated is False:
+        return []
+    if isinstance(dated, str) or (isinstance(dated, (list, tuple)) and all(
+            isinstance(x, str) for x in dated)):
+        return resolve_dated(dated)
+    raise ValueError(f"dated={dated!r} is not a dated-futures selection; valid: True (every "
+                     f"venue), False (none), or key(s) among "
+                     f"{sorted(v.key for v in resolve_dated(None))}")
 
 
 def listed_contracts(markets: dict, venue: DatedVenue) -> list:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 
 from .config import RetryPolicy, point_exchange_at
 
@@ -248,3 +249,26 @@ async def _with_retry(call, policy: RetryPolicy, what: str):
             delay = policy.delay(attempt) if delay is None else min(float(delay), policy.max_delay)
             log.info("%s: %s, retry %d in %.2fs", what, type(exc).__name__, attempt, delay)
             await asyncio.sleep(delay)
+
+
+def _run(coro):
+    """Run a coroutine to completion, also from inside a running event loop (Jupyter): then in a
+    worker thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box = {}
+
+    def worker():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=worker, name="btcflow-fetch")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +55,9 @@ from ..timeframes import to_ms
 from .assemble import _assemble, _with_fx
 from .cache import CacheError, cache_root, merge_into, series_path
 from .config import RetryPolicy, load_config
-from .exchanges import _make_exchange, _prepare_exchange, _redactor
+from .dated import dated_selection
+from .dated_fetch import dated_exchanges, fetch_dated_venues
+from .exchanges import _make_exchange, _prepare_exchange, _redactor, _run
 from .plan import _Plan, fetch_timeframe
 from .series import _fetch_venue, _VenueResult
 from .venue import Venue
@@ -81,7 +82,7 @@ class FetchError(RuntimeError):
 
 
 def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=None,
-          exchanges=None, progress: bool = True):
+          exchanges=None, progress: bool = True, dated=None):
     """Fetch live data from the venues (concurrently, via ccxt), update the cache, return a
     `MarketData` (``meta["source"] == "live"``).
 
@@ -105,6 +106,11 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
         instead of building one -- proxies, keys, options, a test server.  Exchanges built here
         use the configuration (``BTCFLOW_NB_CONFIG``, ``BTCFLOW_NB_API_BASE``).
     progress: a tqdm progress bar per venue (``tqdm.auto``: Jupyter widget or terminal).
+    dated: the dated (expiring) BTC futures fetched beside the perps into ``md.futures``
+        (`btcflow_nb.sources.dated.dated_selection`): True (every venue), False (none), or
+        venue key(s) ("deribit"); None: every venue when `venues` is None, else none fetched
+        (the cached ones still come along); they share the perps' exchange objects; a refresh costs about
+        one request per contract; a failed venue is in ``meta["errors"]`` as future:<key>.
 
     Returns the MarketData; ``meta["errors"]`` names each failed venue with its reason (its rows
     fetched before the failure are kept).  Raises `FetchError` when every venue fails, and
@@ -121,10 +127,12 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
     explicit_venues = venues is not None
     chosen = _fetchable(resolve_venues(venues), venues)
     chosen = _with_fx(chosen)
+    dated_venues = dated_selection(dated, venues)
     cfg = load_config()
     built, objects = {}, {}
     exchanges = dict(exchanges or {})
-    valid_keys = {v.exchange_id for v in chosen} | {v.name for v in chosen}
+    valid_keys = {v.exchange_id for v in chosen + dated_venues} | {v.name for v in chosen} | {
+        v.key for v in dated_venues}
     unknown = sorted(k for k in exchanges if k not in valid_keys)
     if unknown:
         raise ValueError(f"exchanges= has key(s) {unknown} matching no selected venue; valid "
@@ -138,9 +146,10 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
             raise ValueError(f"exchanges[{v.name!r}] must be a ccxt.async_support exchange, got "
                              f"{type(ex).__module__}.{type(ex).__name__}")
         objects[v.name] = ex
+    objects.update(dated_exchanges(dated_venues, exchanges, built, cfg))
     # timeframe support, checked against the exchange classes (no network)
     problems = {}
-    for v in chosen:
+    for v in chosen + dated_venues:
         tfs = objects[v.name].timeframes or {}
         if tf not in tfs:
             problems[v.name] = (f"timeframe {tf!r} is not served by {v.exchange_id}; it serves "
@@ -157,7 +166,9 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
         root = cache_root(tmpdir.name)
     try:
         return _fetch_into(_Request(plan, chosen, objects, problems, cfg.retry, progress, root,
-                                    use_cache))
+                                    use_cache, [v for v in dated_venues
+                                                if v.name not in problems],
+                                    None if dated is None else [v.key for v in dated_venues]))
     finally:
         if not use_cache:
             tmpdir.cleanup()
@@ -176,6 +187,8 @@ class _Request:
     progress: bool        # tqdm bars
     root: Path            # the cache root (a temporary one when the cache is off)
     use_cache: bool
+    dated: list = ()      # the dated-futures venues (`dated.DatedVenue`) fetched too
+    dated_cached: list = None   # the dated venues (keys) in md.futures (None: all cached)
 
     @property
     def to_fetch(self) -> list:
@@ -223,20 +236,27 @@ def _fetch_into(req: _Request):
                     notes_here.append(entry[1])
         venue_notes[r.venue.name] = notes_here
 
-    def finish(results):
+    def finish(results, dated_results):
         """The MarketData from the cache (runs while the exchanges close)."""
-        errors = {name: reason for name, reason in req.problems.items()}
+        errors = {name: why for name, why in req.problems.items()
+                  if not name.startswith("future:")}
         notes = []
         for r in results:
             if r.error:
                 errors[r.venue.name] = r.error
             notes.extend(venue_notes.get(r.venue.name, ()))
+        dated_errors = {f"future:{k}": redact(e) for k, (e, *_) in dated_results.items() if e}
         if errors and len(errors) == len(req.venues) and not any(
-                len(f) for r in results for f in r.new.values()):
-            raise FetchError(errors)
+                len(f) for r in results for f in r.new.values()) and len(dated_errors) == len(
+                    dated_results):
+            raise FetchError({**errors, **dated_errors})
+        errors.update(dated_errors)
+        notes.extend(redact(n) for *_, extra in dated_results.values() for n in extra)
+        errors.update({n: why for n, why in req.problems.items() if n.startswith("future:")})
         # "up to now": include what was stamped during the fetch (snapshots)
         end_ms = req.plan.until if req.plan.explicit_until else int(time.time() * 1000)
         return _assemble(req.venues, tf, req.root, req.plan.since_or_none, end_ms,
+                         dated=req.dated_cached,
                          source="live", fetched_at=fetched_at, errors=errors, notes=notes,
                          extra={"requests": {r.venue.name: r.requests for r in results},
                                 "rejected": {r.venue.name: r.rejected.as_dict() for r in results
@@ -313,8 +333,9 @@ async def _fetch_all(req: _Request, redact, store=None, finish=None):
     for i, v in enumerate(venues):
         bars[v.name] = tqdm(total=None, desc=f"{v.name:<20}", unit="req", position=i,
                             leave=True, disable=not progress, dynamic_ncols=True)
-    for ex in dict.fromkeys(objects[v.name] for v in venues):
-        _prepare_exchange(ex, [v for v in venues if objects[v.name] is ex])
+    everyone = list(venues) + list(req.dated)
+    for ex in dict.fromkeys(objects[v.name] for v in everyone):
+        _prepare_exchange(ex, [v for v in everyone if objects[v.name] is ex])
     # ccxt logs request headers (API keys included) at DEBUG: redact them while we fetch
     redacting = _RedactingFilter(redact)
     loggers = {log} | {getattr(ex, "logger", None) for ex in objects.values()} - {None}
@@ -329,7 +350,9 @@ async def _fetch_all(req: _Request, redact, store=None, finish=None):
                 await asyncio.to_thread(store, result)
             return result
 
-        results = await asyncio.gather(*(one(v) for v in venues))
+        results, dated_results = await asyncio.gather(
+            asyncio.gather(*(one(v) for v in venues)),
+            fetch_dated_venues(req.dated, objects, req.plan, req.root, req.policy))
         for b in bars.values():
             b.close()
         closing = asyncio.gather(*(ex.close() for ex in dict.fromkeys(objects.values())),
@@ -337,7 +360,7 @@ async def _fetch_all(req: _Request, redact, store=None, finish=None):
         if finish is None:
             await closing
             return results
-        return await asyncio.to_thread(finish, results)
+        return await asyncio.to_thread(finish, results, dated_results)
     finally:
         for b in bars.values():
             b.close()
@@ -358,26 +381,3 @@ class _RedactingFilter(logging.Filter):
         record.msg = self.redact(record.getMessage())
         record.args = ()
         return True
-
-
-def _run(coro):
-    """Run a coroutine to completion, also from inside a running event loop (Jupyter): then in a
-    worker thread with its own loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box = {}
-
-    def worker():
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    t = threading.Thread(target=worker, name="btcflow-fetch")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]

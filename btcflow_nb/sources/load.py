@@ -2,7 +2,7 @@
 
 >>> md = btcflow_nb.load()                 # doctest: +SKIP
 >>> print(btcflow_nb.load_summary(md))     # doctest: +SKIP
-live: fetched 2026-05-02 09:14 UTC (19 venue series)
+live: fetched 2026-05-02 09:14 UTC (19 venue series, dated futures at 4 venue(s))
 
 Sources
 -------
@@ -128,7 +128,7 @@ def _cache_has_data(venues, timeframe, cache_dir) -> bool:
 
 def load(source: Optional[str] = None, *, venues=None, timeframe: str = "1d", since=None,
          until=None, cache_dir=None, exchanges=None, progress: bool = True,
-         timeout: float = 2.0):
+         timeout: float = 2.0, dated=None):
     """The data notebooks and apps show: the cache, refreshed when the network answers; a first
     fetch on an empty cache; the synthetic demo only when there is neither (see the module
     docstring for each ``source``).
@@ -136,7 +136,8 @@ def load(source: Optional[str] = None, *, venues=None, timeframe: str = "1d", si
     source: ``"auto"`` (default), ``"cache"``, ``"live"`` or ``"demo"``; None reads
         ``$BTCFLOW_NB_SOURCE`` (unset: ``"auto"``). A bad value raises ValueError naming it
         and the valid choices.
-    venues, timeframe, since, until, cache_dir, exchanges, progress: as for `btcflow_nb.fetch`
+    venues, timeframe, since, until, cache_dir, exchanges, progress, dated: as for
+        `btcflow_nb.fetch` (``dated``: the dated futures in ``md.futures``, True = every venue)
         (``since=None``: the whole cache, and the default history on an empty one).
     timeout: seconds the connectivity check may take (``"auto"`` only).
 
@@ -147,15 +148,18 @@ def load(source: Optional[str] = None, *, venues=None, timeframe: str = "1d", si
     from .demo import load_demo
     from .live import FetchError, fetch
 
+    from .dated import dated_selection
+
     chosen, chosen_by = _choose(source)
+    dated_selection(dated, venues)     # a bad selection fails here, whatever the source
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"timeout={timeout!r} is not a number of seconds > 0")
     info = {"requested": chosen, "chosen_by": chosen_by, "network": None, "failures": {},
             "fallback": None}
     fetch_kw = dict(venues=venues, since=since, until=until, timeframe=timeframe,
-                    cache_dir=cache_dir, exchanges=exchanges, progress=progress)
+                    cache_dir=cache_dir, exchanges=exchanges, progress=progress, dated=dated)
     cache_kw = dict(venues=venues, timeframe=timeframe, since=since, until=until,
-                    cache_dir=cache_dir)
+                    cache_dir=cache_dir, dated=dated)
 
     if chosen == "demo":
         return _finish(load_demo(), info)
@@ -219,7 +223,9 @@ def _summary_line(meta: dict, info: dict) -> str:
         line = "demo: SYNTHETIC DEMO DATA, not market data"
     else:
         n = sum(len(meta.get("venues", {}).get(f, [])) for f in ("spot", "perp"))
-        line = f"{source}: fetched {_when(info.get('fetched_at'))} ({n} venue series)"
+        dated = meta.get("venues", {}).get("futures") or []
+        line = f"{source}: fetched {_when(info.get('fetched_at'))} ({n} venue series" + (
+            f", dated futures at {len(dated)} venue(s))" if dated else ")")
         if source == "live" and info.get("api_base"):
             line += " from $BTCFLOW_NB_API_BASE (one server for every venue, e.g. a fake exchange)"
     if info.get("fallback"):

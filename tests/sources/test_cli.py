@@ -75,3 +75,19 @@ def test_venues_table_and_render_dispatch(capsys, monkeypatch):
     monkeypatch.setattr(render, "main", lambda argv: seen.setdefault("argv", argv) and 0 or 0)
     assert main(["render", "--help-me", "x.ipynb"]) == 0
     assert seen["argv"] == ["--help-me", "x.ipynb"]
+
+
+def test_fetch_dated_futures_option(fake, tmp_path, capsys, monkeypatch):
+    """--dated okx: OKX's dated contracts are fetched and listed in the coverage table
+    (field "futures", one row per contract); a bad key names the valid ones (exit 2)."""
+    for k, v in fake.env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    assert main(["fetch", "--venues", "spot:coinbase", "--dated", "okx", "--no-progress"]) == 0
+    rows = [l.split() for l in capsys.readouterr().out.splitlines()]
+    futures = [r for r in rows if r[0] == "futures"]
+    want = fake.truth.dated_expiries("okx", fake.now_ms)
+    assert len(futures) == len(want) > 0
+    assert all(r[1] == "okx" and r[2].startswith("BTC/USD:BTC-") for r in futures)
+    assert main(["fetch", "--venues", "spot:coinbase", "--dated", "none", "--no-progress"]) == 0
+    assert main(["fetch", "--venues", "spot:coinbase", "--dated", "kraken"]) == 2
+    assert "unknown dated-futures venue 'kraken'" in capsys.readouterr().err

@@ -45,6 +45,14 @@ def _expiry(ms):
     return pd.Timestamp(int(ms), unit="ms", tz="UTC")
 
 
+def _deribit_all(fake):
+    """Deribit's listed contracts and those that expired inside the truth (fetched too)."""
+    from btcflow_nb.testing.fake_exchange.truth import last_friday_expiries
+
+    return (last_friday_expiries(fake.truth.start, fake.now_ms, range(1, 13))
+            + fake.truth.dated_expiries("deribit", fake.now_ms))
+
+
 def test_no_errors_and_every_listed_contract_found(fetched):
     fake, frame, md, *_ = fetched
     assert frame.attrs["errors"] == {}
@@ -105,7 +113,9 @@ def test_annualized_basis_of_the_truth_is_its_basis(fetched, key):
     _, _, md, *_ = fetched
     b = annualized_basis(md, venues=key)
     closed = b["close_time"] <= pd.Timestamp(fetched[0].now_ms, unit="ms", tz="UTC")
-    usable = b[(b["days_to_expiry"] >= 1) & closed]
+    # >= 2 days: the 0.1 USD rounding moves the basis by up to 0.05/S x 365/d (1.5e-4 at d=2;
+    # Deribit's expired monthlies bring bars close to expiry)
+    usable = b[(b["days_to_expiry"] >= 2) & closed]
     assert len(usable) > 20
     # F = S (1 + r d / 365) rounded to 0.1 USD: the annualised basis is r to ~1e-5 (the open
     # bar's close is the latest price, not the day's close: its basis is provisional)
@@ -131,36 +141,79 @@ def test_fake_continuous_contract_changes_hands_at_expiry():
 
 
 def test_an_expired_contract_leaves_the_markets_but_stays_in_the_cache(tmp_path):
+    """OKX lists live contracts only: an expired one keeps the bars cached while it was listed
+    (as the venue served them 5 days before expiry), and a note says so."""
     from btcflow_nb.sources.cache import cache_root
     from btcflow_nb.sources.dated import read_dated
     from btcflow_nb.sources.dated_fetch import fetch_dated
 
-    with FakeExchange(Truth.recent(60)) as fake:
+    with FakeExchange(Truth.recent(120)) as fake:
         mp = pytest.MonkeyPatch()
         for k, v in fake.env(tmp_path).items():
             mp.setenv(k, v)
         try:
             end = fake.now_ms
-            # the Deribit monthly that expired most recently inside the truth
-            expiry = max(e for e in fake.truth.dated_expiries("deribit", fake.truth.start)
+            # the OKX quarterly that expired most recently inside the truth
+            expiry = max(e for e in fake.truth.dated_expiries("okx", fake.truth.start)
                          if e < end - 2 * DAY_MS)
             fake.set_now(expiry - 5 * DAY_MS)
-            before = fetch_dated(venues="deribit", since=fake.truth.start)
+            before = fetch_dated(venues="okx", since=fake.truth.start)
             assert _expiry(expiry) in set(before["expiry"])
             fake.set_now(end)
-            after = fetch_dated(venues="deribit")
+            after = fetch_dated(venues="okx")
             assert after.attrs["errors"] == {}
             assert f"BTC/USD:BTC-{_expiry(expiry):%y%m%d}" not in after.attrs["contracts"]
+            assert any("future:okx: expired contracts' history is not fetched" in n
+                       for n in after.attrs["notes"])
         finally:
             mp.undo()
-        kept = read_dated(cache_root(tmp_path / "cache"), "1d", venues="deribit")
+        kept = read_dated(cache_root(tmp_path / "cache"), "1d", venues="okx")
         rows = kept[kept["expiry"] == _expiry(expiry)]
-        # as the venue served it 5 days before expiry (its last bar was then still open)
-        want = fake.truth.closes(fake.truth.dated_series("deribit", expiry), "1d",
+        want = fake.truth.closes(fake.truth.dated_series("okx", expiry), "1d",
                                  expiry - 5 * DAY_MS)
         want = want[want.index >= _expiry(fake.truth.start)]
         assert len(rows) == len(want) > 0
         np.testing.assert_array_equal(rows["close"].to_numpy(), want.to_numpy())
+
+
+def test_deribit_expired_contracts_are_fetched_by_name_and_equal_truth(tmp_path):
+    """Deribit lists its expired futures (get_instruments expired=true) and serves their chart
+    data by instrument name: every contract that expired inside the history equals the truth
+    up to its expiry -- also one cached while listed and completed after it expired; a refresh
+    asks nothing more of a complete expired contract."""
+    from btcflow_nb.sources.dated_fetch import fetch_dated
+    from btcflow_nb.testing.fake_exchange.truth import last_friday_expiries
+
+    with FakeExchange(Truth.recent(120)) as fake:
+        mp = pytest.MonkeyPatch()
+        for k, v in fake.env(tmp_path).items():
+            mp.setenv(k, v)
+        try:
+            end = fake.now_ms
+            expired = last_friday_expiries(fake.truth.start, end, range(1, 13))
+            assert len(expired) >= 3
+            fake.set_now(expired[-1] - 5 * DAY_MS)      # cached while listed, 5 days early
+            fetch_dated(venues="deribit", since=fake.truth.start)
+            fake.set_now(end)
+            frame = fetch_dated(venues="deribit", since=fake.truth.start)
+            before = len(fake.requests)
+            again = fetch_dated(venues="deribit")
+            refresh = fake.requests[before:]
+        finally:
+            mp.undo()
+    assert frame.attrs["errors"] == {} and again.attrs["errors"] == {}
+    for expiry in expired:
+        rows = frame[frame["expiry"] == _expiry(expiry)]
+        want = fake.truth.closes(fake.truth.dated_series("deribit", expiry), "1d", end)
+        want = want[want.index >= _expiry(fake.truth.start)]
+        assert pd.DatetimeIndex(rows["time"]).as_unit("us").equals(want.index.as_unit("us")), \
+            _expiry(expiry)
+        np.testing.assert_array_equal(rows["close"].to_numpy(), want.to_numpy())
+        assert set(rows["symbol"]) == {f"BTC/USD:BTC-{_expiry(expiry):%y%m%d}"}
+    charts = [r for r in refresh if r.endpoint == "ohlcv"]
+    asked = {str(r.query.get("instrument_name")) for r in charts}
+    listed = fake.truth.dated_expiries("deribit", end)
+    assert len(charts) == len(listed), asked       # one page per listed contract, none expired
 
 
 def test_faults_are_retried_and_a_failing_contract_is_reported_not_fatal(tmp_path):
@@ -179,8 +232,7 @@ def test_faults_are_retried_and_a_failing_contract_is_reported_not_fatal(tmp_pat
     errors = frame.attrs["errors"]
     assert list(errors) == ["okx"] and "BTC/USD:BTC-" in errors["okx"]
     deribit = frame[frame["venue"] == "deribit"]
-    assert set(deribit["expiry"]) == {_expiry(e) for e in
-                                      fake.truth.dated_expiries("deribit", fake.now_ms)}
+    assert set(deribit["expiry"]) == {_expiry(e) for e in _deribit_all(fake)}
     # okx: its first contract came through before the fault; its rows are kept
     assert len(frame[frame["venue"] == "okx"]) > 0
 
@@ -199,7 +251,10 @@ def test_hourly_bars_of_every_contract_equal_truth(tmp_path):
             mp.undo()
     assert frame.attrs["errors"] == {}
     groups = frame.groupby(["venue", "expiry"])
-    assert len(groups) == sum(len(fake.truth.dated_expiries(k, fake.now_ms)) for k in VENUES)
+    assert len(groups) == sum(len(fake.truth.dated_expiries(k, fake.now_ms)) for k in VENUES) \
+        + len(_deribit_all(fake)) - len(fake.truth.dated_expiries("deribit", fake.now_ms))
+    frame = frame[frame["expiry"] > _expiry(fake.now_ms)]       # the listed ones: > 100 bars
+    groups = frame.groupby(["venue", "expiry"])
     for (venue, expiry), rows in groups:
         want = fake.truth.closes(fake.truth.dated_series(venue, int(expiry.value // 1_000_000)),
                                  "1h", fake.now_ms)

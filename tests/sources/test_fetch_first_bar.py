@@ -36,7 +36,8 @@ def early(tmp_path_factory):
                   (now // HOUR_MS) * HOUR_MS + HOUR_MS)
     with FakeExchange(truth) as fake:
         tmp = tmp_path_factory.mktemp("early")
-        md = _fetch(tmp, fake, since="1900-01-01", timeframe="1d")
+        # the perps' and spots' own costs (dated futures' early-since cost: test_dated_load)
+        md = _fetch(tmp, fake, since="1900-01-01", timeframe="1d", dated=False)
         md.meta["_cache_root"] = tmp / "cache" / "v1"
         yield fake, md
 

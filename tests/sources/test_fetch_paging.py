@@ -90,8 +90,16 @@ def test_a_refresh_of_every_default_venue_costs_one_request_per_series(tmp_path)
     want = {name: len(_series_of(known[name])) for name in md.meta["requests"]}
     assert md.meta["requests"] == want
     data = [r for r in log if r.endpoint != "markets"]
+    # the dated futures come along (default selection): one page per listed contract, one per
+    # Deribit contract that expired between the fetches (completed by name), one per Binance
+    # continuous contract type (expired OKX / Bybit quarterlies are not listed: no request)
+    from btcflow_nb.testing.fake_exchange.truth import DATED_BASIS, last_friday_expiries
+
+    dated = (sum(len(fake.truth.dated_expiries(k, fake.now_ms)) for k in DATED_BASIS)
+             + len(last_friday_expiries(truth.end - 1 - 2 * DAY_MS, fake.now_ms, range(1, 13)))
+             + 2)
     # Hyperliquid's current OI comes with its markets request (logged as "markets")
-    assert len(data) == sum(want.values()) - 1
+    assert len(data) == sum(want.values()) - 1 + dated
     # and the refresh brought the new rows: two more days of bars and events
     assert md.spot.index[-1] - first.spot.index[-1] == pd.Timedelta(days=2)
     for key in ("deribit", "hyperliquid", "binance", "gate"):

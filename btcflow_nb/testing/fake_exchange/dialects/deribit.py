@@ -42,19 +42,38 @@ def _futures(ctx) -> dict:
     return {future_name(e): e for e in ctx.truth.dated_expiries("deribit", ctx.now)}
 
 
+def _expired(ctx) -> dict:
+    """instrument name -> expiry (ms) of the futures that expired inside the truth's span and
+    at most `EXPIRED_LISTED_DAYS` before the clock (``get_instruments`` with ``expired=true``:
+    Deribit documents "recently expired" instruments without saying how recent)."""
+    from ..truth import _DATED_MONTHLY, last_friday_expiries
+
+    months = range(1, 13) if "deribit" in _DATED_MONTHLY else (3, 6, 9, 12)
+    lo = max(ctx.truth.start, ctx.now - EXPIRED_LISTED_DAYS * DAY_MS)
+    return {future_name(e): e for e in last_friday_expiries(lo, ctx.now, months)}
+
+
+#: how long an expired future stays in ``get_instruments?expired=true`` (the fake's assumption)
+EXPIRED_LISTED_DAYS = 200
+
+
 def _series(ctx, name):
+    """The truth series of an instrument, listed or expired (Deribit serves the chart data of
+    expired instruments by name); None for a name it never had."""
     if name == "BTC-PERPETUAL":
         return "perp:deribit"
-    expiry = _futures(ctx).get(name)
+    expiry = _futures(ctx).get(name) or _expired(ctx).get(name)
     return None if expiry is None else ctx.truth.dated_series("deribit", expiry)
 
 
 def instruments(ctx, m):
+    expired = str(ctx.q("expired") or "false").lower() == "true"
+    chosen = _expired(ctx) if expired else _futures(ctx)
     dated = [dict(_PERPETUAL, instrument_name=name, instrument_id=100000 + i,
                   settlement_period="month", expiration_timestamp=expiry,
-                  creation_timestamp=expiry - 200 * DAY_MS)
-             for i, (name, expiry) in enumerate(_futures(ctx).items())]
-    return _ok([_PERPETUAL] + dated)
+                  creation_timestamp=expiry - 200 * DAY_MS, is_active=not expired)
+             for i, (name, expiry) in enumerate(chosen.items())]
+    return _ok(dated if expired else [_PERPETUAL] + dated)
 
 
 _PERPETUAL = {
