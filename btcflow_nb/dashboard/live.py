@@ -46,6 +46,8 @@ from ..timeframes import bar_ms
 
 #: tick log entries kept (`LiveMode.log`)
 LOG_SIZE = 200
+#: tracebacks the dashboard's ``errors`` Output keeps while live (older ones are dropped)
+MAX_TRACEBACKS = 20
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
 
 
@@ -136,6 +138,7 @@ class LiveMode:
         self._refresh_error = ""
         self._busy = False
         self._task = None
+        self._last_error = ""
 
     # ------------------------------------------------------------------ control
     @property
@@ -208,16 +211,22 @@ class LiveMode:
             self.last = ticks
             md = overlay(self.base, ticks, now, self.timeframe)
             md.meta["live"]["refresh_error"] = self._refresh_error
-            self.dash._guard.run(self.dash._live_swap, md, entry["refreshed"])
+            self.dash._live_swap(md, entry["refreshed"])
             entry.update(requests=ticks.requests, failed=sorted(ticks.errors))
             self._show_ticks(ticks, now)
+            self._last_error = ""
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop must go on; the error is shown
             entry["error"] = f"{type(exc).__name__}: {exc}"
             self._show(f"live tick failed: {entry['error']}", error=True)
-            self.dash._guard.run(_reraise, exc)
+            if entry["error"] != self._last_error:    # a repeated error is shown once
+                self._last_error = entry["error"]
+                self.dash._guard.run(_reraise, exc)
         finally:
+            errors = self.dash.errors        # tracebacks kept: the latest `MAX_TRACEBACKS`
+            if len(errors.outputs) > MAX_TRACEBACKS:
+                errors.outputs = errors.outputs[-MAX_TRACEBACKS:]
             entry["end"] = int(self.clock())
             self.log.append(entry)
             self.ticks += 1
