@@ -29,8 +29,8 @@ def page(jupyter_env, notebook_workdir, short_fake, filled_cache, open_page,
          tmp_path_factory):
     tmp = tmp_path_factory.mktemp("voila-live")
     shutil.copytree(filled_cache, tmp / "cache")
-    env = dict(jupyter_env, **short_fake.env(tmp / "config"), BTCFLOW_NB_SOURCE="cache",
-               BTCFLOW_NB_CACHE_DIR=str(tmp / "cache"))
+    env = dict(jupyter_env, **short_fake.env(tmp / "config"))
+    env.update(BTCFLOW_NB_SOURCE="cache", BTCFLOW_NB_CACHE_DIR=str(tmp / "cache"))
     port = free_port()
     server = ServerProcess(
         "voila-live",
