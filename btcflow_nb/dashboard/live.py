@@ -19,7 +19,8 @@ How a live dashboard works
   ``meta["fetched_at"]`` is the tick's time.  The info panel says "as of HH:MM:SS UTC (n s
   ago)" and names every venue that failed in this tick with its reason; the venue is asked
   again on the next tick, and the loop never stops on an error (it shows it and goes on).
-* When a bar has closed since the previous tick, the cache is refreshed incrementally with
+* When a bar has closed since the previous tick (or, at the first tick, when the data ends
+  before the open bar: a cache from yesterday), the cache is refreshed incrementally with
   `btcflow_nb.fetch` (``until`` = now: one request per series, run in a worker thread so the
   kernel stays responsive) and the dashboard recomputes from the refreshed data.  A refresh
   that fails is said in the panel and tried again on the next tick.
@@ -203,7 +204,9 @@ class LiveMode:
             now = int(self.clock())
             step = bar_ms(self.timeframe)
             bar = now // step
-            if self._bar is not None and bar > self._bar:
+            if self._bar is None:     # first tick: data older than the open bar is refreshed
+                self._refresh_due = _last_bar(self.base, step) < bar
+            elif bar > self._bar:
                 self._refresh_due = True
             self._bar = bar
             if self._refresh_due:
@@ -269,6 +272,14 @@ def _reraise(exc):
     raise exc
 
 
+def _last_bar(md, step: int) -> int:
+    """The number (open time // step) of the data's last price bar (-1 without prices)."""
+    index = md.spot.index.union(md.perp.index)
+    if not len(index):
+        return -1
+    return int(pd.Timestamp(index[-1]).value // 1_000_000) // step
+
+
 def live_widgets() -> tuple:
     """The toggle (DOM class ``btcflow-live-toggle``) and the status line
     (``btcflow-live-status``) of live mode."""
@@ -285,12 +296,14 @@ class LiveMixin:
     """`FlowDashboard`'s live hooks: ``start_live``, ``stop_live``, ``live`` (the `LiveMode`,
     None until live mode is asked for) and ``live_widgets`` (the toggle and the status line,
     shown in the header; the toggle creates the `LiveMode` on first use).  ``live=True`` (or a
-    dict of `LiveMode` options) starts live mode at once."""
+    dict of `LiveMode` options) starts live mode at once; ``{"start": False, ...}`` only sets
+    the options the toggle will use."""
 
     def __init__(self, md, *, live=False, **kwargs):
         super().__init__(md, **kwargs)
         self.live = None
         self._live_options = dict(live) if isinstance(live, dict) else {}
+        live = live and self._live_options.pop("start", True)
         self.live_toggle, self.live_status = live_widgets()
         self.live_widgets = [self.live_toggle, self.live_status]
         self.live_toggle.observe(self._on_live_toggle, "value")

@@ -115,6 +115,25 @@ def test_clock_through_bar_closes(md, fake):
     asyncio.run(run())
 
 
+def test_stale_data_is_refreshed_at_the_first_tick(md, fake):
+    """Data that ends hours before the open bar (a cache from earlier) is refreshed at once:
+    no bar is missing between the cached ones and the open one."""
+    fake.advance(3 * HOUR_MS)
+
+    async def run():
+        dash = _dash(md, fake)
+        try:
+            await dash.live.tick()
+            assert dash.live.refreshes == 1
+            index = dash.metrics.index[-5:]
+            assert (np.diff(index) == pd.Timedelta("1h")).all(), index
+            assert index[-1] == pd.Timestamp(fake.now_ms // HOUR_MS * HOUR_MS, unit="ms",
+                                             tz="UTC")
+        finally:
+            await dash.live.close()
+    asyncio.run(run())
+
+
 def test_funding_and_oi_of_the_open_bar_follow_the_poll(md, fake):
     """The open bar's OI is the polled OI, and each perp's current rate is a provisional event
     at its next settlement (the cached history is left as it was)."""
@@ -193,7 +212,10 @@ def test_ticks_never_overlap(md, fake):
             assert dash.live.running and dash.live_toggle.value
             await asyncio.sleep(0.1)
             assert await dash.live.tick() is False           # one is under way: skipped
-            await asyncio.sleep(1.2)
+            for _ in range(200):                              # three ticks or 20 s
+                if len(spans) >= 3:
+                    break
+                await asyncio.sleep(0.1)
             dash.stop_live()
             assert not dash.live.running and not dash.live_toggle.value
         finally:
@@ -207,12 +229,16 @@ def test_ticks_never_overlap(md, fake):
 
 def test_toggle_starts_and_stops(md, fake, demo):
     async def run():
-        dash = FlowDashboard(md, timeframe="1h", debounce_ms=0)
+        dash = FlowDashboard(md, timeframe="1h", debounce_ms=0,
+                             live={"clock": lambda: fake.now_ms, "start": False})
         assert dash.live is None and dash.live_toggle in dash.children[0].children
         dash.live_toggle.value = True
         assert dash.live is not None and dash.live.running
-        await asyncio.sleep(0.3)
-        assert "as of" in dash.live_status.value
+        for _ in range(100):
+            if dash.live.ticks:
+                break
+            await asyncio.sleep(0.1)
+        assert as_of_text(fake.now_ms, fake.now_ms) in dash.live_status.value
         dash.live_toggle.value = False
         assert not dash.live.running
         await dash.live.close()
