@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from ..truth import DAY_MS, HOUR_MS
 from .dialect import Dialect, _num, _ms
 
