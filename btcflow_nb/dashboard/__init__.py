@@ -2,7 +2,9 @@
 
 * :class:`FlowDashboard` — the BTC Flow Dashboard: price with signal markers, spot premium %,
   aggregated OI z-score and composite funding on one shared, pan/zoomable date axis, with every
-  ``flow_metrics`` parameter as a control, an info panel and an alerts table.
+  ``flow_metrics`` parameter as a control, an info panel and an alerts table; live mode
+  (``live=True``, ``start_live``, the header's toggle: :mod:`btcflow_nb.dashboard.live`)
+  polls the venues and moves the open bar.
 * :class:`PremiumIndexPanel` — the spot vs futures premium index with Bollinger bands and its
   two alerts.
 * :class:`OpenInterestPanel` — each venue's open interest (stacked, BTC or USD) and its change

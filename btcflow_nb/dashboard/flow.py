@@ -17,6 +17,7 @@ from ._widgets import (GREY, RED, UserMessage, cut, floats, is_empty, new_panel_
 from ._honesty import (build_coverage_band, coverage_rows, failed_rows, late_z_for,
                        render_coverage_band)
 from .explain_view import ExplainView
+from .live import LiveMixin
 from .readouts import FLOW_PANELS, flow_info, flow_missing_reason, window_notes
 
 __all__ = ["FlowDashboard", "SIGNAL_MARKERS", "ALERT_KINDS"]
@@ -24,7 +25,7 @@ __all__ = ["FlowDashboard", "SIGNAL_MARKERS", "ALERT_KINDS"]
 _STYLE = {"description_width": "120px"}
 
 
-class FlowDashboard(SignalLayerMixin, _DashboardBase):
+class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
     """Interactive BTC flow dashboard on any :class:`~btcflow_nb.MarketData`.
 
     Four bqplot panels share one :class:`bqplot.DateScale` (pan/zoom one, all follow):
@@ -55,6 +56,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
     debounce_ms : float
         Window after an answered change in which further changes are coalesced into one
         recomputation with the latest settings [ms].
+    live : bool or dict — start live mode now (a dict: `LiveMode` options); see ``start_live``.
 
     Attributes
     ----------
@@ -92,8 +94,8 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
 
     _root_class = "btcflow-flow-dashboard"
 
-    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150):
-        super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms)
+    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150, live=False):
+        super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms, live=live)
         self.add_class(self._root_class)
         defaults = _defaults()
         self._build_controls(defaults)
@@ -258,8 +260,8 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
                          W.HBox([c["weighting"], c["oi_unit"], c["futures"]])])
         tabs = W.Tab(children=[view, thresholds, extremes, venues],
                      titles=["view", "thresholds", "extremes (exp.)", "venues"])
-        header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC flow dashboard</h3>"), self.badge],
-                        layout=W.Layout(align_items="center"))
+        header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC flow dashboard</h3>"), self.badge,
+                         *self.live_widgets], layout=W.Layout(align_items="center"))
         panels = [self.onset_line]
         for key in FLOW_PANELS:
             panels += [self.panel_messages[key], self.figures[key]]

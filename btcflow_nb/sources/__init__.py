@@ -22,6 +22,8 @@ Modules, in the order data flows through them:
 * `imports`   -- `import_history`: archives and files merged into the cache with provenance
 * `load`      -- `load` (what notebooks call: cache, refreshed when online; demo when neither),
   `load_summary`
+* `ticks`     -- `TickPoller`: one live poll of last prices, current funding and current OI
+* `overlay`   -- `overlay`: a poll laid over a MarketData's open bar (live dashboards)
 
 The public names below are re-exported here lazily (importing this package loads nothing heavy).
 """
@@ -41,6 +43,7 @@ _EXPORTS = {
     "FETCH_TIMEFRAMES": "plan",
     "import_history": "imports",
     "fetch_dated": "dated_fetch", "DATED_VENUES": "dated",
+    "TickPoller": "ticks",
 }
 
 # imported eagerly (it is light): a module `load` holding a function `load` must bind the

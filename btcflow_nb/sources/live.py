@@ -61,7 +61,7 @@ from .exchanges import _make_exchange, _prepare_exchange, _redactor, _run
 from .plan import _Plan, fetch_timeframe
 from .series import _fetch_venue, _VenueResult
 from .venue import Venue
-from .venues import resolve_venues
+from .venues import fetchable_venues, resolve_venues
 
 log = logging.getLogger("btcflow_nb.fetch")
 
@@ -125,7 +125,7 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
         raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
                          f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")
     explicit_venues = venues is not None
-    chosen = _fetchable(resolve_venues(venues), venues)
+    chosen = fetchable_venues(resolve_venues(venues), venues)
     chosen = _with_fx(chosen)
     dated_venues = dated_selection(dated, venues)
     cfg = load_config()
@@ -194,19 +194,6 @@ class _Request:
     def to_fetch(self) -> list:
         return [v for v in self.venues if v.name not in self.problems]
 
-
-def _fetchable(chosen, venues) -> list:
-    """`chosen` without import-only venues (`Venue.import_only`: skipped when a group such as
-    "perp" or all venues were asked); one named itself is a ValueError saying how its history
-    is brought in."""
-    items = [venues] if isinstance(venues, (str, Venue)) else list(venues or ())
-    asked = {i.name if isinstance(i, Venue) else str(i).strip().lower() for i in items}
-    named = [v.name for v in chosen if v.import_only and ({v.name, v.key, v} & asked)]
-    if named:
-        raise ValueError(f"venue(s) {named} cannot be fetched: not in ccxt, import only -- use "
-                         f"btcflow_nb.sources.imports.import_file(path, 'long') or `btcflow-nb "
-                         f"import file PATH --format long` with venue {named[0]!r}")
-    return [v for v in chosen if not v.import_only]
 
 
 def _fetch_into(req: _Request):

@@ -106,7 +106,9 @@ class _Pager:
         seconds repeats the row at the cursor's second and ccxt drops it (it is before
         `since`), so a full page can arrive one short.  A short page ending earlier is followed
         by one more request from its last row (no rows are lost if a venue serves smaller pages
-        than declared; an empty answer then ends the window at once, without the retry).
+        than declared; an empty answer then ends the window at once, without the retry), and so
+        is an empty answer to a window shorter than one step (nothing was due in it: an
+        incremental refresh costs one request per series).
         Without `until` the window is the venue's (or ccxt's: Kraken Futures' candles are asked
         for ``limit`` bars from `since`), so there the last-row rule is the only one.
         A full page whose first row lies more than one `step_ms` after the cursor (a venue that
@@ -132,7 +134,10 @@ class _Pager:
             if self.on_page:
                 self.on_page(len(inside))
             if not inside:
-                if not empty_retried and not after_short:
+                # a window shorter than one step (funding between two settlements, a refresh
+                # at a bar close) is empty by schedule, not by a transient fault: no retry
+                due = b - cursor >= self.step_ms
+                if not empty_retried and not after_short and due:
                     empty_retried = True   # one more try: an empty page may be transient
                     await asyncio.sleep(self.policy.delay(1))
                     continue

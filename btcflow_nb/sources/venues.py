@@ -312,3 +312,17 @@ def _ccxt_has_text(exchange_id: str) -> str:
     short = {"fetchOHLCV": "ohlcv", "fetchFundingRateHistory": "funding",
              "fetchOpenInterestHistory": "oi_history", "fetchOpenInterest": "oi"}
     return " ".join(short[k] for k, ok in has.items() if ok)
+
+
+def fetchable_venues(chosen, venues) -> list:
+    """`chosen` without import-only venues (`Venue.import_only`: skipped when a group such as
+    "perp" or all venues were asked); one named itself is a ValueError saying how its history
+    is brought in."""
+    items = [venues] if isinstance(venues, (str, Venue)) else list(venues or ())
+    asked = {i.name if isinstance(i, Venue) else str(i).strip().lower() for i in items}
+    named = [v.name for v in chosen if v.import_only and ({v.name, v.key, v} & asked)]
+    if named:
+        raise ValueError(f"venue(s) {named} cannot be fetched: not in ccxt, import only -- use "
+                         f"btcflow_nb.sources.imports.import_file(path, 'long') or `btcflow-nb "
+                         f"import file PATH --format long` with venue {named[0]!r}")
+    return [v for v in chosen if not v.import_only]

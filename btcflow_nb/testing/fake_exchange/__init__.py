@@ -1,7 +1,9 @@
 """A fake multi-venue crypto exchange on 127.0.0.1 that speaks each venue's own REST format.
 
 `FakeExchange` serves the endpoints ccxt calls for ``load_markets``, ``fetch_ohlcv``,
-``fetch_funding_rate_history``, ``fetch_open_interest_history`` and ``fetch_open_interest`` for
+``fetch_funding_rate_history``, ``fetch_open_interest_history``, ``fetch_open_interest`` and --
+for live polling (`btcflow_nb.sources.ticks`) -- ``fetch_ticker`` / ``fetch_tickers`` and
+``fetch_funding_rate`` (current and next rate) for
 every default venue of `btcflow_nb.sources.venues` -- Coinbase, Kraken, Bitstamp, Binance (spot and
 USDⓈ-M), OKX, Bybit, Bitfinex, Gate, HTX, KuCoin Futures, Deribit, Kraken Futures and
 Hyperliquid -- from a deterministic `Truth`, so a test can check that what comes out of the real
@@ -23,9 +25,14 @@ client waits), ``"malformed"`` (200 with a truncated JSON body), ``"empty"`` (a 
 page without rows), ``"overlap"`` (the page also repeats rows before the requested start) and
 ``"duplicate"`` (every row twice).  Gaps are part of the truth (`Truth.gaps`).
 
+The clock (`FakeExchange.set_now`, `FakeExchange.advance`) decides what is served: bars open
+after it are not served, the bar containing it is open, and tickers, current funding (the rate
+accruing until the next settlement, and the one after: `Truth.upcoming_funding`) and current OI
+are the truth at the clock (the open bar's latest hour).
+
 Every request is logged (`requests`, `log()`) with its exchange id, endpoint kind ("markets",
 "ohlcv", "funding", "oi_history", "oi"; Hyperliquid's markets and current OI share one request,
-logged as "markets"), query, status and start/end times (``time.monotonic()``), for
+logged as "markets"; "ticker" and "funding_rate" are the live endpoints), query, status and start/end times (``time.monotonic()``), for
 concurrency and rate-limit spacing checks and for benchmarks.
 
 `FakeExchange.env(directory)` returns the environment variables (``BTCFLOW_NB_CONFIG``,

@@ -28,7 +28,9 @@ from .truth import Truth
 FAULT_KINDS = ("latency", "429", "500", "503", "timeout", "malformed", "empty", "overlap",
                "duplicate", "oversized", "zero_close", "inf_close", "wrong_instrument",
                "misaligned", "absurd_funding", "inf_funding", "negative_oi")
-ENDPOINT_KINDS = ("markets", "ohlcv", "funding", "oi_history", "oi")
+#: "ticker": last prices (fetch_ticker / fetch_tickers); "funding_rate": the current and next
+#: funding rate (fetch_funding_rate); "oi": the current open interest
+ENDPOINT_KINDS = ("markets", "ohlcv", "funding", "oi_history", "oi", "ticker", "funding_rate")
 
 # --------------------------------------------------------------------------------------------
 # Faults and the request log
@@ -114,7 +116,17 @@ class FakeExchange(BackgroundHTTPService):
 
     # ---- control ------------------------------------------------------------------------------
     def set_now(self, now_ms: int) -> None:
+        """Move the server's clock to `now_ms` (epoch ms; capped at the truth's last ms)."""
         self.now_ms = min(int(now_ms), self.truth.end - 1)
+
+    def advance(self, ms: int) -> int:
+        """Move the server's clock forward by `ms` milliseconds (capped at the truth's last
+        ms); returns the new time.  Tickers, current funding and OI follow the clock, and a
+        bar whose period ends on the way is served closed."""
+        if ms < 0:
+            raise ValueError(f"advance(ms={ms}): the clock only moves forward; use set_now")
+        self.set_now(self.now_ms + int(ms))
+        return self.now_ms
 
     def inject(self, kind: str, *, exchange_id: Optional[str] = None,
                endpoint: Optional[str] = None, times: Optional[int] = 1, delay: float = 0.0,

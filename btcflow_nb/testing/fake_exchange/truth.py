@@ -172,12 +172,41 @@ class Truth:
         t, hours = t[on_schedule], hours[on_schedule]
         ok = self._present(f"perp:{key}", t)
         t, hours = t[ok], hours[ok]
-        phase = _SERIES_SHAPE[f"perp:{key}"][1]
-        per_8h = 1e-4 * (1 + 0.9 * np.sin(2 * np.pi * t / (5 * DAY_MS) + phase))
-        rate = np.round(per_8h * hours / 8, 9)
-        out = (t, rate, hours)
+        out = (t, self.funding_rate_at(key, t, hours), hours)
         self._cache[ck] = out
         return out
+
+    def funding_rate_at(self, key: str, t_ms: np.ndarray, hours: np.ndarray) -> np.ndarray:
+        """The rate (fraction per interval) of settlements at `t_ms` with intervals `hours`:
+        a pure function of time, so settlements after the truth's end are known too."""
+        phase = _SERIES_SHAPE[f"perp:{key}"][1]
+        t_ms = np.asarray(t_ms, dtype=np.int64)
+        per_8h = 1e-4 * (1 + 0.9 * np.sin(2 * np.pi * t_ms / (5 * DAY_MS) + phase))
+        return np.round(per_8h * np.asarray(hours, dtype=float) / 8, 9)
+
+    def upcoming_funding(self, key: str, now_ms: int):
+        """The funding a venue quotes at `now_ms`: ``(t1, r1, t2, r2, hours)`` -- the next
+        settlement after now (`t1`, epoch ms) with the rate accruing over the current interval
+        (`r1`, the "current" rate), the settlement after it with its rate (`r2`, the
+        "next" / predicted rate), and the interval in hours.  Settlements are epoch-aligned
+        multiples of the interval, as in `funding`."""
+        hours = float(self.funding_interval_hours(key, np.array([int(now_ms)]))[0])
+        step = int(hours * HOUR_MS)
+        t1 = (int(now_ms) // step + 1) * step
+        t2 = t1 + step
+        r1, r2 = self.funding_rate_at(key, np.array([t1, t2]), np.array([hours, hours]))
+        return t1, float(r1), t2, float(r2), hours
+
+    def last_price(self, name: str, now_ms: int) -> float:
+        """The last trade price at `now_ms`: the close of the hourly bar containing it (the
+        open bar's latest hour; as-of the previous hour inside a gap)."""
+        return float(self.close_at(name, np.array([int(now_ms)]))[0])
+
+    def oi_now(self, key: str, now_ms: int) -> float:
+        """Current open interest of ``perp:<key>`` in the venue's native unit (the hourly
+        sample at or before `now_ms`)."""
+        t, native = self.oi_native(key)
+        return float(native[max(0, int(np.searchsorted(t, int(now_ms), side="right")) - 1)])
 
     # ---- open interest -------------------------------------------------------------------------
     def oi_native(self, key: str):

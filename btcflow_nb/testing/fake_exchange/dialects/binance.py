@@ -36,6 +36,37 @@ def klines_page(ctx, series, page):
     return kline_rows(b, idx)
 
 
+def ticker_24hr(ctx, symbol, series, *, contract=False):
+    """Binance's 24-hour rolling ticker of `symbol` (spot and futures share the format;
+    futures add no bid/ask quantities, which is how ccxt tells them apart)."""
+    px = _num(ctx.truth.last_price(series, ctx.now))
+    row = {"symbol": symbol, "priceChange": "0", "priceChangePercent": "0",
+           "weightedAvgPrice": px, "lastPrice": px, "lastQty": "0.001", "openPrice": px,
+           "highPrice": px, "lowPrice": px, "volume": "100.0", "quoteVolume": "6000000.0",
+           "openTime": int(ctx.now) - 86_400_000, "closeTime": int(ctx.now),
+           "firstId": 1, "lastId": 2, "count": 2}
+    if not contract:
+        row.update(prevClosePrice=px, bidPrice=px, bidQty="1.0", askPrice=px, askQty="1.0")
+    return row
+
+
+def premium_index(ctx, symbol, key, series, **extra):
+    """``premiumIndex``: mark price and ``lastFundingRate`` -- the rate accruing until
+    ``nextFundingTime`` (Binance publishes no next-but-one rate)."""
+    t1, r1, _, _, _ = ctx.truth.upcoming_funding(key, ctx.now)
+    px = _num(ctx.truth.last_price(series, ctx.now))
+    return dict({"symbol": symbol, "markPrice": px, "indexPrice": px,
+                 "estimatedSettlePrice": px, "lastFundingRate": _num(r1),
+                 "interestRate": "0.00010000", "nextFundingTime": int(t1),
+                 "time": int(ctx.now)}, **extra)
+
+
+def ticker(ctx, m):
+    if ctx.q("symbol") != "BTCUSDT":
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    return 200, ticker_24hr(ctx, "BTCUSDT", "spot:binance")
+
+
 def markets(ctx, m):
     return 200, {"timezone": "UTC", "serverTime": ctx.now, "rateLimits": [], "symbols": [{
         "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC",
@@ -60,4 +91,5 @@ FIRST = {"spot:binance": {"ohlcv": _ms("2017-08-17T04:00")}}
 
 DIALECT = Dialect("binance", first=FIRST, routes=(
     ("GET", r"/api/v3/exchangeInfo", "markets", markets),
-    ("GET", r"/api/v3/klines", "ohlcv", klines)))
+    ("GET", r"/api/v3/klines", "ohlcv", klines),
+    ("GET", r"/api/v3/ticker/24hr", "ticker", ticker)))

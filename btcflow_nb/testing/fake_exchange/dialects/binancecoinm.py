@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..truth import _OI_NATIVE, DAY_MS
-from .binance import FILTERS, INTERVAL, kline_rows
+from .binance import FILTERS, INTERVAL, kline_rows, premium_index, ticker_24hr
 from .binanceusdm import PERIOD, stamped
 from .dialect import Dialect, _num
 
@@ -169,6 +169,21 @@ def oi(ctx, m):
                  "openInterest": _num(round(usd[i] / CONTRACT_USD)), "time": ctx.now}
 
 
+def ticker(ctx, m):
+    """COIN-M answers a list, even for one symbol."""
+    if ctx.q("symbol") != "BTCUSD_PERP":
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    row = ticker_24hr(ctx, "BTCUSD_PERP", SERIES, contract=True)
+    row.update(pair="BTCUSD", baseVolume="1.0")
+    return 200, [row]
+
+
+def funding_rate(ctx, m):
+    if ctx.q("symbol") != "BTCUSD_PERP":
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    return 200, [premium_index(ctx, "BTCUSD_PERP", "binance_coinm", SERIES, pair="BTCUSD")]
+
+
 assert _OI_NATIVE["binance_coinm"] == ("usd", CONTRACT_USD)
 
 DIALECT = Dialect("binancecoinm", first=FIRST, routes=(
@@ -177,4 +192,6 @@ DIALECT = Dialect("binancecoinm", first=FIRST, routes=(
     ("GET", r"/dapi/v1/continuousKlines", "ohlcv", continuous_klines),
     ("GET", r"/dapi/v1/fundingRate", "funding", funding),
     ("GET", r"/futures/data/openInterestHist", "oi_history", oi_hist),
-    ("GET", r"/dapi/v1/openInterest", "oi", oi)))
+    ("GET", r"/dapi/v1/openInterest", "oi", oi),
+    ("GET", r"/dapi/v1/ticker/24hr", "ticker", ticker),
+    ("GET", r"/dapi/v1/premiumIndex", "funding_rate", funding_rate)))

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..truth import DAY_MS, HOUR_MS
 from .dialect import Dialect, _num, _ms
-from .binance import FILTERS, klines_page
+from .binance import FILTERS, klines_page, premium_index, ticker_24hr
 
 #: rows per reply: (default, most)
 KLINES_PAGE = (500, 1500)
@@ -81,6 +81,18 @@ def oi(ctx, m):
     return 200, {"symbol": "BTCUSDT", "openInterest": _num(native[i]), "time": ctx.now}
 
 
+def ticker(ctx, m):
+    if ctx.q("symbol") != "BTCUSDT":
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    return 200, ticker_24hr(ctx, "BTCUSDT", "perp:binance", contract=True)
+
+
+def funding_rate(ctx, m):
+    if ctx.q("symbol") != "BTCUSDT":
+        return 400, {"code": -1121, "msg": "Invalid symbol."}
+    return 200, premium_index(ctx, "BTCUSDT", "binance", "perp:binance")
+
+
 #: BTCUSDT perpetual: first kline 2019-09-08 17:00 UTC, first funding 2019-09-10 08:00 UTC
 #: (Binance public data futures/um klines and fundingRate); before them: an empty list.  OI
 #: history is the rolling 30 days (`Truth.oi_history_start`)
@@ -91,4 +103,6 @@ DIALECT = Dialect("binanceusdm", first=FIRST, routes=(
     ("GET", r"/fapi/v1/klines", "ohlcv", klines),
     ("GET", r"/fapi/v1/fundingRate", "funding", funding),
     ("GET", r"/futures/data/openInterestHist", "oi_history", oi_hist),
-    ("GET", r"/fapi/v1/openInterest", "oi", oi)))
+    ("GET", r"/fapi/v1/openInterest", "oi", oi),
+    ("GET", r"/fapi/v1/ticker/24hr", "ticker", ticker),
+    ("GET", r"/fapi/v1/premiumIndex", "funding_rate", funding_rate)))

@@ -70,10 +70,25 @@ def status_hist(ctx, m):
 
 
 def status(ctx, m):
+    """The current derivatives status: OI now, CURRENT_FUNDING (the rate accruing until
+    NEXT_FUNDING_EVT_MTS) and NEXT_FUNDING_ACCRUED (here the next period's rate)."""
     oi_t, native = ctx.oi_native("bitfinex")
     i = np.searchsorted(oi_t, ctx.now, side="right") - 1
-    row = _row(ctx.now, 0.0001, native[i])
-    return 200, [["tBTCF0:USTF0"] + row[:1] + row[1:]]
+    t1, r1, _, r2, _ = ctx.truth.upcoming_funding("bitfinex", ctx.now)
+    px = ctx.truth.last_price("perp:bitfinex", ctx.now)
+    row = _row(ctx.now, r1, native[i])
+    row[2] = row[14] = px           # DERIV_PRICE, MARK_PRICE
+    row[7], row[8] = t1, r2         # NEXT_FUNDING_EVT_MTS, NEXT_FUNDING_ACCRUED
+    return 200, [["tBTCF0:USTF0"] + row]
+
+
+def ticker(ctx, m):
+    """``/v2/ticker/<symbol>``: [BID, BID_SIZE, ASK, ASK_SIZE, DAILY_CHANGE,
+    DAILY_CHANGE_RELATIVE, LAST_PRICE, VOLUME, HIGH, LOW]."""
+    if m.group(1) != "tBTCF0:USTF0":
+        return 500, ["error", 10020, "symbol: invalid"]
+    px = ctx.truth.last_price("perp:bitfinex", ctx.now)
+    return 200, [px, 1.0, px, 1.0, 0.0, 0.0, px, 100.0, px, px]
 
 
 #: BTCF0:USTF0 (Bitfinex derivatives launch, 2019-09-11): first candle and status row
@@ -84,4 +99,5 @@ DIALECT = Dialect("bitfinex", first=FIRST, routes=(
     ("GET", r"/v2/conf/([^/]+)", "markets", conf),
     ("GET", r"/v2/candles/trade:([0-9a-zA-Z]+):([^/]+)/hist", "ohlcv", candles),
     ("GET", r"/v2/status/deriv/([^/]+)/hist", "funding", status_hist),
-    ("GET", r"/v2/status/deriv", "oi", status)))
+    ("GET", r"/v2/status/deriv", "oi", status),
+    ("GET", r"/v2/ticker/([^/]+)", "ticker", ticker)))

@@ -39,10 +39,21 @@ def ohlc(ctx, m):
          "volume": _num(b["v"][i])} for i in idx]}}
 
 
+def ticker(ctx, m):
+    if m.group(1) != "btcusd":
+        return 404, {"errors": [{"message": "Not found"}]}
+    px = _num(ctx.truth.last_price("spot:bitstamp", ctx.now))
+    return 200, {"timestamp": str(ctx.now // 1000), "open": px, "high": px, "low": px,
+                 "last": px, "volume": "100.0", "vwap": px, "bid": px, "ask": px,
+                 "side": "0", "open_24": px, "percent_change_24": "0.00", "pair": "BTC/USD",
+                 "market_type": "SPOT"}
+
+
 #: first BTC/USD trade 2011-09-13 (bitcoincharts' bitstampUSD history starts that day); the
 #: OHLC endpoint answers ``{"data": {"ohlc": []}}`` before it
 FIRST = {"spot:bitstamp": {"ohlcv": _ms("2011-09-13")}}
 
 DIALECT = Dialect("bitstamp", first=FIRST, routes=(
     ("GET", r"/api/v2/markets/", "markets", markets),
-    ("GET", r"/api/v2/ohlc/([a-z]+)/", "ohlcv", ohlc)))
+    ("GET", r"/api/v2/ohlc/([a-z]+)/", "ohlcv", ohlc),
+    ("GET", r"/api/v2/ticker/([a-z]+)/", "ticker", ticker)))

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from ..truth import DAY_MS, HOUR_MS
 from .dialect import Dialect, _num, _ms
 
@@ -142,12 +140,34 @@ def oi_hist(ctx, m):
         "nextPageCursor": ""})
 
 
+def _ticker_row(ctx, category, symbol):
+    key = PERPS.get((category, symbol))
+    series = f"perp:{key}" if key else "spot:bybit"
+    px = _num(ctx.truth.last_price(series, ctx.now))
+    row = {"symbol": symbol, "lastPrice": px, "bid1Price": px, "bid1Size": "1",
+           "ask1Price": px, "ask1Size": "1", "prevPrice24h": px, "price24hPcnt": "0",
+           "highPrice24h": px, "lowPrice24h": px, "turnover24h": "6000000", "volume24h": "100"}
+    if key is not None:   # perpetuals: mark / index, current funding, OI
+        t1, r1, _, _, _ = ctx.truth.upcoming_funding(key, ctx.now)
+        oi = ctx.truth.oi_now(key, ctx.now)
+        row.update(markPrice=px, indexPrice=px, fundingRate=_num(r1), nextFundingTime=str(t1),
+                   openInterest=_num(oi), openInterestValue=_num(round(
+                       oi if category == "inverse" else oi * float(px), 2)),
+                   predictedDeliveryPrice="", basisRate="", deliveryFeeRate="",
+                   deliveryTime="0")
+    return row
+
+
 def tickers(ctx, m):
-    t, native = ctx.oi_native("bybit")
-    i = np.searchsorted(t, ctx.now, side="right") - 1
-    return _ok({"category": "linear", "list": [{
-        "symbol": "BTCUSDT", "lastPrice": "60000", "openInterest": _num(native[i]),
-        "openInterestValue": "0", "fundingRate": "0.0001"}]})
+    """``/v5/market/tickers?category=...[&symbol=...]``: the category's tickers (one symbol
+    when asked); perpetuals carry the current ``fundingRate`` (settling at
+    ``nextFundingTime``) and ``openInterest``."""
+    category, symbol = ctx.q("category", "linear"), ctx.q("symbol")
+    symbols = {"spot": ["BTCUSDT"], "linear": ["BTCUSDT"], "inverse": ["BTCUSD"]}.get(category)
+    if symbols is None or (symbol is not None and symbol not in symbols):
+        return 200, {"retCode": 10001, "retMsg": "Not supported symbols", "result": {}}
+    return _ok({"category": category, "list": [_ticker_row(ctx, category, s)
+                                               for s in ([symbol] if symbol else symbols)]})
 
 
 #: first rows: spot BTCUSDT 2021-07-05 (Bybit Spot launch, July 2021); linear BTCUSDT kline
@@ -166,4 +186,4 @@ DIALECT = Dialect("bybit", first=FIRST, routes=(
     ("GET", r"/v5/market/kline", "ohlcv", kline),
     ("GET", r"/v5/market/funding/history", "funding", funding),
     ("GET", r"/v5/market/open-interest", "oi_history", oi_hist),
-    ("GET", r"/v5/market/tickers", "oi", tickers)))
+    ("GET", r"/v5/market/tickers", "ticker", tickers)))

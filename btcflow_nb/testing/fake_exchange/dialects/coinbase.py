@@ -4,6 +4,8 @@ Candles come newest first, at most `CANDLES_PER_REPLY` of them in [start, end) (
 """
 from __future__ import annotations
 
+import pandas as pd
+
 from ..truth import DAY_MS, HOUR_MS
 from .dialect import Dialect, _num, _ms
 
@@ -40,10 +42,24 @@ def candles(ctx, m):
                              for i in idx]}
 
 
+def ticker(ctx, m):
+    """The last trade and the best bid / ask (ccxt ``fetch_ticker``: the market trades
+    endpoint with ``limit=1``)."""
+    if m.group(1) != "BTC-USD":
+        return 404, {"error": "NOT_FOUND", "message": "product not found"}
+    last = ctx.truth.last_price("spot:coinbase", ctx.now)
+    when = pd.Timestamp(int(ctx.now), unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return 200, {"trades": [{"trade_id": str(ctx.now), "product_id": "BTC-USD",
+                             "price": _num(last), "size": "0.001", "time": when,
+                             "side": "BUY", "bid": "", "ask": ""}],
+                 "best_bid": _num(round(last - 0.01, 2)), "best_ask": _num(round(last + 0.01, 2))}
+
+
 #: first candle of BTC-USD: 2015-07-20 (Coinbase Exchange, then GDAX, opened its BTC-USD book
 #: that day; its candles endpoint answers an empty list before it)
 FIRST = {"spot:coinbase": {"ohlcv": _ms("2015-07-20")}}
 
 DIALECT = Dialect("coinbase", first=FIRST, routes=(
     ("GET", r"/api/v3/brokerage/market/products", "markets", markets),
-    ("GET", r"/api/v3/brokerage/market/products/([^/]+)/candles", "ohlcv", candles)))
+    ("GET", r"/api/v3/brokerage/market/products/([^/]+)/candles", "ohlcv", candles),
+    ("GET", r"/api/v3/brokerage/market/products/([^/]+)/ticker", "ticker", ticker)))

@@ -125,6 +125,23 @@ def summary(ctx, m):
                  "current_funding": 0.0, "funding_8h": 0.0}])
 
 
+def ticker(ctx, m):
+    """``public/ticker``: last and mark price, OI (USD), and funding: ``current_funding``
+    (the rate of the current hour) and ``funding_8h`` (the same scaled to 8 hours, as
+    Deribit's history reports ``interest_8h``)."""
+    if ctx.q("instrument_name") != "BTC-PERPETUAL":
+        return 400, {"jsonrpc": "2.0", "error": {"code": 10020, "message": "instrument_not_found"}}
+    px = ctx.truth.last_price("perp:deribit", ctx.now)
+    _, r1, _, _, _ = ctx.truth.upcoming_funding("deribit", ctx.now)
+    return _ok({"timestamp": int(ctx.now), "stats": {"volume": 1.0, "low": px, "high": px},
+                "state": "open", "settlement_price": px,
+                "open_interest": ctx.truth.oi_now("deribit", ctx.now), "min_price": px,
+                "max_price": px, "mark_price": px, "last_price": px,
+                "instrument_name": "BTC-PERPETUAL", "index_price": px,
+                "funding_8h": r1 * 8, "current_funding": r1, "best_bid_price": px,
+                "best_bid_amount": 10.0, "best_ask_price": px, "best_ask_amount": 10.0})
+
+
 #: BTC-PERPETUAL opened 2018-08-14 (Deribit's perpetual launch announcement)
 FIRST = {"perp:deribit": {"ohlcv": _ms("2018-08-14"), "funding": _ms("2018-08-14T01:00")}}
 
@@ -132,4 +149,5 @@ DIALECT = Dialect("deribit", first=FIRST, routes=(
     ("GET", r"/api/v2/public/get_instruments", "markets", instruments),
     ("GET", r"/api/v2/public/get_tradingview_chart_data", "ohlcv", chart),
     ("GET", r"/api/v2/public/get_funding_rate_history", "funding", funding),
-    ("GET", r"/api/v2/public/get_book_summary_by_instrument", "oi", summary)))
+    ("GET", r"/api/v2/public/get_book_summary_by_instrument", "oi", summary),
+    ("GET", r"/api/v2/public/ticker", "ticker", ticker)))

@@ -22,7 +22,35 @@ STATS_PAGE = (30, 100)
 def contracts(ctx, m):
     if m.group(1) != "usdt":
         return 200, []
-    return 200, [{"name": "BTC_USDT", "type": "direct", "quanto_multiplier": "0.0001",
+    return 200, [_contract(ctx)]
+
+
+def contract(ctx, m):
+    """``/futures/usdt/contracts/BTC_USDT`` (ccxt ``fetch_funding_rate``): the contract with
+    its current ``funding_rate`` (applied at ``funding_next_apply``, epoch s) and the
+    indicative next one."""
+    if m.group(1) != "BTC_USDT":
+        return 400, {"label": "CONTRACT_NOT_FOUND", "message": "contract not found"}
+    return 200, _contract(ctx, live=True)
+
+
+def tickers(ctx, m):
+    """``/futures/usdt/tickers?contract=BTC_USDT``: last, mark, funding and ``total_size``
+    (open interest in contracts)."""
+    if ctx.q("contract") not in (None, "BTC_USDT"):
+        return 400, {"label": "CONTRACT_NOT_FOUND", "message": "contract not found"}
+    px = _num(ctx.truth.last_price("perp:gate", ctx.now))
+    _, r1, _, r2, _ = ctx.truth.upcoming_funding("gate", ctx.now)
+    return 200, [{"contract": "BTC_USDT", "last": px, "change_percentage": "0",
+                  "total_size": _num(ctx.truth.oi_now("gate", ctx.now)), "volume_24h": "1000",
+                  "volume_24h_base": "0.1", "volume_24h_quote": "6000", "volume_24h_settle": "6000",
+                  "mark_price": px, "funding_rate": _num(r1), "funding_rate_indicative": _num(r2),
+                  "index_price": px, "quanto_base_rate": "", "low_24h": px, "high_24h": px,
+                  "lowest_ask": px, "highest_bid": px}]
+
+
+def _contract(ctx, live=False):
+    out = {"name": "BTC_USDT", "type": "direct", "quanto_multiplier": "0.0001",
                   "ref_discount_rate": "0", "order_price_deviate": "0.5",
                   "maintenance_rate": "0.005", "mark_type": "index", "last_price": "60000",
                   "mark_price": "60000", "index_price": "60000", "funding_rate_indicative": "0.0001",
@@ -37,7 +65,14 @@ def contracts(ctx, m):
                   "trade_size": 1, "position_size": 1, "long_users": 1,
                   "funding_impact_value": "60000", "orders_limit": 50, "trade_id": 1,
                   "orderbook_id": 1, "enable_bonus": True, "enable_credit": True,
-                  "create_time": 1669688556, "funding_cap_ratio": "0.75", "status": "trading"}]
+                  "create_time": 1669688556, "funding_cap_ratio": "0.75", "status": "trading"}
+    if live:
+        t1, r1, _, r2, hours = ctx.truth.upcoming_funding("gate", ctx.now)
+        px = _num(ctx.truth.last_price("perp:gate", ctx.now))
+        out.update(funding_rate=_num(r1), funding_rate_indicative=_num(r2),
+                   funding_next_apply=t1 // 1000, funding_interval=int(hours * 3600),
+                   last_price=px, mark_price=px, index_price=px)
+    return out
 
 
 def candles(ctx, m):
@@ -89,6 +124,8 @@ FIRST = {"perp:gate": {"ohlcv": _ms("2019-11-18T04:00"), "funding": _ms("2019-11
 
 DIALECT = Dialect("gate", first=FIRST, routes=(
     ("GET", r"/api/v4/futures/([a-z]+)/contracts", "markets", contracts),
+    ("GET", r"/api/v4/futures/usdt/contracts/([^/]+)", "funding_rate", contract),
+    ("GET", r"/api/v4/futures/usdt/tickers", "ticker", tickers),
     ("GET", r"/api/v4/futures/usdt/candlesticks", "ohlcv", candles),
     ("GET", r"/api/v4/futures/usdt/funding_rate", "funding", funding),
     ("GET", r"/api/v4/futures/usdt/contract_stats", "oi_history", stats)))

@@ -107,6 +107,29 @@ def oi(ctx, m):
     return 200, {"status": "ok", "data": [row], "ts": ctx.now}
 
 
+def ticker(ctx, m):
+    """``detail/merged``: the last 24 h and the latest trade (``close``)."""
+    if ctx.q("contract_code") != "BTC-USDT":
+        return 200, {"status": "error", "err-code": "bad-request", "err-msg": "invalid contract"}
+    px = ctx.truth.last_price("perp:htx", ctx.now)
+    return 200, {"ch": "market.BTC-USDT.detail.merged", "status": "ok", "ts": ctx.now, "tick": {
+        "amount": "100", "ask": [px, 10], "bid": [px, 10], "close": _num(px), "count": 100,
+        "high": _num(px), "id": ctx.now // 1000, "low": _num(px), "open": _num(px),
+        "ts": ctx.now, "vol": "100000", "trade_turnover": "6000000"}}
+
+
+def funding_rate(ctx, m):
+    """v5 current funding: the rate settling at ``funding_time`` and the settlement after
+    (``next_funding_time``; HTX publishes no next rate there)."""
+    if ctx.q("contract_code") != "BTC-USDT":
+        return 200, {"code": 1332, "message": "invalid contract", "data": []}
+    t1, r1, t2, _, _ = ctx.truth.upcoming_funding("htx", ctx.now)
+    return 200, {"code": 200, "message": "Success", "ts": ctx.now, "data": [{
+        "contract_code": "BTC-USDT", "funding_rate": _num(r1), "funding_time": str(t1),
+        "next_funding_time": str(t2), "min_funding_rate": "-0.003750000000000000",
+        "max_funding_rate": "0.003750000000000000"}]}
+
+
 #: BTC-USDT linear swap: opened 2020-10-12 (Huobi USDT-margined swaps launch, October 2020)
 FIRST = {"perp:htx": {"ohlcv": _ms("2020-10-12"), "funding": _ms("2020-10-12T08:00")}}
 
@@ -117,4 +140,6 @@ DIALECT = Dialect("htx", first=FIRST, routes=(
     ("GET", r"/v5/market/funding_rate_history", "funding", funding_v5),
     ("GET", r"/linear-swap-api/v1/swap_his_open_interest", "oi_history", his_oi),
     ("GET", r"/linear-swap-api/v1/swap_open_interest", "oi", oi),
-    ("GET", r"/v5/market/open_interest", "oi", oi)))
+    ("GET", r"/v5/market/open_interest", "oi", oi),
+    ("GET", r"/linear-swap-ex/market/detail/merged", "ticker", ticker),
+    ("GET", r"/v5/market/funding_rate", "funding_rate", funding_rate)))

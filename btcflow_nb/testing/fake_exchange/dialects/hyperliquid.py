@@ -22,13 +22,17 @@ BODY_ENDPOINTS = {"candleSnapshot": "ohlcv", "fundingHistory": "funding"}
 
 
 def _meta(ctx):
+    """Markets and every asset's context: current OI (BTC), mark / mid / oracle price and
+    ``funding`` (the current hour's rate)."""
     t, native = ctx.oi_native("hyperliquid")
     i = np.searchsorted(t, ctx.now, side="right") - 1
+    px = _num(ctx.truth.last_price("perp:hyperliquid", ctx.now))
+    _, r1, _, _, _ = ctx.truth.upcoming_funding("hyperliquid", ctx.now)
     return [{"universe": [{"szDecimals": 5, "name": "BTC", "maxLeverage": 40,
                            "marginTableId": 56}]},
-            [{"funding": "0.0000125", "openInterest": _num(native[i]), "prevDayPx": "60000.0",
-              "dayNtlVlm": "1000000.0", "premium": "0.0", "oraclePx": "60000.0",
-              "markPx": "60000.0", "midPx": "60000.0", "impactPxs": ["60000.0", "60001.0"],
+            [{"funding": _num(r1), "openInterest": _num(native[i]), "prevDayPx": px,
+              "dayNtlVlm": "1000000.0", "premium": "0.0", "oraclePx": px,
+              "markPx": px, "midPx": px, "impactPxs": [px, px],
               "dayBaseVlm": "10.0"}]]
 
 

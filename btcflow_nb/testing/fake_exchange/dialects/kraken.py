@@ -45,6 +45,25 @@ def ohlc(ctx, m):
     return 200, {"error": [], "result": {pair: rows, "last": last}}
 
 
+def ticker(ctx, m):
+    """``/0/public/Ticker?pair=A,B``: every pair asked (all without ``pair``) in one reply;
+    ``c`` = [last trade price, lot volume]."""
+    asked = [p for p in (ctx.q("pair") or ",".join(PAIRS)).split(",") if p]
+    unknown = [p for p in asked if p not in PAIRS]
+    if unknown:
+        return 200, {"error": ["EQuery:Unknown asset pair"]}
+    out = {}
+    for pid in asked:
+        last = ctx.truth.last_price(PAIRS[pid][4], ctx.now)
+        px, tick = _num(last), (0.00001 if PAIRS[pid][5] == 5 else 0.1)
+        out[pid] = {"a": [_num(round(last + tick, 5)), "1", "1.000"],
+                    "b": [_num(round(last - tick, 5)), "1", "1.000"], "c": [px, "0.01"],
+                    "v": ["10.0", "240.0"], "p": [px, px], "t": [100, 2400],
+                    "l": [px, px], "h": [px, px], "o": px}
+    return 200, {"error": [], "result": out}
+
+
 DIALECT = Dialect("kraken", routes=(
     ("GET", r"/0/public/AssetPairs", "markets", markets),
-    ("GET", r"/0/public/OHLC", "ohlcv", ohlc)))
+    ("GET", r"/0/public/OHLC", "ohlcv", ohlc),
+    ("GET", r"/0/public/Ticker", "ticker", ticker)))

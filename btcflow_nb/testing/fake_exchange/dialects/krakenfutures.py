@@ -54,22 +54,39 @@ def funding(ctx, m):
         for k, i in enumerate(idx)], "serverTime": "2024-01-01T00:00:00.000Z"}
 
 
-def ticker(ctx, m):
-    if m.group(1) != "PF_XBTUSD":
-        return 400, {"result": "error", "error": "symbol"}
+def _ticker_row(ctx):
+    """PF_XBTUSD's ticker: last / mark price, ``openInterest`` (BTC) and funding --
+    ``fundingRate`` (the current hour's, absolute: rate x mark price, USD per contract) and
+    ``fundingRatePrediction`` (the next hour's, absolute too)."""
     import numpy as np
     import pandas as pd
 
     t, btc = ctx.oi_native("krakenfutures")
     i = np.searchsorted(t, ctx.now, side="right") - 1
     last = ctx.truth.close_at("perp:krakenfutures", np.array([ctx.now]))[0]
+    _, r1, _, r2, _ = ctx.truth.upcoming_funding("krakenfutures", ctx.now)
     when = pd.Timestamp(int(ctx.now), unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return 200, {"result": "success", "serverTime": when, "ticker": {
+    return when, {
         "tag": "perpetual", "pair": "XBT:USD", "symbol": "PF_XBTUSD", "markPrice": float(last),
         "bid": float(last) - 1, "bidSize": 0.1, "ask": float(last) + 1, "askSize": 0.1,
         "vol24h": 8309.2546, "openInterest": float(btc[i]), "open24h": float(last),
         "indexPrice": float(last), "last": float(last), "lastTime": when, "lastSize": 0.01,
-        "suspended": False}}
+        "fundingRate": float(r1 * last), "fundingRatePrediction": float(r2 * last),
+        "suspended": False, "postOnly": False}
+
+
+def ticker(ctx, m):
+    if m.group(1) != "PF_XBTUSD":
+        return 400, {"result": "error", "error": "symbol"}
+    when, row = _ticker_row(ctx)
+    return 200, {"result": "success", "serverTime": when, "ticker": row}
+
+
+def tickers(ctx, m):
+    """``/tickers``: every instrument's ticker (ccxt ``fetch_tickers`` and
+    ``fetch_funding_rate(s)``)."""
+    when, row = _ticker_row(ctx)
+    return 200, {"result": "success", "serverTime": when, "tickers": [row]}
 
 
 #: PF_XBTUSD: ``openingDate`` 2022-01-01 (the instrument's own field, below)
@@ -80,4 +97,5 @@ DIALECT = Dialect("krakenfutures", first=FIRST, routes=(
     ("GET", r"/derivatives/api/v3/instruments", "markets", instruments),
     ("GET", r"/api/charts/v1/trade/([^/]+)/([^/]+)", "ohlcv", charts),
     ("GET", r"/derivatives/api/v4/historicalfundingrates", "funding", funding),
-    ("GET", r"/derivatives/api/v3/tickers/([^/]+)", "oi", ticker)))
+    ("GET", r"/derivatives/api/v3/tickers/([^/]+)", "oi", ticker),
+    ("GET", r"/derivatives/api/v3/tickers", "ticker", tickers)))

@@ -86,6 +86,30 @@ def open_interest(ctx, m):
         {"symbol": "XBTUSDTM", "openInterest": _num(native[i]), "ts": int(t[i])} for i in idx]}
 
 
+def ticker(ctx, m):
+    if ctx.q("symbol") != "XBTUSDTM":
+        return 200, {"code": "400100", "msg": "symbol not exists"}
+    px = ctx.truth.last_price("perp:kucoin", ctx.now)
+    return 200, {"code": "200000", "data": {
+        "sequence": ctx.now, "symbol": "XBTUSDTM", "side": "buy", "size": 1, "price": _num(px),
+        "bestBidSize": 10, "bestBidPrice": _num(px), "bestAskPrice": _num(px),
+        "tradeId": str(ctx.now), "ts": int(ctx.now) * 1_000_000, "bestAskSize": 10}}
+
+
+def funding_current(ctx, m):
+    """``/funding-rate/XBTUSDTM/current``: ``value`` is the rate of the current period
+    (settling at ``fundingTime``), ``predictedValue`` the next one; ``timePoint`` the
+    period's start."""
+    if m.group(1) != "XBTUSDTM":
+        return 200, {"code": "400100", "msg": "symbol not exists"}
+    t1, r1, _, r2, hours = ctx.truth.upcoming_funding("kucoin", ctx.now)
+    step = int(hours * HOUR_MS)
+    return 200, {"code": "200000", "data": {
+        "symbol": ".XBTUSDTMFPI8H", "granularity": step, "timePoint": t1 - step,
+        "value": float(r1), "predictedValue": float(r2), "fundingRateCap": 0.003,
+        "fundingRateFloor": -0.003, "period": 0, "fundingTime": t1}}
+
+
 #: XBTUSDTM: ``firstOpenDate`` 1585555200000 (2020-03-30, the contract's market info above) is
 #: where funding and OI start; klines start later: the venue's oldest kline is undocumented,
 #: and a window from 2020-03-30 to 2021-01-24 came back empty from the real venue (2026-11),
@@ -98,4 +122,6 @@ DIALECT = Dialect("kucoinfutures", first=FIRST, routes=(
     ("GET", r"/api/v1/contracts/active", "markets", contracts),
     ("GET", r"/api/v1/kline/query", "ohlcv", kline),
     ("GET", r"/api/v1/contract/funding-rates", "funding", funding),
-    ("GET", r"/api/ua/v1/market/open-interest", "oi_history", open_interest)))
+    ("GET", r"/api/ua/v1/market/open-interest", "oi_history", open_interest),
+    ("GET", r"/api/v1/ticker", "ticker", ticker),
+    ("GET", r"/api/v1/funding-rate/([^/]+)/current", "funding_rate", funding_current)))

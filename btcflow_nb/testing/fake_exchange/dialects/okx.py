@@ -147,6 +147,44 @@ def oi(ctx, m):
         "oiCcy": _num(base[0]), "oiUsd": _num(usd[0]), "ts": str(ctx.now)}]}
 
 
+def _ticker_row(ctx, inst_id):
+    px = _num(ctx.truth.last_price(SERIES[inst_id], ctx.now))
+    return {"instType": "SPOT" if inst_id == "BTC-USDT" else "SWAP", "instId": inst_id,
+            "last": px, "lastSz": "0.01", "askPx": px, "askSz": "1", "bidPx": px, "bidSz": "1",
+            "open24h": px, "high24h": px, "low24h": px, "volCcy24h": "100", "vol24h": "100",
+            "sodUtc0": px, "sodUtc8": px, "ts": str(ctx.now)}
+
+
+def ticker(ctx, m):
+    inst_id = ctx.q("instId")
+    if inst_id not in SERIES:
+        return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+    return 200, {"code": "0", "msg": "", "data": [_ticker_row(ctx, inst_id)]}
+
+
+def tickers(ctx, m):
+    """Every instrument of ``instType`` in one reply."""
+    kind = ctx.q("instType")
+    ids = [i for i in SERIES if (i == "BTC-USDT") == (kind == "SPOT")] \
+        if kind in ("SPOT", "SWAP") else []
+    return 200, {"code": "0", "msg": "", "data": [_ticker_row(ctx, i) for i in ids]}
+
+
+def funding_rate(ctx, m):
+    """The current period's rate (settles at ``fundingTime``) and the next period's
+    (``nextFundingRate``, settling at ``nextFundingTime``)."""
+    key = SWAPS.get(ctx.q("instId"))
+    if key is None:
+        return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+    t1, r1, t2, r2, _ = ctx.truth.upcoming_funding(key, ctx.now)
+    return 200, {"code": "0", "msg": "", "data": [{
+        "instType": "SWAP", "instId": ctx.q("instId"), "fundingRate": _num(r1),
+        "fundingTime": str(t1), "nextFundingRate": _num(r2), "nextFundingTime": str(t2),
+        "method": "next_period", "maxFundingRate": "0.00375", "minFundingRate": "-0.00375",
+        "premium": "0", "settFundingRate": _num(r1), "settState": "settled",
+        "ts": str(ctx.now)}]}
+
+
 #: first bars: BTC-USDT spot history-candles 2018-01-11 11:00 UTC, BTC-USDT-SWAP 2019-12-16
 #: 06:00 UTC (both: the oldest rows OKX's /market/history-candles serves, as collected in the
 #: public PietroC21/Crypto-PerpetualFutures files); BTC-USD-SWAP opened 2018-12-11 (OKEx
@@ -160,4 +198,7 @@ DIALECT = Dialect("okx", first=FIRST, routes=(
     ("GET", r"/api/v5/market/(?:history-)?candles", "ohlcv", candles),
     ("GET", r"/api/v5/public/funding-rate-history", "funding", funding),
     ("GET", r"/api/v5/rubik/stat/contracts/open-interest-history", "oi_history", oi_hist),
-    ("GET", r"/api/v5/public/open-interest", "oi", oi)))
+    ("GET", r"/api/v5/public/open-interest", "oi", oi),
+    ("GET", r"/api/v5/market/ticker", "ticker", ticker),
+    ("GET", r"/api/v5/market/tickers", "ticker", tickers),
+    ("GET", r"/api/v5/public/funding-rate", "funding_rate", funding_rate)))
