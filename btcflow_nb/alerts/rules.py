@@ -163,10 +163,15 @@ def latest_closed_bar(now: pd.Timestamp, timeframe: str) -> pd.Timestamp:
     return bar_open(pd.DatetimeIndex([current - pd.Timedelta(microseconds=1)]), tf)[0]
 
 
-def alert_key(rule_id: str, kind: str, bar: pd.Timestamp, provisional: bool) -> str:
+def alert_key(rule_id: str, kind: str, bar: pd.Timestamp, provisional: bool,
+              retraction: bool = False) -> str:
     """The idempotency key of an alert: a hash of the rule, the bar, the kind and whether it is
-    provisional. The same alert always gets the same key, so a receiver can drop a repeat."""
+    provisional. The same alert always gets the same key, so a receiver can drop a repeat.
+    ``retraction``: the key of the notice retracting that alert (same family: the text of the
+    alert's key with ``|retracted`` appended, hashed)."""
     state = "provisional" if provisional else "closed"
+    if retraction:
+        state += "|retracted"
     text = f"{rule_id}|{kind}|{pd.Timestamp(bar).isoformat()}|{state}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
