@@ -247,6 +247,9 @@ def test_a_permanent_refusal_is_dead_lettered_not_retried_and_reported(tmp_path,
     text, status = status_report(w.state)
     assert status == 1 and "DEAD webhook http://127.0.0.1:" in text and "HTTP 404" in text
     assert "secret-token" not in text
+    from btcflow_nb.cli import main
+
+    assert main(["watch", "--status", "--state", str(tmp_path / "s.json")]) == 1
     assert w.state.requeue_dead() == 1
     assert w.run_once().ok and len(hook.requests) == n + 1   # after --requeue-dead: sent
     assert status_report(w.state)[1] == 0
