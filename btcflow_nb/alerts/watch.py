@@ -188,6 +188,8 @@ class Watcher:
                 name = f"{rule.rule_id}:{kind}"
                 if mark is None:   # the first bar this (rule, kind) evaluates
                     evaluated_from[name] = since if since is not None else new_mark
+                else:   # a state from before evaluated_from: late onsets from its watermark on
+                    evaluated_from[name] = self.state.evaluated_from(rule.rule_id, kind)
                 for bar, prov in [(b, False) for b in closed] + [(b, True) for b in provisional]:
                     alert = build_alert(m, bar, kind, rule_id=rule.rule_id, provisional=prov,
                                         evaluated_at=now, data=about)

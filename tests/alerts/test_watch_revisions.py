@@ -287,3 +287,24 @@ def test_smtp_5xx_is_permanent_4xx_temporary(tmp_path, smtp, cert, smtp_env, mon
 def test_status_of_an_empty_state(tmp_path):
     text, status = status_report(WatchState(tmp_path / "none.json", read_only=True))
     assert status == 0 and "0 dead-lettered" in text
+
+
+def test_a_state_written_before_evaluated_from_looks_for_late_onsets_from_its_watermark(
+        tmp_path):
+    truth = synth(oi_jump=BAR, hot_settle=SETTLE)
+    fetch = lambda v, tf, c, until: known_at(truth, until)   # noqa: E731
+    clock = Clock(_h(14, 1))
+    w = _watcher(tmp_path, ["overleveraged"], clock, fetch, since=_h(11))
+    w.run_once()
+    w.close()
+    path = tmp_path / "s.json"
+    old = json.loads(path.read_text())
+    del old["evaluated_from"], old["refreshed"]    # as an earlier watch wrote it
+    path.write_text(json.dumps(old))
+    w = _watcher(tmp_path, ["overleveraged"], clock, fetch)
+    for t in (_h(15, 1), _h(16, 1), _h(17, 1)):
+        clock.t = t
+        w.run_once()
+    w.close()
+    sent = [a["bar_open"] for a in _lines(tmp_path) if a["kind"] == "overleveraged"]
+    assert sent == [BAR.isoformat()]   # from the old watermark (13:00) on, not the 11:00 bar
