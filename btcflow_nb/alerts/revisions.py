@@ -57,7 +57,7 @@ from ..timeframes import bar_open, next_bar_open
 from .message import build_alert
 from .rules import KIND_SIGNAL, alert_key
 
-__all__ = ["DEFAULT_WINDOW", "revision_window", "revisions", "mask_unfinal"]
+__all__ = ["DEFAULT_WINDOW", "revision_window", "revisions", "mask_unfinal", "venue_names"]
 
 #: the re-evaluation window when the data holds no funding event (8 h: the usual interval)
 DEFAULT_WINDOW = pd.Timedelta(hours=8)
@@ -134,6 +134,21 @@ def revisions(metrics: pd.DataFrame, kind: str, *, rule_id: str, now: pd.Timesta
     return out
 
 
+def venue_names(md) -> list:
+    """The venue names (``spot:coinbase``) of ``md``'s price columns (``coinbase`` in the
+    spot frame; frames built by hand may already use full names)."""
+    return [c if ":" in str(c) else f"{kind}:{c}"
+            for kind, frame in (("spot", md.spot), ("perp", md.perp)) for c in frame.columns]
+
+
+def _column(frame, venue: str, kind: str):
+    """The column of ``venue`` (``spot:kraken``) in a price frame of ``kind``, or None."""
+    if venue in frame.columns:
+        return venue
+    prefix, _, key = venue.partition(":")
+    return key if prefix == kind and key in frame.columns else None
+
+
 def mask_unfinal(md, failed: list, final_until: dict, fallback: pd.Timestamp | None, tf: str):
     """``md`` with the price and OI rows of each ``failed`` venue removed at the bars that
     closed after ``final_until[venue]`` (its last good refresh; missing: ``fallback``, a bar
@@ -150,13 +165,15 @@ def mask_unfinal(md, failed: list, final_until: dict, fallback: pd.Timestamp | N
         first = pd.Timestamp(first)
         for name in ("spot", "perp"):
             frame = spot if name == "spot" else perp
-            if venue in frame.columns and (frame.index >= first).any():
+            column = _column(frame, venue, name)
+            if column is not None and (frame.index >= first).any():
                 frame = frame.copy()
-                frame.loc[frame.index >= first, venue] = float("nan")
+                frame.loc[frame.index >= first, column] = float("nan")
                 masked[venue] = first.isoformat()
                 spot, perp = (frame, perp) if name == "spot" else (spot, frame)
-        if len(oi) and "venue" in oi:
-            drop = (oi["venue"].astype(str) == venue) & (oi["time"] >= first)
+        if len(oi) and "venue" in oi and venue.startswith("perp:"):
+            names = oi["venue"].astype(str)
+            drop = names.isin([venue, venue.partition(":")[2]]) & (oi["time"] >= first)
             if drop.any():
                 oi = oi.loc[~drop.to_numpy()]
                 masked[venue] = first.isoformat()

@@ -45,7 +45,7 @@ from ..timeframes import to_timestamp
 from .channels import DeliveryError
 from .config import WatchConfig
 from .message import build_alert
-from .revisions import mask_unfinal, revision_window, revisions
+from .revisions import mask_unfinal, revision_window, revisions, venue_names
 from .rules import fetch_timeframe_for, fired_bars, latest_closed_bar
 from .state import WatchState
 
@@ -137,8 +137,7 @@ class Watcher:
             return None, {}
         md.meta["fetched_at"] = now.isoformat()   # the watcher's clock judges open bars
         failed = sorted((md.meta.get("errors") or {}).keys())
-        good = {v: now.isoformat() for v in list(md.spot.columns) + list(md.perp.columns)
-                if v not in failed}
+        good = {v: now.isoformat() for v in venue_names(md) if v not in failed}
         if failed:
             marks = [self.state.watermark(r.rule_id, k) for r in rules for k in r.kinds]
             marks = [m for m in marks if m is not None]
