@@ -20,7 +20,8 @@
                      [--as-of TIME] [--venues NAME ...] [--cache-dir DIR] [--status]
                      [--requeue-dead]
         Evaluate alert rules on bar close and deliver the alerts (see `btcflow_nb.alerts`);
-        exit status with --once: 0 all delivered, 1 a channel or the refresh failed.
+        exit status with --once: 0 all delivered, 1 a channel or the refresh failed or a
+        delivery was refused permanently (dead-lettered; --status lists them).
     btcflow-nb render ...
         Execute notebooks and export HTML (see ``btcflow-nb render --help``).
 
