@@ -19,9 +19,11 @@
     btcflow-nb watch [--config FILE] [--webhook URL] [--email ADDR] [--jsonl PATH] [--stdout]
                      [--desktop] [--alerts KIND,...] [--timeframe TF] [--intrabar]
                      [--every DURATION] [--state PATH] [--since TIME] [--once] [--dry-run]
-                     [--as-of TIME]
+                     [--as-of TIME] [--venues NAME ...] [--cache-dir DIR] [--status]
+                     [--requeue-dead]
         Evaluate alert rules on bar close and deliver the alerts (see `btcflow_nb.alerts`);
-        exit status with --once: 0 all delivered, 1 a channel or the refresh failed.
+        exit status with --once: 0 all delivered, 1 a channel or the refresh failed or a
+        delivery was refused permanently (dead-lettered; --status lists them).
     btcflow-nb render ...
         Execute notebooks and export HTML (see ``btcflow-nb render --help``).
 
@@ -120,10 +122,15 @@ def _watch_parser(sub) -> None:
     w.add_argument("--as-of", metavar="TIME", help="with --once or --dry-run: evaluate as if "
                    "the clock said TIME (a replay; data is fetched up to TIME)")
     w.add_argument("--venues", nargs="+", metavar="NAME", help="venues to fetch")
-    w.add_argument("--cache-dir", default=None)
+    w.add_argument("--cache-dir", metavar="DIR", default=None, help="cache directory "
+                   "(default: $BTCFLOW_NB_CACHE_DIR or ~/.cache/btcflow-nb)")
     w.add_argument("--once", action="store_true", help="one cycle, then exit")
     w.add_argument("--dry-run", action="store_true",
                    help="evaluate and print what would be sent; send and record nothing")
+    w.add_argument("--status", action="store_true", help="print the state (watermarks, "
+                   "pending and dead-lettered deliveries) and exit: 1 if any is dead")
+    w.add_argument("--requeue-dead", action="store_true", help="put dead-lettered deliveries "
+                   "back to pending (after fixing the channel), then run as asked")
 
 
 def _import(args) -> int:

@@ -8,9 +8,15 @@ with STARTTLS, an append-only JSONL file, stdout, desktop notifications -- retri
 recorded in an atomically written state file so that a restart never re-sends what was delivered
 and a crash never loses an alert (the idempotency key lets a receiver drop a repeat).
 
+Data that changes after a bar's first evaluation (funding settled up to 8 h later, a venue that
+failed to refresh) is handled by `revisions`: late onsets are sent labelled late, vanished ones
+retracted, a failed venue's unfinal bars treated as missing. A permanent refusal (webhook 4xx,
+SMTP 5xx) is dead-lettered in the state, not retried (``--status``, ``--requeue-dead``).
+
 Modules: `rules` (kinds, `Rule`, which bars fire), `message` (the alert and its bodies, with the
 `btcflow_nb.explain` explanation), `channels`, `state` (the state file), `config` (TOML/JSON file
-and flags), `watch` (`Watcher`, `CycleResult`).
+and flags), `revisions` (late onsets, retractions, stale venues), `watch` (`Watcher`,
+`CycleResult`).
 
 >>> from btcflow_nb.alerts import Watcher, load_watch_config      # doctest: +SKIP
 >>> w = Watcher(load_watch_config("watch.toml"))                   # doctest: +SKIP

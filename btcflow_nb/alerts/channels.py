@@ -9,6 +9,14 @@ went wrong, with every secret of the channel replaced by ``***``.
   ``idempotency_key``; also sent as the ``Idempotency-Key`` header), ``"slack"``, ``"discord"``;
   ``"auto"`` picks Slack for ``hooks.slack.com``, Discord for ``discord.com/api/webhooks``,
   else JSON. Any 2xx is success; anything else, a timeout or a refused connection fails.
+
+**Permanent or temporary.** A failure is *permanent* (``DeliveryError.permanent``: retrying the
+same message cannot help) when the receiver said so: a webhook answering 4xx other than 408
+(request timeout) and 429 (too many requests) -- 400 bad body, 401/403 refused token, 404/410
+gone; an SMTP server answering 5xx (530/535 login refused, 550 mailbox unknown, 554 rejected)
+or a server without STARTTLS. Everything else is *temporary* and retried: webhook 5xx, 408,
+429, timeouts and refused connections; SMTP 4xx (421, 450, 451, 452), dropped connections.
+``DeliveryError.code`` names the reply (``"HTTP 404"``, ``"SMTP 535"``, ``"no STARTTLS"``).
 - :class:`EmailChannel`: SMTP with STARTTLS (required unless ``starttls=False``: credentials are
   never sent in clear), login with the user and password read from environment variables
   (``BTCFLOW_NB_SMTP_USER`` / ``BTCFLOW_NB_SMTP_PASSWORD`` by default). ``Message-ID`` and
@@ -50,7 +58,18 @@ ENV_SMTP_PASSWORD = "BTCFLOW_NB_SMTP_PASSWORD"
 
 
 class DeliveryError(RuntimeError):
-    """A channel did not accept an alert (the message names the channel, never a secret)."""
+    """A channel did not accept an alert (the message names the channel, never a secret).
+
+    ``permanent``: the receiver refused for good (do not retry); ``code``: its reply code."""
+
+    def __init__(self, message: str, *, permanent: bool = False, code: str | None = None):
+        super().__init__(message)
+        self.permanent, self.code = bool(permanent), code
+
+
+def webhook_status_is_permanent(status: int) -> bool:
+    """HTTP 4xx except 408 and 429: the same request will be refused again."""
+    return 400 <= status < 500 and status not in (408, 429)
 
 
 def _hash_id(kind: str, *parts) -> str:
@@ -80,7 +99,8 @@ class Channel:
         try:
             self.send(alert)
         except DeliveryError as exc:
-            raise DeliveryError(self.redact(str(exc))) from None
+            raise DeliveryError(self.redact(str(exc)), permanent=exc.permanent,
+                                code=exc.code) from None
         except Exception as exc:  # noqa: BLE001 - reported per channel, never fatal to others
             raise DeliveryError(self.redact(f"{self.name}: {type(exc).__name__}: {exc}")) from None
 
@@ -124,7 +144,11 @@ class WebhookChannel(Channel):
                 resp.read()
                 status = resp.status
         except urllib.error.HTTPError as exc:
-            raise DeliveryError(f"{self.name} answered HTTP {exc.code} {exc.reason}") from None
+            exc.close()   # its response holds the socket
+            permanent = webhook_status_is_permanent(exc.code)
+            raise DeliveryError(f"{self.name} answered HTTP {exc.code} {exc.reason}"
+                                + (" (permanent: not retried)" if permanent else ""),
+                                permanent=permanent, code=f"HTTP {exc.code}") from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, (socket.timeout, TimeoutError)):
@@ -135,7 +159,9 @@ class WebhookChannel(Channel):
         except (ConnectionError, OSError) as exc:
             raise DeliveryError(f"{self.name} unreachable: {type(exc).__name__}: {exc}") from None
         if not 200 <= status < 300:
-            raise DeliveryError(f"{self.name} answered HTTP {status}")
+            raise DeliveryError(f"{self.name} answered HTTP {status}",
+                                permanent=webhook_status_is_permanent(status),
+                                code=f"HTTP {status}")
 
 
 class EmailChannel(Channel):
@@ -181,7 +207,8 @@ class EmailChannel(Channel):
                 if self.starttls:
                     if not smtp.has_extn("starttls"):
                         raise DeliveryError(f"{where}: the server does not offer STARTTLS "
-                                            f"(refusing to send credentials or alerts in clear)")
+                                            f"(refusing to send credentials or alerts in clear)",
+                                            permanent=True, code="no STARTTLS")
                     ctx = ssl.create_default_context(cafile=self.cafile)
                     smtp.starttls(context=ctx)
                     smtp.ehlo()
@@ -189,18 +216,31 @@ class EmailChannel(Channel):
                     smtp.login(self.username, self.password or "")
                 refused = smtp.send_message(self.message(alert))
                 if refused:
-                    raise DeliveryError(f"{where}: recipients refused: {sorted(refused)}")
+                    raise _recipients_refused(where, refused)
         except smtplib.SMTPResponseException as exc:
             text = exc.smtp_error.decode(errors="replace") if isinstance(
                 exc.smtp_error, bytes) else str(exc.smtp_error)
-            raise DeliveryError(f"{where}: server refused with {exc.smtp_code} {text}") from None
+            permanent = 500 <= int(exc.smtp_code) < 600
+            raise DeliveryError(f"{where}: server refused with {exc.smtp_code} {text}"
+                                + (" (permanent: not retried)" if permanent else ""),
+                                permanent=permanent, code=f"SMTP {exc.smtp_code}") from None
         except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(f"{where}: recipients refused: {sorted(exc.recipients)}") from None
+            raise _recipients_refused(where, exc.recipients) from None
         except (socket.timeout, TimeoutError):
             raise DeliveryError(f"{where}: no answer within {self.timeout:g} s") from None
         except (ConnectionError, OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"{where} unreachable or failed: {type(exc).__name__}: "
                                 f"{exc}") from None
+
+
+def _recipients_refused(where: str, refused: dict) -> DeliveryError:
+    """Refused recipients ({address: (code, text)}): permanent when every code is 5xx."""
+    codes = sorted({int(c) for c, _ in refused.values()})
+    permanent = bool(codes) and all(500 <= c < 600 for c in codes)
+    return DeliveryError(f"{where}: recipients refused: {sorted(refused)} (SMTP "
+                         f"{', '.join(map(str, codes))})"
+                         + (" (permanent: not retried)" if permanent else ""),
+                         permanent=permanent, code="SMTP " + ",".join(map(str, codes)))
 
 
 class JsonlChannel(Channel):

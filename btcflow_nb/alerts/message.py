@@ -120,9 +120,13 @@ def text_body(alert: dict) -> str:
     v = alert["values"]
     state = ("PROVISIONAL (the bar is still open: values can change)" if alert["provisional"]
              else "closed")
-    lines = [
-        alert["title"],
-        "",
+    lines = [alert["title"], ""]
+    if alert.get("notice"):   # LATE / RETRACTED (btcflow_nb.alerts.revisions)
+        lines += [alert["notice"]]
+        if alert.get("retracts"):
+            lines += [f"Retracts the alert with idempotency key {alert['retracts']}"]
+        lines += [""]
+    lines += [
         f"What: {alert['what']}",
         f"Bar: {alert['timeframe']} bar opened {alert['bar_open']}, closes {alert['bar_close']}"
         f" ({state})",

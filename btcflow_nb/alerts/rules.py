@@ -34,18 +34,18 @@ evaluated, never the whole history -- a new watcher does not send every onset si
 labelled **provisional** (its close, z-scores and signals can still change), fire at most once per
 bar, and have their own idempotency key, distinct from the alert of the same bar once closed.
 When the bar closes it is evaluated again like any other; an onset that vanished by the close
-sends nothing more (no retraction).
+is followed by a **retraction** notice (`btcflow_nb.alerts.revisions`).
 
 Between bar closes a cycle costs nothing: the data is refreshed only when some (rule, kind) has
 a closed bar after its watermark (or no watermark yet), or a rule is intrabar -- a daily rule
 with ``--every 1m`` asks the venues once a day, one request per series.
 
-A bar's values are those known at its first evaluation after its close; data arriving later does
-not re-fire it. This matters for **funding**: a bar's funding TWAP is built from settled funding
-events, and an 8-hourly venue settles the hours before 08:00 only at 08:00, so an hourly bar's
-funding can still be NaN when the bar closes. A condition on a NaN never passes (no data
-confirms nothing): a signal that needs funding fires only once its funding is known, and an onset
-that appears on an old bar after a later settlement is not sent.
+Data can change after a bar's first evaluation: a bar's **funding** TWAP is built from settled
+funding events, and an 8-hourly venue settles the hours before 08:00 only at 08:00, so an
+hourly bar's funding can still be NaN when the bar closes (a condition on a NaN never passes).
+Each cycle therefore re-evaluates the recently closed bars (within the longest funding interval)
+and sends an onset that appeared late, labelled **late**, or a **retraction** of one that
+vanished: see `btcflow_nb.alerts.revisions`.
 """
 from __future__ import annotations
 
@@ -163,10 +163,15 @@ def latest_closed_bar(now: pd.Timestamp, timeframe: str) -> pd.Timestamp:
     return bar_open(pd.DatetimeIndex([current - pd.Timedelta(microseconds=1)]), tf)[0]
 
 
-def alert_key(rule_id: str, kind: str, bar: pd.Timestamp, provisional: bool) -> str:
+def alert_key(rule_id: str, kind: str, bar: pd.Timestamp, provisional: bool,
+              retraction: bool = False) -> str:
     """The idempotency key of an alert: a hash of the rule, the bar, the kind and whether it is
-    provisional. The same alert always gets the same key, so a receiver can drop a repeat."""
+    provisional. The same alert always gets the same key, so a receiver can drop a repeat.
+    ``retraction``: the key of the notice retracting that alert (same family: the text of the
+    alert's key with ``|retracted`` appended, hashed)."""
     state = "provisional" if provisional else "closed"
+    if retraction:
+        state += "|retracted"
     text = f"{rule_id}|{kind}|{pd.Timestamp(bar).isoformat()}|{state}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -6,9 +6,16 @@ Format (JSON)::
      "watermarks": {"<rule id>:<kind>": "<ISO bar open>"},
      "channels":   {"<channel id>": "<safe description>"},
      "alerts": {"<idempotency key>": {"alert": {...message...}, "created": "<ISO>",
-                "deliveries": {"<channel id>": {"status": "pending" | "delivered",
+                "deliveries": {"<channel id>": {"status": "pending" | "delivered" | "dead",
                                                 "attempts": n, "error": str | null,
-                                                "at": "<ISO>"}}}}}
+                                                "code": str | null, "at": "<ISO>"}}}},
+     "evaluated_from": {"<rule id>:<kind>": "<ISO bar open>"},
+     "refreshed": {"<timeframe>": {"<venue>": "<ISO time of its last good refresh>"}}}
+
+``evaluated_from`` is the first bar each (rule, kind) ever evaluated (late onsets are looked for
+only from there on: a new watcher never sends history as "late"); ``refreshed`` says until when
+each venue's cached bars are final (`btcflow_nb.alerts.revisions`). Both keys were added within
+version 1: a file without them reads as empty ones.
 
 Channel ids are hashes (``webhook-3f2a...``): a webhook URL, an SMTP password or any other
 secret is never written here.
@@ -29,6 +36,10 @@ Guarantees
   (renamed ``<state>.corrupt-<time>``) with a warning naming both paths; the watcher then starts
   as on a first run (the latest closed bar only, ``since`` ignored), so no history is re-sent. A state written by
   another version is refused with an error naming the versions (the file is left untouched).
+- **Dead letters**: a delivery refused *permanently* (`DeliveryError.permanent`: an SMTP 5xx
+  reply, a webhook 4xx other than 408/429, a refused login) is marked ``"dead"`` with the
+  reason and the code: never retried automatically, listed by ``btcflow-nb watch --status``
+  and put back to pending by ``--requeue-dead`` (after fixing the channel).
 - **Bounded**: alerts delivered on every channel are pruned beyond the newest
   :data:`KEEP_DELIVERED` (watermarks already stop their bars from being evaluated again).
 """
@@ -118,7 +129,8 @@ class WatchState:
     @staticmethod
     def _empty() -> dict:
         return {"format": STATE_FORMAT, "version": STATE_VERSION, "updated": _now_iso(),
-                "watermarks": {}, "channels": {}, "alerts": {}}
+                "watermarks": {}, "channels": {}, "alerts": {}, "evaluated_from": {},
+                "refreshed": {}}
 
     def _read(self) -> dict:
         if not self.path.exists():
@@ -135,6 +147,8 @@ class WatchState:
                              f"reads version {STATE_VERSION}); it was left untouched: move it "
                              f"away or pass another --state")
         if ok and all(isinstance(data.get(k), dict) for k in ("watermarks", "channels", "alerts")):
+            data.setdefault("evaluated_from", {})
+            data.setdefault("refreshed", {})
             return data
         if self.read_only:
             log.warning("state file %s is corrupt (not a btcflow-nb watch state); read as "
@@ -167,12 +181,38 @@ class WatchState:
     def has_alert(self, key: str) -> bool:
         return key in self.data["alerts"]
 
-    def record(self, alerts: list, channels: dict, watermarks: dict) -> list:
+    def evaluated_from(self, rule_id: str, kind: str):
+        """The first bar (rule, kind) evaluated (a state without it: its watermark)."""
+        import pandas as pd
+
+        name = f"{rule_id}:{kind}"
+        value = self.data["evaluated_from"].get(name, self.data["watermarks"].get(name))
+        return None if value is None else pd.Timestamp(value)
+
+    def refreshed(self, timeframe: str) -> dict:
+        """{venue: ISO time} of each venue's last good refresh of ``timeframe`` bars."""
+        return dict(self.data["refreshed"].get(timeframe, {}))
+
+    def alerts_of(self, rule_id: str, kind: str) -> list:
+        """The recorded alerts (and notices) of one rule and kind."""
+        with self._lock:
+            return [e["alert"] for e in self.data["alerts"].values()
+                    if e["alert"].get("rule_id") == rule_id and e["alert"].get("kind") == kind]
+
+    def record(self, alerts: list, channels: dict, watermarks: dict, *,
+               evaluated_from: dict | None = None, refreshed: dict | None = None) -> list:
         """Add ``alerts`` (pending on every channel of ``channels``: id -> description) and move
-        the ``watermarks`` ({"<rule>:<kind>": bar}) in one atomic save. Returns the alerts that
-        were new (a key already recorded is not added twice)."""
+        the ``watermarks`` ({"<rule>:<kind>": bar}) in one atomic save; ``evaluated_from``
+        ({"<rule>:<kind>": bar}) is kept only where none is recorded yet; ``refreshed``
+        ({timeframe: {venue: ISO}}) is merged. Returns the alerts that were new (a key already
+        recorded is not added twice)."""
         new = []
         with self._lock:
+            for name, bar in (evaluated_from or {}).items():
+                if bar is not None:
+                    self.data["evaluated_from"].setdefault(name, bar.isoformat())
+            for tf, venues in (refreshed or {}).items():
+                self.data["refreshed"].setdefault(tf, {}).update(venues)
             self.data["channels"].update(channels)
             for alert in alerts:
                 key = alert["idempotency_key"]
@@ -181,7 +221,7 @@ class WatchState:
                 self.data["alerts"][key] = {
                     "alert": alert, "created": _now_iso(),
                     "deliveries": {cid: {"status": "pending", "attempts": 0, "error": None,
-                                         "at": None} for cid in channels}}
+                                         "code": None, "at": None} for cid in channels}}
                 new.append(alert)
             for name, bar in watermarks.items():
                 if bar is not None:
@@ -195,7 +235,8 @@ class WatchState:
         with self._lock:
             out = [e["alert"] for e in self.data["alerts"].values()
                    if e["deliveries"].get(channel_id, {}).get("status") == "pending"]
-        return sorted(out, key=lambda a: (a["bar_open"], a["kind"]))
+        # a retraction goes after the alert it retracts
+        return sorted(out, key=lambda a: (a["bar_open"], a["kind"], bool(a.get("retraction"))))
 
     def drop_channels_not_in(self, channel_ids) -> list:
         """Pending deliveries to channels no longer configured are dropped (returns their
@@ -212,15 +253,41 @@ class WatchState:
         return sorted(set(dropped))
 
     def mark(self, key: str, channel_id: str, *, delivered: bool, error: str | None = None,
-             attempts: int = 1) -> None:
+             attempts: int = 1, dead: bool = False, code: str | None = None) -> None:
+        """Record a delivery: ``delivered``, else failed (still pending, or ``dead``: refused
+        permanently with ``code``, never retried automatically)."""
         with self._lock:
             d = self.data["alerts"][key]["deliveries"][channel_id]
             d["attempts"] += attempts
             d["at"] = _now_iso()
             d["error"] = None if delivered else error
+            d["code"] = None if delivered else code
             if delivered:
                 d["status"] = "delivered"
+            elif dead:
+                d["status"] = "dead"
             self.save()
+
+    def dead_letters(self) -> list:
+        """``[(channel description, alert, delivery)]`` of every dead delivery, oldest first."""
+        with self._lock:
+            out = [(self.data["channels"].get(cid, cid), e["alert"], dict(d))
+                   for e in self.data["alerts"].values()
+                   for cid, d in e["deliveries"].items() if d.get("status") == "dead"]
+        return sorted(out, key=lambda x: (x[1]["bar_open"], x[1]["kind"], x[0]))
+
+    def requeue_dead(self) -> int:
+        """Put every dead delivery back to pending (after the channel was fixed); returns how
+        many."""
+        n = 0
+        with self._lock:
+            for e in self.data["alerts"].values():
+                for d in e["deliveries"].values():
+                    if d.get("status") == "dead":
+                        d["status"], n = "pending", n + 1
+            if n:
+                self.save()
+        return n
 
     def delivery(self, key: str, channel_id: str) -> dict:
         with self._lock:
@@ -228,7 +295,7 @@ class WatchState:
 
     def _prune(self) -> None:
         done = [(e["created"], k) for k, e in self.data["alerts"].items()
-                if all(d["status"] == "delivered" for d in e["deliveries"].values())]
+                if all(d["status"] != "pending" for d in e["deliveries"].values())]
         if len(done) > KEEP_DELIVERED:
             for _, key in sorted(done)[: len(done) - KEEP_DELIVERED]:
                 del self.data["alerts"][key]

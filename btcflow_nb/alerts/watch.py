@@ -7,20 +7,25 @@ One **cycle** (`Watcher.run_once`):
    it is up to date; an empty cache gets the default history first). A refresh in which every
    venue fails is reported and the rules on it are skipped this cycle (their watermarks do not
    move: nothing is lost); venues that fail while others answer are named in each alert
-   (``data.failed_venues``).
+   (``data.failed_venues``) and their bars that were not final at their last good refresh are
+   treated as missing (`btcflow_nb.alerts.revisions.mask_unfinal`: no stale close in a basket).
    Rules with nothing to do -- no bar closed since their watermarks, not intrabar -- are not
    refreshed at all (`Watcher._due`): between closes a cycle costs no request.
 2. *evaluate*: :func:`btcflow_nb.flow_metrics` with each rule's settings; the bars to look at are
    chosen by :func:`btcflow_nb.alerts.rules.fired_bars` (closed bars after the watermark; first
-   run: the latest closed bar). The clock (``clock=``) decides which bars are closed; it is also
+   run: the latest closed bar); the closed bars of a recent window are re-evaluated for late
+   onsets and retractions (`btcflow_nb.alerts.revisions`). The clock (``clock=``) decides which bars are closed; it is also
    written to ``md.meta["fetched_at"]`` so ``open_bar`` and ``explain`` agree with it.
 3. *record*: new alerts are written to the state as pending on every channel, with the moved
    watermarks, in one atomic save -- before anything is sent.
 4. *deliver*: each channel runs in its own thread (a slow or failing channel never holds up the
    others) and sends its pending alerts oldest first, each retried with exponential backoff
    (`RetrySettings`); a success is recorded at once; an alert that still fails stays pending
-   (retried on the next cycle) and the channel stops for this cycle. The result says which
-   channels failed and why.
+   (retried on the next cycle) and the channel stops for this cycle. A *permanent* refusal
+   (`DeliveryError.permanent`: webhook 4xx but 408/429, SMTP 5xx, login refused) is not
+   retried: that delivery is dead-lettered in the state with the code and reason
+   (``result.dead``; ``--status`` lists it, ``--requeue-dead`` retries it) and the channel goes
+   on with its next alert. The result says which channels failed and why.
 
 `Watcher.run` repeats cycles every ``config.every`` seconds until stopped.
 """
@@ -40,6 +45,7 @@ from ..timeframes import to_timestamp
 from .channels import DeliveryError
 from .config import WatchConfig
 from .message import build_alert
+from .revisions import mask_unfinal, revision_window, revisions, venue_names
 from .rules import fetch_timeframe_for, fired_bars, latest_closed_bar
 from .state import WatchState
 
@@ -51,7 +57,8 @@ log = logging.getLogger("btcflow_nb.watch")
 @dataclass
 class CycleResult:
     """What one cycle did: ``alerts`` (new this cycle), ``delivered`` ({channel name: count}),
-    ``failed`` ({channel name: last error}), ``errors`` (evaluation problems, e.g. every venue
+    ``failed`` ({channel name: last error}), ``dead`` ([(channel name, key, code, error)]:
+    refused permanently this cycle), ``errors`` (evaluation problems, e.g. every venue
     failed), ``pending`` (deliveries still owed after the cycle)."""
 
     alerts: list = field(default_factory=list)
@@ -59,10 +66,11 @@ class CycleResult:
     failed: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
     pending: int = 0
+    dead: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.errors
+        return not self.failed and not self.errors and not self.dead
 
 
 def _wall_clock() -> pd.Timestamp:
@@ -118,22 +126,48 @@ class Watcher:
         marks = [self.state.watermark(rule.rule_id, k) for k in rule.kinds]
         return any(m is None or m < latest for m in marks)
 
-    def evaluate(self, result: CycleResult | None = None):
+    def _refresh(self, ftf, rules, now, result):
+        """The data of ``ftf`` bars up to ``now``, with the failed venues' unfinal bars
+        masked, and the venues refreshed well (``{venue: now ISO}``); ``(None, {})`` when the
+        whole refresh failed."""
+        try:
+            md = self.fetcher(self.config.venues, ftf, self.config.cache_dir, now)
+        except FetchError as exc:
+            result.errors.append(f"refresh of {ftf} bars failed: {exc}")
+            return None, {}
+        md.meta["fetched_at"] = now.isoformat()   # the watcher's clock judges open bars
+        failed = sorted((md.meta.get("errors") or {}).keys())
+        good = {v: now.isoformat() for v in venue_names(md) if v not in failed}
+        if failed:
+            marks = [self.state.watermark(r.rule_id, k) for r in rules for k in r.kinds]
+            marks = [m for m in marks if m is not None]
+            # unknown last good refresh: the bars not evaluated yet (first run: the latest
+            # closed bar and the open bar) may be partial
+            fallback = (min(marks) + pd.Timedelta(microseconds=1) if marks
+                        else latest_closed_bar(now, ftf))
+            md, masked = mask_unfinal(md, failed, self.state.refreshed(ftf), fallback, ftf)
+            md.meta["unfinal_venues"] = masked
+            if masked:
+                log.warning("venue(s) %s failed to refresh: their bars from %s on are treated "
+                            "as missing (not final)", ", ".join(sorted(masked)),
+                            min(masked.values()))
+        return md, good
+
+    def evaluate(self, result: CycleResult | None = None, extra: dict | None = None):
         """New alerts and the watermarks they move to: ``(alerts, watermarks)``. Nothing is
-        written or sent."""
+        written or sent. ``extra`` (a dict) receives ``evaluated_from`` and ``refreshed`` for
+        `WatchState.record`."""
         result = result if result is not None else CycleResult()
+        extra = extra if extra is not None else {}
         now = to_timestamp(self.clock(), "clock")
         since = to_timestamp(self.since, "since")
-        data = {}
+        data, refreshed, evaluated_from = {}, {}, {}
         due = [r for r in self.config.rules if self._due(r, now)]
         for ftf in dict.fromkeys(fetch_timeframe_for(r.timeframe) for r in due):
-            try:
-                md = self.fetcher(self.config.venues, ftf, self.config.cache_dir, now)
-            except FetchError as exc:
-                result.errors.append(f"refresh of {ftf} bars failed: {exc}")
-                continue
-            md.meta["fetched_at"] = now.isoformat()   # the watcher's clock judges open bars
-            data[ftf] = md
+            rules = [r for r in due if fetch_timeframe_for(r.timeframe) == ftf]
+            md, good = self._refresh(ftf, rules, now, result)
+            if md is not None:
+                data[ftf], refreshed[ftf] = md, good
         alerts, watermarks = [], {}
         for rule in due:
             md = data.get(fetch_timeframe_for(rule.timeframe))
@@ -143,16 +177,29 @@ class Watcher:
             m = m.loc[:now]
             about = {"summary": load_summary(md),
                      "failed_venues": sorted((md.meta.get("errors") or {}).keys())}
+            if md.meta.get("unfinal_venues"):
+                about["unfinal_venues"] = dict(md.meta["unfinal_venues"])
+            window = revision_window(md)
             for kind in rule.kinds:
                 mark = self.state.watermark(rule.rule_id, kind)
                 closed, provisional, new_mark = fired_bars(m, kind, now, mark, since=since,
                                                            intrabar=rule.intrabar)
+                name = f"{rule.rule_id}:{kind}"
+                if mark is None:   # the first bar this (rule, kind) evaluates
+                    evaluated_from[name] = since if since is not None else new_mark
+                else:   # a state from before evaluated_from: late onsets from its watermark on
+                    evaluated_from[name] = self.state.evaluated_from(rule.rule_id, kind)
                 for bar, prov in [(b, False) for b in closed] + [(b, True) for b in provisional]:
                     alert = build_alert(m, bar, kind, rule_id=rule.rule_id, provisional=prov,
                                         evaluated_at=now, data=about)
                     if not self.state.has_alert(alert["idempotency_key"]):
                         alerts.append(alert)
-                watermarks[f"{rule.rule_id}:{kind}"] = new_mark
+                alerts += revisions(m, kind, rule_id=rule.rule_id, now=now, watermark=mark,
+                                    first_bar=self.state.evaluated_from(rule.rule_id, kind),
+                                    window=window, data=about,
+                                    recorded=self.state.alerts_of(rule.rule_id, kind))
+                watermarks[name] = new_mark
+        extra.update(evaluated_from=evaluated_from, refreshed=refreshed)
         return alerts, watermarks
 
     # ---- delivery -----------------------------------------------------------------------------
@@ -161,7 +208,7 @@ class Watcher:
         sent = 0
         for alert in self.state.pending(channel.id):
             key = alert["idempotency_key"]
-            error = None
+            error = failure = None
             for attempt in range(1, retry.attempts + 1):
                 if self._stop.is_set() and attempt > 1:
                     break
@@ -170,7 +217,10 @@ class Watcher:
                     error = None
                     break
                 except DeliveryError as exc:
-                    error = str(exc)
+                    # keep plain values: the exception's context may hold a socket
+                    error, failure = str(exc), (exc.permanent, exc.code)
+                    if exc.permanent:
+                        break
                     log.warning("%s (attempt %d of %d, alert %s)", error, attempt,
                                 retry.attempts, key)
                     if attempt < retry.attempts:
@@ -179,6 +229,15 @@ class Watcher:
                 self.state.mark(key, channel.id, delivered=True, attempts=attempt)
                 sent += 1
                 continue
+            if failure is not None and failure[0]:
+                log.error("%s: refused permanently (%s); alert %s dead-lettered in the state, "
+                          "not retried (see --status, --requeue-dead)", channel.name,
+                          failure[1], key)
+                self.state.mark(key, channel.id, delivered=False, error=error,
+                                attempts=attempt, dead=True, code=failure[1])
+                with lock:
+                    result.dead.append((channel.name, key, failure[1], error))
+                continue   # the refusal was about this message: the next one may pass
             self.state.mark(key, channel.id, delivered=False, error=error, attempts=attempt)
             with lock:
                 result.failed[channel.name] = error
@@ -204,8 +263,9 @@ class Watcher:
         """One cycle: refresh, evaluate, record, deliver. ``dry_run``: evaluate only; nothing
         is recorded or sent (``result.alerts`` says what would be)."""
         result = CycleResult()
+        extra = {}
         try:
-            alerts, watermarks = self.evaluate(result)
+            alerts, watermarks = self.evaluate(result, extra)
         except ValueError as exc:   # a bad rule setting: named by flow_metrics
             result.errors.append(f"evaluation failed: {exc}")
             return result
@@ -213,7 +273,7 @@ class Watcher:
             result.alerts = alerts
             return result
         names = {cid: ch.name for cid, ch in self.channels.items()}
-        result.alerts = self.state.record(alerts, names, watermarks)
+        result.alerts = self.state.record(alerts, names, watermarks, **extra)
         return self.deliver(result)
 
     def run(self, *, on_cycle=None) -> None:

@@ -277,3 +277,27 @@ def test_a_stalling_webhook_does_not_hold_up_the_other_channels(data_env, fake, 
     assert len(_jsonl(tmp_path / "a.jsonl")) == len(result.alerts) >= 1
     # every line was written before the webhook's second (timed-out) attempt even arrived
     assert written < hook.requests[1]["time"]
+
+
+def test_a_venue_failing_at_the_close_has_its_partial_bar_treated_as_missing(
+        data_env, fake, tmp_path, caplog):
+    """The cycle at mid-hour caches kraken's open bar (a partial close); at the next cycle after
+    the close kraken answers 500: that cached bar is not final, so it is masked (carried with
+    the other venues), and kraken's last good refresh stays at the mid-hour cycle."""
+    cfg = load_watch_config(write_config(tmp_path / "w.json"), jsonl=[tmp_path / "a.jsonl"],
+                            state=tmp_path / "s.json")
+    w = Watcher(cfg, clock=lambda: fake.now_ms, sleep=lambda s: None)
+    start = _ts(fake.now_ms)
+    w.run_once()
+    fake.set_now(fake.start_ms + HOUR_MS)
+    fake.inject("500", exchange_id="kraken", times=None)
+    with caplog.at_level(logging.WARNING, logger="btcflow_nb.watch"):
+        w.run_once()
+    fake.clear_faults()
+    w.close()
+    partial_bar = start.floor("h")
+    assert f"spot:kraken failed to refresh: their bars from {partial_bar.isoformat()}" \
+        in caplog.text.replace("venue(s) ", "")
+    state = json.loads((tmp_path / "s.json").read_text())
+    assert state["refreshed"]["1h"]["spot:kraken"] == start.isoformat()
+    assert state["refreshed"]["1h"]["spot:coinbase"] == _ts(fake.now_ms).isoformat()

@@ -23,7 +23,7 @@ from .conftest import ALL_KINDS, SMTP_PASSWORD, SMTP_USER, cycle_metrics, onsets
     write_config
 
 ROOT = Path(__file__).resolve().parents[2]
-TRIALS = 21   # the first runs without a kill (it fills the cache): 20 kill trials
+CHAINS, KILLS_PER_CHAIN = 4, 6   # 24 kill attempts (>= 20 must land during delivery)
 SECRET_PATH = "/hooks/T9/B9/secret-token-4711abcdef"
 
 
@@ -72,41 +72,57 @@ def _received(world, trial_dir, hook_from, smtp_from):
             "jsonl": [(a["kind"], a["bar_open"], a["idempotency_key"]) for a in lines]}
 
 
+def _kill_during_delivery(args, env, hook, k, rng, stats):
+    """Start a watcher, SIGKILL it once the k-th webhook request of this run has arrived plus a
+    random moment (0-60 ms: inside a delivery, between two, or while the state is written)."""
+    arrived_from = len(hook.requests)
+    proc = _watch(args, env)
+    deadline = time.monotonic() + 120
+    while (len(hook.requests) - arrived_from < k and proc.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0, 0.06))
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+        stats["killed"] += 1
+        killed = True
+    else:
+        stats["finished before the kill"] += 1
+        killed = False
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
+    return killed
+
+
 @pytest.mark.slow
 def test_kill_9_during_delivery_then_restart_delivers_every_alert_at_least_once(world, cert):
+    """CHAINS state files, each killed KILLS_PER_CHAIN times in a row (every restart but the last
+    is itself killed at a random moment of its delivery), then a run to the end: every alert
+    arrives at least once on every channel, a repeat keeps its key, and each kill repeats at
+    most the one message in flight per channel. A first run without a kill fills the cache
+    (shared by all) and gives the expected alerts."""
     rng = random.Random(20261130)
     hook, smtp, env = world["hook"], world["smtp"], world["env"]
-    expected = None
     stats = defaultdict(int)
-    for trial in range(TRIALS):
-        trial_dir = world["base"] / f"trial{trial}"
+    expected = None
+    for chain in range(CHAINS + 1):
+        trial_dir = world["base"] / f"chain{chain}"
         trial_dir.mkdir()
         args = _args(world, trial_dir, cert, hook.url + SECRET_PATH)
         hook_from, smtp_from = len(hook.accepted), len(smtp.messages)
-        arrived_from = len(hook.requests)
-        if expected is not None:
-            # kill once the k-th webhook request has arrived, then a random moment later
-            k = rng.randint(1, len(expected))
-            proc = _watch(args, env)
-            deadline = time.monotonic() + 120
-            while (len(hook.requests) - arrived_from < k and proc.poll() is None
-                   and time.monotonic() < deadline):
-                time.sleep(0.002)
-            time.sleep(rng.uniform(0, 0.06))
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                stats["killed"] += 1
-            else:
-                stats["finished before the kill"] += 1
-            proc.wait(timeout=60)
-            proc.stdout.close()
-            proc.stderr.close()
+        kills = 0
+        for _ in range(KILLS_PER_CHAIN if expected is not None else 0):
+            seen = {(b["kind"], b["bar_open"]) for b in hook.accepted[hook_from:]}
+            remaining = len(expected) - len(seen)
+            kills += _kill_during_delivery(args, env, hook, rng.randint(1, max(1, min(
+                4, remaining))), rng, stats)
         done = subprocess.run([sys.executable, "-m", "btcflow_nb.cli", "watch", *args],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "secret-token" not in done.stderr + done.stdout
         assert "secret-token" not in (trial_dir / "state.json").read_text()
-        if expected is None:   # trial 0 runs without a kill: the cache is now up to date
+        if expected is None:   # the first run has no kill: the cache is now up to date
             metrics = cycle_metrics(world["as_of"], env["BTCFLOW_NB_CACHE_DIR"])
             last_closed = world["as_of"].floor("h") - pd.Timedelta(hours=1)
             expected = onsets_between(metrics, ALL_KINDS, world["since"], last_closed)
@@ -114,23 +130,22 @@ def test_kill_9_during_delivery_then_restart_delivers_every_alert_at_least_once(
         got = _received(world, trial_dir, hook_from, smtp_from)
         for channel, rows in got.items():
             kinds_bars = {(k, pd.Timestamp(b).isoformat()) for k, b, _ in rows}
-            assert kinds_bars == expected, (trial, channel)
+            assert kinds_bars == expected, (chain, channel)
             keys = defaultdict(set)
             for k, b, key in rows:
                 keys[(k, pd.Timestamp(b).isoformat())].add(key)
-            assert all(len(v) == 1 for v in keys.values()), (trial, channel, "new key on repeat")
-            # one kill: at most the one message in flight on each channel is sent again
-            assert len(rows) - len(kinds_bars) <= 1, (trial, channel, "re-sent delivered alerts")
+            assert all(len(v) == 1 for v in keys.values()), (chain, channel, "new key on repeat")
+            # each kill: at most the one message in flight on each channel is sent again
+            assert len(rows) - len(kinds_bars) <= kills, (chain, channel, "re-sent delivered")
             stats[f"repeats {channel}"] += len(rows) - len(kinds_bars)
-        if trial % 6 == 5:   # a further run sends nothing at all
-            before = (len(hook.requests), len(smtp.sessions))
-            again = subprocess.run([sys.executable, "-m", "btcflow_nb.cli", "watch", *args],
-                                   env=env, cwd=ROOT, capture_output=True, text=True,
-                                   timeout=300)
-            assert again.returncode == 0 and (len(hook.requests), len(smtp.sessions)) == before
-    print(f"\nkill -9 trials: {TRIALS - 1} with a kill attempt, {dict(stats)}, "
-          f"{len(expected)} alerts per trial")
-    assert stats["killed"] >= (TRIALS - 1) * 3 // 4
+    # a further run on a finished state sends nothing at all
+    before = (len(hook.requests), len(smtp.sessions))
+    again = subprocess.run([sys.executable, "-m", "btcflow_nb.cli", "watch", *args],
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and (len(hook.requests), len(smtp.sessions)) == before
+    print(f"\nkill -9: {CHAINS * KILLS_PER_CHAIN} kill attempts in {CHAINS} chains, "
+          f"{dict(stats)}, {len(expected)} alerts per chain")
+    assert stats["killed"] >= 20
 
 
 def test_once_exit_status_says_a_channel_failed(world, cert, tmp_path):
