@@ -12,29 +12,16 @@ import btcflow_nb
 from btcflow_nb.sources import checks
 from btcflow_nb.sources.cache import cache_root, read_series, series_path, write_series
 from btcflow_nb.sources.venues import DEFAULT_VENUES
-from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS, FakeExchange
+from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS
+
+from .conftest import fake_exchange_fixtures
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 OTHERS = ["spot:coinbase", "spot:kraken"]
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeExchange(days=8) as f:
-        yield f
-
-
-@pytest.fixture()
-def env(fake, tmp_path, monkeypatch):
-    fake.clear_faults()
-    fake.clear_log()
-    fake.set_now(fake.truth.end - 1)
-    values = fake.env(tmp_path, timeout_ms=2000, retry_attempts=2, retry_base_delay=0.01)
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    yield values
-    fake.clear_faults()
-    fake.set_now(fake.truth.end - 1)
+fake, env = fake_exchange_fixtures(days=8, timeout_ms=2000, retry_attempts=2,
+                                   retry_base_delay=0.01)
 
 
 def _cached(name, series, tf="1d"):
