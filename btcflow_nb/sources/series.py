@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..timeframes import bar_ms
 from . import checks, parse
-from .cache import CacheError, read_series, series_path
+from .cache import CacheError, CacheSalvaged, read_series, series_path
 from .config import RetryPolicy
 from .exchanges import _with_retry
 from .paging import _Pager, _page_call, _ranges
@@ -368,6 +368,9 @@ def _read_or_reset(path, series, venue, timeframe, result):
     try:
         frame, meta = read_series(path, series, venue, timeframe)
         return frame, (meta or {}).get("covered_from")
+    except CacheSalvaged as exc:   # what still parsed is the cache now
+        result.notes.append(str(exc))
+        return exc.frame, exc.meta.get("covered_from")
     except CacheError as exc:
         result.notes.append(str(exc))
         return parse.empty_frame(_parse_columns(series)), None

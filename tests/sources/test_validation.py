@@ -144,7 +144,7 @@ def test_persistent_junk_replies_are_reported(fake, env):
     _others_load(fake, md)
 
 
-def test_poisoned_row_already_cached_is_dropped_and_reported(fake, env):
+def test_poisoned_row_already_cached_is_moved_out_of_the_file_once(fake, env):
     names = ["spot:binance", "perp:binance"] + OTHERS
     btcflow_nb.fetch(names, since=fake.truth.start, progress=False)
     root = cache_root()
@@ -158,16 +158,35 @@ def test_poisoned_row_already_cached_is_dropped_and_reported(fake, env):
     oi = _cached("perp:binance", "open_interest")
     oi.loc[0, "oi_base"] = -1.0
     write_series(series_path(root, "open_interest", perp), oi, "open_interest", perp)
-    for md in (btcflow_nb.from_cache(names),
-               btcflow_nb.fetch(names, since=fake.truth.start, progress=False)):
-        _others_load(fake, md)
-        assert len(md.spot["binance"].dropna()) == len(frame) - 1
-        assert (md.spot["binance"].dropna() > 0).all()
-        assert np.isfinite(md.funding["rate"]).all()
-        assert len(md.funding[md.funding["venue"] == "binance"]) == len(funding) - 1
-        assert (md.open_interest["oi_btc"].dropna() >= 0).all()
-        assert set(md.meta["rejected"]) >= {"spot:binance", "perp:binance"}
-        assert any("dropped" in n for n in md.meta["notes"])
+    md = btcflow_nb.from_cache(names)
+    _others_load(fake, md)
+    assert len(md.spot["binance"].dropna()) == len(frame) - 1
+    assert (md.spot["binance"].dropna() > 0).all()
+    assert np.isfinite(md.funding["rate"]).all()
+    assert len(md.funding[md.funding["venue"] == "binance"]) == len(funding) - 1
+    assert (md.open_interest["oi_btc"].dropna() >= 0).all()
+    assert set(md.meta["rejected"]) >= {"spot:binance", "perp:binance"}
+    assert sum("dropped" in n and "moved out of the file" in n for n in md.meta["notes"]) == 3
+    # the files were rewritten without the rows, which are kept beside them (nothing lost)
+    for venue, series, tf, bad in ((spot, "ohlcv", "1d", ("close", -5.0)),
+                                   (perp, "funding", None, ("rate", np.inf)),
+                                   (perp, "open_interest", None, ("oi_base", -1.0))):
+        path = series_path(root, series, venue, tf)
+        kept, _ = read_series(path, series, venue, tf)
+        assert not (kept[bad[0]] == bad[1]).any()
+        aside = list(path.parent.glob(f"{path.name}.rejected-*"))
+        assert len(aside) == 1
+        removed, _ = read_series(aside[0], series, venue, tf)
+        assert len(removed) == 1 and removed[bad[0]].iloc[0] == bad[1]
+    # reported once: the next read finds clean files
+    again = btcflow_nb.from_cache(names)
+    assert not any("dropped" in n for n in again.meta["notes"])
+    assert "spot:binance" not in again.meta["rejected"]
+    assert "perp:binance" not in again.meta["rejected"]
+    # a fetch asking from before the hole fills it from the venue: the true row is back
+    md = btcflow_nb.fetch(names, since=fake.truth.start, progress=False)
+    _others_load(fake, md)
+    assert len(md.funding[md.funding["venue"] == "binance"]) == len(funding)
 
 
 # ---- the pure checks ---------------------------------------------------------------------------
