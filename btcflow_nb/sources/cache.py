@@ -263,6 +263,31 @@ def _series_of(frame: pd.DataFrame) -> str:
     return "ohlcv"
 
 
+def cached_closes(folder: Path, exclude=()) -> Optional[pd.DataFrame]:
+    """Closes of the spot and perp OHLCV files in `folder` (``<root>/ohlcv/<timeframe>``)
+    but those in `exclude`: a frame indexed by bar open time, one column per file (its stem),
+    or None when there are none -- the peers a venue's new bars are checked against
+    (`btcflow_nb.sources.checks`).  Read-only and lock-free: a file that cannot be read is
+    skipped here (reading it as a series reports it)."""
+    if not folder.exists():
+        return None
+    cols = {}
+    for path in sorted(folder.glob("*.parquet")):
+        if path in exclude or path.name.startswith("fx-"):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                table = pq.read_table(pa.BufferReader(fh.read()), columns=["time", "close"])
+            times = table.column("time").to_numpy().astype("datetime64[ms]").astype("int64")
+            cols[path.stem] = pd.Series(table.column("close").to_numpy(),
+                                        index=pd.to_datetime(times, unit="ms", utc=True))
+        except Exception:  # noqa: BLE001 - a peer's bad file is not this venue's problem
+            continue
+    if not cols:
+        return None
+    return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
+
+
 def foreign_files(cache_dir=None) -> list:
     """Files under the cache root that are not cache files (nor set-aside / temporary ones),
     as paths relative to the cache directory."""

@@ -54,7 +54,8 @@ import pandas as pd
 
 from ..timeframes import to_ms
 from .assemble import _assemble, _with_fx
-from .cache import CacheError, cache_root, merge_into, series_path
+from . import checks
+from .cache import CacheError, cache_root, cached_closes, merge_into, series_path
 from .config import RetryPolicy, load_config
 from .exchanges import _make_exchange, _prepare_exchange, _redactor
 from .plan import _Plan, fetch_timeframe
@@ -72,11 +73,6 @@ class FetchError(RuntimeError):
         lines = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
         super().__init__(f"every venue failed ({len(self.errors)}): {lines} (data cached "
                          "earlier is still there: btcflow_nb.from_cache())")
-
-
-# --------------------------------------------------------------------------------------------
-# the public entry point
-# --------------------------------------------------------------------------------------------
 
 
 def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=None,
@@ -186,13 +182,24 @@ def _fetch_into(req: _Request):
     fetched_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     tf = req.plan.timeframe
     venue_notes, depth = {}, {}
+    # venues with no cached bars yet: their OHLCV waits for the other venues (`_hold_check`)
+    first_fetch = {v.name for v in req.to_fetch if v.kind in ("spot", "perp")
+                   and not series_path(req.root, "ohlcv", v, tf).exists()}
+    held = []
 
-    def store(r: _VenueResult) -> None:
+    def store(r: _VenueResult, only=None) -> None:
         """Merge one venue's new rows into the cache (run as soon as the venue is done, while
         slower venues still wait on their rate limits); note what each series was asked for and
-        what the venue served."""
-        notes_here = [redact(n) for n in r.notes]
+        what the venue served.  A first-fetched venue's OHLCV is held (`only` then writes it)."""
+        notes_here = venue_notes.setdefault(r.venue.name, [])
+        if only is None:
+            notes_here.extend(redact(n) for n in r.notes)
         for series, frame in r.new.items():
+            if only is not None and series not in only:
+                continue
+            if only is None and series == "ohlcv" and r.venue.name in first_fetch:
+                held.append(r)
+                continue
             try:
                 merged, covered = _store(req.root, series, r.venue, tf, frame, fetched_at,
                                          notes_here, r.covered.get(series))
@@ -206,10 +213,31 @@ def _fetch_into(req: _Request):
                 depth.setdefault(r.venue.name, {})[series] = entry[0]
                 if entry[1]:
                     notes_here.append(entry[1])
-        venue_notes[r.venue.name] = notes_here
+
+    def release_held() -> None:
+        """Check the held first-fetch OHLCV against every other venue's closes of the run
+        (`checks.check_first_fetch`), then write what passed."""
+        if not held:
+            return
+        folder = series_path(req.root, "ohlcv", held[0].venue, tf).parent
+        own = tuple(series_path(req.root, "ohlcv", r.venue, tf) for r in held)
+        found = {}
+        kept = checks.check_first_fetch({r.venue.name: r.new["ohlcv"] for r in held},
+                                        cached_closes(folder, exclude=own), found)
+        for r in held:
+            r.new["ohlcv"] = kept[r.venue.name]
+            bad = found.get(r.venue.name)
+            if bad:
+                r.rejected.merge(bad)
+                note = bad.note(r.venue.name)
+                r.error = f"{r.error}; {note}" if r.error else note
+                venue_notes[r.venue.name].append(note)
+            store(r, only=("ohlcv",))
 
     def finish(results):
-        """The MarketData from the cache (runs while the exchanges close)."""
+        """The MarketData from the cache (runs while the exchanges close), once the held
+        first-fetch bars are checked and written."""
+        release_held()
         errors = {name: reason for name, reason in req.problems.items()}
         notes = []
         for r in results:

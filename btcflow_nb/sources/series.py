@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..timeframes import bar_ms
 from . import checks, parse
-from .cache import CacheError, CacheSalvaged, read_series, series_path
+from .cache import CacheError, CacheSalvaged, cached_closes, read_series, series_path
 from .config import RetryPolicy
 from .exchanges import _with_retry
 from .paging import _Pager, _page_call, _ranges
@@ -335,32 +335,10 @@ def _silence(run: _Run, series: str, cached, new, step_ms: int) -> None:
 
 
 def _peer_closes(run: _Run):
-    """Closes of the other spot and perp venues cached for this timeframe (a frame indexed
-    by bar open time, one column per file), the reference of `checks.check_ohlcv`; None when
-    there are none.  Read-only: a file that cannot be read is skipped here (reading it as a
-    series reports it)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Closes of the other spot and perp venues cached for this timeframe
+    (`cache.cached_closes`), the reference of `checks.check_ohlcv`; None for fx series."""
     own = series_path(run.root, "ohlcv", run.venue, run.plan.timeframe)
-    if run.venue.kind == "fx" or not own.parent.exists():
-        return None
-    cols = {}
-    for path in sorted(own.parent.glob("*.parquet")):
-        if path == own or path.name.startswith("fx-"):
-            continue
-        try:
-            with open(path, "rb") as fh:
-                table = pq.read_table(pa.BufferReader(fh.read()), columns=["time", "close"])
-            times = table.column("time").to_numpy().astype("datetime64[ms]").astype("int64")
-            cols[path.stem] = pd.Series(table.column("close").to_numpy(),
-                                        index=pd.to_datetime(times, unit="ms", utc=True))
-        except Exception:  # noqa: BLE001 - a peer's bad file is not this venue's problem
-            continue
-    if not cols:
-        return None
-    return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
-
+    return None if run.venue.kind == "fx" else cached_closes(own.parent, exclude=(own,))
 
 
 def _read_or_reset(path, series, venue, timeframe, result):

@@ -254,3 +254,59 @@ def test_reply_bytes_are_capped(fake, env, monkeypatch):
     _others_load(fake, md)
     assert "capped at 20000 bytes" in md.meta["errors"]["perp:htx"]
     assert len(_cached("perp:htx", "ohlcv")) == 0
+
+
+# ---- a first fetch into an empty cache: no reference but the other venues of the run ----------
+
+def test_wrong_instrument_on_a_first_fetch_is_never_cached(fake, env):
+    """Nothing is cached yet: the venue serving ETH-scale candles is judged against the other
+    venues fetched in the same run (its OHLCV write waits for them) and nothing of it is
+    cached; the real venues are."""
+    fake.inject("wrong_instrument", exchange_id="binance", endpoint="ohlcv", times=None)
+    md = btcflow_nb.fetch(["spot:binance"] + OTHERS, since=fake.truth.start, progress=False)
+    _others_load(fake, md)
+    counts = md.meta["rejected"]["spot:binance"]["counts"]
+    assert any("first fetch" in k for k in counts), counts
+    assert len(_cached("spot:binance", "ohlcv")) == 0
+    assert "spot:binance" in md.meta["errors"] and "asked instrument" in \
+        md.meta["errors"]["spot:binance"]
+    assert md.spot is None or "binance" not in md.spot.columns
+
+
+def test_a_venue_alone_on_a_first_fetch_is_cached(fake, env):
+    """No peer at all (one venue selected, empty cache): nothing to judge against, the bars
+    are cached -- and then serve as the reference for the next venue's first fetch."""
+    md = btcflow_nb.fetch(["spot:coinbase"], since=fake.truth.start, progress=False)
+    assert md.meta["errors"] == {} and len(_cached("spot:coinbase", "ohlcv")) >= 8
+    fake.inject("wrong_instrument", exchange_id="kraken", endpoint="ohlcv", times=None)
+    with pytest.raises(btcflow_nb.FetchError, match="spot:kraken.*asked instrument"):
+        btcflow_nb.fetch(["spot:kraken"], since=fake.truth.start, progress=False)
+    assert len(_cached("spot:kraken", "ohlcv")) == 0
+
+
+def test_two_first_fetched_venues_that_disagree_are_both_held_back(fake, env):
+    """Two venues, empty cache, one serving another instrument: which one is BTC cannot be
+    told from two closes, so neither bar is cached and both are reported (never the wrong
+    one cached)."""
+    fake.inject("wrong_instrument", exchange_id="binance", endpoint="ohlcv", times=None)
+    md = btcflow_nb.fetch(["spot:binance", "spot:coinbase"], since=fake.truth.start,
+                          progress=False, cache_dir=env["BTCFLOW_NB_CACHE_DIR"])
+    assert len(_cached("spot:binance", "ohlcv")) == 0
+    assert set(md.meta["rejected"]) >= {"spot:binance", "spot:coinbase"}
+
+
+def test_check_first_fetch_rules():
+    day = DAY_MS
+    t = [0, day, 2 * day]
+    btc = _ohlcv(t, [100.0, 101.0, 102.0])
+    eth = _ohlcv(t, [5.0, 5.1, 5.2])
+    found = {}
+    out = checks.check_first_fetch({"a": btc, "b": btc.copy(), "x": eth}, None, found)
+    assert len(out["a"]) == 3 and len(out["b"]) == 3 and len(out["x"]) == 0
+    assert not found.get("a") and found["x"].counts
+    # a cached peer is a reference; a bar nobody else has is kept
+    peers = pd.DataFrame({"c": [100.0]}, index=pd.to_datetime([0], unit="ms", utc=True))
+    out = checks.check_first_fetch({"x": eth}, peers, {})
+    assert len(out["x"]) == 2                       # the two bars no peer has
+    out = checks.check_first_fetch({"a": btc}, None, {})
+    assert len(out["a"]) == 3                       # alone: cached
