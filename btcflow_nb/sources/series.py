@@ -243,6 +243,8 @@ async def _page_funding(run: _Run, rows: list) -> None:
         run.result.new["funding"] = checks.check_funding(parse.funding_frame(
             pager.rows, venue, market_interval_hours=_market_interval(venue, market)), venue,
             run.result.rejected)
+        _silence(run, "funding", cached, run.result.new["funding"], int(step_h * 3_600_000),
+                 f"{step_h:g} h funding interval")
 
 
 async def _oi_history(run: _Run, funding_rows: list) -> None:
@@ -270,8 +272,9 @@ async def _oi_history(run: _Run, funding_rows: list) -> None:
         await _page_missing(run, pager, hist, covered, "open_interest",
                             first_served=run.first_served("oi_history", bar_ms(oi_tf)))
     finally:
-        run.oi_frames.append(parse.oi_frame(pager.rows, venue, run.market.get("contractSize"),
-                                            kind="history"))
+        new = parse.oi_frame(pager.rows, venue, run.market.get("contractSize"), kind="history")
+        run.oi_frames.append(new)
+        _silence(run, "open interest", hist, new, bar_ms(oi_tf), f"{oi_tf} period")
 
 
 async def _oi_snapshot(run: _Run) -> None:
@@ -291,7 +294,11 @@ async def _oi_snapshot(run: _Run) -> None:
         snap = await _with_retry(lambda: ex.fetch_open_interest(venue.symbol), run.policy,
                                  f"{venue.name} open interest snapshot")
     _tick(run, 1)
-    if snap:
+    if not snap or (snap.get("openInterestAmount") is None
+                    and snap.get("openInterestValue") is None):
+        run.failures.append(f"open interest snapshot: {venue.exchange_id} answered no open "
+                            f"interest ({snap!r:.80}); no snapshot recorded")
+    else:
         snap = dict(snap)
         if snap.get("timestamp") is None:   # e.g. Hyperliquid: stamp it ourselves
             snap["timestamp"] = int(time.time() * 1000)
@@ -320,18 +327,20 @@ def _checked_call(run: _Run, series: str, call, limit: int):
     return checked
 
 
-def _silence(run: _Run, series: str, cached, new, step_ms: int) -> None:
+def _silence(run: _Run, series: str, cached, new, step_ms: int, unit: str = "bar") -> None:
     """Record a failure when the venue served nothing after its last cached row although at
-    least two whole steps have closed since (silence is never success)."""
+    least three whole steps (bars, funding intervals, OI periods) have passed since (silence is
+    never success)."""
     if not len(cached):
         return
     last = int(pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8.max())
     fresh = len(new) and int(pd.DatetimeIndex(new["time"]).as_unit("ms").asi8.max()) > last
     if not fresh and last + 3 * step_ms <= run.plan.until:
         missed = (run.plan.until - last) // step_ms - 1
-        run.failures.append(f"{series}: no new rows although {missed} bar(s) closed since the "
-                            f"last cached one ({pd.Timestamp(last, unit='ms', tz='UTC')}); "
-                            f"the cache stays stale")
+        run.failures.append(f"{series}: no new rows although {missed} {unit}(s) "
+                            f"{'closed' if unit == 'bar' else 'passed'} since the last cached "
+                            f"one ({pd.Timestamp(last, unit='ms', tz='UTC')}); the cache stays "
+                            f"stale")
 
 
 def _peer_closes(run: _Run):

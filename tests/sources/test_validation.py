@@ -310,3 +310,26 @@ def test_check_first_fetch_rules():
     assert len(out["x"]) == 2                       # the two bars no peer has
     out = checks.check_first_fetch({"a": btc}, None, {})
     assert len(out["a"]) == 3                       # alone: cached
+
+
+# ---- silence on funding and open interest --------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint,words", [("funding", "funding: no new rows"),
+                                            ("oi_history", "open interest: no new rows"),
+                                            ("oi", "open interest snapshot: binanceusdm "
+                                                   "answered no open interest")])
+def test_a_venue_silent_on_funding_or_open_interest_is_reported(fake, env, endpoint, words):
+    """Events must exist after the cached ones (several funding intervals / OI periods have
+    passed): a venue answering empty pages is reported in meta["errors"], not taken as
+    success; its prices and the other series still load."""
+    name = "perp:binance"
+    fake.set_now(fake.truth.end - 4 * DAY_MS)
+    first = btcflow_nb.fetch([name] + OTHERS, since=fake.truth.start, progress=False)
+    assert first.meta["errors"] == {}
+    fake.set_now(fake.truth.end - 1)
+    fake.inject("empty", exchange_id="binanceusdm", endpoint=endpoint, times=None)
+    md = btcflow_nb.fetch([name] + OTHERS, progress=False)
+    assert words in md.meta["errors"].get(name, ""), md.meta["errors"]
+    _others_load(fake, md)
+    assert md.perp["binance"].dropna().index.max() >= pd.Timestamp(
+        fake.truth.end - 2 * DAY_MS, unit="ms", tz="UTC")
