@@ -23,6 +23,7 @@ from ..timeframes import bar_ms, to_ms
 from . import checks, parse
 from .cache import (CacheError, CacheSalvaged, cache_root, foreign_files, purge_rows,
                     read_series, series_path)
+from .config import check_cache_dir
 from .plan import fetch_timeframe
 from .venues import registry, resolve_venues
 
@@ -195,6 +196,7 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
     """
     tf = fetch_timeframe(timeframe)
     since_ms, until_ms = to_ms(since, "since"), to_ms(until, "until")
+    check_cache_dir(cache_dir, must_exist=True)
     if since_ms is not None and until_ms is not None and since_ms > until_ms:
         raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
                          f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")

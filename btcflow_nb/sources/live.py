@@ -56,7 +56,8 @@ from ..timeframes import to_ms
 from .assemble import _assemble, _with_fx
 from . import checks
 from .cache import CacheError, cache_root, cached_closes, merge_into, series_path
-from .config import RetryPolicy, load_config
+from .config import (RetryPolicy, check_cache_dir, check_exchanges, check_flag,
+                     load_config)
 from .exchanges import _make_exchange, _prepare_exchange, _redactor
 from .plan import _Plan, fetch_timeframe
 from .series import _fetch_venue, _VenueResult
@@ -108,6 +109,7 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
     """
     tf = fetch_timeframe(timeframe)
     since_ms, until_ms = to_ms(since, "since"), to_ms(until, "until")
+    progress, cache_dir = check_flag("progress", progress), check_cache_dir(cache_dir)
     now_ms = int(time.time() * 1000)
     until_ms = now_ms if until_ms is None else until_ms
     if since_ms is not None and since_ms > until_ms:
@@ -118,7 +120,7 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
     chosen = _with_fx(chosen)
     cfg = load_config()
     built, objects = {}, {}
-    exchanges = dict(exchanges or {})
+    exchanges = check_exchanges(exchanges)
     valid_keys = {v.exchange_id for v in chosen} | {v.name for v in chosen}
     unknown = sorted(k for k in exchanges if k not in valid_keys)
     if unknown:
