@@ -23,13 +23,14 @@ How a fetch works
    pages than declared loses no rows.  A full page whose first row is more than one step after
    the requested start (a venue returning the *newest* rows of a window) makes the skipped part
    be requested too; an empty page is asked once more before the window is taken as empty.
-4. Failed requests (network errors, timeouts, 429 -- honouring Retry-After --, 5xx, malformed
-   bodies) are retried with exponential backoff (`btcflow_nb.sources.config.RetryPolicy`).
+4. Failed requests (network errors, timeouts, 429 -- honouring Retry-After --, 5xx whatever
+   ccxt class they map to, malformed bodies) are retried with exponential backoff.
    What still fails is reported per venue in ``meta["errors"]``; rows fetched before the
    failure are kept.  Only when every venue fails does `fetch` raise (`FetchError`, listing
    every reason).
 5. New rows are merged into the cache (`btcflow_nb.sources.cache`, atomic writes) as soon as a
-   venue is done, while slower venues still fetch; the venue's current open interest is
+   venue is done (the bars of a venue with none cached wait for every venue, to be judged
+   against them: `checks.check_first_fetch`); the venue's current open interest is
    recorded as a snapshot so OI history grows locally, and the MarketData is assembled from the
    cache for [since, until] (`btcflow_nb.sources.assemble`) while the exchanges close.
 
