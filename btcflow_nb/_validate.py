@@ -28,6 +28,51 @@ QUOTES = ("USD", "USDT", "USDC")
 _FUNDING_PERCENT_SUSPICION = 0.003
 #: Hard bound on the size of one funding payment (fraction per interval).
 _FUNDING_MAX_ABS = 0.05
+#: Prices a close may have [USD]: a denormal or near-zero price divides into inf downstream
+#: (a premium over a 1e-300 close overflows), an astronomical one overflows squared sums.
+PRICE_RANGE = (1e-6, 1e9)
+#: Largest open interest an ``oi_btc`` / ``oi_usd`` value may have (BTC or USD).
+OI_MAX = 1e15
+
+
+def check_frame_args(naive_tz, meta, spot_quotes, perp_quotes) -> dict:
+    """The keyword arguments of `MarketData.from_frames` that are not frames, checked by type
+    (``naive_tz=123`` once shifted every time by 123 s); returns ``meta`` as a new dict."""
+    import datetime as _dt
+
+    if naive_tz is not None and not (isinstance(naive_tz, _dt.tzinfo) or (
+            isinstance(naive_tz, str) and naive_tz.strip())):
+        raise ValueError(f"naive_tz={naive_tz!r} is not a time zone; valid: an IANA name such "
+                         f"as 'UTC' or 'Europe/Berlin', a datetime.tzinfo, or None")
+    if meta is not None and not isinstance(meta, dict):
+        raise ValueError(f"meta={meta!r:.80} must be a dict (or None)")
+    for name, quotes in (("spot_quotes", spot_quotes), ("perp_quotes", perp_quotes)):
+        if quotes is not None and not isinstance(quotes, dict):
+            raise ValueError(f"{name}={quotes!r:.80} must be a dict {{venue: quote currency}} "
+                             f"with quote currencies from {list(QUOTES)}, or None")
+    return dict(meta or {})
+
+
+def _numeric(values: pd.Series, what: str, col) -> np.ndarray:
+    """A column as float64, refusing what is no number though pandas would cast it: booleans
+    (True -> 1.0), datetimes and durations (-> nanoseconds), complex numbers, and object
+    columns holding any of these."""
+    dtype = values.dtype
+    kinds = set()
+    if dtype == object:
+        kinds = {type(v) for v in values.to_numpy() if v is not None and v is not pd.NaT
+                 and not isinstance(v, (float, int, np.floating, np.integer, str))
+                 or isinstance(v, (bool, np.bool_))}
+    if (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)
+            or pd.api.types.is_timedelta64_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
+            or kinds):
+        held = dtype if not kinds else sorted(k.__name__ for k in kinds)
+        raise ValueError(f"{what} column {col!r} holds {held} values, not numbers; valid: "
+                         f"floats or ints (NaN for a missing value)")
+    try:
+        return pd.to_numeric(values, errors="raise").astype("float64").to_numpy()
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what} column {col!r} is not numeric (dtype {dtype})") from None
 
 
 def source_rank(source: str) -> int:
@@ -77,7 +122,7 @@ def _as_times(values, what: str) -> pd.DatetimeIndex:
     if kind in ("i", "u"):
         return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype="int64"), unit="ms",
                                                utc=True))
-    if kind in ("f", "b"):
+    if kind in ("f", "b", "c", "m"):
         raise ValueError(f"{what} holds {values.dtype} values, not times; valid: datetimes, "
                          f"date strings, or epoch milliseconds as integers")
     return pd.DatetimeIndex(values)
@@ -144,11 +189,16 @@ def validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
             raise ValueError(f"{what} column {col!r}: venue names must be non-empty strings")
         cols.append(col)
     out = pd.DataFrame(index=pd.DatetimeIndex(idx, name="time"))
+    low, high = PRICE_RANGE
     for col in cols:
-        try:
-            values = pd.to_numeric(frame[col], errors="raise").astype("float64").to_numpy()
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} column {col!r} is not numeric (dtype {frame[col].dtype})") from None
+        values = _numeric(frame[col], what, col)
+        odd = ~np.isnan(values) & np.isfinite(values) & ((values < low) | (values > high)) \
+            & (values > 0)
+        if odd.any():
+            i = int(np.argmax(odd))
+            raise ValueError(f"{what} column {col!r} has an implausible price "
+                             f"{float(values[i])!r} at {idx[i]}; valid range: {low:g} to "
+                             f"{high:g} USD (use NaN for a missing bar)")
         bad = ~np.isnan(values) & ~(values > 0)
         if bad.any():
             i = int(np.argmax(bad))
@@ -208,10 +258,7 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
     out = pd.DataFrame({"venue": pd.Categorical(names.to_numpy() if not isinstance(
         names.dtype, pd.CategoricalDtype) else names.astype(str).to_numpy()), "time": times})
     for col in columns[2:]:
-        try:
-            out[col] = pd.to_numeric(frame[col], errors="raise").astype("float64").to_numpy()
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} column {col!r} is not numeric (dtype {frame[col].dtype})") from None
+        out[col] = _numeric(frame[col], what, col)
         if np.isinf(out[col]).any():
             i = int(np.argmax(np.isinf(out[col].to_numpy())))
             raise ValueError(f"{what} column {col!r} is infinite at {out['time'].iloc[i]} "
@@ -295,6 +342,11 @@ def validate_oi(frame, naive_tz) -> pd.DataFrame:
     for col in ("oi_btc", "oi_usd"):
         vals = out[col].to_numpy()
         neg = vals < 0
+        if (vals > OI_MAX).any():
+            i = int(np.argmax(vals > OI_MAX))
+            raise ValueError(f"open_interest column {col!r} has an implausible {float(vals[i])!r} "
+                             f"at {out['time'].iloc[i]} ({out['venue'].iloc[i]}); valid range: "
+                             f"0 to {OI_MAX:g}")
         if neg.any():
             i = int(np.argmax(neg))
             raise ValueError(f"open_interest column {col!r} is negative ({float(vals[i])!r}) at "

@@ -48,6 +48,7 @@ from .timeframes import (
     normalize_timeframe,
 )
 from ._validate import (FUNDING_COLUMNS, OI_COLUMNS, SOURCE_COLUMN, SOURCE_PRECEDENCE,
+                        check_frame_args,
                         convert_quotes, source_rank, validate_funding, validate_oi,
                         validate_wide)
 
@@ -149,7 +150,7 @@ class MarketData:
         duplicates with different values raise. Errors are ``ValueError`` naming the column,
         value and valid choices.
         """
-        meta = dict(meta or {})
+        meta = check_frame_args(naive_tz, meta, spot_quotes, perp_quotes)
         source = meta.get("source", "frames")
         check_choice("meta source", source, SOURCES)
         spot_w = validate_wide(spot, "spot", naive_tz)

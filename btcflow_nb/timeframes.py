@@ -118,7 +118,11 @@ def to_timestamp(value, name: str = "time") -> pd.Timestamp | None:
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name}={value!r} is not a time; valid: {_TIME_HELP}")
     if isinstance(value, (int, np.integer)):
-        return pd.Timestamp(int(value), unit="ms", tz="UTC")
+        try:
+            return pd.Timestamp(int(value), unit="ms", tz="UTC")
+        except (OverflowError, ValueError):   # pandas' OutOfBoundsDatetime is a ValueError
+            raise ValueError(f"{name}={value!r} is out of range as epoch milliseconds (valid: "
+                             f"years 1677-2262); valid: {_TIME_HELP}") from None
     if isinstance(value, (float, np.floating)):
         raise ValueError(f"{name}={value!r} is not a time (a float is ambiguous; pass epoch "
                          f"milliseconds as an int); valid: {_TIME_HELP}")

@@ -22,7 +22,9 @@ import pandas as pd
 from ..marketdata import MarketData
 from ..timeframes import bar_ms, to_ms
 from . import checks, parse
-from .cache import CacheError, cache_root, foreign_files, read_series, series_path
+from .cache import (CacheError, CacheSalvaged, cache_root, foreign_files, purge_rows,
+                    read_series, series_path)
+from .config import check_cache_dir
 from .dated import dated_selection, read_dated
 from .plan import fetch_timeframe
 from .venues import registry, resolve_venues
@@ -63,37 +65,48 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
     rejected = {name: checks.Rejected(**r) for name, r in
                 ((extra or {}).get("rejected") or {}).items()}
 
-    def clean(frame, series, v):
+    salvaged = {}
+
+    def read(series, v, columns, timeframe=None):
+        """A venue's cached rows of `series`, cleaned (`clean`).  A corrupt file is set aside
+        and its salvaged rows are used (the rows salvaged and lost in ``meta["salvaged"]``); a
+        file that cannot be used is recorded in `errors` for the venue and reads as no rows."""
+        path = series_path(root, series, v, timeframe)
+        try:
+            frame, _ = read_series(path, series, v, timeframe)
+        except CacheSalvaged as exc:
+            errors[v.name] = str(exc)
+            salvaged.setdefault(v.name, []).append(exc.report)
+            frame = exc.frame
+        except CacheError as exc:
+            errors[v.name] = str(exc)
+            return None if series == "ohlcv" else parse.empty_frame(columns)
+        return clean(frame, series, v, path, timeframe)
+
+    def clean(frame, series, v, path, timeframe):
         """Drop (and report) cached rows no venue could have served (`checks.check_cached`):
-        one poisoned row never fails the load for every venue."""
+        one poisoned row never fails the load for every venue.  The rows are moved out of the
+        file into a ``.rejected-`` file beside it (`cache.purge_rows`), so the report comes
+        once."""
         found = checks.Rejected()
         frame = checks.check_cached(frame, series, v, found)
         if found:
+            moved = purge_rows(path, series, v, timeframe,
+                               lambda f: checks.check_cached(f, series, v, checks.Rejected()))
+            where = (f"; moved out of the file into {moved['set_aside_as']!r}"
+                     if moved else "")
             notes.append(found.note(v.name).replace("not cached", "dropped from the cache "
-                                                    "as read"))
+                                                    "as read") + where)
             mine = rejected.setdefault(v.name, checks.Rejected())
             for k, n in found.counts.items():
                 mine.add_count(*k.split(": ", 1), n)
                 mine.examples[k] = found.examples[k]
         return frame
 
-    def read_events(series, v, columns):
-        """A perp's cached funding or OI rows, cleaned; a bad file is recorded in `errors` for
-        the venue and reads as no rows (its prices still load)."""
-        try:
-            frame, _ = read_series(series_path(root, series, v), series, v)
-        except CacheError as exc:
-            errors[v.name] = str(exc)
-            frame = parse.empty_frame(columns)
-        return clean(frame, series, v)
-
     for v in venues:
-        try:
-            ohlcv, _ = read_series(series_path(root, "ohlcv", v, tf), "ohlcv", v, tf)
-        except CacheError as exc:
-            errors[v.name] = str(exc)
+        ohlcv = read("ohlcv", v, parse.OHLCV_COLUMNS, tf)
+        if ohlcv is None:
             continue
-        ohlcv = clean(ohlcv, "ohlcv", v)
         # indexed by bar CLOSE time: the price known at a moment is the last completed bar's
         raw_closes[v.name] = pd.Series(
             ohlcv["close"].to_numpy(),
@@ -108,7 +121,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         if v.kind != "perp":
             continue
         if v.funding_history:
-            f = read_events("funding", v, parse.FUNDING_COLUMNS)
+            f = read("funding", v, parse.FUNDING_COLUMNS)
             if len(f):
                 f = f.copy()
                 f["interval_hours"] = parse.derive_intervals(
@@ -122,7 +135,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 if len(f):
                     provenance["funding"][v.key] = _spans(f)
         if v.oi_history or v.oi_snapshot:
-            oi_raw[v] = _clip(read_events("open_interest", v, parse.OI_RAW_COLUMNS), since_ms,
+            oi_raw[v] = _clip(read("open_interest", v, parse.OI_RAW_COLUMNS), since_ms,
                               until_ms)
     fx_series = dict(closes["fx"])
     fx_full = {v.key.upper(): raw_closes[v.name] for v in venues if v.kind == "fx"
@@ -156,6 +169,8 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
     meta["provenance"] = {k: d for k, d in provenance.items() if d}
     meta.update(extra or {})
     meta["rejected"] = {name: r.as_dict() for name, r in sorted(rejected.items()) if r}
+    if salvaged:
+        meta["salvaged"] = dict(sorted(salvaged.items()))
     return MarketData.from_frames(
         spot=wide(closes["spot"]), perp=wide(closes["perp"]),
         funding=long(funding, ("venue", "time", "rate", "interval_hours", "source")),
@@ -186,6 +201,7 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
     """
     tf = fetch_timeframe(timeframe)
     since_ms, until_ms = to_ms(since, "since"), to_ms(until, "until")
+    check_cache_dir(cache_dir, must_exist=True)
     if since_ms is not None and until_ms is not None and since_ms > until_ms:
         raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
                          f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")

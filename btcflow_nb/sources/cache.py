@@ -37,21 +37,25 @@ symbol, timeframe, fetched_at).  Files are
 * **checksummed**: every data page carries a CRC, verified on read, so a flipped bit is a
   corrupt file, never a silently different value (files written before checksums still load);
 * **schema-checked on load**: a file whose columns, types, identity or time order is wrong is
-  *set aside* (renamed to ``<name>.corrupt-<UTC time>``, never deleted) and reported.
+  *set aside* (renamed to ``<name>.corrupt-<UTC time>``, never deleted) and reported;
+* **salvaged**: the rows of a set-aside file that still parse -- every row group whose pages
+  pass their checksums (`btcflow_nb.sources.repair`) -- are written back as the series' file,
+  and the rows salvaged and lost are reported;
+* **purged of rejected rows**: rows already cached that no venue could have served (a
+  poisoned row from before validation) are moved out of the file once, under the lock, into
+  ``<name>.rejected-<UTC time>`` beside it (`purge_rows`), so they are reported once.
+
+The file format itself (schema, identity, lock, atomic checksummed writes) is
+`btcflow_nb.sources.cachefile`.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import errno
-import fcntl
 import json
 import logging
-import os
 import time
-import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -62,26 +66,25 @@ from .config import default_cache_dir
 from .._validate import SOURCE_COLUMN, source_rank
 from .parse import (FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, empty_frame,
                     settlement_times)
+from .cachefile import (FORMAT_VERSION, LOCK_TIMEOUT_S, META_KEY, STRING_COLUMNS,  # noqa: F401
+                        CacheError, CacheUnreadable, check_table, empty_series, series_lock,
+                        set_aside, with_source, write_series)
+from .repair import salvage
 
 log = logging.getLogger("btcflow_nb.cache")
 
-FORMAT_VERSION = 1
-_META_KEY = b"btcflow_nb"
-_LEGACY_COLUMNS = {"ohlcv": OHLCV_COLUMNS, "funding": FUNDING_COLUMNS,
-                   "open_interest": OI_RAW_COLUMNS}
-#: Columns of each cache file: what the venue said, plus the row's provenance.
-_SERIES_COLUMNS = {k: tuple(v) + (SOURCE_COLUMN,) for k, v in _LEGACY_COLUMNS.items()}
-_STRING_COLUMNS = ("value_currency", "kind", SOURCE_COLUMN)
-_TIME_TYPE = pa.timestamp("ms", tz="UTC")
+#: Attempts of a read before the file is called corrupt (parse errors) or unreadable (I/O).
+READ_ATTEMPTS = 3
 
 
-class CacheError(ValueError):
-    """A cache file is corrupt or not ours (it has been set aside), or cannot be used now."""
+class CacheSalvaged(CacheError):
+    """A corrupt cache file was set aside and the rows that still parsed were written back
+    (`btcflow_nb.sources.repair`): ``frame`` / ``meta`` are the series as cached now (``frame``
+    empty when nothing could be salvaged), ``report`` says what was salvaged and lost."""
 
-
-class CacheUnreadable(CacheError):
-    """A cache file could not be read (an I/O error that persisted): it is left in place."""
-
+    def __init__(self, message: str, frame: pd.DataFrame, meta: dict, report: dict):
+        super().__init__(message)
+        self.frame, self.meta, self.report = frame, meta, report
 
 def cache_root(cache_dir=None) -> Path:
     base = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -95,68 +98,21 @@ def series_path(root: Path, series: str, venue, timeframe: Optional[str] = None)
     return root / series / f"{venue.key}.parquet"
 
 
-def _identity(series, venue, timeframe):
-    return {"format": FORMAT_VERSION, "series": series, "venue": venue.name,
-            "exchange_id": venue.exchange_id, "symbol": venue.symbol,
-            "timeframe": timeframe if series == "ohlcv" else None}
-
-
-def set_aside(path: Path) -> Path:
-    """Rename a bad file to ``<name>.corrupt-<UTC time>`` next to it; return the new path."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    os.replace(path, target)
-    log.warning("cache file %s set aside as %s", path.name, target.name)
-    return target
-
-
-#: How long `merge_into` waits for another process's lock on a series before giving up [s].
-LOCK_TIMEOUT_S = 120.0
-#: Attempts of a read before the file is called corrupt (parse errors) or unreadable (I/O).
-READ_ATTEMPTS = 3
-
-
-@contextlib.contextmanager
-def series_lock(path: Path, timeout: float = LOCK_TIMEOUT_S):
-    """Hold the cross-process advisory lock of one cache file (``.<name>.lock`` beside it).
-
-    ``fcntl.flock`` locks belong to an open file description, so two threads of one process
-    exclude each other as two processes do; the kernel drops the lock when its holder dies (a
-    ``kill -9`` never leaves a stale lock). The holder writes its pid into the lock file, so a
-    timeout can name it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(f".{path.name}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                    raise CacheError(f"cache file {path.name!r} is locked by process {holder} "
-                                     f"for more than {timeout:.0f} s; is another fetch stuck?")
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)   # releases the lock
-
-
-def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None):
+def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None, *,
+                locked: bool = False):
     """Load a cached series; returns (frame, metadata dict).  A missing file gives an empty
-    frame.  A file that fails to parse on every one of `READ_ATTEMPTS` reads is set aside and
-    `CacheError` raised, naming the file and the reason; an I/O error that persists raises
-    `CacheError` without setting the file aside (the disk, not the file, is at fault)."""
+    frame.
+
+    The file's bytes are read through one descriptor and parsed (page checksums verified) up
+    to `READ_ATTEMPTS` times.  An I/O error that persists raises `CacheUnreadable` and leaves
+    the file in place (the disk, not the file, is at fault).  A file that fails to parse on
+    every attempt is looked at once more under the series lock (`locked`: the caller holds it
+    already) -- a writer may have replaced it meanwhile -- and if still corrupt it is set aside
+    (``<name>.corrupt-<UTC time>``, never deleted), every row group that still parses is
+    written back as the series' file, and `CacheSalvaged` is raised: it names the file and the
+    reason, counts the rows salvaged and lost, and carries the salvaged series."""
     problem = io_error = None
+    data = b""
     for attempt in range(READ_ATTEMPTS):
         if not path.exists():
             return empty_series(series), {}
@@ -172,28 +128,51 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None)
         io_error = None
         try:   # parsing: any failure here (pyarrow raises OSError too) is the file's content
             table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True)
-            meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"null"))
-            problem = _check(table, meta, series, venue, timeframe)
+            meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"null"))
+            problem = check_table(table, meta, series, venue, timeframe)
             if problem is None:
-                frame = table.to_pandas()
-                break
+                return as_cached(table.to_pandas(), series), meta
         except Exception as exc:  # noqa: BLE001 - pyarrow/pandas parse failures of any kind
             problem = f"unreadable Parquet ({type(exc).__name__}: {exc})"
         time.sleep(0.01 * (attempt + 1))
-    else:
-        if problem is None and io_error is None:
-            return empty_series(series), {}   # vanished on every look
-        if io_error is not None:
-            raise CacheUnreadable(f"cache file {path.name!r} ({series}, {venue.name}) could not "
-                                  f"be read ({io_error}); left in place")
-        moved = set_aside(path)
-        raise CacheError(f"cache file {path.name!r} ({series}, {venue.name}) {problem}; "
-                         f"set aside as {moved.name!r} and will be re-fetched")
-    for c in _STRING_COLUMNS:
+    if problem is None and io_error is None:
+        return empty_series(series), {}   # vanished on every look
+    if io_error is not None:
+        raise CacheUnreadable(f"cache file {path.name!r} ({series}, {venue.name}) could not "
+                              f"be read ({io_error}); left in place")
+    if not locked:
+        with series_lock(path):
+            return read_series(path, series, venue, timeframe, locked=True)
+    raise _set_aside_and_salvage(path, data, problem, series, venue, timeframe)
+
+
+def as_cached(frame: pd.DataFrame, series: str) -> pd.DataFrame:
+    """A frame read from a cache file, in the form `read_series` returns: the cache columns
+    with ``source``, object strings, times as datetime64[ms, UTC]."""
+    frame = frame.copy()
+    for c in STRING_COLUMNS:
         if c in frame.columns:
             frame[c] = frame[c].astype(object)
     frame["time"] = frame["time"].astype("datetime64[ms, UTC]")
-    return with_source(frame, series), meta
+    return with_source(frame, series)
+
+
+def _set_aside_and_salvage(path, data, problem, series, venue, timeframe) -> CacheSalvaged:
+    """Set a corrupt file aside, write back what `repair.salvage` recovers from its bytes
+    (the caller holds the series lock); the `CacheSalvaged` to raise."""
+    moved = set_aside(path)
+    found = salvage(data, series, venue, timeframe)
+    frame, meta = empty_series(series), {}
+    if found.frame is not None and len(found.frame):
+        frame = merge(empty_series(series), as_cached(found.frame, series), series)
+        meta = found.meta
+        write_series(path, frame, series, venue, timeframe, meta.get("fetched_at"),
+                     covered_from=meta.get("covered_from"))
+    report = {"series": series, "file": path.name, "set_aside_as": moved.name,
+              "rows_salvaged": found.rows, "rows_lost": found.lost}
+    log.warning("cache file %s: %s", path.name, found.summary())
+    return CacheSalvaged(f"cache file {path.name!r} ({series}, {venue.name}) {problem}; set "
+                         f"aside as {moved.name!r}: {found.summary()}", frame, meta, report)
 
 
 def merge_into(path: Path, frame: pd.DataFrame, series: str, venue,
@@ -209,13 +188,13 @@ def merge_into(path: Path, frame: pd.DataFrame, series: str, venue,
     """
     with series_lock(path):
         try:
-            cached, meta = read_series(path, series, venue, timeframe)
+            cached, meta = read_series(path, series, venue, timeframe, locked=True)
         except CacheUnreadable:
             raise   # unreadable, not corrupt: never overwrite what may be healthy
-        except CacheError as exc:
+        except CacheSalvaged as exc:   # set aside; what parsed is the cache now
             if notes is not None:
                 notes.append(str(exc))
-            cached, meta = empty_series(series), {}
+            cached, meta = exc.frame, exc.meta
         old = (meta or {}).get("covered_from")
         covered = min([c for c in (old, covered_from) if c is not None], default=None)
         if len(frame) == 0 and (covered == old or len(cached) == 0):
@@ -225,123 +204,30 @@ def merge_into(path: Path, frame: pd.DataFrame, series: str, venue,
         return merged, meta or {}, covered
 
 
-def empty_series(series: str) -> pd.DataFrame:
-    """An empty frame with the columns of a cache file of `series`."""
-    frame = empty_frame(_LEGACY_COLUMNS[series])
-    frame[SOURCE_COLUMN] = pd.Series([], dtype="object")
-    return frame
+def purge_rows(path: Path, series: str, venue, timeframe: Optional[str],
+               keep: Callable[[pd.DataFrame], pd.DataFrame]) -> Optional[dict]:
+    """Rewrite one cache file without the rows `keep` drops (e.g. a poisoned row written before
+    rows were validated), under the series lock, so it is not dropped again on every read.
 
-
-def with_source(frame: pd.DataFrame, series: str, default: Optional[str] = None) -> pd.DataFrame:
-    """`frame` with the cache columns of `series`; a missing ``source`` becomes `default`, or
-    the rule for rows that predate provenance: ``ccxt``, and ``snapshot`` for OI rows of kind
-    ``snapshot``."""
-    columns = list(_SERIES_COLUMNS[series])
-    if SOURCE_COLUMN in frame.columns:
-        return frame[columns]
-    frame = frame.copy()
-    if default is not None:
-        frame[SOURCE_COLUMN] = default
-    elif series == "open_interest" and "kind" in frame.columns:
-        frame[SOURCE_COLUMN] = np.where(frame["kind"].to_numpy() == "snapshot", "snapshot",
-                                        "ccxt")
-    else:
-        frame[SOURCE_COLUMN] = "ccxt"
-    frame[SOURCE_COLUMN] = frame[SOURCE_COLUMN].astype(object)
-    return frame[columns]
-
-
-def _check(table, meta, series, venue, timeframe) -> Optional[str]:
-    columns = _SERIES_COLUMNS[series]
-    if not isinstance(meta, dict):
-        return "is not a btcflow-nb cache file (no btcflow_nb metadata)"
-    expected = _identity(series, venue, timeframe)
-    for k in ("format", "series", "venue", "exchange_id", "symbol", "timeframe"):
-        if meta.get(k) != expected[k]:
-            return f"belongs to {k}={meta.get(k)!r}, expected {expected[k]!r}"
-    if tuple(table.column_names) == tuple(_LEGACY_COLUMNS[series]):
-        columns = _LEGACY_COLUMNS[series]     # written before provenance: read as ccxt rows
-    elif tuple(table.column_names) != tuple(columns):
-        return f"has columns {table.column_names}, expected {list(columns)}"
-    if SOURCE_COLUMN in columns and table.column(SOURCE_COLUMN).null_count:
-        return f"has missing values in column {SOURCE_COLUMN!r}"
-    for name in columns:
-        typ = table.schema.field(name).type
-        if name == "time":
-            ok = typ == _TIME_TYPE
-        elif name in _STRING_COLUMNS:
-            ok = pa.types.is_string(typ) or pa.types.is_large_string(typ)
-        else:
-            ok = pa.types.is_float64(typ)
-        if not ok:
-            return f"has column {name!r} of type {typ}"
-    t = table.column("time")
-    if t.null_count:
-        return "has missing times"
-    if len(t) > 1:
-        import numpy as np
-
-        v = t.to_numpy().astype("datetime64[ms]").astype("int64")
-        if not (np.diff(v) > 0).all():
-            return "has times out of order or duplicated"
-    return None
-
-
-def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
-                 timeframe: Optional[str] = None, fetched_at: Optional[str] = None,
-                 covered_from: Optional[int] = None) -> None:
-    """Write atomically: temp file in the same directory, fsync, then os.replace.
-    covered_from: earliest time (epoch ms) ever asked for, so that a later fetch with the same
-    `since` does not ask again for history the venue does not have."""
-    columns = list(_SERIES_COLUMNS[series])
-    frame = with_source(frame, series).copy()
-    frame["time"] = pd.DatetimeIndex(frame["time"]).as_unit("ms")
-    fields = []
-    for c in columns:
-        if c == "time":
-            fields.append(pa.field(c, _TIME_TYPE))
-        elif c in _STRING_COLUMNS:
-            fields.append(pa.field(c, pa.string()))
-        else:
-            fields.append(pa.field(c, pa.float64()))
-    meta = dict(_identity(series, venue, timeframe), fetched_at=fetched_at,
-                covered_from=None if covered_from is None else int(covered_from))
-    schema = pa.schema(fields, metadata={_META_KEY: json.dumps(meta).encode()})
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphaned_temps(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, write_page_checksum=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def _remove_orphaned_temps(path: Path) -> None:
-    """Delete temporary files of `path` left by writers that died (``kill -9`` mid-write): a
-    temp file is named ``.<name>.<pid>.<random>.tmp`` and is orphaned once its pid is gone."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        try:
-            pid = int(tmp.name[len(path.name) + 2:].split(".")[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        except (ValueError, PermissionError, OSError):
-            continue   # not ours to judge, or a live process of another user
+    keep: frame -> the rows to keep (a subset of the frame's rows, by time).  The removed rows
+    are written to ``<name>.rejected-<UTC time>`` beside the file (a cache-format Parquet file:
+    nothing is deleted).  Returns ``{"rows_removed", "set_aside_as"}``, or None when `keep`
+    keeps every row (the file is then not touched)."""
+    with series_lock(path):
+        frame, meta = read_series(path, series, venue, timeframe, locked=True)
+        kept = keep(frame)
+        if len(kept) == len(frame):
+            return None
+        t = pd.DatetimeIndex(frame["time"]).as_unit("ms").asi8
+        gone = ~np.isin(t, pd.DatetimeIndex(kept["time"]).as_unit("ms").asi8)
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        aside = path.with_name(f"{path.name}.rejected-{stamp}")
+        fetched_at, covered = meta.get("fetched_at"), meta.get("covered_from")
+        write_series(aside, frame[gone], series, venue, timeframe, fetched_at, covered)
+        write_series(path, frame[~gone], series, venue, timeframe, fetched_at, covered)
+        log.warning("cache file %s: %d rejected row(s) moved to %s", path.name, int(gone.sum()),
+                    aside.name)
+        return {"rows_removed": int(gone.sum()), "set_aside_as": aside.name}
 
 
 def merge(cached: pd.DataFrame, new: pd.DataFrame, series: Optional[str] = None) -> pd.DataFrame:
@@ -381,6 +267,31 @@ def _series_of(frame: pd.DataFrame) -> str:
     return "ohlcv"
 
 
+def cached_closes(folder: Path, exclude=()) -> Optional[pd.DataFrame]:
+    """Closes of the spot and perp OHLCV files in `folder` (``<root>/ohlcv/<timeframe>``)
+    but those in `exclude`: a frame indexed by bar open time, one column per file (its stem),
+    or None when there are none -- the peers a venue's new bars are checked against
+    (`btcflow_nb.sources.checks`).  Read-only and lock-free: a file that cannot be read is
+    skipped here (reading it as a series reports it)."""
+    if not folder.exists():
+        return None
+    cols = {}
+    for path in sorted(folder.glob("*.parquet")):
+        if path in exclude or path.name.startswith("fx-"):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                table = pq.read_table(pa.BufferReader(fh.read()), columns=["time", "close"])
+            times = table.column("time").to_numpy().astype("datetime64[ms]").astype("int64")
+            cols[path.stem] = pd.Series(table.column("close").to_numpy(),
+                                        index=pd.to_datetime(times, unit="ms", utc=True))
+        except Exception:  # noqa: BLE001 - a peer's bad file is not this venue's problem
+            continue
+    if not cols:
+        return None
+    return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
+
+
 def foreign_files(cache_dir=None) -> list:
     """Files under the cache root that are not cache files (nor set-aside / temporary ones),
     as paths relative to the cache directory."""
@@ -390,7 +301,7 @@ def foreign_files(cache_dir=None) -> list:
     out = []
     for p in sorted(root.rglob("*")):
         if p.is_file() and not p.name.startswith(".") and ".corrupt-" not in p.name \
-                and p.suffix != ".parquet":
+                and ".rejected-" not in p.name and p.suffix != ".parquet":
             out.append(str(p.relative_to(root.parent)))
     return out
 

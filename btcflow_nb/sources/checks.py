@@ -77,6 +77,13 @@ class Rejected:
         if example is not None and len(self.examples.setdefault(key, [])) < _EXAMPLES:
             self.examples[key].append(example)
 
+    def merge(self, other: "Rejected") -> None:
+        """Add `other`'s counts and examples to these."""
+        for key, n in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+            self.examples.setdefault(key, []).extend(other.examples.get(key, ()))
+            del self.examples[key][_EXAMPLES:]
+
     def __bool__(self) -> bool:
         return bool(self.counts)
 
@@ -233,3 +240,46 @@ def check_cached(frame: pd.DataFrame, series: str, venue, rejected: Rejected,
         v = frame[col].to_numpy(dtype="float64")
         bad |= ~np.isnan(v) & ~(np.isfinite(v) & (v >= 0))
     return _keep(frame, bad, rejected, "cached open interest", "amount not finite or negative")
+
+
+def check_first_fetch(fresh: dict, peers, rejected: dict) -> dict:
+    """The rows of venues fetched into an empty cache that pass the price band against the
+    other venues of the same run, by bar: ``{name: kept frame}``.
+
+    A venue's first fetch has no cached close of its own, and its peers may be fetched in the
+    same run, so `check_ohlcv` may have had no reference at all.  `btcflow_nb.fetch` therefore
+    holds such a venue's OHLCV write until every venue is in and then compares each bar's close
+    with the median of the same bar's closes of every venue -- itself, the other first-fetched
+    venues (`fresh`) and the cached ones (`peers`: a frame indexed by bar open time, one column
+    per venue, or None): the majority decides.  A close more than `PRICE_BAND` away is
+    rejected (into ``rejected[name]``, a `Rejected`) and never cached.  A bar no other venue
+    has keeps its rows: a venue that is simply alone is cached.  With two venues at a bar that
+    disagree (or a tie) the median is their mean, far from both: neither can be told to be the
+    asked instrument, and both are rejected for that bar (reported; asked again next fetch).
+
+    fresh: {venue name: OHLCV frame of new rows, already through `check_ohlcv`}."""
+    closes = {name: pd.Series(f["close"].to_numpy(dtype="float64"),
+                              index=pd.DatetimeIndex(f["time"]).as_unit("ms").asi8)
+              for name, f in fresh.items() if len(f)}
+    cols = dict(closes)
+    if peers is not None and len(peers):
+        for col in peers.columns:
+            s = peers[col]
+            cols[f"cached:{col}"] = pd.Series(s.to_numpy(dtype="float64"),
+                                              index=pd.DatetimeIndex(s.index).as_unit("ms").asi8)
+    table = pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1,
+                      sort=True) if cols else None
+    out = {}
+    for name, frame in fresh.items():
+        if name not in closes or table is None:
+            out[name] = frame
+            continue
+        every = table.to_numpy(dtype="float64")       # this venue's column included
+        rows = np.where(every > 0, every, np.nan)[table.index.get_indexer(closes[name].index)]
+        ref = np.nanmedian(rows, axis=1)
+        ratio = closes[name].to_numpy() / ref
+        off = ~np.isnan(ref) & ((ratio > PRICE_BAND) | (ratio < 1 / PRICE_BAND))
+        out[name] = _keep(frame, off, rejected.setdefault(name, Rejected()), "ohlcv",
+                          f"does not parse as the asked instrument (first fetch: close more "
+                          f"than x{PRICE_BAND} away from the other venues' closes of the bar)")
+    return out

@@ -40,9 +40,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 from .venue import Venue
 
@@ -141,17 +144,30 @@ def load_config(path: Optional[str] = None) -> Config:
         if unknown:
             raise ValueError(f"configuration file {p.name!r}: unknown key(s) {unknown}; "
                              f"valid keys: {list(_CONFIG_KEYS)}")
-    retry_raw = raw.get("retry", {}) or {}
+    retry_raw = raw.get("retry", {})
+    if not isinstance(retry_raw, dict):
+        raise ValueError(f"configuration 'retry' must be a table of {list(_RETRY_KEYS)}; got "
+                         f"{retry_raw!r:.60}")
     bad = sorted(set(retry_raw) - set(_RETRY_KEYS))
     if bad:
         raise ValueError(f"configuration 'retry': unknown key(s) {bad}; valid: {list(_RETRY_KEYS)}")
-    exchanges = raw.get("exchanges", {}) or {}
-    if not isinstance(exchanges, dict) or not all(isinstance(v, dict) for v in exchanges.values()):
-        raise ValueError("configuration 'exchanges' must map ccxt exchange ids to option tables")
+    exchanges = raw.get("exchanges", {})
+    if not isinstance(exchanges, dict):
+        raise ValueError(f"configuration 'exchanges' must map ccxt exchange ids to option "
+                         f"tables; got {exchanges!r:.60}")
     for eid, options in exchanges.items():
+        if not isinstance(options, dict):
+            raise ValueError(f"configuration 'exchanges.{eid}' must be a table of ccxt options; "
+                             f"got {options!r:.60}")
+        _check_exchange_id(eid)
         for option, (low, high) in _NUMERIC_OPTIONS.items():
             if option in options:
                 _check_number(f"exchanges.{eid}.{option}", options[option], low, high)
+    if "cache_dir" in raw:
+        check_cache_dir(raw["cache_dir"])
+    if not isinstance(raw.get("venues", []), list):
+        raise ValueError(f"configuration 'venues' must be a list of venue tables; got "
+                         f"{raw['venues']!r:.60}")
     api_base = os.environ.get(ENV_API_BASE) or raw.get("api_base")
     if api_base:
         api_base = _check_api_base(api_base)
@@ -164,6 +180,14 @@ def load_config(path: Optional[str] = None) -> Config:
         venues=tuple(Venue.from_dict(dict(v)) for v in raw.get("venues", []) or []),
         source=str(path) if path else None,
     )
+
+
+def _check_exchange_id(eid) -> None:
+    import ccxt
+
+    if eid not in ccxt.exchanges:
+        raise ValueError(f"configuration 'exchanges': {eid!r} is not a ccxt exchange id; valid: "
+                         f"ids such as 'binance', 'okx', 'krakenfutures' (ccxt.exchanges)")
 
 
 def _check_api_base(url: str) -> str:
@@ -197,3 +221,47 @@ def point_exchange_at(exchange, api_base: str) -> None:
     urls = dict(exchange.urls)
     urls["api"] = rewrite(urls["api"])
     exchange.urls = urls
+
+
+# ---- arguments every entry point of `btcflow_nb.sources` shares -----------------------------
+
+def check_cache_dir(value, *, must_exist: bool = False):
+    """`value` as a ``cache_dir`` argument: None (the default cache), False (no cache, where
+    allowed) or a non-empty path (str or ``os.PathLike``); `must_exist`: a directory that is
+    there (reading a cache that does not exist is a typo, not an empty cache)."""
+    if value is None or value is False:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) \
+            or not str(os.fspath(value)).strip():
+        raise ValueError(f"cache_dir={value!r} is not a directory; valid: a path (str or "
+                         f"pathlib.Path), None (the default cache) or False (no cache)")
+    if must_exist and not Path(value).expanduser().is_dir():
+        raise ValueError(f"cache_dir={str(value)!r} does not exist; valid: the directory of an "
+                         f"existing cache, or None for the default one")
+    return value
+
+
+def check_flag(name: str, value) -> bool:
+    """`value` as a True/False argument (no truthy strings or numbers)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} must be True or False")
+    return bool(value)
+
+
+def check_exchanges(value) -> dict:
+    """`value` as ``exchanges=``: None or a dict {ccxt id or venue name: exchange}."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"exchanges={value!r:.80} must be a dict {{ccxt exchange id or venue "
+                         f"name: ccxt.async_support exchange}}, or None")
+    return dict(value)
+
+
+def check_seconds(name: str, value, high: float = 3600.0) -> float:
+    """`value` as a finite number of seconds in [0.001, `high`]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or not (0.001 <= float(value) <= high):
+        raise ValueError(f"{name}={value!r} is not a time-out; valid: seconds in "
+                         f"[0.001, {high:g}]")
+    return float(value)

@@ -11,6 +11,7 @@ backoff (`btcflow_nb.sources.config.RetryPolicy`).  `_redactor` hides the exchan
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import threading
@@ -84,11 +85,17 @@ def _prepare_exchange(ex, venues) -> None:
             else:
                 ex.options["fetchMarkets"] = {"types": new_types}
     original = ex.fetch
+    _record_status(ex)
 
     async def fetch(url, method="GET", headers=None, body=None):
+        seen = {}
+        token = _LAST_STATUS.set(seen)
         try:
             response = await original(url, method, headers, body)
         except ccxt_async.BaseError as exc:
+            transient = _transient(exc, seen.get("status"), ex.id, method, url)
+            if transient is not None:
+                raise transient from exc
             headers_seen = getattr(ex, "last_response_headers", None) or {}
             retry_after = headers_seen.get("Retry-After") or headers_seen.get("retry-after")
             if retry_after is not None:
@@ -97,6 +104,8 @@ def _prepare_exchange(ex, venues) -> None:
                 except ValueError:
                     pass
             raise
+        finally:
+            _LAST_STATUS.reset(token)
         if isinstance(response, (str, bytes, bytearray)) and len(response):
             raise ccxt_async.BadResponse(f"{ex.id} returned a malformed (non-JSON) body for "
                                          f"{method} {url.split('?')[0]}")
@@ -111,6 +120,54 @@ def _prepare_exchange(ex, venues) -> None:
     if getattr(ex, "enableRateLimit", False):
         ex.throttle = _Pacer(float(ex.rateLimit), label=ex.id)
     ex._btcflow_prepared = True
+
+
+#: the HTTP status of the reply a `fetch` call is reading (a dict per call, so concurrent
+#: requests of one exchange never see each other's status)
+_LAST_STATUS: contextvars.ContextVar = contextvars.ContextVar("btcflow_last_status",
+                                                              default=None)
+
+
+def _record_status(ex) -> None:
+    """Make `ex` note each reply's HTTP status for the `fetch` call reading it (through
+    ccxt's ``on_rest_response`` hook, which every reply passes before ``handle_errors``)."""
+    original = ex.on_rest_response
+
+    def on_rest_response(code, *args):
+        seen = _LAST_STATUS.get()
+        if seen is not None:
+            seen["status"] = code
+        return original(code, *args)
+
+    ex.on_rest_response = on_rest_response
+
+
+def _transient(exc, status, exchange_id, method, url):
+    """A retryable ccxt error in place of `exc` when the failure was the transport's, not the
+    request's, whatever class the exchange's own error mapping gave it; else None.
+
+    ccxt's per-exchange ``handle_errors`` runs before its status mapping, and some exchanges
+    raise the generic ``ExchangeError`` for any error reply (Bitfinex for an HTTP 500 with a
+    plain-text body), which a retry by class alone would never retry.  Transient are: HTTP 429
+    (``RateLimitExceeded``) and 5xx (``ExchangeNotAvailable``) when ccxt found nothing more
+    specific than ``ExchangeError`` in the body, and a connection that broke mid-reply (an
+    aiohttp ``ClientError`` ccxt wraps as ``ExchangeError``).  A classified refusal -- a
+    ``BadRequest``, ``BadSymbol``, ``AuthenticationError``, ``NotSupported``, ... (Bitfinex
+    answers bad parameters with HTTP 500 and error code 10020, mapped to ``BadRequest``) -- and
+    every 4xx but 429 are the request's fault and are not retried."""
+    import aiohttp
+    import ccxt
+
+    if type(exc) is not ccxt.ExchangeError:    # already retryable, or classified as a refusal
+        return None
+    where = f"{exchange_id} {method} {url.split('?')[0]}"
+    if status == 429:
+        return ccxt.RateLimitExceeded(f"{where}: HTTP 429 ({exc})")
+    if status is not None and 500 <= int(status) <= 599:
+        return ccxt.ExchangeNotAvailable(f"{where}: HTTP {status} ({exc})")
+    if status is None and isinstance(exc.__cause__, aiohttp.ClientError):
+        return ccxt.ExchangeNotAvailable(f"{where}: connection failed mid-reply ({exc})")
+    return None
 
 
 #: the most bytes one reply may have; a larger body is refused while it is read (a 100 MB

@@ -19,6 +19,7 @@ ValueError naming the file, line and column, and the cache is left as it was.
 from __future__ import annotations
 
 import datetime as _dt
+import os as _os
 import warnings
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from ..timeframes import bar_ms
 from . import archives, files, parse
 from .cache import (CacheError, cache_root, empty_series, merge, merge_into, read_series,
                     series_path)
+from .config import check_cache_dir, check_seconds
 from .plan import FETCH_TIMEFRAMES
 from .venue import Venue
 from .venues import registry, resolve_venues
@@ -98,6 +100,15 @@ def import_binance(dataset: str, symbol: str = "BTCUSDT", market: str = "um", si
     check_choice("dataset", dataset, archives.DATASETS)
     if since is None:
         raise ValueError("since is required (e.g. since='2021-01-01')")
+    check_choice("sample", sample, ("5m", "1h", "1d"))
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"symbol={symbol!r} must be a Binance symbol such as 'BTCUSDT'")
+    if isinstance(contract_size, bool) or not isinstance(contract_size, (int, float)) \
+            or not (0 < contract_size < 1e9):
+        raise ValueError(f"contract_size={contract_size!r} is not a contract size; valid: USD "
+                         f"per contract > 0 (100 for Binance's BTCUSD coin-margined perpetual)")
+    timeout = check_seconds("timeout", timeout)
+    check_cache_dir(cache_dir)
     v = _venue(venue) if venue is not None else binance_venue(market, symbol)
     series = _DATASET_SERIES[dataset]
     tf = _timeframe(interval) if series == "ohlcv" else None
@@ -120,6 +131,11 @@ def import_file(path, format: str, *, venue=None, oi_unit: str = "usd", timefram
     default: inferred from the spacing).  series: import only that series (``ohlcv``,
     ``funding``, ``open_interest``).  Returns [`ImportReport`], one per venue and series."""
     name = getattr(venue, "name", venue)
+    if isinstance(path, bool) or not isinstance(path, (str, _os.PathLike)):
+        raise ValueError(f"path={path!r} is not a file path; valid: a str or pathlib.Path")
+    if not _os.path.isfile(path):
+        raise ValueError(f"path={str(path)!r}: no such file")
+    check_cache_dir(cache_dir)
     pieces = files.read_file(path, format, venue=name, oi_unit=oi_unit)
     if series is not None:
         held = sorted({s for _, s in pieces})

@@ -23,13 +23,14 @@ How a fetch works
    pages than declared loses no rows.  A full page whose first row is more than one step after
    the requested start (a venue returning the *newest* rows of a window) makes the skipped part
    be requested too; an empty page is asked once more before the window is taken as empty.
-4. Failed requests (network errors, timeouts, 429 -- honouring Retry-After --, 5xx, malformed
-   bodies) are retried with exponential backoff (`btcflow_nb.sources.config.RetryPolicy`).
+4. Failed requests (network errors, timeouts, 429 -- honouring Retry-After --, 5xx whatever
+   ccxt class they map to, malformed bodies) are retried with exponential backoff.
    What still fails is reported per venue in ``meta["errors"]``; rows fetched before the
    failure are kept.  Only when every venue fails does `fetch` raise (`FetchError`, listing
    every reason).
 5. New rows are merged into the cache (`btcflow_nb.sources.cache`, atomic writes) as soon as a
-   venue is done, while slower venues still fetch; the venue's current open interest is
+   venue is done (the bars of a venue with none cached wait for every venue, to be judged
+   against them: `checks.check_first_fetch`); the venue's current open interest is
    recorded as a snapshot so OI history grows locally, and the MarketData is assembled from the
    cache for [since, until] (`btcflow_nb.sources.assemble`) while the exchanges close.
 
@@ -53,8 +54,10 @@ import pandas as pd
 
 from ..timeframes import to_ms
 from .assemble import _assemble, _with_fx
-from .cache import CacheError, cache_root, merge_into, series_path
-from .config import RetryPolicy, load_config
+from . import checks
+from .cache import CacheError, cache_root, cached_closes, merge_into, series_path
+from .config import (RetryPolicy, check_cache_dir, check_exchanges, check_flag,
+                     load_config)
 from .dated import dated_selection
 from .dated_fetch import dated_exchanges, fetch_dated_venues
 from .exchanges import _make_exchange, _prepare_exchange, _redactor, _run
@@ -74,11 +77,6 @@ class FetchError(RuntimeError):
         lines = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
         super().__init__(f"every venue failed ({len(self.errors)}): {lines} (data cached "
                          "earlier is still there: btcflow_nb.from_cache())")
-
-
-# --------------------------------------------------------------------------------------------
-# the public entry point
-# --------------------------------------------------------------------------------------------
 
 
 def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=None,
@@ -119,18 +117,18 @@ def fetch(venues=None, since=None, until=None, timeframe: str = "1d", cache_dir=
     """
     tf = fetch_timeframe(timeframe)
     since_ms, until_ms = to_ms(since, "since"), to_ms(until, "until")
+    progress, cache_dir = check_flag("progress", progress), check_cache_dir(cache_dir)
     now_ms = int(time.time() * 1000)
     until_ms = now_ms if until_ms is None else until_ms
     if since_ms is not None and since_ms > until_ms:
         raise ValueError(f"since ({pd.Timestamp(since_ms, unit='ms', tz='UTC')}) is after until "
                          f"({pd.Timestamp(until_ms, unit='ms', tz='UTC')})")
     explicit_venues = venues is not None
-    chosen = fetchable_venues(resolve_venues(venues), venues)
-    chosen = _with_fx(chosen)
+    chosen = _with_fx(fetchable_venues(resolve_venues(venues), venues))
     dated_venues = dated_selection(dated, venues)
     cfg = load_config()
     built, objects = {}, {}
-    exchanges = dict(exchanges or {})
+    exchanges = check_exchanges(exchanges)
     valid_keys = {v.exchange_id for v in chosen + dated_venues} | {v.name for v in chosen} | {
         v.key for v in dated_venues}
     unknown = sorted(k for k in exchanges if k not in valid_keys)
@@ -201,13 +199,24 @@ def _fetch_into(req: _Request):
     fetched_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     tf = req.plan.timeframe
     venue_notes, depth = {}, {}
+    # venues with no cached bars yet: their OHLCV waits for the other venues (`_hold_check`)
+    first_fetch = {v.name for v in req.to_fetch if v.kind in ("spot", "perp")
+                   and not series_path(req.root, "ohlcv", v, tf).exists()}
+    held = []
 
-    def store(r: _VenueResult) -> None:
+    def store(r: _VenueResult, only=None) -> None:
         """Merge one venue's new rows into the cache (run as soon as the venue is done, while
         slower venues still wait on their rate limits); note what each series was asked for and
-        what the venue served."""
-        notes_here = [redact(n) for n in r.notes]
+        what the venue served.  A first-fetched venue's OHLCV is held (`only` then writes it)."""
+        notes_here = venue_notes.setdefault(r.venue.name, [])
+        if only is None:
+            notes_here.extend(redact(n) for n in r.notes)
         for series, frame in r.new.items():
+            if only is not None and series not in only:
+                continue
+            if only is None and series == "ohlcv" and r.venue.name in first_fetch:
+                held.append(r)
+                continue
             try:
                 merged, covered = _store(req.root, series, r.venue, tf, frame, fetched_at,
                                          notes_here, r.covered.get(series))
@@ -221,10 +230,31 @@ def _fetch_into(req: _Request):
                 depth.setdefault(r.venue.name, {})[series] = entry[0]
                 if entry[1]:
                     notes_here.append(entry[1])
-        venue_notes[r.venue.name] = notes_here
+
+    def release_held() -> None:
+        """Check the held first-fetch OHLCV against every other venue's closes of the run
+        (`checks.check_first_fetch`), then write what passed."""
+        if not held:
+            return
+        folder = series_path(req.root, "ohlcv", held[0].venue, tf).parent
+        own = tuple(series_path(req.root, "ohlcv", r.venue, tf) for r in held)
+        found = {}
+        kept = checks.check_first_fetch({r.venue.name: r.new["ohlcv"] for r in held},
+                                        cached_closes(folder, exclude=own), found)
+        for r in held:
+            r.new["ohlcv"] = kept[r.venue.name]
+            bad = found.get(r.venue.name)
+            if bad:
+                r.rejected.merge(bad)
+                note = bad.note(r.venue.name)
+                r.error = f"{r.error}; {note}" if r.error else note
+                venue_notes[r.venue.name].append(note)
+            store(r, only=("ohlcv",))
 
     def finish(results, dated_results):
-        """The MarketData from the cache (runs while the exchanges close)."""
+        """The MarketData from the cache (runs while the exchanges close), once the held
+        first-fetch bars are checked and written."""
+        release_held()
         errors = {name: why for name, why in req.problems.items()
                   if not name.startswith("future:")}
         notes = []

@@ -148,12 +148,19 @@ def load(source: Optional[str] = None, *, venues=None, timeframe: str = "1d", si
     from .demo import load_demo
     from .live import FetchError, fetch
 
+    from ..timeframes import to_ms
+    from .config import check_cache_dir, check_exchanges, check_flag, check_seconds
     from .dated import dated_selection
+    from .plan import fetch_timeframe
+    from .venues import resolve_venues
 
     chosen, chosen_by = _choose(source)
+    # every argument checked before any source is tried: a typo is an error, not a fallback
+    timeout = check_seconds("timeout", timeout, 600.0)
+    check_flag("progress", progress), check_exchanges(exchanges), check_cache_dir(cache_dir)
+    resolve_venues(venues), fetch_timeframe(timeframe), to_ms(since, "since")
+    to_ms(until, "until")
     dated_selection(dated, venues)     # a bad selection fails here, whatever the source
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"timeout={timeout!r} is not a number of seconds > 0")
     info = {"requested": chosen, "chosen_by": chosen_by, "network": None, "failures": {},
             "fallback": None}
     fetch_kw = dict(venues=venues, since=since, until=until, timeframe=timeframe,

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..timeframes import bar_ms
 from . import checks, parse
-from .cache import CacheError, read_series, series_path
+from .cache import CacheError, CacheSalvaged, cached_closes, read_series, series_path
 from .config import RetryPolicy
 from .exchanges import _with_retry
 from .paging import _Pager, _page_call, _ranges
@@ -249,6 +249,8 @@ async def _page_funding(run: _Run, rows: list) -> None:
         run.result.new["funding"] = checks.check_funding(parse.funding_frame(
             pager.rows, venue, market_interval_hours=_market_interval(venue, market)), venue,
             run.result.rejected)
+        _silence(run, "funding", cached, run.result.new["funding"], int(step_h * 3_600_000),
+                 f"{step_h:g} h funding interval")
 
 
 async def _oi_history(run: _Run, funding_rows: list) -> None:
@@ -276,8 +278,9 @@ async def _oi_history(run: _Run, funding_rows: list) -> None:
         await _page_missing(run, pager, hist, covered, "open_interest",
                             first_served=run.first_served("oi_history", bar_ms(oi_tf)))
     finally:
-        run.oi_frames.append(parse.oi_frame(pager.rows, venue, run.market.get("contractSize"),
-                                            kind="history"))
+        new = parse.oi_frame(pager.rows, venue, run.market.get("contractSize"), kind="history")
+        run.oi_frames.append(new)
+        _silence(run, "open interest", hist, new, bar_ms(oi_tf), f"{oi_tf} period")
 
 
 async def _oi_snapshot(run: _Run) -> None:
@@ -297,7 +300,11 @@ async def _oi_snapshot(run: _Run) -> None:
         snap = await _with_retry(lambda: ex.fetch_open_interest(venue.symbol), run.policy,
                                  f"{venue.name} open interest snapshot")
     _tick(run, 1)
-    if snap:
+    if not snap or (snap.get("openInterestAmount") is None
+                    and snap.get("openInterestValue") is None):
+        run.failures.append(f"open interest snapshot: {venue.exchange_id} answered no open "
+                            f"interest ({snap!r:.80}); no snapshot recorded")
+    else:
         snap = dict(snap)
         if snap.get("timestamp") is None:   # e.g. Hyperliquid: stamp it ourselves
             snap["timestamp"] = int(time.time() * 1000)
@@ -326,53 +333,36 @@ def _checked_call(run: _Run, series: str, call, limit: int):
     return checked
 
 
-def _silence(run: _Run, series: str, cached, new, step_ms: int) -> None:
+def _silence(run: _Run, series: str, cached, new, step_ms: int, unit: str = "bar") -> None:
     """Record a failure when the venue served nothing after its last cached row although at
-    least two whole steps have closed since (silence is never success)."""
+    least three whole steps (bars, funding intervals, OI periods) have passed since (silence is
+    never success)."""
     if not len(cached):
         return
     last = int(pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8.max())
     fresh = len(new) and int(pd.DatetimeIndex(new["time"]).as_unit("ms").asi8.max()) > last
     if not fresh and last + 3 * step_ms <= run.plan.until:
         missed = (run.plan.until - last) // step_ms - 1
-        run.failures.append(f"{series}: no new rows although {missed} bar(s) closed since the "
-                            f"last cached one ({pd.Timestamp(last, unit='ms', tz='UTC')}); "
-                            f"the cache stays stale")
+        run.failures.append(f"{series}: no new rows although {missed} {unit}(s) "
+                            f"{'closed' if unit == 'bar' else 'passed'} since the last cached "
+                            f"one ({pd.Timestamp(last, unit='ms', tz='UTC')}); the cache stays "
+                            f"stale")
 
 
 def _peer_closes(run: _Run):
-    """Closes of the other spot and perp venues cached for this timeframe (a frame indexed
-    by bar open time, one column per file), the reference of `checks.check_ohlcv`; None when
-    there are none.  Read-only: a file that cannot be read is skipped here (reading it as a
-    series reports it)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Closes of the other spot and perp venues cached for this timeframe
+    (`cache.cached_closes`), the reference of `checks.check_ohlcv`; None for fx series."""
     own = series_path(run.root, "ohlcv", run.venue, run.plan.timeframe)
-    if run.venue.kind == "fx" or not own.parent.exists():
-        return None
-    cols = {}
-    for path in sorted(own.parent.glob("*.parquet")):
-        if path == own or path.name.startswith("fx-"):
-            continue
-        try:
-            with open(path, "rb") as fh:
-                table = pq.read_table(pa.BufferReader(fh.read()), columns=["time", "close"])
-            times = table.column("time").to_numpy().astype("datetime64[ms]").astype("int64")
-            cols[path.stem] = pd.Series(table.column("close").to_numpy(),
-                                        index=pd.to_datetime(times, unit="ms", utc=True))
-        except Exception:  # noqa: BLE001 - a peer's bad file is not this venue's problem
-            continue
-    if not cols:
-        return None
-    return pd.concat({k: v[~v.index.duplicated()] for k, v in cols.items()}, axis=1, sort=True)
-
+    return None if run.venue.kind == "fx" else cached_closes(own.parent, exclude=(own,))
 
 def _read_or_reset(path, series, venue, timeframe, result):
     """(cached frame, covered_from ms or None); a bad file is set aside and noted."""
     try:
         frame, meta = read_series(path, series, venue, timeframe)
         return frame, (meta or {}).get("covered_from")
+    except CacheSalvaged as exc:   # what still parsed is the cache now
+        result.notes.append(str(exc))
+        return exc.frame, exc.meta.get("covered_from")
     except CacheError as exc:
         result.notes.append(str(exc))
         return parse.empty_frame(_parse_columns(series)), None

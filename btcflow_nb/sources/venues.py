@@ -234,13 +234,20 @@ def resolve_venues(venues=None, *, known: Optional[Iterable[Venue]] = None) -> l
         return [v for v in known if v.kind in ("spot", "perp")]
     if isinstance(venues, (str, Venue)):
         venues = [venues]
+    if not isinstance(venues, (list, tuple, set, frozenset)):
+        raise ValueError(f"venues={venues!r:.80} must be a venue name, a Venue, or a list of "
+                         f"them (or None for every spot and perp venue); known venues: "
+                         f"{sorted(by_name)}")
+    if not venues:
+        raise ValueError(f"venues={venues!r} selects no venue; pass None for every spot and "
+                         f"perp venue, or some of {sorted(by_name)}")
     chosen: dict = {}
     for item in venues:
         if isinstance(item, Venue):
             chosen[item.name] = item
             continue
         if not isinstance(item, str):
-            raise ValueError(f"venue {item!r} must be a string or a Venue")
+            raise ValueError(f"venues: {item!r} must be a venue name (a string) or a Venue")
         text = item.strip().lower()
         if text in ("spot", "perp"):
             matches = [v for v in known if v.kind == text]

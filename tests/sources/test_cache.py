@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 import btcflow_nb
-from btcflow_nb.sources.cache import (CacheError, cache_root, merge, read_series, series_path,
-                              write_series)
+from btcflow_nb.sources.cache import (CacheError, CacheSalvaged, cache_root, merge, merge_into,
+                                     read_series, series_path, write_series)
+from btcflow_nb.sources.cachefile import ROW_GROUP_ROWS
 from btcflow_nb.testing.fake_exchange import FakeExchange
 from btcflow_nb.sources.venues import DEFAULT_VENUES
 
@@ -234,13 +235,16 @@ def test_damaged_pandas_metadata_in_the_footer_is_contained(root):
     meta = dict(table.schema.metadata)
     meta[b"pandas"] = b"\xff" + meta[b"pandas"][1:]     # one flipped byte: not UTF-8 any more
     pq.write_table(table.replace_schema_metadata(meta), path)
-    with pytest.raises(CacheError, match="set aside"):
+    with pytest.raises(CacheSalvaged, match="set aside.*5 of 5 rows salvaged") as caught:
         read_series(path, "ohlcv", COINBASE, "1d")
-    write_series(path, _ohlcv(0, 5), "ohlcv", COINBASE, "1d")
+    assert caught.value.report["rows_lost"] == 0      # the data pages were intact
     pq.write_table(table.replace_schema_metadata(meta), path)
     md = btcflow_nb.from_cache(["spot:coinbase", "spot:bitstamp"])
-    assert list(md.spot.columns) == ["bitstamp"] and len(md.spot) == 5
+    assert sorted(md.spot.columns) == ["bitstamp", "coinbase"] and len(md.spot) == 5
     assert "set aside" in md.meta["errors"]["spot:coinbase"]
+    [report] = md.meta["salvaged"]["spot:coinbase"]
+    assert report["rows_salvaged"] == 5 and report["rows_lost"] == 0
+    assert len(list(path.parent.glob("spot-coinbase.parquet.corrupt-*"))) == 2
 
 
 def test_a_write_failure_on_one_venue_returns_the_others(root, tmp_path, monkeypatch):
@@ -283,11 +287,110 @@ def test_flipped_bits_never_change_values_silently(root):
         path.write_bytes(bytes(damaged))
         try:
             frame, _ = read_series(path, "ohlcv", COINBASE, "1d")
-        except CacheError:
+        except CacheSalvaged as exc:
             outcomes["set aside"] += 1
+            _assert_rows_of(exc.frame, truth)   # what was salvaged is exactly true rows
             for moved in path.parent.glob("*.corrupt-*"):
                 moved.unlink()
             continue
         pd.testing.assert_frame_equal(frame, truth)   # never silently different values
         outcomes["same"] += 1
     assert outcomes["set aside"] > 100, outcomes
+
+
+# ---- salvage: a damaged file loses only the row groups the damage touches ----------------------
+
+def _assert_rows_of(part, truth):
+    """`part` holds only rows of `truth`, with identical values."""
+    expected = truth.set_index("time").loc[part["time"]].reset_index()
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), expected)
+
+
+def _flip_in_group(path, group: int, column: str) -> None:
+    """Flip one bit in the middle of `column`'s data in row group `group` of a Parquet file."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    chunk = meta.row_group(group).column(names.index(column))
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    at = start + chunk.total_compressed_size // 2
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+N_ROWS = 3 * ROW_GROUP_ROWS + 100          # four row groups, the last one short
+
+
+@pytest.mark.parametrize("group", range(4))
+@pytest.mark.parametrize("column", ["time", "close", "source"])
+def test_a_bit_flip_in_one_row_group_loses_only_that_group(root, group, column):
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    write_series(path, _ohlcv(0, N_ROWS), "ohlcv", COINBASE, "1d", fetched_at="x",
+                 covered_from=123)
+    truth, _ = read_series(path, "ohlcv", COINBASE, "1d")
+    _flip_in_group(path, group, column)
+    damaged = path.read_bytes()
+    with pytest.raises(CacheSalvaged) as caught:
+        read_series(path, "ohlcv", COINBASE, "1d")
+    in_group = min(ROW_GROUP_ROWS, N_ROWS - group * ROW_GROUP_ROWS)
+    report = caught.value.report
+    assert report["rows_salvaged"] == N_ROWS - in_group and report["rows_lost"] == in_group
+    assert f"{N_ROWS - in_group} of {N_ROWS} rows salvaged" in str(caught.value)
+    # the rows of the other groups are the series' file now, identical to what was written
+    back, meta = read_series(path, "ohlcv", COINBASE, "1d")
+    lost = truth.iloc[group * ROW_GROUP_ROWS:group * ROW_GROUP_ROWS + in_group]
+    assert len(back) == N_ROWS - in_group and not back["time"].isin(lost["time"]).any()
+    _assert_rows_of(back, truth)
+    assert meta["covered_from"] == 123 and meta["fetched_at"] == "x"
+    # the damaged file is kept, byte for byte
+    [moved] = path.parent.glob("spot-coinbase.parquet.corrupt-*")
+    assert moved.read_bytes() == damaged
+
+
+def test_a_fetch_merging_into_a_damaged_file_keeps_the_salvaged_rows(root):
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    write_series(path, _ohlcv(0, N_ROWS), "ohlcv", COINBASE, "1d")
+    truth, _ = read_series(path, "ohlcv", COINBASE, "1d")
+    _flip_in_group(path, 1, "close")
+    notes = []
+    merged, _, _ = merge_into(path, _ohlcv(N_ROWS, 3, base=9e4), "ohlcv", COINBASE, "1d",
+                              notes=notes)
+    assert len(merged) == N_ROWS - ROW_GROUP_ROWS + 3        # salvaged + new, nothing else lost
+    assert any("rows salvaged" in n for n in notes)
+    back, _ = read_series(path, "ohlcv", COINBASE, "1d")
+    _assert_rows_of(back.iloc[:-3], truth)
+
+
+def test_random_bit_flips_in_a_multi_group_file_lose_at_most_the_groups_hit(root):
+    """Single-bit flips anywhere in a four-group file: the frame read is identical, or the
+    file is set aside and every row of the groups the flip did not touch is salvaged
+    (the footer hit: nothing can be found, and that is said)."""
+    import random
+
+    path = series_path(root, "ohlcv", COINBASE, "1d")
+    write_series(path, _ohlcv(0, N_ROWS), "ohlcv", COINBASE, "1d")
+    good = path.read_bytes()
+    truth, _ = read_series(path, "ohlcv", COINBASE, "1d")
+    rng = random.Random(11)
+    counts = {"same": 0, "one group lost": 0, "footer": 0}
+    for _ in range(120):
+        damaged = bytearray(good)
+        damaged[rng.randrange(4, len(good) - 8)] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(damaged))
+        try:
+            frame, _ = read_series(path, "ohlcv", COINBASE, "1d")
+            pd.testing.assert_frame_equal(frame, truth)
+            counts["same"] += 1
+        except CacheSalvaged as exc:
+            _assert_rows_of(exc.frame, truth)
+            lost = exc.report["rows_lost"]
+            if lost is None or exc.report["rows_salvaged"] == 0:
+                counts["footer"] += 1
+            else:
+                assert lost <= ROW_GROUP_ROWS, exc.report
+                counts["one group lost"] += 1
+        for moved in path.parent.glob("*.corrupt-*"):
+            moved.unlink()
+    assert counts["one group lost"] > 60, counts

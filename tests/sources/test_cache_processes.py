@@ -59,6 +59,10 @@ def _spawn(code: str, *args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+#: trials per test (``BTCFLOW_NB_PROCESS_TRIALS=30`` for a long soak run; 3 by default)
+TRIALS = int(os.environ.get("BTCFLOW_NB_PROCESS_TRIALS", "3"))
+
+
 def _finish(procs) -> list[str]:
     outs = []
     for p in procs:
@@ -72,7 +76,7 @@ def _finish(procs) -> list[str]:
 @pytest.mark.parametrize("processes", [2, 4])
 def test_processes_merging_into_one_series_lose_no_row(tmp_path, processes):
     rounds, rows = 12, 5
-    for trial in range(3):
+    for trial in range(TRIALS):
         path = series_path(cache_root(tmp_path / f"t{trial}"), "ohlcv", VENUE, "1h")
         _finish([_spawn(WRITER, path, w, rounds, rows) for w in range(processes)])
         frame, _ = read_series(path, "ohlcv", VENUE, "1h")
@@ -86,15 +90,16 @@ def test_processes_merging_into_one_series_lose_no_row(tmp_path, processes):
 
 @pytest.mark.slow
 def test_a_reader_racing_writers_never_sets_a_healthy_file_aside(tmp_path):
-    path = series_path(cache_root(tmp_path), "ohlcv", VENUE, "1h")
-    _finish([_spawn(WRITER, path, 0, 1, 5)])          # the file exists before the race
-    readers = [_spawn(READER, path, 6.0) for _ in range(2)]
-    writers = [_spawn(WRITER, path, w, 40, 5) for w in (1, 2)]
-    reads = _finish(readers)
-    _finish(writers)
-    assert sum(int(r) for r in reads) > 50
-    assert not list(path.parent.glob("*.corrupt-*"))
-    assert len(read_series(path, "ohlcv", VENUE, "1h")[0]) == 5 + 2 * 40 * 5
+    for trial in range(max(1, TRIALS // 3)):
+        path = series_path(cache_root(tmp_path / f"t{trial}"), "ohlcv", VENUE, "1h")
+        _finish([_spawn(WRITER, path, 0, 1, 5)])          # the file exists before the race
+        readers = [_spawn(READER, path, 6.0) for _ in range(2)]
+        writers = [_spawn(WRITER, path, w, 40, 5) for w in (1, 2)]
+        reads = _finish(readers)
+        _finish(writers)
+        assert sum(int(r) for r in reads) > 50
+        assert not list(path.parent.glob("*.corrupt-*"))
+        assert len(read_series(path, "ohlcv", VENUE, "1h")[0]) == 5 + 2 * 40 * 5
 
 
 FETCHER = textwrap.dedent("""
@@ -113,19 +118,26 @@ def test_processes_fetching_into_one_cache_lose_no_row(tmp_path, processes):
                   ["perp:bybit", "perp:binance"], ["perp:binance", "perp:okx", "perp:bybit"]]
     truth = Truth.recent(6)
     with FakeExchange(truth) as fake:
-        env = fake.env(tmp_path)
-        procs = [subprocess.Popen([sys.executable, "-c", FETCHER, ",".join(venue_sets[i]),
-                                   str(truth.start)], env={**os.environ, **env},
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for i in range(processes)]
-        _finish(procs)
-        root = cache_root(env["BTCFLOW_NB_CACHE_DIR"])
-        assert not list(root.rglob("*.corrupt-*"))
-        md = btcflow_nb.from_cache(["perp:binance", "perp:okx", "perp:bybit"],
-                                   cache_dir=env["BTCFLOW_NB_CACHE_DIR"])
-        for name in ("binance", "okx", "bybit"):
-            want = fake.truth.closes(f"perp:{name}", "1d", fake.now_ms)
-            got = md.perp[name].dropna()
-            assert list(got.index) == list(want.index), name
-            events = md.funding[md.funding["venue"] == name]
-            assert len(events) == len(pd.unique(events["time"])) > 0
+        for trial in range(max(1, TRIALS // 3)):
+            _fetch_trial(fake, truth, tmp_path / f"t{trial}", venue_sets[:processes])
+
+
+def _fetch_trial(fake, truth, tmp_path, venue_sets):
+    """One trial: the processes fetch at once into a fresh cache; no row lost, nothing set
+    aside or held back."""
+    env = fake.env(tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-c", FETCHER, ",".join(venue_sets[i]),
+                               str(truth.start)], env={**os.environ, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(len(venue_sets))]
+    _finish(procs)
+    root = cache_root(env["BTCFLOW_NB_CACHE_DIR"])
+    assert not list(root.rglob("*.corrupt-*")) and not list(root.rglob("*.rejected-*"))
+    md = btcflow_nb.from_cache(["perp:binance", "perp:okx", "perp:bybit"],
+                               cache_dir=env["BTCFLOW_NB_CACHE_DIR"])
+    for name in ("binance", "okx", "bybit"):
+        want = fake.truth.closes(f"perp:{name}", "1d", fake.now_ms)
+        got = md.perp[name].dropna()
+        assert list(got.index) == list(want.index), name
+        events = md.funding[md.funding["venue"] == name]
+        assert len(events) == len(pd.unique(events["time"])) > 0

@@ -11,27 +11,16 @@ import pytest
 import btcflow_nb
 from btcflow_nb.sources.cache import cache_root, read_series, series_path
 from btcflow_nb import FetchError
-from btcflow_nb.testing.fake_exchange import FakeExchange
 from btcflow_nb.sources.venues import DEFAULT_VENUES
+
+from .conftest import fake_exchange_fixtures
+
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeExchange(days=8) as f:
-        yield f
-
-
-@pytest.fixture()
-def env(fake, tmp_path, monkeypatch):
-    fake.clear_faults()
-    fake.clear_log()
-    values = fake.env(tmp_path, timeout_ms=500, retry_attempts=4, retry_base_delay=0.02)
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    yield values
-    fake.clear_faults()
+fake, env = fake_exchange_fixtures(days=8, timeout_ms=500, retry_attempts=4,
+                                   retry_base_delay=0.02)
 
 
 def _closes_equal_truth(fake, md, name):
@@ -70,6 +59,10 @@ TRANSIENT = [
     ("latency", "perp:krakenfutures", "krakenfutures", "funding", {"delay": 0.3}),
     ("500", "perp:htx", "htx", "markets", {}),
     ("429", "perp:bitfinex", "bitfinex", "ohlcv", {"retry_after": "0.2"}),
+    # ccxt's Bitfinex maps any HTTP 500 to the generic ExchangeError: retried by its status
+    ("500", "perp:bitfinex", "bitfinex", "ohlcv", {}),
+    ("500", "perp:bitfinex", "bitfinex", "funding", {}),
+    ("503", "perp:bitfinex", "bitfinex", "markets", {}),
 ]
 
 
@@ -169,3 +162,38 @@ def test_a_failing_series_keeps_the_venues_other_series(fake, env):
     assert "okx" not in md.venues("funding")
     _closes_equal_truth(fake, md, "perp:okx")
     assert "okx" in md.venues("open_interest")          # history and snapshot still fetched
+
+
+@pytest.mark.parametrize("status,body,retried", [
+    (500, "Internal Server Error", True),                  # a gateway's plain text
+    (502, "Bad Gateway", True),
+    (429, "Too Many Requests", True),
+    (500, '["error",10020,"limit: invalid"]', False),      # Bitfinex's bad-request code
+    (500, '["error",10001,"api_key: permission invalid"]', False),
+    (400, '{"message":"bad symbol"}', False),
+])
+def test_retry_follows_the_transport_status_not_the_ccxt_class(status, body, retried):
+    """Bitfinex's own error mapping (ccxt's handle_errors, unchanged) classifies each reply;
+    `exchanges._transient` turns a generic ExchangeError of a 5xx / 429 into a retryable error
+    and leaves a classified refusal alone."""
+    import json
+
+    import ccxt
+
+    from btcflow_nb.sources.exchanges import _retryable, _transient
+
+    ex = ccxt.bitfinex()
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    with pytest.raises(ccxt.BaseError) as caught:
+        ex.handle_errors(status, "", "https://api-pub.bitfinex.com/v2/candles", "GET", {}, body,
+                         parsed, {}, None)
+        ex.handle_http_status_code(status, "", "https://x", "GET", body)
+    replaced = _transient(caught.value, status, "bitfinex", "GET", "https://x/v2/candles?a=1")
+    assert isinstance(replaced or caught.value, _retryable()) is retried
+    if replaced is not None:
+        assert f"HTTP {status}" in str(replaced)
+    # the generic ExchangeError of a 500 is the case a retry by class alone misses
+    assert (replaced is not None) is (status == 500 and retried)

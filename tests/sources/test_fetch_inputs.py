@@ -12,34 +12,25 @@ import pytest
 import btcflow_nb
 from btcflow_nb.sources.config import load_config, point_exchange_at
 from btcflow_nb import FetchError
-from btcflow_nb.testing.fake_exchange import FakeExchange
 from btcflow_nb.sources.venue import Venue
 from btcflow_nb.sources.venues import DEFAULT_VENUES, resolve_venues
+
+from .conftest import fake_exchange_fixtures
+
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeExchange(days=3) as f:
-        yield f
+fake, env = fake_exchange_fixtures(days=3)
 
 
-@pytest.fixture()
-def env(fake, tmp_path, monkeypatch):
-    for k, v in fake.env(tmp_path).items():
-        monkeypatch.setenv(k, v)
-    fake.clear_log()
-    return fake
-
-
-def test_unknown_venue_lists_the_known_ones(env):
+def test_unknown_venue_lists_the_known_ones(fake, env):
     with pytest.raises(ValueError, match=r"unknown venue 'ftx'; known venues: \[.*'perp:kucoin'"):
         btcflow_nb.fetch(["ftx"], progress=False)
-    assert env.log() == []
+    assert fake.log() == []
 
 
-def test_since_after_until(env):
+def test_since_after_until(fake, env):
     with pytest.raises(ValueError, match=r"since \(2024-02-01.*\) is after until \(2024-01-01"):
         btcflow_nb.fetch(since="2024-02-01", until="2024-01-01", progress=False)
     with pytest.raises(ValueError, match="since.*is after until"):
@@ -48,12 +39,12 @@ def test_since_after_until(env):
         btcflow_nb.fetch(since="yesterday-ish", progress=False)
 
 
-def test_an_int_time_is_epoch_ms_as_everywhere_else(env):
+def test_an_int_time_is_epoch_ms_as_everywhere_else(fake, env):
     """fetch and from_cache read an int as epoch milliseconds, as flow_metrics and MarketData do
     (tests/test_timeframes.py): the same since, given as an int and as a date, asks the fake
     for the same window and returns the same rows."""
     day = 86_400_000
-    since_ms = (env.now_ms // day - 2) * day
+    since_ms = (fake.now_ms // day - 2) * day
     since_text = str(pd.Timestamp(since_ms, unit="ms"))
     by_int = btcflow_nb.fetch(["perp:binance"], since=since_ms, progress=False)
     by_text = btcflow_nb.fetch(["perp:binance"], since=since_text, progress=False, cache_dir=False)
@@ -63,33 +54,33 @@ def test_an_int_time_is_epoch_ms_as_everywhere_else(env):
                                   btcflow_nb.from_cache(["perp:binance"], since=since_text).perp)
 
 
-def test_unsupported_timeframes(env):
+def test_unsupported_timeframes(fake, env):
     with pytest.raises(ValueError, match=r"fetch timeframe '1w' is not supported; valid choices: "
                                          r"\['1h', '4h', '1d'\].*resample"):
         btcflow_nb.fetch(timeframe="1w", progress=False)
     with pytest.raises(ValueError, match=r"timeframe '4h' is not served by coinbase; it serves "
                                          r"\[.*'1h'"):
         btcflow_nb.fetch(["spot:coinbase"], timeframe="4h", progress=False)
-    assert env.log() == []
+    assert fake.log() == []
 
 
-def test_default_venues_skip_a_venue_without_the_timeframe(env):
-    md = btcflow_nb.fetch(since=env.truth.start, timeframe="4h", progress=False)
+def test_default_venues_skip_a_venue_without_the_timeframe(fake, env):
+    md = btcflow_nb.fetch(since=fake.truth.start, timeframe="4h", progress=False)
     assert "4h" in md.meta["errors"]["spot:coinbase"]
     assert "coinbase" not in md.spot.columns and "kraken" in md.spot.columns
 
 
-def test_unknown_symbol_names_it_and_lists_the_venues_btc_symbols(env):
+def test_unknown_symbol_names_it_and_lists_the_venues_btc_symbols(fake, env):
     bad = dataclasses.replace(BY_NAME["spot:coinbase"], symbol="BTC/EUR")
-    md = btcflow_nb.fetch([bad, "spot:kraken"], since=env.truth.start, progress=False)
+    md = btcflow_nb.fetch([bad, "spot:kraken"], since=fake.truth.start, progress=False)
     assert "unknown symbol 'BTC/EUR' at coinbase; BTC symbols there: ['BTC/USD']" in \
         md.meta["errors"]["spot:coinbase"]
     assert "kraken" in md.spot.columns
     with pytest.raises(FetchError, match="unknown symbol 'BTC/EUR'"):
-        btcflow_nb.fetch([bad], since=env.truth.start, progress=False, cache_dir=False)
+        btcflow_nb.fetch([bad], since=fake.truth.start, progress=False, cache_dir=False)
 
 
-def test_exchanges_argument_is_checked(env):
+def test_exchanges_argument_is_checked(fake, env):
     with pytest.raises(ValueError, match=r"exchanges= has key\(s\) \['bitmex'\].*valid keys"):
         btcflow_nb.fetch(["spot:kraken"], exchanges={"bitmex": object()}, progress=False)
     with pytest.raises(ValueError, match="must be a ccxt.async_support exchange"):

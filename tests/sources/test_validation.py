@@ -12,29 +12,16 @@ import btcflow_nb
 from btcflow_nb.sources import checks
 from btcflow_nb.sources.cache import cache_root, read_series, series_path, write_series
 from btcflow_nb.sources.venues import DEFAULT_VENUES
-from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS, FakeExchange
+from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS
+
+from .conftest import fake_exchange_fixtures
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 OTHERS = ["spot:coinbase", "spot:kraken"]
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with FakeExchange(days=8) as f:
-        yield f
-
-
-@pytest.fixture()
-def env(fake, tmp_path, monkeypatch):
-    fake.clear_faults()
-    fake.clear_log()
-    fake.set_now(fake.truth.end - 1)
-    values = fake.env(tmp_path, timeout_ms=2000, retry_attempts=2, retry_base_delay=0.01)
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    yield values
-    fake.clear_faults()
-    fake.set_now(fake.truth.end - 1)
+fake, env = fake_exchange_fixtures(days=8, timeout_ms=2000, retry_attempts=2,
+                                   retry_base_delay=0.01)
 
 
 def _cached(name, series, tf="1d"):
@@ -157,7 +144,7 @@ def test_persistent_junk_replies_are_reported(fake, env):
     _others_load(fake, md)
 
 
-def test_poisoned_row_already_cached_is_dropped_and_reported(fake, env):
+def test_poisoned_row_already_cached_is_moved_out_of_the_file_once(fake, env):
     names = ["spot:binance", "perp:binance"] + OTHERS
     btcflow_nb.fetch(names, since=fake.truth.start, progress=False)
     root = cache_root()
@@ -171,16 +158,35 @@ def test_poisoned_row_already_cached_is_dropped_and_reported(fake, env):
     oi = _cached("perp:binance", "open_interest")
     oi.loc[0, "oi_base"] = -1.0
     write_series(series_path(root, "open_interest", perp), oi, "open_interest", perp)
-    for md in (btcflow_nb.from_cache(names),
-               btcflow_nb.fetch(names, since=fake.truth.start, progress=False)):
-        _others_load(fake, md)
-        assert len(md.spot["binance"].dropna()) == len(frame) - 1
-        assert (md.spot["binance"].dropna() > 0).all()
-        assert np.isfinite(md.funding["rate"]).all()
-        assert len(md.funding[md.funding["venue"] == "binance"]) == len(funding) - 1
-        assert (md.open_interest["oi_btc"].dropna() >= 0).all()
-        assert set(md.meta["rejected"]) >= {"spot:binance", "perp:binance"}
-        assert any("dropped" in n for n in md.meta["notes"])
+    md = btcflow_nb.from_cache(names)
+    _others_load(fake, md)
+    assert len(md.spot["binance"].dropna()) == len(frame) - 1
+    assert (md.spot["binance"].dropna() > 0).all()
+    assert np.isfinite(md.funding["rate"]).all()
+    assert len(md.funding[md.funding["venue"] == "binance"]) == len(funding) - 1
+    assert (md.open_interest["oi_btc"].dropna() >= 0).all()
+    assert set(md.meta["rejected"]) >= {"spot:binance", "perp:binance"}
+    assert sum("dropped" in n and "moved out of the file" in n for n in md.meta["notes"]) == 3
+    # the files were rewritten without the rows, which are kept beside them (nothing lost)
+    for venue, series, tf, bad in ((spot, "ohlcv", "1d", ("close", -5.0)),
+                                   (perp, "funding", None, ("rate", np.inf)),
+                                   (perp, "open_interest", None, ("oi_base", -1.0))):
+        path = series_path(root, series, venue, tf)
+        kept, _ = read_series(path, series, venue, tf)
+        assert not (kept[bad[0]] == bad[1]).any()
+        aside = list(path.parent.glob(f"{path.name}.rejected-*"))
+        assert len(aside) == 1
+        removed, _ = read_series(aside[0], series, venue, tf)
+        assert len(removed) == 1 and removed[bad[0]].iloc[0] == bad[1]
+    # reported once: the next read finds clean files
+    again = btcflow_nb.from_cache(names)
+    assert not any("dropped" in n for n in again.meta["notes"])
+    assert "spot:binance" not in again.meta["rejected"]
+    assert "perp:binance" not in again.meta["rejected"]
+    # a fetch asking from before the hole fills it from the venue: the true row is back
+    md = btcflow_nb.fetch(names, since=fake.truth.start, progress=False)
+    _others_load(fake, md)
+    assert len(md.funding[md.funding["venue"] == "binance"]) == len(funding)
 
 
 # ---- the pure checks ---------------------------------------------------------------------------
@@ -248,3 +254,82 @@ def test_reply_bytes_are_capped(fake, env, monkeypatch):
     _others_load(fake, md)
     assert "capped at 20000 bytes" in md.meta["errors"]["perp:htx"]
     assert len(_cached("perp:htx", "ohlcv")) == 0
+
+
+# ---- a first fetch into an empty cache: no reference but the other venues of the run ----------
+
+def test_wrong_instrument_on_a_first_fetch_is_never_cached(fake, env):
+    """Nothing is cached yet: the venue serving ETH-scale candles is judged against the other
+    venues fetched in the same run (its OHLCV write waits for them) and nothing of it is
+    cached; the real venues are."""
+    fake.inject("wrong_instrument", exchange_id="binance", endpoint="ohlcv", times=None)
+    md = btcflow_nb.fetch(["spot:binance"] + OTHERS, since=fake.truth.start, progress=False)
+    _others_load(fake, md)
+    counts = md.meta["rejected"]["spot:binance"]["counts"]
+    assert any("first fetch" in k for k in counts), counts
+    assert len(_cached("spot:binance", "ohlcv")) == 0
+    assert "spot:binance" in md.meta["errors"] and "asked instrument" in \
+        md.meta["errors"]["spot:binance"]
+    assert md.spot is None or "binance" not in md.spot.columns
+
+
+def test_a_venue_alone_on_a_first_fetch_is_cached(fake, env):
+    """No peer at all (one venue selected, empty cache): nothing to judge against, the bars
+    are cached -- and then serve as the reference for the next venue's first fetch."""
+    md = btcflow_nb.fetch(["spot:coinbase"], since=fake.truth.start, progress=False)
+    assert md.meta["errors"] == {} and len(_cached("spot:coinbase", "ohlcv")) >= 8
+    fake.inject("wrong_instrument", exchange_id="kraken", endpoint="ohlcv", times=None)
+    with pytest.raises(btcflow_nb.FetchError, match="spot:kraken.*asked instrument"):
+        btcflow_nb.fetch(["spot:kraken"], since=fake.truth.start, progress=False)
+    assert len(_cached("spot:kraken", "ohlcv")) == 0
+
+
+def test_two_first_fetched_venues_that_disagree_are_both_held_back(fake, env):
+    """Two venues, empty cache, one serving another instrument: which one is BTC cannot be
+    told from two closes, so neither bar is cached and both are reported (never the wrong
+    one cached)."""
+    fake.inject("wrong_instrument", exchange_id="binance", endpoint="ohlcv", times=None)
+    md = btcflow_nb.fetch(["spot:binance", "spot:coinbase"], since=fake.truth.start,
+                          progress=False, cache_dir=env["BTCFLOW_NB_CACHE_DIR"])
+    assert len(_cached("spot:binance", "ohlcv")) == 0
+    assert set(md.meta["rejected"]) >= {"spot:binance", "spot:coinbase"}
+
+
+def test_check_first_fetch_rules():
+    day = DAY_MS
+    t = [0, day, 2 * day]
+    btc = _ohlcv(t, [100.0, 101.0, 102.0])
+    eth = _ohlcv(t, [5.0, 5.1, 5.2])
+    found = {}
+    out = checks.check_first_fetch({"a": btc, "b": btc.copy(), "x": eth}, None, found)
+    assert len(out["a"]) == 3 and len(out["b"]) == 3 and len(out["x"]) == 0
+    assert not found.get("a") and found["x"].counts
+    # a cached peer is a reference; a bar nobody else has is kept
+    peers = pd.DataFrame({"c": [100.0]}, index=pd.to_datetime([0], unit="ms", utc=True))
+    out = checks.check_first_fetch({"x": eth}, peers, {})
+    assert len(out["x"]) == 2                       # the two bars no peer has
+    out = checks.check_first_fetch({"a": btc}, None, {})
+    assert len(out["a"]) == 3                       # alone: cached
+
+
+# ---- silence on funding and open interest --------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint,words", [("funding", "funding: no new rows"),
+                                            ("oi_history", "open interest: no new rows"),
+                                            ("oi", "open interest snapshot: binanceusdm "
+                                                   "answered no open interest")])
+def test_a_venue_silent_on_funding_or_open_interest_is_reported(fake, env, endpoint, words):
+    """Events must exist after the cached ones (several funding intervals / OI periods have
+    passed): a venue answering empty pages is reported in meta["errors"], not taken as
+    success; its prices and the other series still load."""
+    name = "perp:binance"
+    fake.set_now(fake.truth.end - 4 * DAY_MS)
+    first = btcflow_nb.fetch([name] + OTHERS, since=fake.truth.start, progress=False)
+    assert first.meta["errors"] == {}
+    fake.set_now(fake.truth.end - 1)
+    fake.inject("empty", exchange_id="binanceusdm", endpoint=endpoint, times=None)
+    md = btcflow_nb.fetch([name] + OTHERS, progress=False)
+    assert words in md.meta["errors"].get(name, ""), md.meta["errors"]
+    _others_load(fake, md)
+    assert md.perp["binance"].dropna().index.max() >= pd.Timestamp(
+        fake.truth.end - 2 * DAY_MS, unit="ms", tz="UTC")
