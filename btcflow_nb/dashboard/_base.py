@@ -227,8 +227,7 @@ class _DashboardBase(W.VBox):
         finally:
             self._suspended -= 1
         self._update_range_label()
-        self.x_scale.min = None
-        self.x_scale.max = None
+        self.reset_zoom()
         self._refresh_now()
 
     def _full_metrics(self, params: dict) -> pd.DataFrame:
@@ -287,8 +286,13 @@ class _DashboardBase(W.VBox):
         self._debounce.flush()
 
     def reset_zoom(self) -> None:
-        self.x_scale.min = None
-        self.x_scale.max = None
+        """Show the whole drawn range: the shared date scale's min/max back to None (from the
+        data). The state is sent even when Python already holds None: a wheel zoom or drag
+        in the browser that did not reach Python would otherwise never be undone."""
+        with self.x_scale.hold_trait_notifications():
+            self.x_scale.min = None
+            self.x_scale.max = None
+        self.x_scale.send_state(("min", "max"))
 
     def _visible_window(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """Pan/zoom window of the shared x scale as UTC timestamps (None = not zoomed)."""

@@ -120,6 +120,11 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
     assert [dash.figures[k]._dom_classes[0] for k in ("price", "premium", "oi", "funding")] == [
         "btcflow-panel-price", "btcflow-panel-premium", "btcflow-panel-oi",
         "btcflow-panel-funding"]
+    # cursor "crosshair" (default): no interaction layer, the marks see the mouse (issue 14);
+    # "pan/zoom": every panel has its PanZoom on the shared x scale
+    assert dash.crosshair.mode.value == "crosshair"
+    assert all(fig.interaction is None for fig in dash.figures.values())
+    dash.crosshair.mode.value = "pan/zoom"
     for fig in dash.figures.values():
         assert isinstance(fig, bq.Figure)
         assert isinstance(fig.interaction, bq.PanZoom)
@@ -144,7 +149,13 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
     keywords = set(inspect.signature(bf.flow_metrics).parameters) - {"md", "max_gap"}
     assert set(c) - {"date_range"} | {"start", "end"} == keywords  # one control per keyword
     assert "experimental" in c["extremes"].description
-    assert isinstance(c["spot_venues"], W.SelectMultiple)
+    # venue pickers toggle with one click each (issue 14: SelectMultiple needed Ctrl-click)
+    picker = c["spot_venues"]
+    assert [b.description for b in picker._buttons] == list(picker.options)
+    picker._buttons[0].value = False
+    assert picker.value == tuple(picker.options[1:])
+    picker._buttons[0].value = True
+    assert picker.value == tuple(picker.options)
     assert "btcflow-errors" in dash.errors._dom_classes and dash.errors in dash.children
 
 
@@ -303,12 +314,23 @@ def test_pan_zoom_window_filters_the_alerts_table(md, dash):
 
 def test_log_scale_and_venue_lines_switch_in_place(md, dash):
     ids = _object_ids(dash)
-    dash.log_scale.value = True
-    assert isinstance(dash.figures["price"].axes[1].scale, bq.LogScale)
-    assert all(isinstance(dash.marks[k].scales["y"], bq.LogScale)
-               for k in ("spot", "perp_basket", *SIGNAL_MARKERS))
-    dash.log_scale.value = False
-    assert isinstance(dash.figures["price"].axes[1].scale, bq.LinearScale)
+    def shown_axis():   # the one visible value axis of the price panel
+        [axis] = [a for a in dash.figures["price"].axes[1:] if a.visible]
+        return axis
+
+    # issue 14: the axis shown is always the one of the scale the marks use, both ways
+    for _ in range(2):
+        dash.log_scale.value = True
+        assert isinstance(shown_axis().scale, bq.LogScale)
+        assert all(dash.marks[k].scales["y"] is shown_axis().scale
+                   for k in ("spot", "perp_basket", *SIGNAL_MARKERS))
+        ticks = list(shown_axis().tick_values)
+        assert 5_000 in ticks and 10_000 in ticks and 20_000 in ticks and 50_000 in ticks
+        assert shown_axis().tick_format == "~s"    # 5k, 10k, 20k, 50k, 100k
+        dash.log_scale.value = False
+        assert isinstance(shown_axis().scale, bq.LinearScale)
+        assert all(dash.marks[k].scales["y"] is shown_axis().scale
+                   for k in ("spot", "perp_basket", *SIGNAL_MARKERS))
     assert not dash.marks["funding_venues"].visible
     dash.venue_lines.value = True
     mark = dash.marks["funding_venues"]

@@ -80,7 +80,9 @@ def test_markers_are_the_onsets_of_the_visible_range(md, dash):
 def test_states_are_bands_behind_the_prices_and_toggle_in_place(md, dash):
     fig = dash.figures["price"]
     bands = [dash.marks[f"{k}_state"] for k in SIGNAL_MARKERS]
-    assert [id(m) for m in fig.marks[:len(bands)]] == [id(b) for b in bands]  # behind
+    # behind the prices, above only the hover catcher (issue 14)
+    assert fig.marks[0] is dash.crosshair.catchers["price"]
+    assert [id(m) for m in fig.marks[1:1 + len(bands)]] == [id(b) for b in bands]
     assert all(b.fill == "bottom" for b in bands)
     assert all(b.scales["y"].min == 0.0 and b.scales["y"].max == 1.0 for b in bands)
     assert not any(b.visible or len(b.x) for b in bands)
@@ -337,16 +339,15 @@ def test_a_refused_setting_reverts_its_control(dash):
     assert dash.params()["spot_venues"] == list(before)
 
 
-def test_click_markers_lifts_the_price_panels_pan_zoom_layer_in_place(dash):
-    """bqplot's PanZoom layer lies over the marks; ticking "click markers to explain" removes
-    it from the price panel only (the other panels still pan/zoom the shared date axis)."""
+def test_markers_see_the_mouse_in_crosshair_mode_and_pan_zoom_covers_them(dash):
+    """bqplot's PanZoom layer lies over the marks and takes their clicks: in the default
+    "crosshair" cursor mode no panel has it (a click on a marker explains its bar); "pan/zoom"
+    puts every panel's PanZoom back, in place (issue 14 replaced "click markers to explain")."""
     import bqplot as bq
-    fig = dash.figures["price"]
-    panzoom = fig.interaction
-    assert isinstance(panzoom, bq.PanZoom)
-    dash.click_markers.value = True
-    assert fig.interaction is None
-    assert all(isinstance(dash.figures[k].interaction, bq.PanZoom)
-               for k in ("premium", "oi", "funding"))
-    dash.click_markers.value = False
-    assert fig.interaction is panzoom
+    assert all(f.interaction is None for f in dash.figures.values())
+    dash.crosshair.mode.value = "pan/zoom"
+    panzooms = [f.interaction for f in dash.figures.values()]
+    assert all(isinstance(p, bq.PanZoom) for p in panzooms)
+    dash.crosshair.mode.value = "crosshair"
+    dash.crosshair.mode.value = "pan/zoom"
+    assert [f.interaction for f in dash.figures.values()] == panzooms   # the same objects
