@@ -13,8 +13,8 @@ import ipywidgets as W
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._widgets import (Debouncer, GuardedRunner, cut, range_options, synthetic_badge,
-                       timeframe_choices)
+from ._widgets import (Debouncer, GuardedRunner, ZoomDateScale, cut, range_options,
+                       synthetic_badge, timeframe_choices)
 from ._honesty import load_line_html
 from .readouts import info_html, summary_text, visible_alert_hits
 
@@ -83,7 +83,7 @@ class _DashboardBase(W.VBox):
             raise ValueError(f"timeframe={timeframe!r} is not available for this data; "
                              f"choose one of {choices}")
         #: The one date scale every figure of the dashboard shares.
-        self.x_scale = bq.DateScale()
+        self.x_scale = ZoomDateScale()
         self.controls: dict[str, W.Widget] = {}
         tf = W.Dropdown(options=choices, value=timeframe, description="timeframe",
                         layout=W.Layout(width="180px"))
@@ -106,7 +106,7 @@ class _DashboardBase(W.VBox):
         #: Alerts table and onset counts: closed bars only unless this is on (a bar whose period
         #: had not ended when the data was fetched is open, its signals provisional).
         self.include_open = W.Checkbox(value=False, description="include open bar", indent=False,
-                                       layout=W.Layout(width="150px"))
+                                       layout=W.Layout(width="auto"))
         self.include_open.add_class("btcflow-ctl-include-open")
         self.include_open.observe(lambda _c: self._guard.run(self._update_alerts), "value")
         self._drawn: dict | None = None   # control values the charts were last drawn with

@@ -126,7 +126,7 @@ class Crosshair:
         self.row: int | None = None
         self.mode = W.ToggleButtons(options=list(CURSOR_MODES), value=CURSOR_MODES[0],
                                     description="cursor", style={"button_width": "82px",
-                                                                 "description_width": "50px"},
+                                                                 "description_width": "initial"},
                                     tooltips=["hover a bar: crosshair and data window",
                                               "drag to pan, wheel to zoom the date axis"])
         self.mode.add_class("btcflow-ctl-cursor")

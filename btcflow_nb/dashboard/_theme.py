@@ -89,3 +89,27 @@ def legend_widget(items: list[tuple[str, str, str]], css_class: str) -> W.HTML:
     widget.add_class("btcflow-legend-strip")
     widget.add_class(css_class)
     return widget
+
+
+#: Page CSS of the dashboards (one ``<style>`` in an HTML widget, so it travels with them into
+#: Voila and exported pages):
+#: * filled areas (state bands, the OI coverage band) let the mouse through to the hover
+#:   catcher under them, so the crosshair works over shaded bars too;
+#: * the controls' rows wrap instead of overflowing (no horizontal scrollbar at 1280 px);
+#: * text follows JupyterLab's font and colours (light and dark).
+DASHBOARD_CSS = """
+.btcflow-dashboard-root .bqplot path.area { pointer-events: none; }
+.btcflow-dashboard-root { font-family: %(font)s; color: %(text)s; max-width: 100%%;
+                          overflow-x: hidden; box-sizing: border-box; }
+.btcflow-dashboard-root .widget-hbox { flex-wrap: wrap; }
+.btcflow-dashboard-root .widget-tab { max-width: 100%%; }
+.btcflow-dashboard-root .btcflow-alerts-table td:last-child { white-space: normal !important; }
+""" % {"font": FONT, "text": TEXT}
+
+
+def style_widget() -> W.HTML:
+    """An HTML widget holding :data:`DASHBOARD_CSS` (display it once inside the dashboard)."""
+    widget = W.HTML(value=f"<style>{DASHBOARD_CSS}</style>",
+                    layout=W.Layout(height="0px", margin="0", padding="0"))
+    widget.add_class("btcflow-style")
+    return widget

@@ -6,6 +6,7 @@ Private module. The public classes live in ``flow.py``, ``premium.py``, ``teach.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import html
 import re
 import traceback
@@ -26,6 +27,34 @@ GREY = "#7f7f7f"
 _DAILY_TIMEFRAMES = ("1D", "3D", "1W", "1M")
 #: Most options a date-range slider carries; longer histories are subsampled (ends kept).
 _MAX_RANGE_OPTIONS = 1500
+
+
+def _browser_date_from_json(value, _widget):
+    """A date from the browser ("2020-01-30T08:59:42.878Z", JavaScript's ``Date.toJSON``, UTC)
+    as a naive UTC datetime; None stays None."""
+    if not value:
+        return None
+    return datetime.datetime.strptime(value.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+
+
+_DateTrait = type(bq.DateScale.class_traits()["min"])         # bqscales' Date trait
+_DATE_TO_JSON = bq.DateScale.class_traits()["min"].metadata["to_json"]
+
+
+class ZoomDateScale(bq.DateScale):
+    """``bqplot.DateScale`` whose ``min``/``max`` survive the trip back from the browser.
+
+    bqplot's PanZoom sets the scale's min/max in the browser and sends them to Python as
+    ``Date.toJSON`` strings ending in "Z"; bqscales' deserializer rejects the "Z" (ValueError:
+    unconverted data remains), so Python never learnt of a pan or zoom: counts of the
+    "visible range" ignored it and "reset zoom" (None -> None) sent nothing. Same model and
+    view in the browser; only the Python side of the two traits differs.
+    """
+
+    min = _DateTrait(default_value=None, allow_none=True).tag(
+        sync=True, to_json=_DATE_TO_JSON, from_json=_browser_date_from_json)
+    max = _DateTrait(default_value=None, allow_none=True).tag(
+        sync=True, to_json=_DATE_TO_JSON, from_json=_browser_date_from_json)
 
 
 class UserMessage(Exception):
@@ -341,7 +370,7 @@ class VenuePicker(W.HBox):
             self._syncing = False
 
 
-def slider_with_entry(slider: W.Widget, width: str = "330px") -> W.HBox:
+def slider_with_entry(slider: W.Widget, width: str = "400px") -> W.HBox:
     """A wide ``slider`` (its readout replaced) with a typed entry linked to it in the front
     end (``jslink``: it works without a kernel round trip). DOM class ``btcflow-entry``."""
     bounded = W.BoundedIntText if isinstance(slider, W.IntSlider) else W.BoundedFloatText

@@ -11,6 +11,7 @@ from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBa
 from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
                             render_signal_marks, render_state_bands)
 from ._crosshair import Crosshair
+from ._theme import style_widget
 from ._flow_figures import build_flow_figures, log_ticks
 from ._widgets import (UserMessage, VenuePicker, cut, floats, is_empty, plot_times,
                        set_frame_lines, set_hline, set_sign_bars, slider_with_entry)
@@ -94,6 +95,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
     def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150):
         super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms)
         self.add_class(self._root_class)
+        self.add_class("btcflow-dashboard-root")
         defaults = _defaults()
         self._build_controls(defaults)
         self._build_figures()
@@ -161,12 +163,14 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
         self._entries = {name: slider_with_entry(ctl) for name, ctl in c.items()
                          if isinstance(ctl, (W.IntSlider, W.FloatSlider))}
         # display-only switches (no flow_metrics keyword)
-        self.log_scale = W.Checkbox(value=False, description="log price", indent=False)
+        self.log_scale = W.Checkbox(value=False, description="log price", indent=False,
+                                    layout=W.Layout(width="auto"))
         self.log_scale.add_class("btcflow-ctl-log")
-        self.venue_lines = W.Checkbox(value=False, description="per-venue funding", indent=False)
+        self.venue_lines = W.Checkbox(value=False, description="per-venue funding", indent=False,
+                                      layout=W.Layout(width="auto"))
         self.venue_lines.add_class("btcflow-ctl-venue-lines")
         self.show_states = W.Checkbox(value=False, description="show states", indent=False,
-                                      layout=W.Layout(width="130px"))
+                                      layout=W.Layout(width="auto"))
         self.show_states.add_class("btcflow-ctl-show-states")
         self.log_scale.observe(lambda _c: self._guard.run(self._apply_log_scale), "value")
         self.show_states.observe(lambda _c: self._guard.run(self._render_bands), "value")
@@ -219,7 +223,7 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
             panels += [self.legends[key], self.panel_messages[key], self.figures[key]]
         below = W.HBox([self.info, self.alerts],
                        layout=W.Layout(flex_flow="row wrap", justify_content="space-between"))
-        return [header, self.load_line, self.data_window, self.status, tabs, *panels, below,
+        return [style_widget(), header, self.load_line, self.data_window, self.status, tabs, *panels, below,
                 self.explain_view, self._guard.clear_errors_button, self.errors]
 
     # ================================================================ parameters

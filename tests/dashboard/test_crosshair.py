@@ -121,3 +121,18 @@ def test_reset_zoom_sends_the_full_range_even_when_python_never_saw_the_zoom(das
     dash.controls["timeframe"].value = "1D"     # a new timeframe shows its whole range
     assert sent and set(sent[-1]) == {"min", "max"}
     assert dash.x_scale.min is None and dash.x_scale.max is None
+
+
+def test_a_zoom_in_the_browser_reaches_python_and_the_visible_range_counts(dash):
+    """bqplot's PanZoom sends the new min/max as JavaScript Date.toJSON strings ("...Z");
+    the shared date scale must accept them, so the alerts table follows the zoom."""
+    full = bf.flow_metrics(dash.md, "1W")
+    dash.x_scale.set_state({"min": "2021-01-01T00:00:00.000Z", "max": "2021-12-31T00:00:00.000Z"})
+    assert dash.x_scale.min == pd.Timestamp("2021-01-01").to_pydatetime()
+    window = full.loc["2021-01-01":"2021-12-31", [c for c in full.columns
+                                                  if c.endswith("_onset")]]
+    n = int(window.drop(columns=[c for c in window.columns if c.startswith("open")],
+                        errors="ignore").to_numpy().sum())
+    assert f"{n} signal onsets in the visible range" in dash.alerts.value
+    dash.reset_zoom()
+    assert dash.x_scale.min is None
