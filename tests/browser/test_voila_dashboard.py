@@ -137,14 +137,19 @@ def test_timeframe_changes_the_number_of_bars(dashboard):
         arg=[".btcflow-flow-dashboard .btcflow-panel-premium", daily], timeout=UPDATE_TIMEOUT_MS)
 
 
-def test_make_dashboard_serves_this_notebook_on_loopback():
-    """`make dashboard` runs the same Voila command as the fixture above (loopback only)."""
+def test_make_dashboard_serves_the_app_with_the_shared_voila_options():
+    """`make dashboard` runs btcflow_nb.dashboard.app on notebooks/app.ipynb: the same
+    voila_command as the fixture above (loopback only, idle kernels culled)."""
     from pathlib import Path
+
+    from btcflow_nb.dashboard.app import VOILA_ARGS, voila_command
 
     repo = Path(__file__).resolve().parents[2]
     makefile = (repo / "Makefile").read_text()
     recipe = makefile.split("\ndashboard:", 1)[1].split("\n\n", 1)[0]
-    command = next(line.strip() for line in recipe.splitlines() if "voila" in line)
-    assert "--Voila.ip=127.0.0.1" in command and "--no-browser" in command
-    notebook = command.split()[-1]
-    assert notebook == "notebooks/01_flow_dashboard.ipynb" and (repo / notebook).is_file()
+    command = next(line.strip() for line in recipe.splitlines() if "python" in line)
+    assert command.split()[1:] == ["-m", "btcflow_nb.dashboard.app", "notebooks/app.ipynb"]
+    assert (repo / "notebooks" / "app.ipynb").is_file()
+    full = voila_command("notebooks/app.ipynb")
+    assert "--Voila.ip=127.0.0.1" in full and "--no-browser" in full
+    assert any("cull_idle_timeout" in a for a in VOILA_ARGS)
