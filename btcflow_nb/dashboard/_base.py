@@ -8,13 +8,13 @@ another.
 """
 from __future__ import annotations
 
-import bqplot as bq
 import ipywidgets as W
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._widgets import (Debouncer, GuardedRunner, ZoomDateScale, cut, range_options,
-                       synthetic_badge, timeframe_choices)
+from ._controls import ZoomDateScale
+from ._widgets import (Debouncer, GuardedRunner, cut, default_timeframe,
+                       range_options, synthetic_badge, timeframe_choices)
 from ._honesty import load_line_html
 from .readouts import info_html, summary_text, visible_alert_hits
 
@@ -78,7 +78,7 @@ class _DashboardBase(W.VBox):
 
         choices = timeframe_choices(md)
         if timeframe is None:
-            timeframe = "1D" if "1D" in choices else choices[0]
+            timeframe = default_timeframe(md, choices)
         if timeframe not in choices:
             raise ValueError(f"timeframe={timeframe!r} is not available for this data; "
                              f"choose one of {choices}")

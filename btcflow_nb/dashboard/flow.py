@@ -13,8 +13,9 @@ from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
 from ._crosshair import Crosshair
 from ._theme import style_widget
 from ._flow_figures import build_flow_figures, log_ticks
-from ._widgets import (UserMessage, VenuePicker, cut, floats, is_empty, plot_times,
-                       set_frame_lines, set_hline, set_sign_bars, slider_with_entry)
+from ._controls import VenuePicker, slider_with_entry
+from ._widgets import (UserMessage, cut, floats, is_empty, plot_times,
+                       set_frame_lines, set_hline, set_sign_bars)
 from ._honesty import coverage_rows, failed_rows, late_z_for, render_coverage_band
 from .explain_view import ExplainView
 from .readouts import FLOW_PANELS, flow_info, flow_missing_reason, window_notes
@@ -51,7 +52,8 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
     md : MarketData
         Any market data; missing OI, funding or venues leave the affected panel with a message.
     timeframe : str, optional
-        Initial bar size, one of ``timeframe_choices(md)`` (default "1D").
+        Initial bar size, one of ``timeframe_choices(md)`` (default "1W" when the prices span
+        two years or more, else "1D"; see ``_widgets.default_timeframe``).
     debounce_ms : float
         Window after an answered change in which further changes are coalesced into one
         recomputation with the latest settings [ms].

@@ -136,3 +136,11 @@ def test_a_zoom_in_the_browser_reaches_python_and_the_visible_range_counts(dash)
     assert f"{n} signal onsets in the visible range" in dash.alerts.value
     dash.reset_zoom()
     assert dash.x_scale.min is None
+
+
+def test_default_timeframe_is_weekly_when_the_data_spans_two_years(demo):
+    from btcflow_nb.marketdata import MarketData
+    assert FlowDashboard(demo, debounce_ms=0).controls["timeframe"].value == "1W"
+    short = MarketData.from_frames(spot=demo.spot.loc["2024-01-01":"2024-12-31"],
+                                   perp=demo.perp.loc["2024-01-01":"2024-12-31"])
+    assert FlowDashboard(short, debounce_ms=0).controls["timeframe"].value == "1D"

@@ -29,7 +29,7 @@ def md(demo):
 
 @pytest.fixture
 def dash(md):
-    return FlowDashboard(md, debounce_ms=0)
+    return FlowDashboard(md, timeframe="1D", debounce_ms=0)
 
 
 def _times(index) -> np.ndarray:
@@ -160,7 +160,7 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
 
 
 def test_timeframes_offered_follow_the_resolution(md):
-    assert FlowDashboard(md, debounce_ms=0).controls["timeframe"].options == (
+    assert FlowDashboard(md, timeframe="1D", debounce_ms=0).controls["timeframe"].options == (
         "1D", "3D", "1W", "1M")
     idx = pd.date_range("2025-01-01", periods=24 * 40, freq="h", tz="UTC", name="time")
     px = pd.DataFrame({"coinbase": np.linspace(90000, 95000, len(idx))}, index=idx)
@@ -407,7 +407,7 @@ def _variant(md, **fields):
 
 
 def test_no_open_interest_renders_with_a_message(md):
-    d = FlowDashboard(_variant(md, open_interest=None), debounce_ms=0)
+    d = FlowDashboard(_variant(md, open_interest=None), timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == ()
     assert "no open-interest data" in d.panel_messages["oi"].value
     assert "no open-interest data" in d.figures["oi"].title
@@ -418,7 +418,7 @@ def test_no_open_interest_renders_with_a_message(md):
 
 def test_oi_weighting_without_oi_says_why_the_basket_is_empty(md):
     no_oi = _variant(md, open_interest=None)
-    d = FlowDashboard(no_oi, debounce_ms=0)
+    d = FlowDashboard(no_oi, timeframe="1D", debounce_ms=0)
     assert d.controls["weighting"].disabled and d.controls["oi_unit"].disabled
     d.controls["weighting"].value = "oi"   # still settable from code: the message explains
     assert d.errors.outputs == ()
@@ -430,7 +430,7 @@ def test_oi_weighting_without_oi_says_why_the_basket_is_empty(md):
 
 
 def test_no_funding_renders_with_a_message(md):
-    d = FlowDashboard(_variant(md, funding=None), debounce_ms=0)
+    d = FlowDashboard(_variant(md, funding=None), timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == ()
     assert "no funding data" in d.panel_messages["funding"].value
     assert "no funding data" in d.figures["funding"].title
@@ -443,7 +443,7 @@ def test_single_venue_each_side_renders(md):
     one = _variant(md, spot=md.spot[["coinbase"]], perp=md.perp[["bybit"]],
                    funding=md.funding[md.funding["venue"] == "bybit"],
                    open_interest=md.open_interest[md.open_interest["venue"] == "bybit"])
-    d = FlowDashboard(one, debounce_ms=0)
+    d = FlowDashboard(one, timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == () and d.status.value == ""
     assert all(m.value == "" for m in d.panel_messages.values())
     assert d.controls["perp_venues"].options == ("bybit",)
@@ -454,7 +454,7 @@ def test_single_venue_each_side_renders(md):
 
 def test_funding_only_venue_is_selectable_and_counted(md):
     no_hl_closes = _variant(md, perp=md.perp.drop(columns=["hyperliquid"]))
-    d = FlowDashboard(no_hl_closes, debounce_ms=0)
+    d = FlowDashboard(no_hl_closes, timeframe="1D", debounce_ms=0)
     assert "hyperliquid" in d.controls["perp_venues"].options
     assert "hyperliquid" in d.controls["perp_venues"].value
     assert "hyperliquid" not in d.controls["futures"].options
@@ -464,7 +464,7 @@ def test_funding_only_venue_is_selectable_and_counted(md):
 
 
 def test_spot_only_data_says_the_premium_needs_perps(md):
-    d = FlowDashboard(MarketData.from_frames(spot=md.spot), debounce_ms=0)
+    d = FlowDashboard(MarketData.from_frames(spot=md.spot), timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == ()
     assert "no perp data" in d.panel_messages["premium"].value
     assert "no open-interest" in d.panel_messages["oi"].value
@@ -477,7 +477,7 @@ def test_synthetic_badge_and_freshness(md, dash):
     assert "synthetic demo data" in dash.badge.value and dash.badge.layout.display != "none"
     assert "synthetic demo data" in dash.info.value
     assert "source: demo" in dash.info.value and "data through 2025-12-31" in dash.info.value
-    plain = FlowDashboard(_variant(md), debounce_ms=0)
+    plain = FlowDashboard(_variant(md), timeframe="1D", debounce_ms=0)
     assert plain.badge.layout.display == "none" and "synthetic" not in plain.info.value
     assert "source: frames" in plain.info.value
 
@@ -511,7 +511,7 @@ def test_a_change_is_answered_at_once_and_a_burst_after_it_coalesced(md, monkeyp
         raise AssertionError("the debounce window never closed")
 
     async def scenario():
-        d = FlowDashboard(md, debounce_ms=30)
+        d = FlowDashboard(md, timeframe="1D", debounce_ms=30)
         calls = _count_lookbacks(monkeypatch)
         d.controls["lookback"].value = 20
         assert calls == [20] and not d._debounce.pending          # answered at once
@@ -534,7 +534,7 @@ def test_refresh_runs_a_held_change_without_waiting_for_the_window(md, monkeypat
     import asyncio
 
     async def scenario():
-        d = FlowDashboard(md, debounce_ms=10_000)
+        d = FlowDashboard(md, timeframe="1D", debounce_ms=10_000)
         calls = _count_lookbacks(monkeypatch)
         d.controls["lookback"].value = 30
         d.controls["lookback"].value = 31
@@ -563,7 +563,7 @@ def test_every_tooltip_date_format_is_one_bqplot_accepts(md):
     from btcflow_nb.dashboard._widgets import _BQPLOT_DATE_FORMAT
 
     assert not _BQPLOT_DATE_FORMAT.match("%Y-%m-%d %H:%M")  # the check can fail
-    dashboards = [FlowDashboard(md, debounce_ms=0), PremiumIndexPanel(md, debounce_ms=0)]
+    dashboards = [FlowDashboard(md, timeframe="1D", debounce_ms=0), PremiumIndexPanel(md, debounce_ms=0)]
     seen = 0
     for dash in dashboards:
         for fig in dash.figures.values() if isinstance(dash.figures, dict) else dash.figures:

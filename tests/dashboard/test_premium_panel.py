@@ -23,7 +23,7 @@ def md(demo):
 
 @pytest.fixture
 def panel(md):
-    return PremiumIndexPanel(md, debounce_ms=0)
+    return PremiumIndexPanel(md, timeframe="1D", debounce_ms=0)
 
 
 def _t(index):
@@ -140,7 +140,7 @@ def test_callback_error_reaches_the_output(monkeypatch, panel):
 
 
 def test_missing_perps_renders_with_message(md):
-    p = PremiumIndexPanel(MarketData.from_frames(spot=md.spot), debounce_ms=0)
+    p = PremiumIndexPanel(MarketData.from_frames(spot=md.spot), timeframe="1D", debounce_ms=0)
     assert p.errors.outputs == ()
     assert "no perp data" in p.panel_message.value and "no perp data" in p.figure.title
     assert len(p.marks["premium_bars"].x) == 0

@@ -27,7 +27,7 @@ def md(demo):
 
 @pytest.fixture
 def dash(md):
-    return FlowDashboard(md, debounce_ms=0)
+    return FlowDashboard(md, timeframe="1D", debounce_ms=0)
 
 
 def _times(index) -> np.ndarray:
@@ -229,7 +229,7 @@ def test_the_open_bar_is_provisional(open_md):
     omd, day = open_md
     m = bf.flow_metrics(omd, "1D")
     assert m.attrs["open_bar"] and m.index[-1] == day and bool(m["bullish_onset"].iloc[-1])
-    d = FlowDashboard(omd, debounce_ms=0)
+    d = FlowDashboard(omd, timeframe="1D", debounce_ms=0)
     assert f"{day:%Y-%m-%d}, provisional (bar open)" in d.summary()
     assert "bullish (provisional)" in d.summary()
     # the marker is drawn, faded, and ringed
@@ -259,7 +259,7 @@ def test_the_open_bar_is_provisional(open_md):
 def test_a_settled_bar_is_not_provisional(md, open_md):
     _, day = open_md
     closed = _cut(md, f"{day:%Y-%m-%d}", f"{day + pd.Timedelta(days=1):%Y-%m-%d}T00:00:00Z")
-    d = FlowDashboard(closed, debounce_ms=0)
+    d = FlowDashboard(closed, timeframe="1D", debounce_ms=0)
     assert f"{day:%Y-%m-%d}, closed" in d.summary() and "provisional" not in d.summary()
     assert not d.marks["open_bar"].visible and set(d.marks["bullish"].opacities) == {1.0}
     assert day in {t for t, _, _ in d.alert_rows()}
@@ -267,7 +267,7 @@ def test_a_settled_bar_is_not_provisional(md, open_md):
 
 def test_premium_panel_marks_the_open_bar(open_md):
     omd, day = open_md
-    p = PremiumIndexPanel(omd, debounce_ms=0)
+    p = PremiumIndexPanel(omd, timeframe="1D", debounce_ms=0)
     assert "provisional (bar open)" in p.summary()
     assert "open bar excluded" in p.alerts.value
     p.include_open.value = True
@@ -284,7 +284,7 @@ def test_lookback_longer_than_the_data_shows_the_notes_with_consistent_controls(
         funding=short.funding[short.funding["time"] >= "2025-10-02"],
         open_interest=short.open_interest[short.open_interest["time"] >= "2025-10-02"],
         meta={"source": "frames"})
-    d = FlowDashboard(short, debounce_ms=0)
+    d = FlowDashboard(short, timeframe="1D", debounce_ms=0)
     d.controls["timeframe"].value = "1W"
     expected = bf.flow_metrics(short, "1W")
     notes = expected.attrs["notes"]
