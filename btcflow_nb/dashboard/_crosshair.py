@@ -44,6 +44,21 @@ def catcher_bars(x_scale) -> bq.Bars:
                    enable_hover=True, interactions={"hover": "tooltip"})
 
 
+#: ``default_size`` of the largest Scatter marker of any panel (the open-bar ring).
+PAD_MARKER_SIZE = 420
+
+
+def x_padding_mark(x_scale) -> bq.Scatter:
+    """An empty, hidden Scatter whose marker size sets the panel's horizontal padding.
+
+    bqplot pads a figure's x range by its largest mark padding (a Scatter: half its marker
+    width), so a panel with a big marker maps the same date ~8 px away from a panel without
+    one; with this mark in every panel, all use the same padding and a date is at the same x
+    in all four: the crosshair is one vertical line."""
+    return bq.Scatter(x=[], y=[], scales={"x": x_scale, "y": bq.LinearScale()},
+                      default_size=PAD_MARKER_SIZE, visible=False, enable_hover=False)
+
+
 def crosshair_line(x_scale) -> bq.Lines:
     """The vertical line at the hovered bar (hidden until the mouse is over a bar)."""
     return bq.Lines(x=[], y=[], scales={"x": x_scale, "y": bq.LinearScale(min=0.0, max=1.0)},
@@ -120,7 +135,8 @@ class Crosshair:
         self.panzooms = {name: fig.interaction for name, fig in figures.items()}
         self._figures = figures
         for name, fig in figures.items():
-            fig.marks = [self.catchers[name], *fig.marks, self.lines[name]]
+            fig.marks = [self.catchers[name], *fig.marks, x_padding_mark(x_scale),
+                         self.lines[name]]
             self.catchers[name].on_hover(self._on_hover)
         #: The hovered bar (row of the drawn frame), None = the latest bar.
         self.row: int | None = None
@@ -131,7 +147,9 @@ class Crosshair:
                                               "drag to pan, wheel to zoom the date axis"])
         self.mode.add_class("btcflow-ctl-cursor")
         self.mode.observe(lambda _c: self._guard.run(self.apply_mode), "value")
-        self.window = W.HTML()
+        # a fixed height: a data window that grew or shrank with its text would move the
+        # charts under a still mouse (and the hovered bar with them)
+        self.window = W.HTML(layout=W.Layout(height="64px", overflow="hidden"))
         self.window.add_class("btcflow-data-window-widget")
         self.apply_mode()
 

@@ -80,10 +80,11 @@ def build_flow_figures(xs: bq.DateScale) -> FlowFigures:
     for key in SIGNAL_MARKERS:
         m[key].display_legend = False
     price = new_panel_figure("Price: spot vs perp basket, signal onsets", xs, linear, "USD",
-                             [*(m[k] for k in band_keys()), m["spot"], m["perp_basket"],
+                             [*(m[k] for k in band_keys()), m["perp_basket"], m["spot"],
                               *(m[k] for k in SIGNAL_MARKERS), m["open_bar"]],
                              "btcflow-panel-price", height=PRICE_HEIGHT)
     axis_linear = price.axes[1]
+    axis_linear.tick_format = LOG_TICK_FORMAT     # 20k, 40k, 60k (not 20000 at the edge)
     axis_log = bq.Axis(scale=log, side="left", label="USD (log)", grid_lines="dashed",
                        label_offset="45px", tick_format=LOG_TICK_FORMAT, visible=False)
     price.axes = [*price.axes, axis_log]
