@@ -125,7 +125,8 @@ def build_flow_figures(xs: bq.DateScale) -> FlowFigures:
         "price": legend_widget(
             [("spot", c["spot"], "line"), ("perp basket", c["perp"], "line"),
              *((f"{label} onset", color, "marker")
-               for label, _marker, color in SIGNAL_MARKERS.values())],
+               for label, _marker, color in SIGNAL_MARKERS.values()),
+             ("open bar (provisional, ring)", c["grey"], "marker")],
             "btcflow-legend-price"),
         "premium": legend_widget([("spot-led (spot above perps)", c["green"], "band"),
                                   ("futures-led", c["red"], "band")], "btcflow-legend-premium"),

@@ -111,7 +111,7 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
     at = is_open & finite
     with ring.hold_sync():
         ring.x, ring.y = t[at], anchor[at]
-        ring.visible = ring.display_legend = bool(at.any())
+        ring.visible = bool(at.any())   # (named in the HTML legend above the panel)
 
 
 def render_state_bands(marks: dict, m: pd.DataFrame | None, t: np.ndarray, show: bool) -> None:

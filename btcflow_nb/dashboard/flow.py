@@ -164,6 +164,8 @@ class FlowDashboard(SignalLayerMixin, _DashboardBase):
         #: Slider -> HBox(slider, typed entry), by keyword (the layout shows these).
         self._entries = {name: slider_with_entry(ctl) for name, ctl in c.items()
                          if isinstance(ctl, (W.IntSlider, W.FloatSlider))}
+        for name, box in self._entries.items():   # e.g. btcflow-ctl-lookback-entry
+            box.entry.add_class(f"btcflow-ctl-{name.replace('_', '-')}-entry")
         # display-only switches (no flow_metrics keyword)
         self.log_scale = W.Checkbox(value=False, description="log price", indent=False,
                                     layout=W.Layout(width="auto"))

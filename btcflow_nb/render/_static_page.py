@@ -35,7 +35,7 @@ NOTICE_HTML = (
 
 # Widget controls (not the bqplot charts, not the tab bars) are dimmed and take no input.
 _CONTROL_SELECTOR = ", ".join(
-    f".jupyter-widgets{c}" for c in (
+    c for c in (
         ".widget-slider", ".widget-dropdown", ".widget-checkbox", ".widget-toggle-button",
         ".widget-toggle-buttons", ".widget-button", ".widget-text", ".widget-datepicker",
         ".widget-select-multiple", ".widget-inline-hbox.widget-text"))
