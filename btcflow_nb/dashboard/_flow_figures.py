@@ -111,6 +111,8 @@ def build_flow_figures(xs: bq.DateScale) -> FlowFigures:
 
     fs = {"x": xs, "y": bq.LinearScale()}
     m["funding_venues"] = bq.Lines(x=[], y=[], scales=fs, opacities=[0.75], visible=False,
+                                   colors=[c[k] for k in ("perp", "spot", "purple", "oi",
+                                                          "green", "red", "navy", "grey")],
                                    stroke_width=1.2, tooltip=tooltip("venue funding", ".4f"))
     m["funding"] = _line(fs, c["funding"], "composite", stroke_width=2.5,
                          tooltip=tooltip("funding", ".4f"))

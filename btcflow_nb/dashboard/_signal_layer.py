@@ -31,7 +31,7 @@ from .readouts import MAX_ALERT_ROWS, alerts_table_html, flow_alert_rows, visibl
 SIGNAL_MARKERS = {
     "bullish": ("bullish", "triangle-up", GREEN),
     "bearish": ("bearish", "triangle-down", RED),
-    "overleveraged": ("over-leveraged", "diamond", "#ff7f0e"),
+    "overleveraged": ("over-leveraged", "diamond", "#d4700f"),   # reads on light and dark
     "cycle_top": ("cycle top (experimental)", "cross", "#9467bd"),
     "cycle_bottom": ("cycle bottom (experimental)", "square", "#1f77b4"),
 }

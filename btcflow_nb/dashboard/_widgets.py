@@ -233,6 +233,10 @@ def new_panel_figure(title: str, x_scale: bq.DateScale, y_scale, y_label: str, m
         fig_margin={"top": 30, "bottom": 30, "left": 60, "right": 20},
         layout=W.Layout(width="100%", height=height), legend_location="top-left",
         title_style={"font-size": "13px"},
+        # a legend box that bqplot draws (premium index, study panels) is white with dark
+        # text on every theme, and so in a figure saved with bqplot's toolbar (it was black)
+        legend_style={"fill": "white", "fill-opacity": 0.85, "stroke": "#bbbbbb"},
+        legend_text={"fill": "#222222"},
     )
     fig.add_class(css_class)
     return fig

@@ -10,6 +10,7 @@ from ._base import _ALERT_SPECS, _DashboardBase, _defaults
 from ._widgets import (GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars, sign_bars,
                        tooltip)
 from ._honesty import failed_rows
+from ._theme import PALETTE
 from ._signal_layer import OPEN_OPACITY
 from .readouts import (MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info,
                        window_notes)
@@ -60,7 +61,7 @@ class PremiumIndexPanel(_DashboardBase):
         m = {
             "premium_bars": sign_bars(xs, sc["y"], "premium USD"),
             "zero": bq.Lines(x=[], y=[], scales=sc, colors=[GREY]),
-            "bb_basis": bq.Lines(x=[], y=[], scales=sc, colors=["#ff7f0e"], labels=["basis"],
+            "bb_basis": bq.Lines(x=[], y=[], scales=sc, colors=[PALETTE["build"]], labels=["basis"],
                                  display_legend=True),
             "bb_upper": bq.Lines(x=[], y=[], scales=sc, colors=["#1f77b4"], labels=["upper"],
                                  display_legend=True, line_style="dashed"),
