@@ -204,3 +204,16 @@ def test_controls_fit_1280_px_without_horizontal_overflow(app):
         app.locator(".btcflow-controls .lm-TabBar-tab", has_text="view").first.click()
     finally:
         app.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_the_url_parameter_chooses_the_data_source(voila_server, open_page):
+    """?source= reaches the kernel (Voila's $QUERY_STRING): a bad value names the choices."""
+    page = open_page()
+    page.goto(voila_server.url + "/?source=bogus", timeout=120_000)
+    page.wait_for_selector(".btcflow-app-error", timeout=120_000)
+    text = page.locator(".btcflow-app-error").inner_text()
+    assert "'bogus' is not a data source" in text and "auto, cache, live, demo" in text
+    page.goto(voila_server.url + "/?source=demo", timeout=120_000)
+    page.wait_for_selector(".btcflow-flow-dashboard .btcflow-load-info", timeout=120_000)
+    assert "loaded: demo" in page.locator(".btcflow-load-info").inner_text()
+    page.close()
