@@ -37,6 +37,26 @@ from ._widgets import fmt_num
 CURSOR_MODES = ("crosshair", "pan/zoom")
 
 
+def cursor_switch(figures: dict, guard) -> W.ToggleButtons:
+    """The cursor switch alone (for a dashboard without a data window, e.g. the premium
+    index): "crosshair" removes the figures' PanZoom so the marks' tooltips see the mouse,
+    "pan/zoom" puts each figure's own PanZoom back."""
+    panzooms = {name: fig.interaction for name, fig in figures.items()}
+    switch = W.ToggleButtons(options=list(CURSOR_MODES), value=CURSOR_MODES[0],
+                             description="cursor", style={"button_width": "82px",
+                                                          "description_width": "initial"},
+                             tooltips=["hover the marks for their values",
+                                       "drag to pan, wheel to zoom the date axis"])
+    switch.add_class("btcflow-ctl-cursor")
+
+    def apply(_change=None):
+        for name, fig in figures.items():
+            fig.interaction = None if switch.value == "crosshair" else panzooms[name]
+    switch.observe(lambda c: guard.run(apply, c), "value")
+    apply()
+    return switch
+
+
 def catcher_bars(x_scale) -> bq.Bars:
     """A hover catcher: transparent full-height bars (filled by :meth:`Crosshair.set_bars`)."""
     return bq.Bars(x=[], y=[], scales={"x": x_scale, "y": bq.LinearScale(min=0.0, max=1.0)},

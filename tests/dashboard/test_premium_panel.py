@@ -65,6 +65,8 @@ def test_structure_and_dom_hooks(panel):
     assert isinstance(panel, W.VBox)
     assert "btcflow-premium-index" in panel._dom_classes
     assert "btcflow-panel-premium-index" in panel.figure._dom_classes
+    assert panel.figure.interaction is None            # cursor "crosshair": tooltips work
+    panel.cursor.value = "pan/zoom"
     assert isinstance(panel.figure.interaction, bq.PanZoom)
     assert all(m.scales["x"] is panel.x_scale for m in panel.figure.marks)
     assert isinstance(panel.marks["premium_bars"], bq.Bars)
