@@ -39,9 +39,10 @@ $(WIDGET_JS): $(VENV)/.installed
 test: install browser widget-js
 	$(BIN)/python -m pytest
 
-## Serve the flow dashboard as a Voila app on loopback.
+## Serve the flow dashboard as a Voila app (notebooks/app.ipynb) on loopback; its Voila options
+## (idle-kernel culling ...) live in btcflow_nb/dashboard/app.py, shared with the browser tests.
 dashboard: install
-	$(BIN)/voila --no-browser --Voila.ip=127.0.0.1 notebooks/01_flow_dashboard.ipynb
+	$(BIN)/python -m btcflow_nb.dashboard.app notebooks/app.ipynb
 
 ## Regenerate the README pictures (docs/images/*.png) from the exported notebooks in Chromium.
 screenshots: install browser widget-js

@@ -111,7 +111,8 @@ def _default_debounce_ms() -> float:
 def _measure(page, repeats: int) -> tuple[list[float], list[float], list[int]]:
     """Alternate ArrowRight/ArrowLeft on the lookback slider; (t1-t0, t2-t0) in ms, values."""
     handle = page.locator(".btcflow-ctl-lookback .noUi-handle").first
-    readout = page.locator(".btcflow-ctl-lookback .widget-readout").first
+    # the slider's value as its typed entry shows it (issue 14 replaced the readout)
+    readout = page.locator(".btcflow-ctl-lookback-entry input").first
     handle.focus()
     repaint, frame, values = [], [], []
     for i in range(repeats):
@@ -125,7 +126,7 @@ def _measure(page, repeats: int) -> tuple[list[float], list[float], list[int]]:
             raise RuntimeError("the key press never reached the page")
         repaint.append(r["t1"] - r["t0"])
         frame.append(r["t2"] - r["t0"])
-        values.append(int(readout.inner_text()))
+        values.append(int(readout.input_value()))
         time.sleep(SETTLE_S)
     return repaint, frame, values
 
@@ -166,8 +167,8 @@ def run(size: str):
                     page.wait_for_function(_PANELS_DRAWN_JS, arg=list(PANELS),
                                            timeout=LOAD_TIMEOUT_MS)
                     load_s = time.perf_counter() - t_open
-                    start_value = int(page.locator(".btcflow-ctl-lookback .widget-readout")
-                                      .first.inner_text())
+                    start_value = int(page.locator(".btcflow-ctl-lookback-entry input")
+                                      .first.input_value())
                     # one untimed warm-up move (first-use JIT, caches), back to where we were
                     _measure(page, 2 if size == "full" else 1)
                     repaint, frame, values = _measure(page, repeats)

@@ -8,13 +8,13 @@ another.
 """
 from __future__ import annotations
 
-import bqplot as bq
 import ipywidgets as W
 import pandas as pd
 
 from .. import metrics as _metrics
-from ._widgets import (Debouncer, GuardedRunner, cut, range_options, synthetic_badge,
-                       timeframe_choices)
+from ._controls import ZoomDateScale
+from ._widgets import (Debouncer, GuardedRunner, cut, default_timeframe,
+                       range_options, synthetic_badge, timeframe_choices)
 from ._honesty import load_line_html
 from .readouts import info_html, summary_text, visible_alert_hits
 
@@ -78,12 +78,12 @@ class _DashboardBase(W.VBox):
 
         choices = timeframe_choices(md)
         if timeframe is None:
-            timeframe = "1D" if "1D" in choices else choices[0]
+            timeframe = default_timeframe(md, choices)
         if timeframe not in choices:
             raise ValueError(f"timeframe={timeframe!r} is not available for this data; "
                              f"choose one of {choices}")
         #: The one date scale every figure of the dashboard shares.
-        self.x_scale = bq.DateScale()
+        self.x_scale = ZoomDateScale()
         self.controls: dict[str, W.Widget] = {}
         tf = W.Dropdown(options=choices, value=timeframe, description="timeframe",
                         layout=W.Layout(width="180px"))
@@ -106,7 +106,7 @@ class _DashboardBase(W.VBox):
         #: Alerts table and onset counts: closed bars only unless this is on (a bar whose period
         #: had not ended when the data was fetched is open, its signals provisional).
         self.include_open = W.Checkbox(value=False, description="include open bar", indent=False,
-                                       layout=W.Layout(width="150px"))
+                                       layout=W.Layout(width="auto"))
         self.include_open.add_class("btcflow-ctl-include-open")
         self.include_open.observe(lambda _c: self._guard.run(self._update_alerts), "value")
         self._drawn: dict | None = None   # control values the charts were last drawn with
@@ -227,8 +227,7 @@ class _DashboardBase(W.VBox):
         finally:
             self._suspended -= 1
         self._update_range_label()
-        self.x_scale.min = None
-        self.x_scale.max = None
+        self.reset_zoom()
         self._refresh_now()
 
     def _full_metrics(self, params: dict) -> pd.DataFrame:
@@ -287,8 +286,13 @@ class _DashboardBase(W.VBox):
         self._debounce.flush()
 
     def reset_zoom(self) -> None:
-        self.x_scale.min = None
-        self.x_scale.max = None
+        """Show the whole drawn range: the shared date scale's min/max back to None (from the
+        data). The state is sent even when Python already holds None: a wheel zoom or drag
+        in the browser that did not reach Python would otherwise never be undone."""
+        with self.x_scale.hold_trait_notifications():
+            self.x_scale.min = None
+            self.x_scale.max = None
+        self.x_scale.send_state(("min", "max"))
 
     def _visible_window(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """Pan/zoom window of the shared x scale as UTC timestamps (None = not zoomed)."""

@@ -31,7 +31,7 @@ from .readouts import MAX_ALERT_ROWS, alerts_table_html, flow_alert_rows, visibl
 SIGNAL_MARKERS = {
     "bullish": ("bullish", "triangle-up", GREEN),
     "bearish": ("bearish", "triangle-down", RED),
-    "overleveraged": ("over-leveraged", "diamond", "#ff7f0e"),
+    "overleveraged": ("over-leveraged", "diamond", "#d4700f"),   # reads on light and dark
     "cycle_top": ("cycle top (experimental)", "cross", "#9467bd"),
     "cycle_bottom": ("cycle bottom (experimental)", "square", "#1f77b4"),
 }
@@ -111,7 +111,7 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
     at = is_open & finite
     with ring.hold_sync():
         ring.x, ring.y = t[at], anchor[at]
-        ring.visible = ring.display_legend = bool(at.any())
+        ring.visible = bool(at.any())   # (named in the HTML legend above the panel)
 
 
 def render_state_bands(marks: dict, m: pd.DataFrame | None, t: np.ndarray, show: bool) -> None:

@@ -50,6 +50,24 @@ def timeframe_choices(md) -> list[str]:
     return offered
 
 
+#: Weekly bars are the default when the history holds at least this many of them: the
+#: signals' seed works best weekly, and 104 weeks leave a full year after the default
+#: one-year (52-week) z-score lookback.
+MIN_WEEKS_FOR_WEEKLY = 104
+
+
+def default_timeframe(md, choices: list[str]) -> str:
+    """"1W" when it is offered and the prices span :data:`MIN_WEEKS_FOR_WEEKLY` weeks, else
+    "1D" when offered, else the first choice."""
+    spans = [frame.index.max() - frame.index.min()
+             for frame in (getattr(md, "spot", None), getattr(md, "perp", None))
+             if frame is not None and len(frame)]
+    weeks = max(spans).days / 7 if spans else 0
+    if "1W" in choices and weeks >= MIN_WEEKS_FOR_WEEKLY:
+        return "1W"
+    return "1D" if "1D" in choices else choices[0]
+
+
 class Debouncer:
     """Answer a change at once, then coalesce a burst of changes into one call at its end.
 
@@ -215,6 +233,10 @@ def new_panel_figure(title: str, x_scale: bq.DateScale, y_scale, y_label: str, m
         fig_margin={"top": 30, "bottom": 30, "left": 60, "right": 20},
         layout=W.Layout(width="100%", height=height), legend_location="top-left",
         title_style={"font-size": "13px"},
+        # a legend box that bqplot draws (premium index, study panels) is white with dark
+        # text on every theme, and so in a figure saved with bqplot's toolbar (it was black)
+        legend_style={"fill": "white", "fill-opacity": 0.85, "stroke": "#bbbbbb"},
+        legend_text={"fill": "#222222"},
     )
     fig.add_class(css_class)
     return fig
@@ -283,3 +305,4 @@ def cut(frame: pd.DataFrame, start, end) -> pd.DataFrame:
     if end is not None:
         frame = frame.loc[frame.index <= end]
     return frame
+

@@ -6,8 +6,8 @@ value, the threshold, pass or fail, and for the z-score conditions the window's 
 metrics voted for a cycle top or bottom. Every number is read from the ``flow_metrics`` frame
 the charts are drawn from (nothing is recomputed), so the panel cannot disagree with them.
 
-A bar is chosen by a click on a signal marker of the price panel (with "click markers to
-explain" ticked: bqplot's pan/zoom layer otherwise takes the clicks), by the **explain** dropdown
+A bar is chosen by a click on a signal marker of the price panel (in the dashboard's
+"crosshair" cursor mode: in "pan/zoom" mode bqplot's pan/zoom layer takes the clicks), by the **explain** dropdown
 (every bar with an onset in the visible range, newest first: the keyboard way) or by the
 **any bar** date picker. The bar of a still-open period is marked *provisional (bar open)*.
 """

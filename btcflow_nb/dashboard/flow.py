@@ -1,7 +1,6 @@
 """FlowDashboard: the BTC Flow Dashboard (spot premium, OI z-score, composite funding, signals)."""
 from __future__ import annotations
 
-import bqplot as bq
 import ipywidgets as W
 import numpy as np
 import pandas as pd
@@ -10,12 +9,14 @@ from .. import metrics as _metrics
 from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBase,
                     _defaults)
 from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
-                            band_keys, build_signal_marks, render_signal_marks,
-                            render_state_bands)
-from ._widgets import (GREY, RED, UserMessage, cut, floats, is_empty, new_panel_figure,
-                       plot_times, set_frame_lines, set_hline, set_sign_bars, sign_bars, tooltip)
-from ._honesty import (build_coverage_band, coverage_rows, failed_rows, late_z_for,
-                       render_coverage_band)
+                            render_signal_marks, render_state_bands)
+from ._crosshair import Crosshair
+from ._theme import style_widget
+from ._flow_figures import build_flow_figures, log_ticks
+from ._controls import VenuePicker, slider_with_entry
+from ._widgets import (UserMessage, cut, floats, is_empty, plot_times,
+                       set_frame_lines, set_hline, set_sign_bars)
+from ._honesty import coverage_rows, failed_rows, late_z_for, render_coverage_band
 from .explain_view import ExplainView
 from .live import LiveMixin
 from .readouts import FLOW_PANELS, flow_info, flow_missing_reason, window_notes
@@ -52,7 +53,8 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
     md : MarketData
         Any market data; missing OI, funding or venues leave the affected panel with a message.
     timeframe : str, optional
-        Initial bar size, one of ``timeframe_choices(md)`` (default "1D").
+        Initial bar size, one of ``timeframe_choices(md)`` (default "1W" when the prices span
+        two years or more, else "1D"; see ``_widgets.default_timeframe``).
     debounce_ms : float
         Window after an answered change in which further changes are coalesced into one
         recomputation with the latest settings [ms].
@@ -97,25 +99,23 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
     def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150, live=False):
         super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms, live=live)
         self.add_class(self._root_class)
+        self.add_class("btcflow-dashboard-root")
         defaults = _defaults()
         self._build_controls(defaults)
         self._build_figures()
         self.info = W.HTML(layout=W.Layout(width="380px"))
         self.info.add_class("btcflow-info")
-        self.alerts = W.HTML(layout=W.Layout(flex="1", max_height="320px", overflow="auto"))
+        self.alerts = W.HTML(layout=W.Layout(flex="1 1 560px", max_height="320px",
+                                             overflow="auto"))
         self.alerts.add_class("btcflow-alerts")
         #: Onsets per signal in the visible range (closed bars unless "include open bar").
         self.onset_line = W.HTML()
-        # bqplot's PanZoom layer lies over the marks and takes their clicks: while this is
-        # ticked the price panel gives up pan/zoom (the other panels keep it) so that a click
-        # on a marker reaches it (and hover shows its tooltip).
-        self.click_markers = W.Checkbox(value=False, description="click markers to explain",
-                                        indent=False, layout=W.Layout(width="190px"))
-        self.click_markers.add_class("btcflow-ctl-click-markers")
-        self._price_panzoom = self.figures["price"].interaction
-        self.click_markers.observe(lambda c: self._guard.run(self._set_click_markers, c["new"]),
-                                   "value")
-        self.explain_view = ExplainView(self._guard, extra=[self.click_markers])
+        #: Crosshair, data window and the cursor switch (crosshair | pan/zoom), see _crosshair.
+        self.crosshair = Crosshair(self.x_scale, self.figures, frame=lambda: self.metrics,
+                                   full=lambda: self._cache, apr=lambda: self.controls["apr"].value,
+                                   guard=self._guard, alert_kinds=ALERT_KINDS)
+        self.data_window = self.crosshair.window
+        self.explain_view = ExplainView(self._guard)
         self.x_scale.observe(self._on_zoom, ["min", "max"])
         self._venue_funding: pd.DataFrame | None = None
         self.children = self._layout()
@@ -129,6 +129,7 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
                                     description="z lookback",
                                     continuous_update=False, style=_STYLE)
         c["lookback"].add_class("btcflow-ctl-lookback")
+        # (wide sliders with a typed entry each: built after all controls exist, below)
         c["funding_smoothing"] = W.IntSlider(value=d["funding_smoothing"], min=1, max=30,
                                              description="funding SMA", continuous_update=False,
                                              style=_STYLE)
@@ -147,11 +148,8 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         extra = sorted((set(self.md.venues("funding")) | set(self.md.venues("open_interest")))
                        - set(perp))
         perp_all = perp + extra
-        c["spot_venues"] = W.SelectMultiple(options=spot, value=spot, rows=min(6, max(len(spot), 1)),
-                                            description="spot venues", style=_STYLE)
-        c["perp_venues"] = W.SelectMultiple(options=perp_all, value=perp_all,
-                                            rows=min(8, max(len(perp_all), 1)),
-                                            description="perp venues", style=_STYLE)
+        c["spot_venues"] = VenuePicker(spot, spot, "spot venues")
+        c["perp_venues"] = VenuePicker(perp_all, perp_all, "perp venues")
         c["weighting"] = W.ToggleButtons(options=["equal", "oi"], value=d["weighting"],
                                          description="weighting", style={"button_width": "60px"},
                                          tooltips=["equal weights",
@@ -165,108 +163,73 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
                                        disabled=is_empty(self.md.open_interest))
         for name in ("lookback", "funding_smoothing", "apr", "extremes", "weighting"):
             c[name].add_class(f"btcflow-ctl-{name.replace('_', '-')}")
+        #: Slider -> HBox(slider, typed entry), by keyword (the layout shows these).
+        self._entries = {name: slider_with_entry(ctl) for name, ctl in c.items()
+                         if isinstance(ctl, (W.IntSlider, W.FloatSlider))}
+        for name, box in self._entries.items():   # e.g. btcflow-ctl-lookback-entry
+            box.entry.add_class(f"btcflow-ctl-{name.replace('_', '-')}-entry")
         # display-only switches (no flow_metrics keyword)
-        self.log_scale = W.Checkbox(value=False, description="log price", indent=False)
+        self.log_scale = W.Checkbox(value=False, description="log price", indent=False,
+                                    layout=W.Layout(width="auto"))
         self.log_scale.add_class("btcflow-ctl-log")
-        self.venue_lines = W.Checkbox(value=False, description="per-venue funding", indent=False)
+        self.venue_lines = W.Checkbox(value=False, description="per-venue funding", indent=False,
+                                      layout=W.Layout(width="auto"))
         self.venue_lines.add_class("btcflow-ctl-venue-lines")
         self.show_states = W.Checkbox(value=False, description="show states", indent=False,
-                                      layout=W.Layout(width="130px"))
+                                      layout=W.Layout(width="auto"))
         self.show_states.add_class("btcflow-ctl-show-states")
         self.log_scale.observe(lambda _c: self._guard.run(self._apply_log_scale), "value")
         self.show_states.observe(lambda _c: self._guard.run(self._render_bands), "value")
         self.venue_lines.observe(lambda _c: self._guard.run(self._update_venue_lines), "value")
 
     def _build_figures(self) -> None:
-        xs = self.x_scale
-        self._price_linear = bq.LinearScale()
-        self._price_log = bq.LogScale()
-        ps = {"x": xs, "y": self._price_linear}
-        m = {}
-        m["spot"] = bq.Lines(x=[], y=[], scales=ps, colors=["black"], labels=["spot"],
-                             display_legend=True, tooltip=tooltip("spot USD"))
-        m["perp_basket"] = bq.Lines(x=[], y=[], scales=ps, colors=["#1f77b4"], opacities=[0.7],
-                                    labels=["perp basket"], display_legend=True,
-                                    tooltip=tooltip("perp USD"))
-        m.update(build_signal_marks(xs, self._price_linear))
+        built = build_flow_figures(self.x_scale)
+        self.marks, self.figures, self.legends = built.marks, built.figures, built.legends
+        self._price_linear, self._price_log = built.price_linear, built.price_log
+        self._price_axes = (built.price_axis_linear, built.price_axis_log)
         for key in SIGNAL_MARKERS:   # a click on a marker explains its bar
-            m[key].on_element_click(self._on_marker_click)
-        price_fig = new_panel_figure("Price: spot vs perp basket, signal onsets", xs,
-                                     self._price_linear, "USD",
-                                     [*(m[k] for k in band_keys()), m["spot"], m["perp_basket"],
-                                      *(m[k] for k in SIGNAL_MARKERS), m["open_bar"]],
-                                     "btcflow-panel-price", height="300px")
-
-        ys = {"x": xs, "y": bq.LinearScale()}
-        m["premium_bars"] = sign_bars(xs, ys["y"], "spot premium %", ".4f")
-        m["premium_zero"] = bq.Lines(x=[], y=[], scales=ys, colors=[GREY])
-        premium_fig = new_panel_figure("Spot premium % vs perp basket", xs, ys["y"],
-                                       "premium %", [m["premium_bars"], m["premium_zero"]],
-                                       "btcflow-panel-premium")
-
-        os_ = {"x": xs, "y": bq.LinearScale()}
-        m["oi_coverage"] = build_coverage_band(xs)
-        m["oi_z"] = bq.Lines(x=[], y=[], scales=os_, colors=["#8c564b"], labels=["OI z"],
-                             display_legend=True, tooltip=tooltip("OI z"))
-        m["oi_hot"] = bq.Lines(x=[], y=[], scales=os_, colors=[RED], line_style="dashed",
-                               labels=["hot"], display_legend=True)
-        m["oi_build"] = bq.Lines(x=[], y=[], scales=os_, colors=["#ff7f0e"], line_style="dashed",
-                                 labels=["build"], display_legend=True)
-        m["oi_cycle_high"] = bq.Lines(x=[], y=[], scales=os_, colors=["#9467bd"],
-                                      line_style="dotted", labels=["+k"])
-        m["oi_cycle_low"] = bq.Lines(x=[], y=[], scales=os_, colors=["#9467bd"],
-                                     line_style="dotted", labels=["−k"])
-        oi_fig = new_panel_figure("Aggregated open interest z-score", xs, os_["y"], "OI z",
-                                  [m["oi_coverage"], m["oi_z"], m["oi_hot"], m["oi_build"], m["oi_cycle_high"],
-                                   m["oi_cycle_low"]], "btcflow-panel-oi")
-
-        fs = {"x": xs, "y": bq.LinearScale()}
-        m["funding_venues"] = bq.Lines(x=[], y=[], scales=fs, opacities=[0.5], visible=False,
-                                       display_legend=True, stroke_width=1,
-                                       tooltip=tooltip("venue funding", ".4f"))
-        m["funding"] = bq.Lines(x=[], y=[], scales=fs, colors=["#17becf"], stroke_width=2.5,
-                                labels=["composite"], display_legend=True,
-                                tooltip=tooltip("funding", ".4f"))
-        m["funding_zero"] = bq.Lines(x=[], y=[], scales=fs, colors=[GREY])
-        m["funding_hot"] = bq.Lines(x=[], y=[], scales=fs, colors=[RED], line_style="dashed",
-                                    labels=["hot"], display_legend=True)
-        funding_fig = new_panel_figure("Composite funding", xs, fs["y"], "funding, % per 8h",
-                                       [m["funding_venues"], m["funding"], m["funding_zero"],
-                                        m["funding_hot"]], "btcflow-panel-funding")
-        self.marks = m
-        self.figures = {"price": price_fig, "premium": premium_fig, "oi": oi_fig,
-                        "funding": funding_fig}
-        self._base_titles = {k: f.title for k, f in self.figures.items()}
+            self.marks[key].on_element_click(self._on_marker_click)
+        synthetic = " · synthetic demo data" if self.meta.get("synthetic") else ""
+        self._base_titles = {k: f.title + synthetic for k, f in self.figures.items()}
         self.panel_messages = {k: W.HTML(value="") for k in self.figures}
         for k, w in self.panel_messages.items():
             w.add_class(f"btcflow-panel-message-{k}")
 
     def _layout(self) -> list:
-        c = self.controls
+        """Header, data window (hovered or latest bar), controls in tabs, then per panel its
+        legend, message and chart; the info panel and alerts table beside each other below."""
+        c, e = self.controls, self._entries
+        row = lambda *ws: W.HBox(list(ws), layout=W.Layout(flex_flow="row wrap",  # noqa: E731
+                                                           align_items="center"))
         view = W.VBox([
-            W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
-            W.HBox([c["lookback"], c["funding_smoothing"], c["apr"]]),
-            W.HBox([self.log_scale, self.venue_lines, self.show_states, self.include_open]),
+            row(c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button),
+            row(self.crosshair.mode, self.log_scale, self.venue_lines, self.show_states,
+                self.include_open, c["apr"]),
+            row(e["lookback"], e["funding_smoothing"]),
         ])
-        thresholds = W.VBox([W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[:4]]),
-                             W.HBox([c[n] for n, *_ in _THRESHOLD_SPECS[4:]]),
-                             W.HBox([W.HTML("premium alerts (Bollinger bands on S − F):"),
-                                     *(c[n] for n, *_ in _ALERT_SPECS)])])
+        names = [n for n, *_ in _THRESHOLD_SPECS]
+        thresholds = W.VBox([row(e[a], e[b]) for a, b in zip(names[0::2], names[1::2])]
+                            + [row(e[names[-1]])] * (len(names) % 2)
+                            + [W.HTML("premium alerts (Bollinger bands on S − F):"),
+                               row(*(e[n] for n, *_ in _ALERT_SPECS))])
         extremes = W.VBox([
             W.HTML("<b>Experimental.</b> Top: at least m of {premium z ≤ −k, OI z ≥ k, "
                    "funding z ≥ k}; bottom: the mirror image. Metrics without data do not vote."),
-            c["extremes"], W.HBox([c["cycle_k"], c["cycle_m"]])])
-        venues = W.VBox([W.HBox([c["spot_venues"], c["perp_venues"]]),
-                         W.HBox([c["weighting"], c["oi_unit"], c["futures"]])])
+            c["extremes"], row(e["cycle_k"], e["cycle_m"])])
+        venues = W.VBox([c["spot_venues"], c["perp_venues"],
+                         row(c["weighting"], c["oi_unit"], c["futures"])])
         tabs = W.Tab(children=[view, thresholds, extremes, venues],
                      titles=["view", "thresholds", "extremes (exp.)", "venues"])
-        header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC flow dashboard</h3>"), self.badge,
-                         *self.live_widgets], layout=W.Layout(align_items="center"))
+        tabs.add_class("btcflow-controls")
+        header = W.HBox([W.HTML("<h3 style='margin:4px 12px 4px 0'>BTC flow dashboard</h3>"),
+                         self.badge, *self.live_widgets],
+                        layout=W.Layout(align_items="center", flex_flow="row wrap"))
         panels = [self.onset_line]
         for key in FLOW_PANELS:
-            panels += [self.panel_messages[key], self.figures[key]]
-        return [header, self.load_line, self.status, tabs, *panels,
-                W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
+            panels += [self.legends[key], self.panel_messages[key], self.figures[key]]
+        below = W.HBox([self.info, self.alerts],
+                       layout=W.Layout(flex_flow="row wrap", justify_content="space-between"))
+        return [style_widget(), header, self.load_line, self.data_window, self.status, tabs, *panels, below,
                 self.explain_view, self._guard.clear_errors_button, self.errors]
 
     # ================================================================ parameters
@@ -342,6 +305,7 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
             else "funding, % per 8h"
         self.figures["oi"].axes[1].label = f"OI z ({p['oi_unit'].upper()})"
         self._apply_log_scale()
+        self.crosshair.set_bars(t)
         self._update_panel_messages(m, p)
         rows, last_bar = flow_info(m, p, ALERT_KINDS)
         self._set_info(rows + coverage_rows(self.md, m, p) + failed_rows(self.meta), last_bar)
@@ -361,19 +325,24 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         t = plot_times(m.index) if m is not None else plot_times([])
         render_state_bands(self.marks, m, t, self.show_states.value)
 
-    def _set_click_markers(self, on: bool) -> None:
-        self.figures["price"].interaction = None if on else self._price_panzoom
-
     def _apply_log_scale(self) -> None:
-        new = self._price_log if self.log_scale.value else self._price_linear
-        fig = self.figures["price"]
+        """Price marks on the log or the linear scale, and the matching axis shown (the other
+        hidden): ticks always belong to the scale the marks are drawn on."""
+        log = self.log_scale.value
+        new = self._price_log if log else self._price_linear
         for key in ("spot", "perp_basket", *SIGNAL_MARKERS, "open_bar"):
             mark = self.marks[key]
             if mark.scales["y"] is not new:
                 with mark.hold_sync():
                     mark.scales = {"x": self.x_scale, "y": new}
-        if fig.axes[1].scale is not new:
-            fig.axes[1].scale = new
+        axis_linear, axis_log = self._price_axes
+        if log:
+            m = self.metrics
+            prices = np.concatenate([floats(m["spot"]), floats(m["perp_basket"])]) \
+                if m is not None else np.zeros(0)
+            prices = prices[np.isfinite(prices) & (prices > 0)]
+            axis_log.tick_values = log_ticks(prices.min(), prices.max()) if len(prices) else []
+        axis_log.visible, axis_linear.visible = log, not log
 
     # ================================================================ text panels
     def _late_z(self, p: dict) -> dict[str, str]:

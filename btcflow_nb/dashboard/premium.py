@@ -8,9 +8,11 @@ import pandas as pd
 
 from ..legs import COINBASE_PREMIUM, Leg, leg_choices
 from ._base import _ALERT_SPECS, _DashboardBase, _defaults
-from ._widgets import (GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars, sign_bars,
-                       tooltip)
+from ._widgets import (GREEN, GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars,
+                       sign_bars, tooltip)
 from ._honesty import failed_rows
+from ._theme import PALETTE, legend_widget, style_widget
+from ._crosshair import cursor_switch
 from ._signal_layer import OPEN_OPACITY
 from .readouts import (MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info,
                        window_notes)
@@ -85,7 +87,7 @@ class PremiumIndexPanel(_DashboardBase):
         m = {
             "premium_bars": sign_bars(xs, sc["y"], "premium USD"),
             "zero": bq.Lines(x=[], y=[], scales=sc, colors=[GREY]),
-            "bb_basis": bq.Lines(x=[], y=[], scales=sc, colors=["#ff7f0e"], labels=["basis"],
+            "bb_basis": bq.Lines(x=[], y=[], scales=sc, colors=[PALETTE["build"]], labels=["basis"],
                                  display_legend=True),
             "bb_upper": bq.Lines(x=[], y=[], scales=sc, colors=["#1f77b4"], labels=["upper"],
                                  display_legend=True, line_style="dashed"),
@@ -101,25 +103,38 @@ class PremiumIndexPanel(_DashboardBase):
                                     tooltip=tooltip("premium USD")),
         }
         self.marks = m
+        for mark in m.values():          # the legend is HTML above the chart, off the data
+            mark.display_legend = False
+        self.legend = legend_widget(
+            [("spot-led", GREEN, "band"), ("futures-led", RED, "band"),
+             ("basis", PALETTE["build"], "line"), ("upper / lower band", "#1f77b4", "dashed"),
+             ("spot premium too high", RED, "marker"),
+             ("futures premium too high", "#9467bd", "marker")], "btcflow-legend-premium-index")
         self.figure = new_panel_figure("Spot − futures premium (USD)", xs, sc["y"], "USD",
                                        list(m.values()), "btcflow-panel-premium-index",
                                        height="380px")
         self.figures = {"premium_index": self.figure}
+        #: crosshair (the marks' tooltips work) | pan/zoom, as in the flow dashboard
+        self.cursor = cursor_switch(self.figures, self._guard)
         self._base_title = self.figure.title
         self.panel_message = W.HTML(value="")
         self.info = W.HTML(layout=W.Layout(width="340px"))
         self.info.add_class("btcflow-info")
-        self.alerts = W.HTML(layout=W.Layout(flex="1", max_height="260px", overflow="auto"))
+        self.alerts = W.HTML(layout=W.Layout(flex="1 1 560px", max_height="260px",
+                                             overflow="auto"))
         self.alerts.add_class("btcflow-alerts")
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>BTC spot vs futures premium index</h3>"),
                          self.badge], layout=W.Layout(align_items="center"))
+        self.add_class("btcflow-dashboard-root")
         self.children = [
-            header, self.load_line, self.status,
+            style_widget(), header, self.load_line, self.status,
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             W.HBox([c["bb_length"], c["bb_mult"], self.include_open]),
             W.HBox([c["spot_leg"], c["futures_leg"], c["premium_unit"], self.coinbase_button]),
-            self.panel_message, self.figure,
-            W.HBox([self.info, self.alerts], layout=W.Layout(justify_content="space-between")),
+            self.cursor,
+            self.panel_message, self.legend, self.figure,
+            W.HBox([self.info, self.alerts], layout=W.Layout(flex_flow="row wrap",
+                                                             justify_content="space-between")),
             self._guard.clear_errors_button, self.errors,
         ]
         self.x_scale.observe(lambda _c: self._guard.run(self._update_alerts), ["min", "max"])

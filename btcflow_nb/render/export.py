@@ -21,6 +21,7 @@ from typing import Callable
 
 from .assets import (_CORE_WIDGET_MODULES, WIDGET_STATE_MIME, RenderError, WidgetAssets,
                      _find_mathjax, find_widget_assets)
+from ._static_page import NOTICE_HTML, head_html, html_links
 from .redact import _redact_notebook
 
 _LINKED_ASSET_DIR = "widget-js"
@@ -204,7 +205,12 @@ _TEMPLATE_NAME = "btcflow_offline.html.j2"
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}
 {{ resources.btcflow_widget_scripts }}
+{{ resources.btcflow_static_head }}
 {%- endblock html_head_js -%}
+{%- block body_header -%}
+{{ super() }}
+{{ resources.btcflow_static_notice }}
+{%- endblock body_header -%}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
@@ -219,9 +225,10 @@ def _export_html(nb, notebook: Path, widget_scripts: str, exclude_input: bool) -
         template_name="lab", extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
         template_file=_TEMPLATE_NAME, embed_images=True, exclude_input=exclude_input)
     resources = {"metadata": {"name": notebook.stem, "path": str(notebook.parent)},
-                 "btcflow_widget_scripts": widget_scripts}
+                 "btcflow_widget_scripts": widget_scripts,
+                 "btcflow_static_head": head_html(), "btcflow_static_notice": NOTICE_HTML}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    return body
+    return html_links(body)
 
 
 def _render_one(notebook: Path, *, self_contained: bool, timeout: int, kernel_name: str,

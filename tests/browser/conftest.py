@@ -22,6 +22,7 @@ import pytest
 from _btcflow_dom import save_screenshot
 from _exported import export_project_notebooks
 
+from btcflow_nb.dashboard.app import voila_command
 from btcflow_nb.testing.servers import (ServerProcess, free_port, is_loopback_url,
                                         private_jupyter_env)
 
@@ -156,14 +157,13 @@ def notebook_workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def voila_server(jupyter_env, notebook_workdir, tmp_path_factory):
-    """Voila serving notebooks/01_flow_dashboard.ipynb (the `make dashboard` command)."""
-    notebook = notebook_workdir / "01_flow_dashboard.ipynb"
+    """Voila serving the app notebook notebooks/app.ipynb with the `make dashboard` options
+    (btcflow_nb.dashboard.app.voila_command: one place for them)."""
+    notebook = notebook_workdir / "app.ipynb"
     assert notebook.is_file(), f"{notebook.name} is missing from notebooks/"
     port = free_port()
     server = ServerProcess(
-        "voila",
-        [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
-         "--Voila.port_retries=0", notebook.name],
+        "voila", voila_command(notebook.name, port),
         jupyter_env, notebook_workdir, port, None,
         tmp_path_factory.mktemp("logs") / "voila.log")
     yield server

@@ -88,3 +88,36 @@ def test_linked_export_draws_offline_from_the_scripts_beside_it(widget_js_dir, j
     assert sorted((f["marks"], sum(1 for s in f["shapes"] if s > 0)) for f in drawn) == \
         sorted((f["marks"], f["with_data"]) for f in expected)
     assert page.offsite == [] and page.errors == []
+
+
+def test_exported_dashboard_says_it_is_static_and_shows_its_controls_disabled(
+        exported_notebooks, page):
+    """Issue 14: the exported page's controls looked live and did nothing."""
+    html_path = exported_notebooks["01_flow_dashboard"]
+    page.goto(html_path.as_uri())
+    page.wait_for_selector(".btcflow-flow-dashboard .btcflow-ctl-lookback-entry input",
+                           state="attached", timeout=RENDER_TIMEOUT_MS)
+    notice = page.locator(".btcflow-static-notice")
+    assert notice.is_visible() and "Static snapshot" in notice.inner_text()
+    assert "kernel" in notice.inner_text()
+    box = notice.bounding_box()
+    first_cell = page.locator(".jp-Cell").first.bounding_box()
+    assert box["y"] < 40 and box["y"] + box["height"] <= first_cell["y"] + 1   # on top
+    page.wait_for_function("() => document.querySelectorAll("
+                           "'.btcflow-flow-dashboard input:disabled').length > 5",
+                           timeout=RENDER_TIMEOUT_MS)
+    live = page.evaluate("""() => [...document.querySelectorAll(
+        '.btcflow-flow-dashboard input, .btcflow-flow-dashboard select, '
+        + '.btcflow-flow-dashboard button')]
+        .filter(e => !e.closest('.bqplot') && !e.disabled).map(e => e.outerHTML.slice(0, 80))""")
+    assert live == []                                      # every control is disabled
+    assert page.evaluate("() => getComputedStyle(document.querySelector("
+                         "'.btcflow-ctl-lookback')).pointerEvents") == "none"
+    links = page.evaluate("() => [...document.querySelectorAll('a[href]')]"
+                          ".map(a => a.getAttribute('href'))")
+    local = [h for h in links if h.endswith((".html", ".ipynb")) and "://" not in h]
+    assert local and all(h.endswith(".html") for h in local), local
+    assert all(Path(html_path.parent / h).is_file() for h in local)   # the other pages exist
+    font = page.evaluate("() => getComputedStyle(document.body).fontFamily")
+    assert font.startswith("system-ui"), font
+    save_screenshot(page, "exported-static-notice")

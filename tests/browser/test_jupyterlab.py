@@ -38,3 +38,63 @@ def test_run_all_renders_the_flow_dashboard(lab_server, page):
     page.locator(".btcflow-flow-dashboard").first.scroll_into_view_if_needed()
     save_screenshot(page, "jupyterlab-flow-dashboard")
     assert page.offsite == [], f"JupyterLab requested non-local URLs: {page.offsite}"
+
+
+# JS: computed stroke of every drawn series line of the flow dashboard, the computed colour
+# of the legend text, and the first opaque background behind the dashboard.
+_COLOURS_JS = """
+() => {
+  const dash = document.querySelector('.jp-OutputArea .btcflow-flow-dashboard');
+  let el = dash, bg = 'rgba(0, 0, 0, 0)';
+  while (el && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) {
+    bg = getComputedStyle(el).backgroundColor; el = el.parentElement;
+  }
+  const lines = [...dash.querySelectorAll('svg.svg-figure path.line')]
+    .filter(p => (p.getAttribute('d') || '').length > 40 && p.checkVisibility()
+                 && parseFloat(getComputedStyle(p).opacity) > 0.5
+                 && getComputedStyle(p).strokeOpacity !== '0')
+    .map(p => getComputedStyle(p).stroke);
+  const legend = getComputedStyle(dash.querySelector('.btcflow-legend')).color;
+  return {bg, lines, legend};
+}
+"""
+
+
+def _rgb(css: str) -> tuple[float, float, float]:
+    import re
+    r, g, b = (float(v) for v in re.findall(r"[\d.]+", css)[:3])
+    return r, g, b
+
+
+def _contrast(a: str, b: str) -> float:
+    def lum(css):
+        chans = [c / 255 for c in _rgb(css)]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in chans]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_series_and_legends_read_on_the_dark_theme(lab_server, page):
+    """Issue 14: JupyterLab Dark drew the spot line black on a near-black page."""
+    page.goto(f"{lab_server.url}/lab/tree/01_flow_dashboard.ipynb", timeout=120_000)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=120_000)
+    page.wait_for_function("() => /\\\\| Idle/.test(document.body.innerText)", timeout=120_000)
+    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+    _run_all_cells(page)
+    page.wait_for_function(PANELS_DRAWN_JS, arg=PANEL_SELECTORS, timeout=180_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").first.click()
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'",
+                           timeout=60_000)
+    page.wait_for_timeout(1500)
+    colours = page.evaluate(_COLOURS_JS)
+    assert sum(_rgb(colours["bg"])) < 3 * 80, colours["bg"]          # a dark background
+    assert len(colours["lines"]) >= 4, colours                         # spot, perp, OI z, funding
+    for stroke in colours["lines"]:
+        assert _contrast(stroke, colours["bg"]) >= 3.0, (stroke, colours["bg"])
+    assert _contrast(colours["legend"], colours["bg"]) >= 4.5, colours
+    page.locator(".btcflow-flow-dashboard").first.scroll_into_view_if_needed()
+    save_screenshot(page, "jupyterlab-dark-theme")

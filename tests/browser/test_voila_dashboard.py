@@ -37,7 +37,7 @@ def test_all_four_panels_render_their_marks(dashboard):
         assert stats is not None, f"panel {name} missing"
         assert stats["marks"] >= 1 and max(stats["shapes"]) > 0, (name, stats["shapes"])
         assert dashboard.locator(f".btcflow-panel-{name}").first.is_visible()
-    assert panel(dashboard, "premium")["bars"] > 100  # one bar per daily bar of 8 years
+    assert _bar_count(dashboard) > 400  # one bar per weekly bar of 8 years
     # Voila's own page template links Font Awesome from a CDN (voila/templates/lab/index.html.j2);
     # those requests were aborted and the dashboard rendered without them. Nothing else may leave.
     unexpected = [url for url in dashboard.offsite if "/@fortawesome/fontawesome-free@" not in url]
@@ -59,25 +59,26 @@ def _drag_lookback_handle(page, dx: float) -> None:
 
 def test_lookback_slider_changes_the_oi_zscore_line(dashboard):
     before = panel(dashboard, "oi")
-    # the OI z line is the OI panel's second mark, above the low-coverage band (issue 11)
-    z_line_before = before["lines"][1]
+    # the OI z line is the OI panel's third mark: above the hover catcher (issue 14) and the
+    # low-coverage band (issue 11)
+    z_line_before = before["lines"][2]
     assert any(len(d) > 10 for d in z_line_before)
-    readout = dashboard.locator(".btcflow-ctl-lookback .widget-readout")
-    old_value = int(readout.inner_text())
+    entry = dashboard.locator(".btcflow-ctl-lookback-entry input")   # the typed entry
+    old_value = int(entry.input_value())
     _drag_lookback_handle(dashboard, 30)
     dashboard.wait_for_function(
-        "([sel, old]) => parseInt(document.querySelector(sel).textContent) !== old",
-        arg=[".btcflow-ctl-lookback .widget-readout", old_value], timeout=UPDATE_TIMEOUT_MS)
-    new_value = int(readout.inner_text())
+        "([sel, old]) => parseInt(document.querySelector(sel).value) !== old",
+        arg=[".btcflow-ctl-lookback-entry input", old_value], timeout=UPDATE_TIMEOUT_MS)
+    new_value = int(entry.input_value())
     assert new_value > old_value
     dashboard.wait_for_function(
         "([sel, before]) => { const f = document.querySelector(sel);"
-        " const d = [...f.querySelectorAll('svg.svg-figure > g > g > g:nth-child(2) path.line')]"
+        " const d = [...f.querySelectorAll('svg.svg-figure > g > g > g:nth-child(3) path.line')]"
         ".map(p => p.getAttribute('d') || ''); return JSON.stringify(d) !== JSON.stringify(before); }",
         arg=[".btcflow-flow-dashboard .btcflow-panel-oi", z_line_before], timeout=UPDATE_TIMEOUT_MS)
     after = panel(dashboard, "oi")
-    assert int(readout.inner_text()) == new_value
-    assert after["lines"][1] != z_line_before
+    assert int(entry.input_value()) == new_value
+    assert after["lines"][2] != z_line_before
     assert after["marks"] == before["marks"]  # updated in place, not rebuilt
     save_screenshot(dashboard, "voila-lookback-changed")
 
@@ -115,36 +116,45 @@ def test_apr_toggle_changes_funding_values_and_axis_label(dashboard):
         arg=".btcflow-flow-dashboard .btcflow-panel-funding", timeout=UPDATE_TIMEOUT_MS)
 
 
+#: The premium panel's sign bars: its second mark, above the hover catcher (issue 14).
+PREMIUM_BARS = ".btcflow-flow-dashboard .btcflow-panel-premium svg.svg-figure > g > g > g:nth-child(2)"
+
+
 def _bar_count(page) -> int:
-    return panel(page, "premium")["bars"]
+    return page.locator(PREMIUM_BARS + " rect.bar").count()
 
 
 def test_timeframe_changes_the_number_of_bars(dashboard):
     select = dashboard.locator(".btcflow-ctl-timeframe select")
     start_tf = select.input_value()
-    assert start_tf == "1D"
-    daily = _bar_count(dashboard)
-    select.select_option("1W")
-    dashboard.wait_for_function(
-        "([sel, n]) => document.querySelectorAll(sel + ' rect.bar').length !== n",
-        arg=[".btcflow-flow-dashboard .btcflow-panel-premium", daily], timeout=UPDATE_TIMEOUT_MS)
+    assert start_tf == "1W"      # weekly by default on 8 years of data (issue 14)
     weekly = _bar_count(dashboard)
-    assert daily / 8 < weekly < daily / 6, (daily, weekly)  # ~7 daily bars per weekly bar
-    save_screenshot(dashboard, "voila-timeframe-1W")
     select.select_option("1D")
     dashboard.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel + ' rect.bar').length !== n",
+        arg=[PREMIUM_BARS, weekly], timeout=UPDATE_TIMEOUT_MS)
+    daily = _bar_count(dashboard)
+    assert daily / 8 < weekly < daily / 6, (daily, weekly)  # ~7 daily bars per weekly bar
+    save_screenshot(dashboard, "voila-timeframe-1D")
+    select.select_option("1W")
+    dashboard.wait_for_function(
         "([sel, n]) => document.querySelectorAll(sel + ' rect.bar').length === n",
-        arg=[".btcflow-flow-dashboard .btcflow-panel-premium", daily], timeout=UPDATE_TIMEOUT_MS)
+        arg=[PREMIUM_BARS, weekly], timeout=UPDATE_TIMEOUT_MS)
 
 
-def test_make_dashboard_serves_this_notebook_on_loopback():
-    """`make dashboard` runs the same Voila command as the fixture above (loopback only)."""
+def test_make_dashboard_serves_the_app_with_the_shared_voila_options():
+    """`make dashboard` runs btcflow_nb.dashboard.app on notebooks/app.ipynb: the same
+    voila_command as the fixture above (loopback only, idle kernels culled)."""
     from pathlib import Path
+
+    from btcflow_nb.dashboard.app import VOILA_ARGS, voila_command
 
     repo = Path(__file__).resolve().parents[2]
     makefile = (repo / "Makefile").read_text()
     recipe = makefile.split("\ndashboard:", 1)[1].split("\n\n", 1)[0]
-    command = next(line.strip() for line in recipe.splitlines() if "voila" in line)
-    assert "--Voila.ip=127.0.0.1" in command and "--no-browser" in command
-    notebook = command.split()[-1]
-    assert notebook == "notebooks/01_flow_dashboard.ipynb" and (repo / notebook).is_file()
+    command = next(line.strip() for line in recipe.splitlines() if "python" in line)
+    assert command.split()[1:] == ["-m", "btcflow_nb.dashboard.app", "notebooks/app.ipynb"]
+    assert (repo / "notebooks" / "app.ipynb").is_file()
+    full = voila_command("notebooks/app.ipynb")
+    assert "--Voila.ip=127.0.0.1" in full and "--no-browser" in full
+    assert any("cull_idle_timeout" in a for a in VOILA_ARGS)

@@ -29,7 +29,7 @@ def md(demo):
 
 @pytest.fixture
 def dash(md):
-    return FlowDashboard(md, debounce_ms=0)
+    return FlowDashboard(md, timeframe="1D", debounce_ms=0)
 
 
 def _times(index) -> np.ndarray:
@@ -120,6 +120,11 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
     assert [dash.figures[k]._dom_classes[0] for k in ("price", "premium", "oi", "funding")] == [
         "btcflow-panel-price", "btcflow-panel-premium", "btcflow-panel-oi",
         "btcflow-panel-funding"]
+    # cursor "crosshair" (default): no interaction layer, the marks see the mouse (issue 14);
+    # "pan/zoom": every panel has its PanZoom on the shared x scale
+    assert dash.crosshair.mode.value == "crosshair"
+    assert all(fig.interaction is None for fig in dash.figures.values())
+    dash.crosshair.mode.value = "pan/zoom"
     for fig in dash.figures.values():
         assert isinstance(fig, bq.Figure)
         assert isinstance(fig.interaction, bq.PanZoom)
@@ -146,12 +151,18 @@ def test_structure_dom_hooks_and_shared_date_scale(dash):
         "md", "max_gap", "spot_leg", "futures_leg", "premium_unit"}
     assert set(c) - {"date_range"} | {"start", "end"} == keywords  # one control per keyword
     assert "experimental" in c["extremes"].description
-    assert isinstance(c["spot_venues"], W.SelectMultiple)
+    # venue pickers toggle with one click each (issue 14: SelectMultiple needed Ctrl-click)
+    picker = c["spot_venues"]
+    assert [b.description for b in picker._buttons] == list(picker.options)
+    picker._buttons[0].value = False
+    assert picker.value == tuple(picker.options[1:])
+    picker._buttons[0].value = True
+    assert picker.value == tuple(picker.options)
     assert "btcflow-errors" in dash.errors._dom_classes and dash.errors in dash.children
 
 
 def test_timeframes_offered_follow_the_resolution(md):
-    assert FlowDashboard(md, debounce_ms=0).controls["timeframe"].options == (
+    assert FlowDashboard(md, timeframe="1D", debounce_ms=0).controls["timeframe"].options == (
         "1D", "3D", "1W", "1M")
     idx = pd.date_range("2025-01-01", periods=24 * 40, freq="h", tz="UTC", name="time")
     px = pd.DataFrame({"coinbase": np.linspace(90000, 95000, len(idx))}, index=idx)
@@ -305,12 +316,23 @@ def test_pan_zoom_window_filters_the_alerts_table(md, dash):
 
 def test_log_scale_and_venue_lines_switch_in_place(md, dash):
     ids = _object_ids(dash)
-    dash.log_scale.value = True
-    assert isinstance(dash.figures["price"].axes[1].scale, bq.LogScale)
-    assert all(isinstance(dash.marks[k].scales["y"], bq.LogScale)
-               for k in ("spot", "perp_basket", *SIGNAL_MARKERS))
-    dash.log_scale.value = False
-    assert isinstance(dash.figures["price"].axes[1].scale, bq.LinearScale)
+    def shown_axis():   # the one visible value axis of the price panel
+        [axis] = [a for a in dash.figures["price"].axes[1:] if a.visible]
+        return axis
+
+    # issue 14: the axis shown is always the one of the scale the marks use, both ways
+    for _ in range(2):
+        dash.log_scale.value = True
+        assert isinstance(shown_axis().scale, bq.LogScale)
+        assert all(dash.marks[k].scales["y"] is shown_axis().scale
+                   for k in ("spot", "perp_basket", *SIGNAL_MARKERS))
+        ticks = list(shown_axis().tick_values)
+        assert 5_000 in ticks and 10_000 in ticks and 20_000 in ticks and 50_000 in ticks
+        assert shown_axis().tick_format == "~s"    # 5k, 10k, 20k, 50k, 100k
+        dash.log_scale.value = False
+        assert isinstance(shown_axis().scale, bq.LinearScale)
+        assert all(dash.marks[k].scales["y"] is shown_axis().scale
+                   for k in ("spot", "perp_basket", *SIGNAL_MARKERS))
     assert not dash.marks["funding_venues"].visible
     dash.venue_lines.value = True
     mark = dash.marks["funding_venues"]
@@ -387,7 +409,7 @@ def _variant(md, **fields):
 
 
 def test_no_open_interest_renders_with_a_message(md):
-    d = FlowDashboard(_variant(md, open_interest=None), debounce_ms=0)
+    d = FlowDashboard(_variant(md, open_interest=None), timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == ()
     assert "no open-interest data" in d.panel_messages["oi"].value
     assert "no open-interest data" in d.figures["oi"].title
@@ -398,7 +420,7 @@ def test_no_open_interest_renders_with_a_message(md):
 
 def test_oi_weighting_without_oi_says_why_the_basket_is_empty(md):
     no_oi = _variant(md, open_interest=None)
-    d = FlowDashboard(no_oi, debounce_ms=0)
+    d = FlowDashboard(no_oi, timeframe="1D", debounce_ms=0)
     assert d.controls["weighting"].disabled and d.controls["oi_unit"].disabled
     d.controls["weighting"].value = "oi"   # still settable from code: the message explains
     assert d.errors.outputs == ()
@@ -410,7 +432,7 @@ def test_oi_weighting_without_oi_says_why_the_basket_is_empty(md):
 
 
 def test_no_funding_renders_with_a_message(md):
-    d = FlowDashboard(_variant(md, funding=None), debounce_ms=0)
+    d = FlowDashboard(_variant(md, funding=None), timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == ()
     assert "no funding data" in d.panel_messages["funding"].value
     assert "no funding data" in d.figures["funding"].title
@@ -423,7 +445,7 @@ def test_single_venue_each_side_renders(md):
     one = _variant(md, spot=md.spot[["coinbase"]], perp=md.perp[["bybit"]],
                    funding=md.funding[md.funding["venue"] == "bybit"],
                    open_interest=md.open_interest[md.open_interest["venue"] == "bybit"])
-    d = FlowDashboard(one, debounce_ms=0)
+    d = FlowDashboard(one, timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == () and d.status.value == ""
     assert all(m.value == "" for m in d.panel_messages.values())
     assert d.controls["perp_venues"].options == ("bybit",)
@@ -434,7 +456,7 @@ def test_single_venue_each_side_renders(md):
 
 def test_funding_only_venue_is_selectable_and_counted(md):
     no_hl_closes = _variant(md, perp=md.perp.drop(columns=["hyperliquid"]))
-    d = FlowDashboard(no_hl_closes, debounce_ms=0)
+    d = FlowDashboard(no_hl_closes, timeframe="1D", debounce_ms=0)
     assert "hyperliquid" in d.controls["perp_venues"].options
     assert "hyperliquid" in d.controls["perp_venues"].value
     assert "hyperliquid" not in d.controls["futures"].options
@@ -444,7 +466,7 @@ def test_funding_only_venue_is_selectable_and_counted(md):
 
 
 def test_spot_only_data_says_the_premium_needs_perps(md):
-    d = FlowDashboard(MarketData.from_frames(spot=md.spot), debounce_ms=0)
+    d = FlowDashboard(MarketData.from_frames(spot=md.spot), timeframe="1D", debounce_ms=0)
     assert d.errors.outputs == ()
     assert "no perp data" in d.panel_messages["premium"].value
     assert "no open-interest" in d.panel_messages["oi"].value
@@ -457,7 +479,7 @@ def test_synthetic_badge_and_freshness(md, dash):
     assert "synthetic demo data" in dash.badge.value and dash.badge.layout.display != "none"
     assert "synthetic demo data" in dash.info.value
     assert "source: demo" in dash.info.value and "data through 2025-12-31" in dash.info.value
-    plain = FlowDashboard(_variant(md), debounce_ms=0)
+    plain = FlowDashboard(_variant(md), timeframe="1D", debounce_ms=0)
     assert plain.badge.layout.display == "none" and "synthetic" not in plain.info.value
     assert "source: frames" in plain.info.value
 
@@ -491,7 +513,7 @@ def test_a_change_is_answered_at_once_and_a_burst_after_it_coalesced(md, monkeyp
         raise AssertionError("the debounce window never closed")
 
     async def scenario():
-        d = FlowDashboard(md, debounce_ms=30)
+        d = FlowDashboard(md, timeframe="1D", debounce_ms=30)
         calls = _count_lookbacks(monkeypatch)
         d.controls["lookback"].value = 20
         assert calls == [20] and not d._debounce.pending          # answered at once
@@ -514,7 +536,7 @@ def test_refresh_runs_a_held_change_without_waiting_for_the_window(md, monkeypat
     import asyncio
 
     async def scenario():
-        d = FlowDashboard(md, debounce_ms=10_000)
+        d = FlowDashboard(md, timeframe="1D", debounce_ms=10_000)
         calls = _count_lookbacks(monkeypatch)
         d.controls["lookback"].value = 30
         d.controls["lookback"].value = 31
@@ -543,7 +565,7 @@ def test_every_tooltip_date_format_is_one_bqplot_accepts(md):
     from btcflow_nb.dashboard._widgets import _BQPLOT_DATE_FORMAT
 
     assert not _BQPLOT_DATE_FORMAT.match("%Y-%m-%d %H:%M")  # the check can fail
-    dashboards = [FlowDashboard(md, debounce_ms=0), PremiumIndexPanel(md, debounce_ms=0)]
+    dashboards = [FlowDashboard(md, timeframe="1D", debounce_ms=0), PremiumIndexPanel(md, debounce_ms=0)]
     seen = 0
     for dash in dashboards:
         for fig in dash.figures.values() if isinstance(dash.figures, dict) else dash.figures:

@@ -60,7 +60,7 @@ def test_load_line_shows_source_freshness_and_the_fallback_reason(demo):
     md = _with_meta(demo, source="cache", fetched_at=FETCHED, errors={},
                     load={"source": "cache", "requested": "auto", "fetched_at": FETCHED,
                           "fallback": fallback, "failures": {"bybit": "NetworkError: down"}})
-    for d in (FlowDashboard(md, debounce_ms=0), PremiumIndexPanel(md, debounce_ms=0),
+    for d in (FlowDashboard(md, timeframe="1D", debounce_ms=0), PremiumIndexPanel(md, debounce_ms=0),
               SignalStudyPanel(md, n_boot=50)):
         line = d.load_line.value
         assert "loaded: cache" in line and fallback in line
@@ -69,21 +69,21 @@ def test_load_line_shows_source_freshness_and_the_fallback_reason(demo):
         assert d.load_line.layout.display != "none"
         assert d.load_line in d.children                  # visible, near the top
         assert list(d.children).index(d.load_line) <= 2
-    flow = FlowDashboard(md, debounce_ms=0)
+    flow = FlowDashboard(md, timeframe="1D", debounce_ms=0)
     assert "fetched 2026-11-29 08:00 UTC, " in flow.info.value    # the freshness readout
 
 
 def test_demo_keeps_its_badge_and_says_so_in_the_load_line(demo):
-    for d in (FlowDashboard(demo, debounce_ms=0), SignalStudyPanel(demo, n_boot=50)):
+    for d in (FlowDashboard(demo, timeframe="1D", debounce_ms=0), SignalStudyPanel(demo, n_boot=50)):
         assert "loaded: demo (synthetic demo data" in d.load_line.value
-    d = FlowDashboard(demo, debounce_ms=0)
+    d = FlowDashboard(demo, timeframe="1D", debounce_ms=0)
     assert "synthetic demo data" in d.badge.value and d.badge.layout.display != "none"
 
 
 def test_bf_load_result_is_shown(demo, monkeypatch, tmp_path):
     monkeypatch.delenv("BTCFLOW_NB_SOURCE", raising=False)
     md = bf.load("demo", cache_dir=tmp_path)
-    d = FlowDashboard(md, debounce_ms=0)
+    d = FlowDashboard(md, timeframe="1D", debounce_ms=0)
     assert "loaded: demo" in d.load_line.value
 
 
@@ -107,7 +107,7 @@ def _band_bars(mark, index: pd.DatetimeIndex) -> np.ndarray:
 
 
 def test_low_coverage_band_covers_exactly_the_low_bars(demo):
-    d = FlowDashboard(demo, debounce_ms=0)
+    d = FlowDashboard(demo, timeframe="1D", debounce_ms=0)
     band = d.marks["oi_coverage"]
     assert band in d.figures["oi"].marks and band.visible
     assert (band.scales["y"].min, band.scales["y"].max) == (0.0, 1.0)
@@ -135,12 +135,12 @@ def test_low_coverage_band_covers_exactly_the_low_bars(demo):
     one = MarketData.from_frames(spot=demo.spot, perp=demo.perp, funding=demo.funding,
                                  open_interest=demo.open_interest.query("venue == 'bybit'"),
                                  meta={"source": "frames"})
-    d1 = FlowDashboard(one, debounce_ms=0)
+    d1 = FlowDashboard(one, timeframe="1D", debounce_ms=0)
     assert len(d1.marks["oi_coverage"].x) == 0 and not d1.marks["oi_coverage"].visible
 
 
 def test_info_panel_shows_the_last_bar_venue_counts_and_coverage(demo):
-    d = FlowDashboard(demo, debounce_ms=0)
+    d = FlowDashboard(demo, timeframe="1D", debounce_ms=0)
     last = bf.flow_metrics(demo, "1D").iloc[-1]
     n_oi = len(demo.venues("open_interest"))
     rows = dict(r.split("  ", 1) for r in d.summary().splitlines()[:-1])
@@ -170,7 +170,7 @@ def _first_z(m: pd.DataFrame, col: str) -> pd.Timestamp:
 
 
 def test_late_oi_z_says_from_when_and_why(late_oi):
-    d = FlowDashboard(late_oi, debounce_ms=0)
+    d = FlowDashboard(late_oi, timeframe="1D", debounce_ms=0)
     z_from = _first_z(bf.flow_metrics(late_oi, "1D"), "oi_z")    # 364 bars after 2024-06-01
     assert z_from == pd.Timestamp("2024-06-01", tz="UTC") + pd.Timedelta(days=364)
     msg = d.panel_messages["oi"].value
@@ -189,5 +189,5 @@ def test_late_oi_z_says_from_when_and_why(late_oi):
 
 
 def test_no_late_message_when_every_series_starts_with_the_prices(demo):
-    d = FlowDashboard(demo, debounce_ms=0)
+    d = FlowDashboard(demo, timeframe="1D", debounce_ms=0)
     assert all(" z from " not in w.value for w in d.panel_messages.values())

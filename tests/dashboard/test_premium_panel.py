@@ -23,7 +23,7 @@ def md(demo):
 
 @pytest.fixture
 def panel(md):
-    return PremiumIndexPanel(md, debounce_ms=0)
+    return PremiumIndexPanel(md, timeframe="1D", debounce_ms=0)
 
 
 def _t(index):
@@ -68,6 +68,8 @@ def test_structure_and_dom_hooks(panel):
     assert isinstance(panel, W.VBox)
     assert "btcflow-premium-index" in panel._dom_classes
     assert "btcflow-panel-premium-index" in panel.figure._dom_classes
+    assert panel.figure.interaction is None            # cursor "crosshair": tooltips work
+    panel.cursor.value = "pan/zoom"
     assert isinstance(panel.figure.interaction, bq.PanZoom)
     assert all(m.scales["x"] is panel.x_scale for m in panel.figure.marks)
     assert isinstance(panel.marks["premium_bars"], bq.Bars)
@@ -154,7 +156,7 @@ def test_callback_error_reaches_the_output(monkeypatch, panel):
 
 
 def test_missing_perps_renders_with_message(md):
-    p = PremiumIndexPanel(MarketData.from_frames(spot=md.spot), debounce_ms=0)
+    p = PremiumIndexPanel(MarketData.from_frames(spot=md.spot), timeframe="1D", debounce_ms=0)
     assert p.errors.outputs == ()
     assert "no perp data" in p.panel_message.value and "no perp data" in p.figure.title
     assert len(p.marks["premium_bars"].x) == 0

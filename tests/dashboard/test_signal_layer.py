@@ -27,7 +27,7 @@ def md(demo):
 
 @pytest.fixture
 def dash(md):
-    return FlowDashboard(md, debounce_ms=0)
+    return FlowDashboard(md, timeframe="1D", debounce_ms=0)
 
 
 def _times(index) -> np.ndarray:
@@ -80,7 +80,9 @@ def test_markers_are_the_onsets_of_the_visible_range(md, dash):
 def test_states_are_bands_behind_the_prices_and_toggle_in_place(md, dash):
     fig = dash.figures["price"]
     bands = [dash.marks[f"{k}_state"] for k in SIGNAL_MARKERS]
-    assert [id(m) for m in fig.marks[:len(bands)]] == [id(b) for b in bands]  # behind
+    # behind the prices, above only the hover catcher (issue 14)
+    assert fig.marks[0] is dash.crosshair.catchers["price"]
+    assert [id(m) for m in fig.marks[1:1 + len(bands)]] == [id(b) for b in bands]
     assert all(b.fill == "bottom" for b in bands)
     assert all(b.scales["y"].min == 0.0 and b.scales["y"].max == 1.0 for b in bands)
     assert not any(b.visible or len(b.x) for b in bands)
@@ -227,7 +229,7 @@ def test_the_open_bar_is_provisional(open_md):
     omd, day = open_md
     m = bf.flow_metrics(omd, "1D")
     assert m.attrs["open_bar"] and m.index[-1] == day and bool(m["bullish_onset"].iloc[-1])
-    d = FlowDashboard(omd, debounce_ms=0)
+    d = FlowDashboard(omd, timeframe="1D", debounce_ms=0)
     assert f"{day:%Y-%m-%d}, provisional (bar open)" in d.summary()
     assert "bullish (provisional)" in d.summary()
     # the marker is drawn, faded, and ringed
@@ -257,7 +259,7 @@ def test_the_open_bar_is_provisional(open_md):
 def test_a_settled_bar_is_not_provisional(md, open_md):
     _, day = open_md
     closed = _cut(md, f"{day:%Y-%m-%d}", f"{day + pd.Timedelta(days=1):%Y-%m-%d}T00:00:00Z")
-    d = FlowDashboard(closed, debounce_ms=0)
+    d = FlowDashboard(closed, timeframe="1D", debounce_ms=0)
     assert f"{day:%Y-%m-%d}, closed" in d.summary() and "provisional" not in d.summary()
     assert not d.marks["open_bar"].visible and set(d.marks["bullish"].opacities) == {1.0}
     assert day in {t for t, _, _ in d.alert_rows()}
@@ -265,7 +267,7 @@ def test_a_settled_bar_is_not_provisional(md, open_md):
 
 def test_premium_panel_marks_the_open_bar(open_md):
     omd, day = open_md
-    p = PremiumIndexPanel(omd, debounce_ms=0)
+    p = PremiumIndexPanel(omd, timeframe="1D", debounce_ms=0)
     assert "provisional (bar open)" in p.summary()
     assert "open bar excluded" in p.alerts.value
     p.include_open.value = True
@@ -282,7 +284,7 @@ def test_lookback_longer_than_the_data_shows_the_notes_with_consistent_controls(
         funding=short.funding[short.funding["time"] >= "2025-10-02"],
         open_interest=short.open_interest[short.open_interest["time"] >= "2025-10-02"],
         meta={"source": "frames"})
-    d = FlowDashboard(short, debounce_ms=0)
+    d = FlowDashboard(short, timeframe="1D", debounce_ms=0)
     d.controls["timeframe"].value = "1W"
     expected = bf.flow_metrics(short, "1W")
     notes = expected.attrs["notes"]
@@ -337,16 +339,15 @@ def test_a_refused_setting_reverts_its_control(dash):
     assert dash.params()["spot_venues"] == list(before)
 
 
-def test_click_markers_lifts_the_price_panels_pan_zoom_layer_in_place(dash):
-    """bqplot's PanZoom layer lies over the marks; ticking "click markers to explain" removes
-    it from the price panel only (the other panels still pan/zoom the shared date axis)."""
+def test_markers_see_the_mouse_in_crosshair_mode_and_pan_zoom_covers_them(dash):
+    """bqplot's PanZoom layer lies over the marks and takes their clicks: in the default
+    "crosshair" cursor mode no panel has it (a click on a marker explains its bar); "pan/zoom"
+    puts every panel's PanZoom back, in place (issue 14 replaced "click markers to explain")."""
     import bqplot as bq
-    fig = dash.figures["price"]
-    panzoom = fig.interaction
-    assert isinstance(panzoom, bq.PanZoom)
-    dash.click_markers.value = True
-    assert fig.interaction is None
-    assert all(isinstance(dash.figures[k].interaction, bq.PanZoom)
-               for k in ("premium", "oi", "funding"))
-    dash.click_markers.value = False
-    assert fig.interaction is panzoom
+    assert all(f.interaction is None for f in dash.figures.values())
+    dash.crosshair.mode.value = "pan/zoom"
+    panzooms = [f.interaction for f in dash.figures.values()]
+    assert all(isinstance(p, bq.PanZoom) for p in panzooms)
+    dash.crosshair.mode.value = "crosshair"
+    dash.crosshair.mode.value = "pan/zoom"
+    assert [f.interaction for f in dash.figures.values()] == panzooms   # the same objects

@@ -35,7 +35,7 @@ def assert_stack(mark, frame):
 
 @pytest.fixture
 def oi_panel(demo):
-    return OpenInterestPanel(demo, debounce_ms=0)
+    return OpenInterestPanel(demo, timeframe="1D", debounce_ms=0)
 
 
 def test_oi_panel_shows_each_venue_and_the_aggregate_z(demo, oi_panel):
@@ -104,7 +104,7 @@ def test_oi_panel_without_oi_says_so(demo):
 
 
 def test_funding_spend_panel(demo):
-    p = FundingSpendPanel(demo, debounce_ms=0)
+    p = FundingSpendPanel(demo, timeframe="1D", debounce_ms=0)
     assert "btcflow-funding-spend" in p._dom_classes
     ids = {k: id(v) for k, v in p.marks.items()}
     want = funding_spend(demo, "1D")

@@ -1,0 +1,104 @@
+"""The flow dashboard as a Voila app: ``notebooks/app.ipynb`` calls :func:`flow_app`, and
+``python -m btcflow_nb.dashboard.app`` (what ``make dashboard`` runs) serves it.
+
+The data source is chosen by the page's URL parameter ``?source=demo|cache|live|auto`` (Voila
+passes the query string to the kernel as ``$QUERY_STRING``), else by ``$BTCFLOW_NB_SOURCE``
+(read by :func:`btcflow_nb.load`), else ``auto`` (the cache, refreshed when online; the
+labelled synthetic demo with neither). A bad value is shown on the page with the valid
+choices; nothing else but the dashboard is shown (no notebook prose, no raw reprs).
+
+:data:`VOILA_ARGS` are the server's options, in one place (the Makefile, the browser tests
+and the benchmarks start Voila with :func:`voila_command`):
+
+* loopback only, no browser opened, the code cells hidden (Voila's default);
+* idle kernels culled: a kernel whose page was closed is shut down once it has been idle for
+  :data:`CULL_IDLE_S` seconds (checked every :data:`CULL_INTERVAL_S` s); a page that is still
+  open keeps its kernel (``cull_connected=False``);
+* the page title is the notebook's ``metadata.title``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import ipywidgets as W
+
+__all__ = ["APP_NOTEBOOK", "CULL_IDLE_S", "CULL_INTERVAL_S", "SOURCES", "VOILA_ARGS",
+           "flow_app", "source_from_query", "voila_command"]
+
+#: Data sources a page can ask for with ``?source=``.
+SOURCES = ("auto", "cache", "live", "demo")
+#: The app's notebook, relative to the repository root.
+APP_NOTEBOOK = Path("notebooks") / "app.ipynb"
+#: Idle seconds after which a kernel without a connected page is shut down, and how often the
+#: server checks (a dashboard kernel holds ~240 MB).
+CULL_IDLE_S = 300
+CULL_INTERVAL_S = 60
+#: Voila's options for the app (see the module docstring).
+VOILA_ARGS = (
+    "--no-browser",
+    "--Voila.ip=127.0.0.1",
+    "--strip_sources=True",
+    f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_S}",
+    f"--MappingKernelManager.cull_interval={CULL_INTERVAL_S}",
+    "--MappingKernelManager.cull_connected=False",
+)
+
+
+def voila_command(notebook: str | Path = APP_NOTEBOOK, port: int | None = None,
+                  python: str = sys.executable) -> list[str]:
+    """The command that serves ``notebook`` with :data:`VOILA_ARGS` (``port``: fixed, no
+    retry on another one; None: Voila's default 8866)."""
+    command = [python, "-m", "voila", *VOILA_ARGS]
+    if port is not None:
+        command += [f"--port={port}", "--Voila.port_retries=0"]
+    return command + [str(notebook)]
+
+
+def source_from_query(query: str | None) -> str | None:
+    """The ``source`` URL parameter of ``query`` ("source=demo&x=1" -> "demo"), None when
+    absent; a value outside :data:`SOURCES` raises ValueError naming the choices."""
+    values = parse_qs(query or "").get("source")
+    if not values:
+        return None
+    value = values[-1].strip().lower()
+    if value not in SOURCES:
+        raise ValueError(f"?source={values[-1]!r} is not a data source; choose one of "
+                         f"{', '.join(SOURCES)}")
+    return value
+
+
+def flow_app(query: str | None = None, **dashboard_kw) -> W.Widget:
+    """The app's page: the flow dashboard on the data the URL (``query``; default
+    ``$QUERY_STRING``) or ``$BTCFLOW_NB_SOURCE`` asks for. A bad ``?source=`` gives a page
+    that says so and lists the choices."""
+    from ..sources.load import load
+    from .flow import FlowDashboard
+
+    if query is None:
+        query = os.environ.get("QUERY_STRING", "")
+    try:
+        source = source_from_query(query)
+    except ValueError as exc:
+        page = W.HTML(f"<h3>BTC flow dashboard</h3><p class='btcflow-app-error'>{exc}</p>")
+        page.add_class("btcflow-app")
+        return page
+    md = load(source, progress=False)
+    dash = FlowDashboard(md, **dashboard_kw)
+    dash.add_class("btcflow-app")
+    return dash
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m btcflow_nb.dashboard.app [notebook]``: serve the app (blocks)."""
+    import subprocess
+
+    argv = sys.argv[1:] if argv is None else argv
+    notebook = argv[0] if argv else APP_NOTEBOOK
+    return subprocess.call(voila_command(notebook))
+
+
+if __name__ == "__main__":  # pragma: no cover - the Makefile's entry point
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The Voila app (issue 14): data source from the URL or the environment, one place for the
+server's options (idle kernels culled), a page that is only the dashboard."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from btcflow_nb.dashboard import FlowDashboard
+from btcflow_nb.dashboard.app import (APP_NOTEBOOK, SOURCES, VOILA_ARGS, flow_app,
+                                      source_from_query, voila_command)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_source_comes_from_the_url_parameter():
+    assert source_from_query("source=demo") == "demo"
+    assert source_from_query("x=1&source=Cache") == "cache"
+    assert source_from_query("") is None and source_from_query(None) is None
+    with pytest.raises(ValueError, match="'nope' is not a data source; choose one of auto, "
+                                         "cache, live, demo"):
+        source_from_query("source=nope")
+    assert SOURCES == ("auto", "cache", "live", "demo")
+
+
+def test_the_app_is_the_dashboard_on_the_source_the_url_asks_for(monkeypatch):
+    monkeypatch.setenv("BTCFLOW_NB_SOURCE", "live")     # the URL wins over the environment
+    page = flow_app("source=demo", debounce_ms=0)
+    assert isinstance(page, FlowDashboard) and page.meta["source"] == "demo"
+    assert "btcflow-app" in page._dom_classes
+
+
+def test_the_environment_chooses_without_a_url_parameter(monkeypatch):
+    monkeypatch.setenv("BTCFLOW_NB_SOURCE", "demo")
+    monkeypatch.delenv("QUERY_STRING", raising=False)
+    assert flow_app(debounce_ms=0).meta["source"] == "demo"
+
+
+def test_a_bad_url_parameter_gives_a_page_that_says_so():
+    page = flow_app("source=bogus")
+    assert "is not a data source" in page.value and "auto, cache, live, demo" in page.value
+
+
+def test_voila_options_cull_idle_kernels_and_stay_on_loopback():
+    command = voila_command("app.ipynb", port=9999, python="py")
+    assert command[:3] == ["py", "-m", "voila"] and command[-1] == "app.ipynb"
+    assert "--Voila.ip=127.0.0.1" in command and "--port=9999" in command
+    assert "--MappingKernelManager.cull_idle_timeout=300" in VOILA_ARGS
+    assert "--MappingKernelManager.cull_connected=False" in VOILA_ARGS
+
+
+def test_the_app_notebook_is_thin_has_a_title_and_no_prose():
+    nb = json.loads((ROOT / APP_NOTEBOOK).read_text(encoding="utf-8"))
+    assert nb["metadata"]["title"] == "BTC flow dashboard"      # the page's <title>
+    assert [c["cell_type"] for c in nb["cells"]] == ["code"]     # no Markdown prose
+    code = "".join(nb["cells"][0]["source"])
+    assert "flow_app()" in code and len(code.splitlines()) <= 5
