@@ -24,6 +24,7 @@ import bqplot as bq
 import numpy as np
 import pandas as pd
 
+from ._viewport import assign_xy
 from ._widgets import GREEN, GREY, RED, tooltip
 from .readouts import MAX_ALERT_ROWS, alerts_table_html, flow_alert_rows, visible_rows
 
@@ -103,14 +104,14 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
     for key in SIGNAL_MARKERS:
         mask = m[f"{key}_onset"].to_numpy(dtype=bool) & finite
         mark = marks[key]
-        with mark.hold_sync():
-            mark.x, mark.y = t[mask], anchor[mask]
+        with mark.hold_sync():   # every onset is drawn: no decimation
+            assign_xy(mark, t[mask], anchor[mask], decimate=False)
             mark.opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
     render_state_bands(marks, m, t, show_states)
     ring = marks["open_bar"]
     at = is_open & finite
     with ring.hold_sync():
-        ring.x, ring.y = t[at], anchor[at]
+        assign_xy(ring, t[at], anchor[at], decimate=False)
         ring.visible = ring.display_legend = bool(at.any())
 
 
@@ -121,8 +122,8 @@ def render_state_bands(marks: dict, m: pd.DataFrame | None, t: np.ndarray, show:
         band = marks[f"{key}_state"]
         bx, by = (band_points(t, m[key].to_numpy(dtype=bool)) if show and m is not None
                   else (t[:0], np.zeros(0)))
-        with band.hold_sync():
-            band.x, band.y = bx, by
+        with band.hold_sync():   # run outlines: rectangles, not a line to thin
+            assign_xy(band, bx, by, decimate=False)
             band.visible = len(bx) > 0
 
 

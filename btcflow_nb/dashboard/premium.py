@@ -11,6 +11,7 @@ from ._widgets import (GREY, RED, floats, new_panel_figure, plot_times, set_sign
                        tooltip)
 from ._honesty import failed_rows
 from ._signal_layer import OPEN_OPACITY
+from ._viewport import assign_xy
 from .readouts import (MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info,
                        window_notes)
 
@@ -118,16 +119,14 @@ class PremiumIndexPanel(_DashboardBase):
         ok = np.isfinite(prem)
         set_sign_bars(mk["premium_bars"], t, prem)
         ends = t[[0, -1]] if len(t) else t
-        with mk["zero"].hold_sync():
-            mk["zero"].x, mk["zero"].y = ends, np.zeros(len(ends))
+        assign_xy(mk["zero"], ends, np.zeros(len(ends)))
         for key in ("bb_basis", "bb_upper", "bb_lower"):
-            with mk[key].hold_sync():
-                mk[key].x, mk[key].y = t, floats(m[key])
+            assign_xy(mk[key], t, floats(m[key]))
         is_open = m["open_bar"].to_numpy(dtype=bool)
         for key, col in (("alert_high", "alert_premium_high"), ("alert_low", "alert_premium_low")):
             mask = m[f"{col}_onset"].to_numpy(dtype=bool) & np.isfinite(prem)
             with mk[key].hold_sync():   # an alert on the open bar is provisional: faded
-                mk[key].x, mk[key].y = t[mask], prem[mask]
+                assign_xy(mk[key], t[mask], prem[mask], decimate=False)
                 mk[key].opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
         fut = "perp basket" if p["futures"] == "basket" else p["futures"]
         reason = ""

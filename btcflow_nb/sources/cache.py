@@ -60,7 +60,8 @@ import pyarrow.parquet as pq
 
 from .config import default_cache_dir
 from .._validate import SOURCE_COLUMN, source_rank
-from .parse import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, empty_frame
+from .parse import (FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, empty_frame,
+                    label_objects)
 
 log = logging.getLogger("btcflow_nb.cache")
 
@@ -190,22 +191,9 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None)
                          f"set aside as {moved.name!r} and will be re-fetched")
     for c in _STRING_COLUMNS:
         if c in frame.columns:
-            frame[c] = _objects(table.column(c), frame[c])
+            frame[c] = label_objects(table.column(c), frame[c])
     frame["time"] = frame["time"].astype("datetime64[ms, UTC]")
     return with_source(frame, series), meta
-
-
-def _objects(column: pa.ChunkedArray, converted: pd.Series) -> pd.Series:
-    """A string column as Python ``str`` objects (the cache's frames hold object columns).
-
-    Through Arrow's dictionary: a label column holds a handful of distinct strings, so each is
-    made once and the rows share it (several times faster than converting row by row)."""
-    enc = column.combine_chunks().dictionary_encode()
-    if enc.indices.null_count:   # missing labels: the plain conversion keeps them as missing
-        return converted.astype(object)
-    labels = np.asarray(enc.dictionary.to_pylist(), dtype=object)
-    return pd.Series(labels[enc.indices.to_numpy()], index=converted.index, dtype=object,
-                     name=converted.name)
 
 
 def merge_into(path: Path, frame: pd.DataFrame, series: str, venue,

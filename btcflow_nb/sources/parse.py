@@ -267,3 +267,12 @@ def oi_from_ticker(field: str, ticker) -> dict | None:
         return None
     return {"timestamp": ticker.get("timestamp"), "openInterestAmount": float(raw),
             "openInterestValue": None}
+
+
+def label_objects(column, converted: pd.Series) -> pd.Series:
+    """A label column as shared ``str`` objects made once per distinct label (Arrow dictionary)."""
+    enc = column.combine_chunks().dictionary_encode()
+    if enc.indices.null_count:   # missing labels: the plain conversion keeps them missing
+        return converted.astype(object)
+    labels = np.asarray(enc.dictionary.to_pylist(), dtype=object)[enc.indices.to_numpy()]
+    return pd.Series(labels, index=converted.index, dtype=object, name=converted.name)
