@@ -148,22 +148,30 @@ def onset_counts_html(counts: dict[str, int], open_onsets: list[str]) -> str:
             + " · ".join(parts) + extra + "</div>")
 
 
+#: Most onsets the explain picker lists (newest first; any older bar: the date picker). A
+#: dropdown of every onset of 8 years of hourly bars would ship ~5k labels per redraw.
+MAX_ONSET_OPTIONS = 500
+
+
 def onset_options(vis: pd.DataFrame | None, timeframe: str) -> list[tuple[str, pd.Timestamp]]:
-    """(label, bar time) of every bar of ``vis`` with an onset, newest first, for the explain
-    picker: "2025-11-08 · bullish, over-leveraged" (+ " · provisional" on the open bar)."""
+    """(label, bar time) of the bars of ``vis`` with an onset, newest first (at most
+    :data:`MAX_ONSET_OPTIONS`), for the explain picker: "2025-11-08 · bullish, over-leveraged"
+    (+ " · provisional" on the open bar)."""
     if vis is None or len(vis) == 0:
         return []
     flags = vis[list(ONSET_KINDS)].to_numpy(dtype=bool)
     labels = [v.split(" (")[0] for v in ONSET_KINDS.values()]
-    rows = np.flatnonzero(flags.any(axis=1))[::-1]
+    rows = np.flatnonzero(flags.any(axis=1))[::-1][:MAX_ONSET_OPTIONS]
     fmt = "%Y-%m-%d %H:%M" if timeframe in ("1h", "4h") else "%Y-%m-%d"
-    is_open = vis["open_bar"].to_numpy(dtype=bool)
-    out = []
-    for r in rows:
-        names = ", ".join(lab for lab, f in zip(labels, flags[r]) if f)
-        tail = " · provisional" if is_open[r] else ""
-        out.append((f"{vis.index[r]:{fmt}} · {names}{tail}", vis.index[r]))
-    return out
+    is_open = vis["open_bar"].to_numpy(dtype=bool)[rows]
+    # one names string per distinct combination of onsets (a handful), dates formatted at once
+    codes = flags[rows] @ (1 << np.arange(flags.shape[1]))
+    names = {int(c): ", ".join(lab for k, lab in enumerate(labels) if int(c) >> k & 1)
+             for c in np.unique(codes)}
+    times = vis.index[rows]
+    dates = times.strftime(fmt)
+    return [(f"{d} · {names[int(c)]}" + (" · provisional" if o else ""), t)
+            for d, c, o, t in zip(dates, codes, is_open, times)]
 
 
 class SignalLayerMixin:

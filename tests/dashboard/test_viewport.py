@@ -120,3 +120,16 @@ def test_a_mark_without_viewport_gets_its_data_as_is():
     assert viewport_of(mark) is None
     assign_xy(mark, np.arange(10_000.0), np.arange(10_000.0))
     assert len(mark.x) == 10_000
+
+
+def test_explain_picker_lists_the_newest_onsets_only(dash):
+    from btcflow_nb.dashboard._signal_layer import MAX_ONSET_OPTIONS, ONSET_KINDS, onset_options
+
+    m = dash.metrics
+    opts = onset_options(m, "1h")
+    onset_rows = m.index[m[list(ONSET_KINDS)].to_numpy(dtype=bool).any(axis=1)]
+    assert len(onset_rows) > MAX_ONSET_OPTIONS           # 8 years of hourly bars: thousands
+    assert [t for _, t in opts] == list(onset_rows[::-1][:MAX_ONSET_OPTIONS])
+    label, t = opts[0]
+    want = ", ".join(v.split(" (")[0] for k, v in ONSET_KINDS.items() if m.loc[t, k])
+    assert label.startswith(f"{t:%Y-%m-%d %H:%M} · {want}")
