@@ -104,9 +104,9 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
     for key in SIGNAL_MARKERS:
         mask = m[f"{key}_onset"].to_numpy(dtype=bool) & finite
         mark = marks[key]
-        with mark.hold_sync():   # every onset is drawn: no decimation
-            assign_xy(mark, t[mask], anchor[mask], decimate=False)
-            mark.opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
+        # one marker per pixel column (they would cover each other); all onsets stay exact
+        assign_xy(mark, t[mask], anchor[mask], decimate="markers",
+                  opacities=np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist())
     render_state_bands(marks, m, t, show_states)
     ring = marks["open_bar"]
     at = is_open & finite

@@ -12,7 +12,9 @@ How:
   found through the scale (no mark is registered by hand);
 * :func:`assign_xy` (``mark, x, y`` + per-point arrays such as a bar's ``color``) stores the
   exact arrays and sets the decimated ones on the mark, in place inside ``hold_sync()``;
-  ``decimate=False`` for marks whose every point matters (onset markers, state-band outlines);
+  ``decimate=False`` for marks whose every point matters (state-band outlines),
+  ``decimate="markers"`` for markers: the first of each pixel column (markers in one column
+  cover each other; every onset stays in the exact data, the alerts table and the picker);
 * the decimation is redone for the **visible range**: when the front end pans/zooms (the x
   scale's ``min``/``max`` traits), when the panel width changes (:meth:`Viewport.set_width`, or
   a figure's ``layout.width`` in px; :data:`DEFAULT_WIDTH_PX` when unknown — bqplot does not
@@ -29,7 +31,7 @@ import weakref
 import bqplot as bq
 import numpy as np
 
-from ..indicators.decimate import minmax_indices
+from ..indicators.decimate import first_per_bucket, minmax_indices
 
 #: Width assumed for a panel whose pixel width the front end has not told us [px].
 DEFAULT_WIDTH_PX = 1600
@@ -88,7 +90,8 @@ class Viewport:
         follow({"new": figure.layout.width})
 
     # --------------------------------------------------------------------- the data
-    def assign(self, mark, x, y, *, keep=None, decimate: bool = True, **per_point) -> None:
+    def assign(self, mark, x, y, *, keep=None, decimate: bool | str = True,
+               **per_point) -> None:
         """Store the exact ``x, y`` (and per-point arrays) of ``mark`` and draw it."""
         entry = _Exact(mark, np.asarray(x), np.asarray(y), per_point, keep, decimate)
         self._marks[mark.model_id] = entry
@@ -112,10 +115,14 @@ class Viewport:
 
     def _indices(self, entry: _Exact):
         x, y = entry.x, entry.y
-        if not entry.decimate or x.ndim != 1 or len(x) <= 2 * self.buckets \
-                or y.shape[-1] != len(x):
+        if not entry.decimate or x.ndim != 1 or y.shape[-1] != len(x):
             return None
         lo, hi = self.window()
+        if entry.decimate == "markers":   # one marker per pixel column: they would overlap
+            return None if len(x) <= self.buckets // 4 else \
+                first_per_bucket(x, self.buckets, lo, hi)
+        if len(x) <= 2 * self.buckets:
+            return None
         return minmax_indices(x, y, self.buckets, lo, hi, keep=entry.keep)
 
     def _draw(self, entry: _Exact) -> None:
@@ -129,7 +136,8 @@ class Viewport:
                 return
             mark.x, mark.y = entry.x[idx], entry.y[..., idx]
             for name, values in entry.per_point.items():
-                setattr(mark, name, np.asarray(values)[idx])
+                picked = np.asarray(values)[idx]
+                setattr(mark, name, picked.tolist() if isinstance(values, list) else picked)
 
 
 def viewport_of(mark) -> Viewport | None:
@@ -139,10 +147,11 @@ def viewport_of(mark) -> Viewport | None:
     return ref() if ref is not None else None
 
 
-def assign_xy(mark: bq.Mark, x, y, *, keep=None, decimate: bool = True, **per_point) -> None:
+def assign_xy(mark: bq.Mark, x, y, *, keep=None, decimate: bool | str = True, **per_point) -> None:
     """Set ``mark``'s ``x``, ``y`` (and per-point traits such as ``color``), in place inside
     ``hold_sync()``: decimated to the visible range when its x scale has a :class:`Viewport`,
-    as given otherwise. ``keep``: positions never dropped; ``decimate=False``: every point."""
+    as given otherwise. ``keep``: positions never dropped; ``decimate=False``: every point;
+    ``decimate="markers"``: the first point of each pixel column."""
     viewport = viewport_of(mark)
     if viewport is not None:
         viewport.assign(mark, x, y, keep=keep, decimate=decimate, **per_point)

@@ -42,7 +42,7 @@ import pandas as pd
 
 from .._checks import check_window
 
-__all__ = ["minmax_indices", "decimated_size_bound"]
+__all__ = ["minmax_indices", "first_per_bucket", "decimated_size_bound"]
 
 
 def _as_float_axis(values) -> np.ndarray:
@@ -189,3 +189,26 @@ def decimated_size_bound(buckets: int, outside: int | None = None, lines: int = 
     visible and per overview bucket and line, plus the first, last and two edge neighbours."""
     side = max(1, buckets // 8) if outside is None else int(outside)
     return 2 * lines * (buckets + 2 * side) + 4
+
+
+def first_per_bucket(x, buckets: int, lo=None, hi=None) -> np.ndarray:
+    """Sorted positions of the first point of ``x`` in each pixel column, for markers: pixel
+    columns ``(hi - lo) / buckets`` wide, laid from ``lo`` over the whole axis (so points
+    outside the visible range are thinned at the same scale). Markers drawn in one pixel
+    column cover each other; the first one stands for them.
+
+    >>> first_per_bucket(np.array([0.0, 0.1, 0.2, 5.0, 9.9]), 10, 0.0, 10.0).tolist()
+    [0, 3, 4]
+    """
+    buckets = check_window("buckets", buckets)
+    x = np.asarray(x)
+    if len(x) <= 1:
+        return np.arange(len(x), dtype=np.int64)
+    pos = _as_float_axis(x)
+    lo_v = pos[0] if lo is None else _scalar_position(lo, x)
+    hi_v = pos[-1] if hi is None else _scalar_position(hi, x)
+    width = (hi_v - lo_v) / buckets
+    if not width > 0:
+        return np.arange(len(x), dtype=np.int64)
+    column = np.floor((pos - lo_v) / width).astype(np.int64)
+    return np.flatnonzero(np.concatenate([[True], column[1:] != column[:-1]]))

@@ -133,3 +133,17 @@ def test_explain_picker_lists_the_newest_onsets_only(dash):
     label, t = opts[0]
     want = ", ".join(v.split(" (")[0] for k, v in ONSET_KINDS.items() if m.loc[t, k])
     assert label.startswith(f"{t:%Y-%m-%d %H:%M} · {want}")
+
+
+def test_onset_markers_one_per_pixel_column_exact_onsets_kept(dash):
+    from btcflow_nb.indicators.decimate import first_per_bucket
+
+    m = dash.metrics
+    mark = dash.marks["bullish"]
+    x, _, per_point = dash.viewport.exact(mark)
+    onsets = m.index[m["bullish_onset"].to_numpy(dtype=bool)].tz_convert(None)
+    assert len(x) == len(onsets) > dash.viewport.width_px // 4   # every onset, exactly
+    drawn = pd.DatetimeIndex(mark.x)
+    assert set(drawn) <= set(onsets) and len(drawn) <= dash.viewport.width_px + 1
+    assert len(mark.opacities) == len(drawn) and len(per_point["opacities"]) == len(x)
+    assert first_per_bucket(np.arange(5.0), 5).tolist() == [0, 1, 2, 3, 4]
