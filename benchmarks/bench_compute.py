@@ -19,8 +19,10 @@ What is measured, on a synthetic hourly market of ``n`` bars (10k, 100k, 1M at f
 Every comparison first checks the outputs agree (max relative difference in ``details``): a
 ratio between two computations of different things would be meaningless.
 
-Targets (issue 6): ``bollinger`` within 2x of TA-Lib at 1M; ``flow_metrics`` on 1M bars x 8
-venues under 1 s; cost linear in bars (we accept per-bar cost at 1M within 1.5x of that at 100k).
+Targets (issue 6): ``flow_metrics`` on 1M bars x 8 venues under 1 s; cost linear in bars (we
+accept per-bar cost at 1M within 1.5x of that at 100k). The ``bollinger`` within 2x of TA-Lib
+target is retired (issue 15: a ~12 ms difference at 1M bars is not felt): the ratio and the NumPy
+floor analysis are INFO rows.
 """
 from __future__ import annotations
 
@@ -320,7 +322,9 @@ def run(size: str):
         per_bar_talib["zscore"][n] = t_z_ta.median / n
 
         is_largest = n == largest
-        bb_target = Target("<=", 2.0, "<= 2x TA-Lib at 1M") if n == 1_000_000 else None
+        # the "<= 2x TA-Lib" target is retired (issue 15): users never feel a ~12 ms
+        # difference at 1M bars; the ratio and the NumPy floor analysis stay as INFO rows
+        bb_info = n == 1_000_000
         rows += [
             Row(f"bollinger {lab} vs TA-Lib BBANDS", t_bb.median, "s", reference="TA-Lib",
                 reference_value=t_bb_ta.median, target=None),
@@ -336,9 +340,9 @@ def run(size: str):
             Row(f"flow_metrics {lab}, warm (same data, new lookback)", t_flow_warm.median, "s",
                 reference="cold", reference_value=t_flow.median),
         ]
-        if bb_target is not None:
+        if bb_info:
             rows.append(Row(f"bollinger/TA-Lib ratio {lab}", t_bb.median / t_bb_ta.median, "x",
-                            target=bb_target))
+                            note="target retired (issue 15): INFO"))
         if is_largest:
             rows += [
                 Row(f"bollinger {lab} in NumPy vector passes", t_bb.median / t_pass.median,

@@ -19,6 +19,10 @@ directory, daily bars (``fetch``'s default timeframe).
    requests are counted apart (ccxt loads markets once per new exchange object). Its time is
    shown against the same kind of bound.
 
+3. **Default deep history** (issue "Real history end to end"): ``fetch()`` with every default
+   and nothing cached -- daily bars from 2019-01-01 (``fetch``'s default start) -- from a fake
+   whose truth starts then (``DEEP_FROM``; tiny: ``DAYS`` days asked from the truth's start). Target: within 1.3x of the same lower bound.
+
 INFO rows next to the targets: the **cost-aware bound** ``max over exchanges of (sum over its
 requests but the last of max(latency, rateLimit x ccxt cost)) + latency``, with each request's
 cost weight as ccxt passes it to the throttle (recorded at `btcflow_nb.sources.exchanges._Pacer`; e.g. Kraken's OHLC costs
@@ -51,6 +55,8 @@ REFRESH_DAYS = 2
 #: tiny: two USD-quoted venues on fast exchanges (no fx series, no 1 s Kraken limiter)
 VENUES = {"tiny": ["spot:coinbase", "perp:deribit"], "full": None}
 BOUND_TARGET = 1.3
+#: fetch's default start for daily bars with nothing cached (btcflow_nb.fetch docstring)
+DEEP_FROM = "2019-01-01"
 
 
 @contextmanager
@@ -196,6 +202,9 @@ def run(size: str):
         refresh_log = fake.log()
         refresh_bound, refresh_per = lower_bound(refresh_log, LATENCY_S)
 
+    deep_rows, deep_details = _deep_default(size, fetch, Truth, FakeExchange)
+    rows += deep_rows
+    details["deep_default"] = deep_details
     series = expected_series(fetched_venues or sorted(md2.meta.get("requests", {})))
     n_series = sum(len(s) for s in series.values())
     data_requests = [r for r in refresh_log if r.endpoint != "markets"]
@@ -237,3 +246,37 @@ def run(size: str):
                     "series": series, "fetcher_requests": md2.meta.get("requests")},
     })
     return rows, details
+
+
+def _deep_default(size: str, fetch, Truth, FakeExchange):
+    """``fetch(venues)`` with an empty cache (the default start) against a truth from
+    :data:`DEEP_FROM` to now: wall time against the lower bound of the requests it made."""
+    import pandas as pd
+
+    now = pd.Timestamp.now(tz="UTC")
+    days = DAYS[size] if size != "full" else int((now - pd.Timestamp(DEEP_FROM, tz="UTC")).days)
+    truth = Truth.recent(days)
+    with FakeExchange(truth, now_ms=truth.end - 1) as fake, \
+            tempfile.TemporaryDirectory(prefix="btcflow-bench-deep-") as cache_dir, \
+            _pointed_at(fake.url):
+        fake.inject("latency", times=None, delay=LATENCY_S)
+        t0 = time.perf_counter()
+        # tiny: from the truth's start (probing 7 empty years costs a minute, not a smoke test)
+        since = None if size == "full" else truth.start
+        md = fetch(VENUES[size], since=since, cache_dir=cache_dir, progress=False)
+        wall = time.perf_counter() - t0
+        if md.meta.get("errors"):
+            raise RuntimeError(f"deep default fetch reported errors: {md.meta['errors']}")
+        log = fake.log()
+    bound, per = lower_bound(log, LATENCY_S)
+    slowest = max(per.items(), key=lambda kv: kv[1]["bound_s"])[0] if per else "-"
+    bars = len(md.spot.index.union(md.perp.index))
+    rows = [
+        Row(f"default deep history (since {DEEP_FROM}, empty cache): {bars} daily bars",
+            wall, "s", reference=f"lower bound ({slowest})", reference_value=bound,
+            note=f"{len(log)} requests"),
+        Row("default deep history: wall / lower bound", wall / bound, "x",
+            target=Target("<=", BOUND_TARGET, f"<= {BOUND_TARGET}x bound")),
+    ]
+    return rows, {"days": days, "seconds": wall, "bound_s": bound, "requests": len(log),
+                  "per_exchange": per, "bars": bars, "fetcher_requests": md.meta.get("requests")}

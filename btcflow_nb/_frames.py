@@ -34,6 +34,16 @@ def iter_venues(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         yield str(v), g
 
 
+def distinct(values) -> list:
+    """The distinct values of a label column in order of first appearance (``pd.unique``),
+    with a fast path for the usual case of one label repeated (one pointer-equal comparison
+    per row instead of hashing every string)."""
+    values = np.asarray(values, dtype=object)
+    if len(values) and (values == values[0]).all():
+        return [values[0]]
+    return list(pd.unique(values))
+
+
 def venues_of(frame: pd.DataFrame) -> list[str]:
     """Venues present in a long frame, in order of first appearance."""
     if len(frame) == 0:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._checks import check_choice
-from ._frames import iter_venues
+from ._frames import distinct, iter_venues
 
 #: Required columns of the long frames.  Both may also carry the optional `SOURCE_COLUMN`.
 FUNDING_COLUMNS = ("venue", "time", "rate", "interval_hours")
@@ -34,23 +33,6 @@ PRICE_RANGE = (1e-6, 1e9)
 #: Largest open interest an ``oi_btc`` / ``oi_usd`` value may have (BTC or USD).
 OI_MAX = 1e15
 
-
-def check_frame_args(naive_tz, meta, spot_quotes, perp_quotes) -> dict:
-    """The keyword arguments of `MarketData.from_frames` that are not frames, checked by type
-    (``naive_tz=123`` once shifted every time by 123 s); returns ``meta`` as a new dict."""
-    import datetime as _dt
-
-    if naive_tz is not None and not (isinstance(naive_tz, _dt.tzinfo) or (
-            isinstance(naive_tz, str) and naive_tz.strip())):
-        raise ValueError(f"naive_tz={naive_tz!r} is not a time zone; valid: an IANA name such "
-                         f"as 'UTC' or 'Europe/Berlin', a datetime.tzinfo, or None")
-    if meta is not None and not isinstance(meta, dict):
-        raise ValueError(f"meta={meta!r:.80} must be a dict (or None)")
-    for name, quotes in (("spot_quotes", spot_quotes), ("perp_quotes", perp_quotes)):
-        if quotes is not None and not isinstance(quotes, dict):
-            raise ValueError(f"{name}={quotes!r:.80} must be a dict {{venue: quote currency}} "
-                             f"with quote currencies from {list(QUOTES)}, or None")
-    return dict(meta or {})
 
 
 def _numeric(values: pd.Series, what: str, col) -> np.ndarray:
@@ -167,7 +149,8 @@ def validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
     idx = _to_utc(frame.index, what, naive_tz)
     if idx.hasnans:
         raise ValueError(f"{what} index contains NaT")
-    dup = idx[idx.duplicated()]
+    strictly_increasing = len(idx) < 2 or bool((np.diff(idx.asi8) > 0).all())
+    dup = idx[:0] if strictly_increasing else idx[idx.duplicated()]
     if len(dup):
         raise ValueError(
             f"{what} has duplicate timestamp {dup[0]} ({len(dup)} duplicates); wide frames need "
@@ -254,9 +237,7 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
                     naive_tz)
     if times.hasnans:
         raise ValueError(f"{what} column 'time' contains NaT")
-    names = venue if isinstance(venue.dtype, pd.CategoricalDtype) else venue.astype(str)
-    out = pd.DataFrame({"venue": pd.Categorical(names.to_numpy() if not isinstance(
-        names.dtype, pd.CategoricalDtype) else names.astype(str).to_numpy()), "time": times})
+    out = pd.DataFrame({"venue": _venue_categories(venue), "time": times})
     for col in columns[2:]:
         out[col] = _numeric(frame[col], what, col)
         if np.isinf(out[col]).any():
@@ -266,41 +247,82 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
     if has_source:
         labels = frame[SOURCE_COLUMN].astype(object).to_numpy()
         ranks = {}
-        for label in pd.unique(labels):
+        unique_labels = distinct(labels)
+        for label in unique_labels:
             try:
                 ranks[label] = source_rank(label)
             except ValueError as exc:
                 raise ValueError(f"{what} column {SOURCE_COLUMN!r}: {exc}") from None
-        out[SOURCE_COLUMN] = labels
-    # order within each venue must be chronological (venues may interleave)
-    for v, rows in iter_venues(out):
-        t = rows["time"]
-        if not t.is_monotonic_increasing:
-            pos = int(np.argmax(np.diff(pd.DatetimeIndex(t).asi8) < 0)) + 1
-            raise ValueError(
-                f"{what} for venue {v!r} is not in time order ({t.iloc[pos]} comes after "
-                f"{t.iloc[pos - 1]}); sort by ['venue', 'time'] first"
-            )
-    # duplicates: identical rows collapse to one (documented rule); conflicting ones raise
-    key_dup = out.duplicated(subset=["venue", "time"], keep=False)
-    if key_dup.any():
-        full_dup = out.duplicated(subset=list(columns), keep=False)
-        conflict = key_dup & ~full_dup
-        if conflict.any():
-            i = int(np.argmax(conflict.to_numpy()))
-            raise ValueError(
-                f"{what} has conflicting duplicate rows for venue {out['venue'].iloc[i]!r} at "
-                f"{out['time'].iloc[i]}: same venue and time, different values; keep one"
-            )
-        if has_source:  # equal values from two sources: keep the higher-precedence label
-            rank = out[SOURCE_COLUMN].map(ranks).to_numpy()
-            out = (out.assign(_rank=-rank).sort_values(["venue", "time", "_rank"], kind="stable")
-                   .drop_duplicates(subset=["venue", "time"], keep="first")
-                   .drop(columns="_rank"))
+        if len(unique_labels) == 1:   # one source: its label repeated, in the inferred dtype
+            one = pd.array(np.asarray(unique_labels, dtype=object))
+            out[SOURCE_COLUMN] = one.take(np.zeros(len(labels), dtype=np.intp))
         else:
-            out = out.drop_duplicates(subset=list(columns), keep="first")
+            out[SOURCE_COLUMN] = labels
+    # order within each venue must be chronological (venues may interleave); checked on the
+    # integer codes and times in one pass: rows stably sorted by venue code keep each venue's
+    # own order, so a step back in time between neighbours of one venue is the violation
+    codes = out["venue"].cat.codes.to_numpy()
+    t_ns = times.asi8
+    order = None if (codes[1:] >= codes[:-1]).all() else np.argsort(codes, kind="stable")
+    c = codes if order is None else codes[order]
+    t = t_ns if order is None else t_ns[order]
+    same_venue = c[1:] == c[:-1]
+    back = same_venue & (t[1:] < t[:-1])
+    if back.any():
+        _raise_out_of_order(what, out, codes, c, back, order)
+    # duplicates: identical rows collapse to one (documented rule); conflicting ones raise
+    if not (same_venue & (t[1:] == t[:-1])).any():   # no (venue, time) key twice
+        # each venue's times already increase: sorting by venue then time is a stable sort
+        # by the venue's code (categories sorted), nothing to do when the codes already are
+        return out if order is None else out.take(order).reset_index(drop=True)
+    key_dup = out.duplicated(subset=["venue", "time"], keep=False)
+    full_dup = out.duplicated(subset=list(columns), keep=False)
+    conflict = key_dup & ~full_dup
+    if conflict.any():
+        i = int(np.argmax(conflict.to_numpy()))
+        raise ValueError(
+            f"{what} has conflicting duplicate rows for venue {out['venue'].iloc[i]!r} at "
+            f"{out['time'].iloc[i]}: same venue and time, different values; keep one"
+        )
+    if has_source:  # equal values from two sources: keep the higher-precedence label
+        rank = out[SOURCE_COLUMN].map(ranks).to_numpy()
+        out = (out.assign(_rank=-rank).sort_values(["venue", "time", "_rank"], kind="stable")
+               .drop_duplicates(subset=["venue", "time"], keep="first")
+               .drop(columns="_rank"))
+    else:
+        out = out.drop_duplicates(subset=list(columns), keep="first")
     # stored sorted by venue then time, venue as a categorical: per-venue slices are contiguous
     return out.sort_values(["venue", "time"], kind="stable").reset_index(drop=True)
+
+
+def _venue_categories(venue: pd.Series) -> pd.Categorical:
+    """Validated venue names as a categorical with sorted string categories (what
+    ``pd.Categorical(names)`` gives), made from the codes when ``venue`` already is one."""
+    if not isinstance(venue.dtype, pd.CategoricalDtype):
+        return pd.Categorical(venue.astype(str).to_numpy())
+    cat = venue.array.remove_unused_categories()
+    names = [str(c) for c in cat.categories]
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+    return pd.Categorical.from_codes(rank[cat.codes], categories=sorted(names))
+
+
+def _raise_out_of_order(what, out, codes, sorted_codes, back, order) -> None:
+    """The error for rows of a venue out of time order: the first such venue in order of
+    first appearance, at its first step back (positions in frame order)."""
+    n_cat = len(out["venue"].cat.categories)
+    first_seen = np.full(n_cat, len(codes))
+    np.minimum.at(first_seen, codes, np.arange(len(codes)))
+    at = np.flatnonzero(back) + 1                      # positions in code-sorted order
+    bad = sorted_codes[at]
+    worst = bad[np.argmin(first_seen[bad])]
+    k = int(at[np.argmax(bad == worst)])
+    pos, prev = (k, k - 1) if order is None else (int(order[k]), int(order[k - 1]))
+    t = out["time"]
+    raise ValueError(
+        f"{what} for venue {str(out['venue'].cat.categories[worst])!r} is not in time order "
+        f"({t.iloc[pos]} comes after {t.iloc[prev]}); sort by ['venue', 'time'] first"
+    )
 
 
 def validate_funding(frame, naive_tz) -> pd.DataFrame:
@@ -353,35 +375,3 @@ def validate_oi(frame, naive_tz) -> pd.DataFrame:
                              f"{out['time'].iloc[i]} ({out['venue'].iloc[i]}); OI is >= 0")
     return out
 
-
-def convert_quotes(prices: pd.DataFrame, quotes, fx: pd.DataFrame, kind: str, record: dict):
-    """Turn USDT/USDC closes into USD closes with the fx series (as of each bar, last known)."""
-    if not quotes:
-        for v in prices.columns:
-            record[f"{kind}:{v}"] = "USD (as given)"
-        return prices
-    unknown = [v for v in quotes if v not in prices.columns]
-    if unknown:
-        raise ValueError(f"{kind}_quotes names venue(s) {unknown} not in {kind}; "
-                         f"valid choices: {list(prices.columns)}")
-    out = prices.copy()
-    for v in prices.columns:
-        q = quotes.get(v, "USD")
-        check_choice(f"quote currency for {kind} venue {v!r}", q, QUOTES)
-        if q == "USD":
-            record[f"{kind}:{v}"] = "USD (as given)"
-        elif q in fx.columns and fx[q].notna().any():
-            rate = fx[q].dropna()
-            aligned = rate.reindex(rate.index.union(prices.index)).ffill().reindex(prices.index)
-            factor = aligned.to_numpy()
-            note = f"{q} converted to USD with the {q}/USD series"
-            # closes before the first fx value are kept in their raw quote, not dropped
-            early = np.isnan(factor) & prices[v].notna().to_numpy()
-            if early.any():
-                note += (f"; raw {q} quote kept for {int(early.sum())} bar(s) before the series "
-                         f"starts ({rate.index[0]})")
-            out[v] = prices[v] * np.where(np.isnan(factor), 1.0, factor)
-            record[f"{kind}:{v}"] = note
-        else:
-            record[f"{kind}:{v}"] = f"raw {q} quote used as USD (no {q}/USD series available)"
-    return out

@@ -47,10 +47,9 @@ from .timeframes import (
     infer_resolution,
     normalize_timeframe,
 )
+from ._quotes import check_frame_args, convert_quotes
 from ._validate import (FUNDING_COLUMNS, OI_COLUMNS, SOURCE_COLUMN, SOURCE_PRECEDENCE,
-                        check_frame_args,
-                        convert_quotes, source_rank, validate_funding, validate_oi,
-                        validate_wide)
+                        source_rank, validate_funding, validate_oi, validate_wide)
 
 #: Where a MarketData came from (``meta["source"]``).
 SOURCES = ("demo", "live", "cache", "frames")

@@ -25,7 +25,8 @@ MAX_LINES = 400
 
 #: Modules every layer may use: argument checks, frame helpers, the time vocabulary.
 HELPERS = ("btcflow_nb._checks", "btcflow_nb._frames", "btcflow_nb.timeframes")
-DATA_MODEL = ("btcflow_nb.marketdata", "btcflow_nb._validate", "btcflow_nb._futures_frame")
+DATA_MODEL = ("btcflow_nb.marketdata", "btcflow_nb._validate", "btcflow_nb._quotes",
+              "btcflow_nb._futures_frame")
 
 #: layer -> (module prefixes in it, prefixes it may import besides itself). A module belongs
 #: to the first layer with a matching prefix; a module in no layer fails the test.

@@ -16,6 +16,7 @@ from ._controls import ZoomDateScale
 from ._widgets import (Debouncer, GuardedRunner, cut, default_timeframe,
                        range_options, synthetic_badge, timeframe_choices)
 from ._honesty import load_line_html
+from ._viewport import Viewport
 from .readouts import info_html, summary_text, visible_alert_hits
 
 
@@ -84,6 +85,10 @@ class _DashboardBase(W.VBox):
                              f"choose one of {choices}")
         #: The one date scale every figure of the dashboard shares.
         self.x_scale = ZoomDateScale()
+        #: Decimation of every mark to the visible range (redone on pan/zoom, coalesced).
+        self._window_debounce = Debouncer(debounce_ms,
+                                          lambda: self._guard.run(self.viewport.redraw))
+        self.viewport = Viewport(self.x_scale, schedule_redraw=self._window_debounce)
         self.controls: dict[str, W.Widget] = {}
         tf = W.Dropdown(options=choices, value=timeframe, description="timeframe",
                         layout=W.Layout(width="180px"))

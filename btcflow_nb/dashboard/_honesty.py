@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._signal_layer import band_points
+from ._viewport import assign_xy
 from .readouts import fetched_text
 
 #: ``oi_coverage`` below this (a share, 0..1) shades the bar on the OI panel ("low coverage").
@@ -108,8 +109,8 @@ def low_coverage(m: pd.DataFrame) -> np.ndarray:
 def render_coverage_band(mark: bq.Lines, m: pd.DataFrame, t: np.ndarray) -> None:
     """Shade the low-coverage bars of ``m`` (``t``: their plot times), in place."""
     x, y = band_points(t, low_coverage(m)) if len(m) else (t[:0], np.zeros(0))
-    with mark.hold_sync():
-        mark.x, mark.y = x, y
+    with mark.hold_sync():   # run outlines: rectangles, not a line to thin
+        assign_xy(mark, x, y, decimate=False)
         mark.visible = len(x) > 0
 
 

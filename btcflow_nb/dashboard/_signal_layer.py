@@ -24,6 +24,7 @@ import bqplot as bq
 import numpy as np
 import pandas as pd
 
+from ._viewport import assign_xy
 from ._widgets import GREEN, GREY, RED, tooltip
 from .readouts import MAX_ALERT_ROWS, alerts_table_html, flow_alert_rows, visible_rows
 
@@ -103,14 +104,14 @@ def render_signal_marks(marks: dict, m: pd.DataFrame, t: np.ndarray, anchor: np.
     for key in SIGNAL_MARKERS:
         mask = m[f"{key}_onset"].to_numpy(dtype=bool) & finite
         mark = marks[key]
-        with mark.hold_sync():
-            mark.x, mark.y = t[mask], anchor[mask]
-            mark.opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
+        # one marker per pixel column (they would cover each other); all onsets stay exact
+        assign_xy(mark, t[mask], anchor[mask], decimate="markers",
+                  opacities=np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist())
     render_state_bands(marks, m, t, show_states)
     ring = marks["open_bar"]
     at = is_open & finite
     with ring.hold_sync():
-        ring.x, ring.y = t[at], anchor[at]
+        assign_xy(ring, t[at], anchor[at], decimate=False)
         ring.visible = bool(at.any())   # (named in the HTML legend above the panel)
 
 
@@ -121,8 +122,8 @@ def render_state_bands(marks: dict, m: pd.DataFrame | None, t: np.ndarray, show:
         band = marks[f"{key}_state"]
         bx, by = (band_points(t, m[key].to_numpy(dtype=bool)) if show and m is not None
                   else (t[:0], np.zeros(0)))
-        with band.hold_sync():
-            band.x, band.y = bx, by
+        with band.hold_sync():   # run outlines: rectangles, not a line to thin
+            assign_xy(band, bx, by, decimate=False)
             band.visible = len(bx) > 0
 
 
@@ -147,22 +148,30 @@ def onset_counts_html(counts: dict[str, int], open_onsets: list[str]) -> str:
             + " · ".join(parts) + extra + "</div>")
 
 
+#: Most onsets the explain picker lists (newest first; any older bar: the date picker). A
+#: dropdown of every onset of 8 years of hourly bars would ship ~5k labels per redraw.
+MAX_ONSET_OPTIONS = 500
+
+
 def onset_options(vis: pd.DataFrame | None, timeframe: str) -> list[tuple[str, pd.Timestamp]]:
-    """(label, bar time) of every bar of ``vis`` with an onset, newest first, for the explain
-    picker: "2025-11-08 · bullish, over-leveraged" (+ " · provisional" on the open bar)."""
+    """(label, bar time) of the bars of ``vis`` with an onset, newest first (at most
+    :data:`MAX_ONSET_OPTIONS`), for the explain picker: "2025-11-08 · bullish, over-leveraged"
+    (+ " · provisional" on the open bar)."""
     if vis is None or len(vis) == 0:
         return []
     flags = vis[list(ONSET_KINDS)].to_numpy(dtype=bool)
     labels = [v.split(" (")[0] for v in ONSET_KINDS.values()]
-    rows = np.flatnonzero(flags.any(axis=1))[::-1]
+    rows = np.flatnonzero(flags.any(axis=1))[::-1][:MAX_ONSET_OPTIONS]
     fmt = "%Y-%m-%d %H:%M" if timeframe in ("1h", "4h") else "%Y-%m-%d"
-    is_open = vis["open_bar"].to_numpy(dtype=bool)
-    out = []
-    for r in rows:
-        names = ", ".join(lab for lab, f in zip(labels, flags[r]) if f)
-        tail = " · provisional" if is_open[r] else ""
-        out.append((f"{vis.index[r]:{fmt}} · {names}{tail}", vis.index[r]))
-    return out
+    is_open = vis["open_bar"].to_numpy(dtype=bool)[rows]
+    # one names string per distinct combination of onsets (a handful), dates formatted at once
+    codes = flags[rows] @ (1 << np.arange(flags.shape[1]))
+    names = {int(c): ", ".join(lab for k, lab in enumerate(labels) if int(c) >> k & 1)
+             for c in np.unique(codes)}
+    times = vis.index[rows]
+    dates = times.strftime(fmt)
+    return [(f"{d} · {names[int(c)]}" + (" · provisional" if o else ""), t)
+            for d, c, o, t in zip(dates, codes, is_open, times)]
 
 
 class SignalLayerMixin:

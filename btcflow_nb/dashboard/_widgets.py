@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..timeframes import TIMEFRAMES, check_not_finer
+from ._viewport import assign_xy
 
 GREEN = "#2ca02c"
 RED = "#d62728"
@@ -256,18 +257,14 @@ def sign_bars(x_scale, y_scale, label: str, y_format: str = ".2f") -> bq.Bars:
 def set_hline(mark: bq.Lines, ends: np.ndarray, level: float, visible: bool = True) -> None:
     """Draw ``mark`` as a horizontal line at ``level`` between the times ``ends``, in place."""
     with mark.hold_sync():
-        mark.x = ends
-        mark.y = np.full(len(ends), float(level))
+        assign_xy(mark, ends, np.full(len(ends), float(level)))
         mark.visible = bool(visible) and len(ends) > 0
 
 
 def set_sign_bars(mark: bq.Bars, x: np.ndarray, y: np.ndarray) -> None:
     """Show finite ``y`` at ``x`` on a :func:`sign_bars` mark, in place."""
     ok = np.isfinite(y)
-    with mark.hold_sync():
-        mark.x = x[ok]
-        mark.y = y[ok]
-        mark.color = (y[ok] >= 0).astype(np.float64)
+    assign_xy(mark, x[ok], y[ok], color=(y[ok] >= 0).astype(np.float64))
 
 
 #: bqplot's front end accepts a date format only if every ``%X`` follows ``-``, ``/``, ``*`` or
@@ -289,11 +286,11 @@ def set_frame_lines(mark: bq.Lines, frame: pd.DataFrame | None) -> None:
     and hidden when ``frame`` is None or has no rows or columns."""
     with mark.hold_sync():
         if frame is None or frame.shape[1] == 0 or len(frame) == 0:
-            mark.x, mark.y, mark.labels = [], [], []
+            assign_xy(mark, np.array([], dtype="datetime64[ns]"), np.zeros(0))
+            mark.labels = []
             mark.visible = False
             return
-        mark.x = plot_times(frame.index)
-        mark.y = frame.to_numpy(dtype=np.float64).T
+        assign_xy(mark, plot_times(frame.index), frame.to_numpy(dtype=np.float64).T)
         mark.labels = [str(c) for c in frame.columns]
         mark.visible = True
 

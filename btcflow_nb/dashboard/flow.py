@@ -13,6 +13,7 @@ from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
 from ._crosshair import Crosshair
 from ._theme import style_widget
 from ._flow_figures import build_flow_figures, log_ticks
+from ._viewport import assign_xy
 from ._controls import VenuePicker, slider_with_entry
 from ._widgets import (UserMessage, cut, floats, is_empty, plot_times,
                        set_frame_lines, set_hline, set_sign_bars)
@@ -277,26 +278,22 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         spot = floats(m["spot"])
         perp = floats(m["perp_basket"])
         anchor = np.where(np.isfinite(spot), spot, perp)
-        with mk["spot"].hold_sync():
-            mk["spot"].x, mk["spot"].y = t, spot
-        with mk["perp_basket"].hold_sync():
-            mk["perp_basket"].x, mk["perp_basket"].y = t, perp
+        assign_xy(mk["spot"], t, spot)
+        assign_xy(mk["perp_basket"], t, perp)
         render_signal_marks(mk, m, t, anchor, self.show_states.value)
 
         set_sign_bars(mk["premium_bars"], t, floats(m["premium_pct"]))
         ends = t[[0, -1]] if len(t) else t
         set_hline(mk["premium_zero"], ends, 0.0)
 
-        with mk["oi_z"].hold_sync():
-            mk["oi_z"].x, mk["oi_z"].y = t, floats(m["oi_z"])
+        assign_xy(mk["oi_z"], t, floats(m["oi_z"]))
         render_coverage_band(mk["oi_coverage"], m, t)
         set_hline(mk["oi_hot"], ends, p["oi_hot_z"])
         set_hline(mk["oi_build"], ends, p["oi_build_z"])
         set_hline(mk["oi_cycle_high"], ends, p["cycle_k"], visible=p["extremes"])
         set_hline(mk["oi_cycle_low"], ends, -p["cycle_k"], visible=p["extremes"])
 
-        with mk["funding"].hold_sync():
-            mk["funding"].x, mk["funding"].y = t, floats(m["funding"])
+        assign_xy(mk["funding"], t, floats(m["funding"]))
         set_hline(mk["funding_zero"], ends, 0.0)
         hot = p["funding_hot"] * (3 * 365 if p["apr"] else 1)  # threshold is % per 8h
         set_hline(mk["funding_hot"], ends, hot)

@@ -14,6 +14,7 @@ from ._honesty import failed_rows
 from ._theme import PALETTE, legend_widget, style_widget
 from ._crosshair import cursor_switch
 from ._signal_layer import OPEN_OPACITY
+from ._viewport import assign_xy
 from .readouts import (MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info,
                        window_notes)
 
@@ -161,16 +162,14 @@ class PremiumIndexPanel(_DashboardBase):
         ok = np.isfinite(prem)
         set_sign_bars(mk["premium_bars"], t, prem)
         ends = t[[0, -1]] if len(t) else t
-        with mk["zero"].hold_sync():
-            mk["zero"].x, mk["zero"].y = ends, np.zeros(len(ends))
+        assign_xy(mk["zero"], ends, np.zeros(len(ends)))
         for key in ("bb_basis", "bb_upper", "bb_lower"):
-            with mk[key].hold_sync():
-                mk[key].x, mk[key].y = t, floats(m[key])
+            assign_xy(mk[key], t, floats(m[key]))
         is_open = m["open_bar"].to_numpy(dtype=bool)
         for key, col in (("alert_high", "alert_premium_high"), ("alert_low", "alert_premium_low")):
             mask = m[f"{col}_onset"].to_numpy(dtype=bool) & np.isfinite(prem)
             with mk[key].hold_sync():   # an alert on the open bar is provisional: faded
-                mk[key].x, mk[key].y = t[mask], prem[mask]
+                assign_xy(mk[key], t[mask], prem[mask], decimate=False)
                 mk[key].opacities = np.where(is_open[mask], OPEN_OPACITY, 1.0).tolist()
         spot_name = _leg_label(p["spot_leg"])
         spot_title = "Spot" if p["spot_leg"] == "spot:basket" else spot_name

@@ -17,6 +17,8 @@ module                          what it holds
                                 shorts per day), ``HOURS_PER_YEAR``
 :mod:`.open_interest`           ``oi_at_bar_close`` (last valid sample per bar and venue),
                                 ``aggregate_oi`` (chain-linked across venues)
+:mod:`.decimate`                ``minmax_indices``: the points a chart ``W`` pixels wide needs
+                                (min and max per pixel column of the visible range)
 :mod:`._kernel`                 internal: the rolling mean/variance kernel the rolling family
                                 runs on (O(n), ~1e-12 relative), and the Series helpers
 ==============================  ==================================================================
@@ -29,6 +31,7 @@ References: TA-Lib (``SMA``, ``STDDEV``, ``BBANDS``); Pine Script v5 reference (
 """
 from __future__ import annotations
 
+from .decimate import minmax_indices
 from .funding import (HOURS_PER_YEAR, annualize_funding, composite_funding, funding_spend,
                       funding_twap)
 from .open_interest import aggregate_oi, oi_at_bar_close
@@ -36,7 +39,7 @@ from .premium import MAX_GAP, basket, basket_count, carry_gaps, premium_abs, pre
 from .rolling import bollinger, crossover, crossunder, sma, stdev, zscore, zscore_window
 
 __all__ = [
-    "sma", "stdev", "zscore", "bollinger", "crossover", "crossunder",
+    "minmax_indices", "sma", "stdev", "zscore", "bollinger", "crossover", "crossunder",
     "zscore_window", "premium_abs", "premium_pct", "basket", "basket_count", "carry_gaps",
     "annualize_funding", "funding_twap",
     "composite_funding", "funding_spend", "oi_at_bar_close", "aggregate_oi",

@@ -146,7 +146,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
             continue
         conv = parse.oi_to_btc_usd(raw, raw_closes.get(v.name), v.quote, fx_full)
         conv.insert(0, "venue", v.key)
-        conv["source"] = raw["source"].to_numpy()
+        conv["source"] = pd.Series(raw["source"].to_numpy(dtype=object), dtype=object)
         oi_frames.append(conv)
         provenance["open_interest"][v.key] = _spans(raw)
 
@@ -158,10 +158,20 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         return frame
 
     def long(frames, columns):
-        frames = [f[list(columns)] for f in frames if len(f)]
+        frames = [f for f in frames if len(f)]
         if not frames:
             return None
-        return pd.concat(frames, ignore_index=True)
+        # the venue as a categorical built from codes (one venue per frame): validation then
+        # works on integer codes instead of hashing a string per row
+        keys = [str(f["venue"].iloc[0]) for f in frames]
+        out = pd.concat([f[list(columns[1:])] for f in frames], ignore_index=True)
+        if len(set(keys)) == len(keys):
+            venue = pd.Categorical.from_codes(
+                np.repeat(np.arange(len(keys)), [len(f) for f in frames]), categories=keys)
+        else:
+            venue = np.concatenate([f["venue"].to_numpy(dtype=object) for f in frames])
+        out.insert(0, "venue", venue)
+        return out
 
     fx = wide(fx_series)
     meta = {"source": source, "synthetic": False, "fetched_at": fetched_at, "notes": notes,
@@ -181,11 +191,20 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
 
 
 def _spans(frame) -> dict:
-    """{source: {"first": ISO time, "last": ISO time, "rows": n}} of a cached frame's rows."""
+    """{source: {"first": ISO time, "last": ISO time, "rows": n}} of a cached frame's rows
+    (rows without a source label are not counted)."""
+    labels = frame["source"].to_numpy(dtype=object)
+    if len(labels) and isinstance(labels[0], str) and (labels == labels[0]).all():
+        codes, labels = np.zeros(len(labels), dtype=np.int64), [labels[0]]   # one source
+    else:
+        codes, labels = pd.factorize(labels, sort=True)
+    times = pd.DatetimeIndex(frame["time"])
+    t = times.asi8
     out = {}
-    for label, rows in frame.groupby("source", sort=True)["time"]:
-        out[str(label)] = {"first": rows.min().isoformat(), "last": rows.max().isoformat(),
-                           "rows": int(len(rows))}
+    for code, label in enumerate(labels):
+        at = np.flatnonzero(codes == code)
+        out[str(label)] = {"first": times[at[np.argmin(t[at])]].isoformat(),
+                           "last": times[at[np.argmax(t[at])]].isoformat(), "rows": int(len(at))}
     return out
 
 

@@ -65,7 +65,7 @@ import pyarrow.parquet as pq
 from .config import default_cache_dir
 from .._validate import SOURCE_COLUMN, source_rank
 from .parse import (FUNDING_COLUMNS, OHLCV_COLUMNS, OI_RAW_COLUMNS, empty_frame,
-                    settlement_times)
+                    settlement_times, label_objects)
 from .cachefile import (FORMAT_VERSION, LOCK_TIMEOUT_S, META_KEY, STRING_COLUMNS,  # noqa: F401
                         CacheError, CacheUnreadable, check_table, empty_series, series_lock,
                         set_aside, with_source, write_series)
@@ -131,7 +131,7 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None,
             meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"null"))
             problem = check_table(table, meta, series, venue, timeframe)
             if problem is None:
-                return as_cached(table.to_pandas(), series), meta
+                return as_cached(table.to_pandas(), series, table), meta
         except Exception as exc:  # noqa: BLE001 - pyarrow/pandas parse failures of any kind
             problem = f"unreadable Parquet ({type(exc).__name__}: {exc})"
         time.sleep(0.01 * (attempt + 1))
@@ -146,13 +146,15 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None,
     raise _set_aside_and_salvage(path, data, problem, series, venue, timeframe)
 
 
-def as_cached(frame: pd.DataFrame, series: str) -> pd.DataFrame:
+def as_cached(frame: pd.DataFrame, series: str, table=None) -> pd.DataFrame:
     """A frame read from a cache file, in the form `read_series` returns: the cache columns
-    with ``source``, object strings, times as datetime64[ms, UTC]."""
+    with ``source``, object strings, times as datetime64[ms, UTC].  `table`: the Arrow table
+    the frame came from, when there is one (its label columns are converted once per label)."""
     frame = frame.copy()
     for c in STRING_COLUMNS:
         if c in frame.columns:
-            frame[c] = frame[c].astype(object)
+            frame[c] = (frame[c].astype(object) if table is None
+                        else label_objects(table.column(c), frame[c]))
     frame["time"] = frame["time"].astype("datetime64[ms, UTC]")
     return with_source(frame, series)
 

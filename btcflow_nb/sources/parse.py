@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._frames import distinct
+
 OHLCV_COLUMNS = ("time", "open", "high", "low", "close", "volume")
 FUNDING_COLUMNS = ("time", "rate", "interval_hours")
 OI_RAW_COLUMNS = ("time", "oi_base", "oi_value", "value_currency", "kind")
@@ -119,7 +121,7 @@ def derive_intervals(times: pd.Series, known: pd.Series) -> pd.Series:
     """
     t = pd.DatetimeIndex(times).as_unit("ms").asi8.astype("float64")
     out = np.asarray(known, dtype="float64").copy()
-    if len(t) == 0:
+    if len(t) == 0 or not np.isnan(out).any():   # nothing to derive
         return pd.Series(out, index=getattr(known, "index", None))
     spacing = np.diff(t) / 3_600_000.0
     derived = np.full(len(t), np.nan)
@@ -256,13 +258,18 @@ def oi_to_btc_usd(raw: pd.DataFrame, close_quote: pd.Series, quote: str, fx: dic
     usd_price = asof(close_quote, times) * fx_at(quote)
     value = raw["oi_value"].to_numpy(dtype="float64")
     value_usd = np.full(len(raw), np.nan)
-    for cur in pd.unique(raw["value_currency"]):
-        m = (raw["value_currency"] == cur).to_numpy()
+    currencies = raw["value_currency"].to_numpy(dtype=object)
+    for cur in distinct(currencies):
+        if not isinstance(cur, str):   # a missing currency: no value in USD
+            continue
+        m = currencies == cur
         value_usd[m] = value[m] * fx_at(cur)[m]
     base = raw["oi_base"].to_numpy(dtype="float64")
     oi_btc = np.where(np.isnan(base), value_usd / usd_price, base)
     oi_usd = np.where(np.isnan(value_usd), oi_btc * usd_price, value_usd)
-    return pd.DataFrame({"time": times.to_numpy(), "oi_btc": oi_btc, "oi_usd": oi_usd})
+    # ``times.array``: the tz-aware DatetimeArray as is; ``to_numpy()`` would box every time
+    # into a Timestamp object and re-parse them (most of a cached load's time)
+    return pd.DataFrame({"time": times.array, "oi_btc": oi_btc, "oi_usd": oi_usd})
 
 
 def oi_from_ticker(field: str, ticker) -> dict | None:
@@ -274,3 +281,12 @@ def oi_from_ticker(field: str, ticker) -> dict | None:
         return None
     return {"timestamp": ticker.get("timestamp"), "openInterestAmount": float(raw),
             "openInterestValue": None}
+
+
+def label_objects(column, converted: pd.Series) -> pd.Series:
+    """A label column as shared ``str`` objects made once per distinct label (Arrow dictionary)."""
+    enc = column.combine_chunks().dictionary_encode()
+    if enc.indices.null_count:   # missing labels: the plain conversion keeps them missing
+        return converted.astype(object)
+    labels = np.asarray(enc.dictionary.to_pylist(), dtype=object)[enc.indices.to_numpy()]
+    return pd.Series(labels, index=converted.index, dtype=object, name=converted.name)

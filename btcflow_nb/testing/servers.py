@@ -17,7 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 __all__ = ["JUPYTER_DIR_VARS", "OFFLINE_API_BASE", "PRIVATE_ENV_VARS", "ServerProcess",
-           "free_port", "is_loopback_url", "offline_data_env", "private_jupyter_env"]
+           "free_port", "is_loopback_url", "offline_data_env", "private_jupyter_env",
+           "start_voila"]
 
 #: The environment variables that place Jupyter's and IPython's configuration, data and
 #: runtime directories, with the subdirectory each gets in :func:`private_jupyter_env`.
@@ -171,3 +172,24 @@ class BackgroundHTTPService:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def start_voila(notebook: Path, workdir: Path, *, args=(), env: dict | None = None,
+                timeout_s: float = 120) -> ServerProcess:
+    """Voila on 127.0.0.1 serving a copy of ``notebook`` (any path: the notebook is a
+    parameter) from ``workdir/notebooks``, with private Jupyter dirs and offline data
+    (:func:`private_jupyter_env`, updated with ``env``); ``args``: extra Voila options (e.g.
+    ``--preheat_kernel=True``, ``--pool_size=1``). The page is at ``server.url + "/"``."""
+    import shutil
+    import sys
+
+    nbdir = workdir / "notebooks"
+    nbdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(notebook, nbdir / Path(notebook).name)
+    full_env = private_jupyter_env(workdir)
+    full_env.update(env or {})
+    port = free_port()
+    return ServerProcess(
+        "voila", [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1",
+                  f"--port={port}", "--Voila.port_retries=0", *args, Path(notebook).name],
+        full_env, nbdir, port, None, workdir / "voila.log", timeout_s=timeout_s)
