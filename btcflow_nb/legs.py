@@ -11,6 +11,8 @@ spec                        price at each base bar (USD)
 ``"perp:basket"``           the perp basket (equal or OI-weighted, as ``weighting`` says;
                             ``"perp"``)
 ``"perp:binance"``          one perpetual's close
+``"dated:deribit-2026-03-27"`` one dated future's close (venue, then its expiry date, UTC); NaN
+                            at every bar opening at or after its expiry; no basket
 ==========================  ===============================================================
 
 Every close is already in USD: :meth:`~btcflow_nb.MarketData.from_frames` converts closes quoted
@@ -23,9 +25,13 @@ A venue missing for up to ``max_gap`` base bars is carried with the other venues
 venue gives the same price as ``flow_metrics(futures=venue)`` always did.
 
 Leg kinds are a table, :data:`LEG_KINDS` (kind -> a function of a ``MarketData`` returning the
-wide frame of that kind's USD closes, one column per instrument): a dated future plugs in as a
-new kind with :func:`register_leg_kind` (``"dated:deribit-2026-03-27"``) and every premium
-function and control accepts it at once.
+wide frame of that kind's USD closes, one column per instrument): a new kind plugs in with
+:func:`register_leg_kind` and every premium function and control accepts it at once. A frame
+may carry ``attrs["expiry"]`` (column -> expiry, UTC): such an instrument is offered only
+while it has not expired at the data's last bar close, an explicit choice of an expired one is
+refused naming the live ones, and its price is NaN at every bar opening at or after its expiry
+(even where a short gap would otherwise be carried). The ``dated`` kind (:func:`dated_closes`)
+is registered so, from ``MarketData.futures``.
 
 The **Coinbase premium index** is the pair :data:`COINBASE_PREMIUM`: Coinbase BTC/USD spot
 against Binance BTC/USDT spot, both in USD:
@@ -46,10 +52,36 @@ from ._checks import choice_error
 from .marketdata import MarketData
 
 #: kind -> the wide frame of that kind's USD closes in a ``MarketData``.
+def dated_closes(md: MarketData) -> pd.DataFrame:
+    """The dated futures of ``md.futures`` as a wide frame of USD closes on the bars of
+    ``md.spot`` / ``md.perp``: one column per contract named ``"<venue>-<expiry date>"``
+    (``"deribit-2026-03-27"``; ``"<venue> <symbol>"`` when one venue lists two contracts
+    expiring the same day), ``attrs["expiry"]`` = column -> expiry."""
+    fut = md.futures
+    names = fut["venue"] + "-" + fut["expiry"].dt.strftime("%Y-%m-%d")
+    pairs = pd.DataFrame({"name": names, "symbol": fut["symbol"]}).drop_duplicates()
+    clash = set(pairs.loc[pairs["name"].duplicated(keep=False), "name"])
+    if clash:
+        names = names.where(~names.isin(clash), fut["venue"] + " " + fut["symbol"])
+    wide = pd.DataFrame({"name": names.to_numpy(), "time": fut["time"].to_numpy(),
+                         "close": fut["close"].to_numpy()}
+                        ).pivot(index="time", columns="name", values="close")
+    index = md.spot.index.union(md.perp.index) if len(md.spot) or len(md.perp) else wide.index
+    wide = wide.reindex(index)
+    wide.columns = [str(c) for c in wide.columns]
+    wide.index.name = "time"
+    expiry = dict(zip(names, fut["expiry"]))
+    wide.attrs["expiry"] = {c: expiry[c] for c in wide.columns}
+    return wide
+
+
 LEG_KINDS: dict[str, Callable[[MarketData], pd.DataFrame]] = {
     "spot": lambda md: md.spot,
     "perp": lambda md: md.perp,
+    "dated": dated_closes,
 }
+#: Kinds without a basket (an average of contracts of different expiries means nothing).
+NO_BASKET = {"dated"}
 #: Kinds a spot leg may be (a futures leg may be any kind of :data:`LEG_KINDS`).
 SPOT_KINDS = ("spot",)
 #: (spot leg, futures leg) of the Coinbase premium index: Coinbase USD - Binance USDT (in USD).
@@ -57,7 +89,7 @@ COINBASE_PREMIUM = ("spot:coinbase", "spot:binance")
 BASKET = "basket"
 
 __all__ = ["Leg", "LEG_KINDS", "COINBASE_PREMIUM", "parse_leg", "leg_choices",
-           "register_leg_kind", "leg_closes", "quote_notes"]
+           "register_leg_kind", "leg_closes", "quote_notes", "dated_closes"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +109,11 @@ class Leg:
 
     @property
     def label(self) -> str:
-        """Readable name: ``"perp basket"``, ``"coinbase spot"``, ``"okx+bybit perp"``."""
+        """Readable name: ``"perp basket"``, ``"coinbase spot"``, ``"okx+bybit perp"``,
+        ``"deribit future 2026-03-27"``."""
+        if self.kind == "dated" and not self.is_basket:     # "deribit future 2026-03-27"
+            return "+".join("{} future {}".format(*v.split("-", 1)) if "-" in v else v
+                            for v in self.venues)
         return f"{self.kind} basket" if self.is_basket else f"{'+'.join(self.venues)} {self.kind}"
 
 
@@ -89,9 +125,25 @@ def register_leg_kind(kind: str, closes: Callable[[MarketData], pd.DataFrame]) -
     LEG_KINDS[kind] = closes
 
 
+def _last_close(md: MarketData, frame: pd.DataFrame):
+    """The close time of the data's last bar (its open time + the resolution), or None."""
+    if len(frame.index) == 0:
+        return None
+    from .timeframes import bar_ms
+    return frame.index.max() + pd.Timedelta(milliseconds=bar_ms(md.resolution or "1D"))
+
+
+def _expired(md: MarketData, frame: pd.DataFrame) -> dict:
+    """column -> expiry of the instruments expired at the data's last bar close."""
+    last = _last_close(md, frame)
+    return {c: e for c, e in frame.attrs.get("expiry", {}).items()
+            if last is not None and e <= last}
+
+
 def _instruments(md: MarketData, kind: str) -> list[str]:
     frame = LEG_KINDS[kind](md)
-    return [c for c in frame.columns if frame[c].notna().any()]
+    expired = _expired(md, frame)
+    return [c for c in frame.columns if frame[c].notna().any() and c not in expired]
 
 
 def leg_choices(md: MarketData, kinds=None) -> list[str]:
@@ -101,7 +153,8 @@ def leg_choices(md: MarketData, kinds=None) -> list[str]:
     for kind in kinds or LEG_KINDS:
         names = _instruments(md, kind)
         if names:
-            out += [f"{kind}:{BASKET}"] + [f"{kind}:{v}" for v in names]
+            out += ([] if kind in NO_BASKET else [f"{kind}:{BASKET}"]) + [
+                f"{kind}:{v}" for v in names]
     return out
 
 
@@ -125,10 +178,22 @@ def parse_leg(spec, md: MarketData, *, role: str = "futures_leg", kinds=None) ->
         raise ValueError(f"{role}={str(spec)!r} names no known leg kind ({kind!r}; kinds: "
                          f"{', '.join(kinds)}); valid choices: "
                          f"{', '.join(repr(c) for c in leg_choices(md, kinds))}")
-    available = [str(c) for c in LEG_KINDS[kind](md).columns]  # a venue without closes: NaN
+    frame = LEG_KINDS[kind](md)
+    available = [str(c) for c in frame.columns]  # a venue without closes: NaN
+    if kind in NO_BASKET and not venues:
+        raise choice_error(role, str(spec), leg_choices(md, [kind]),
+                           f" ({kind} legs have no basket: name one contract)")
+    expired = _expired(md, frame)
+    gone = [v for v in venues if v in expired]
+    if gone:
+        raise ValueError(f"{role}={str(spec)!r}: {gone[0]} expired {expired[gone[0]]}, before "
+                         f"the data's last bar closes {_last_close(md, frame)} (an expiry in "
+                         f"the past); valid choices: "
+                         f"{', '.join(repr(c) for c in leg_choices(md, [kind]))}")
     unknown = [v for v in venues if v not in available]
     if unknown or any(not v for v in venues) or len(set(venues)) != len(venues):
-        raise choice_error(f"{role} venue", "+".join(unknown) or str(spec), available,
+        raise choice_error(f"{role} venue", "+".join(unknown) or str(spec),
+                           [v for v in available if v not in expired],
                            f" (in {role}={str(spec)!r}; a venue once, each in this data's "
                            f"{kind} closes)")
     return Leg(kind, venues)
@@ -166,4 +231,8 @@ def leg_closes(md: MarketData, leg: Leg, index: pd.DatetimeIndex, selected=None,
     wide = frame[carriers]
     if not wide.index.equals(index):
         wide = wide.reindex(index)
-    return carry_gaps(wide, max_gap)[members]
+    out = carry_gaps(wide, max_gap)[members]
+    for name, expiry in frame.attrs.get("expiry", {}).items():   # no price once expired
+        if name in members:
+            out.loc[out.index >= expiry, name] = float("nan")
+    return out

@@ -80,7 +80,11 @@ def test_structure_and_dom_hooks(panel):
     assert [v for _, v in legs.options] == ["spot:coinbase", "spot:kraken", "spot:bitstamp",
                                             "spot:binance", "perp:basket", "perp:deribit",
                                             "perp:bybit", "perp:binance", "perp:okx", "perp:htx",
-                                            "perp:hyperliquid"]
+                                            "perp:hyperliquid",
+                                            "dated:binance_coinm-2026-03-27",
+                                            "dated:binance_coinm-2026-06-26",
+                                            "dated:deribit-2026-03-27", "dated:deribit-2026-06-26",
+                                            "dated:deribit-2026-09-25"]
     assert [v for _, v in panel.controls["spot_leg"].options][:2] == ["spot:basket",
                                                                        "spot:coinbase"]
     assert "btcflow-preset-coinbase-premium" in panel.coinbase_button._dom_classes
@@ -217,3 +221,17 @@ def test_preset_is_disabled_without_coinbase(md):
     p = PremiumIndexPanel(MarketData.from_frames(spot=md.spot[["kraken", "binance"]],
                                                  perp=md.perp), debounce_ms=0)
     assert p.coinbase_button.disabled
+
+
+def test_a_dated_future_is_a_futures_leg(md, panel):
+    """Choosing a listed dated contract shows flow_metrics(futures_leg=that contract); the
+    contract's bars exist only while it trades (NaN before listing: no bar drawn)."""
+    ids = {k: id(v) for k, v in panel.marks.items()}
+    labels = dict((v, k) for k, v in panel.controls["futures_leg"].options)
+    assert labels["dated:deribit-2026-03-27"] == "deribit future 2026-03-27"
+    panel.controls["futures_leg"].value = "dated:deribit-2026-03-27"
+    expected = bf.flow_metrics(md, "1D", futures_leg="dated:deribit-2026-03-27")
+    assert_panel_shows(panel, expected)
+    assert expected["futures"].notna().sum() < len(expected) // 4     # listed late in the data
+    assert "deribit future 2026-03-27" in panel.figure.title
+    assert {k: id(v) for k, v in panel.marks.items()} == ids and panel.errors.outputs == ()
