@@ -37,6 +37,8 @@ PALETTE = {
     "build": "#d4700f",         # amber
     "purple": "#9467bd",
     "navy": "#1f77b4",
+    "magenta": "#c0399f",
+    "olive": "#6b8e23",
     "crosshair": "#7f7f7f",
 }
 

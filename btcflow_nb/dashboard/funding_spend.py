@@ -3,6 +3,8 @@
 spend = funding TWAP per hour × 24 × OI in USD at the bar close, per venue
 (:func:`~btcflow_nb.venue_metrics.funding_spend`); positive: longs pay shorts. A venue with
 funding but no OI sample at a bar is left out of that bar's stack and total, never drawn as 0.
+Theme palette, an HTML legend, marks through :func:`~btcflow_nb.dashboard._viewport.assign_xy`
+and "synthetic demo data" in the title on the demo, as the open-interest panel.
 """
 from __future__ import annotations
 
@@ -14,8 +16,12 @@ import pandas as pd
 from .. import venue_metrics as _venue_metrics
 from ._base import _DashboardBase
 from ._honesty import failed_rows
+from ._theme import PALETTE, legend_widget, style_widget
+from ._viewport import assign_xy
 from ._widgets import GREY, cut, fmt_num, new_panel_figure, plot_times
-from .open_interest import set_stacked_bars, stacked_bars
+from .open_interest import set_stacked_bars, stacked_bars, synthetic_suffix, venue_legend
+
+TOTAL_ITEMS = (("total", PALETTE["purple"], "line"), ("0", GREY, "line"))
 
 #: Display scales of the spend: USD per day divided by the scale.
 SCALES = {"USD k/day": 1e3, "USD m/day": 1e6}
@@ -44,14 +50,16 @@ class FundingSpendPanel(_DashboardBase):
         y = bars.scales["y"]
         self.marks = {
             "venues": bars,
-            "total": bq.Lines(x=[], y=[], scales={"x": xs, "y": y}, colors=["black"],
-                              labels=["total"], display_legend=True, stroke_width=1.5),
+            "total": bq.Lines(x=[], y=[], scales={"x": xs, "y": y}, colors=[PALETTE["purple"]],
+                              labels=["total"], display_legend=False, stroke_width=1.5),
             "zero": bq.Lines(x=[], y=[], scales={"x": xs, "y": y}, colors=[GREY]),
         }
-        self.figure = new_panel_figure("Funding spend: longs pay shorts (USD per day)", xs, y,
+        self.figure = new_panel_figure("Funding spend: longs pay shorts (USD per day)"
+                                       + synthetic_suffix(self.meta), xs, y,
                                        "USD m/day", list(self.marks.values()),
                                        "btcflow-panel-funding-spend", height="340px")
         self.figures = {"funding_spend": self.figure}
+        self.legend = legend_widget(list(TOTAL_ITEMS), "btcflow-legend-funding-spend")
         self.spend = None
         self.info = W.HTML(layout=W.Layout(width="380px"))
         self.info.add_class("btcflow-info")
@@ -59,10 +67,10 @@ class FundingSpendPanel(_DashboardBase):
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>Funding spend by venue</h3>"),
                          self.badge], layout=W.Layout(align_items="center"))
         self.children = [
-            header, self.load_line, self.status,
+            style_widget(), header, self.load_line, self.status,
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             self.scale,
-            W.HBox([W.VBox([self.figure], layout=W.Layout(flex="1")), self.info]),
+            W.HBox([W.VBox([self.legend, self.figure], layout=W.Layout(flex="1")), self.info]),
             self._guard.clear_errors_button, self.errors,
         ]
         self.scale.observe(lambda _c: self._guard.run(self._recompute_and_render), "value")
@@ -83,14 +91,13 @@ class FundingSpendPanel(_DashboardBase):
         div = SCALES[self.scale.value]
         venues = self.spend.drop(columns=["total", "venues"])
         set_stacked_bars(self.marks["venues"], venues / div)
+        self.legend.value = venue_legend(venues.columns, TOTAL_ITEMS)
         total = self.spend["total"]
-        with self.marks["total"].hold_sync():
-            self.marks["total"].x = plot_times(total.index)
-            self.marks["total"].y = total.to_numpy(dtype=np.float64) / div
+        assign_xy(self.marks["total"], plot_times(total.index),
+                  total.to_numpy(dtype=np.float64) / div)
         t = plot_times(self.spend.index)
         ends = t[[0, -1]] if len(t) else t
-        with self.marks["zero"].hold_sync():
-            self.marks["zero"].x, self.marks["zero"].y = ends, np.zeros(len(ends))
+        assign_xy(self.marks["zero"], ends, np.zeros(len(ends)), decimate=False)
         self.figure.axes[1].label = self.scale.value
         self._set_info(self._spend_rows() + failed_rows(self.meta),
                        m.index[-1] if len(m) else None)

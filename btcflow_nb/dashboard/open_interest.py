@@ -6,6 +6,12 @@ venue_open_interest`), in BTC (price-neutral) or USD; a bar's stack is the plain
 venues with a sample there. The change panel stacks each venue's ``OI_t − OI_{t−1}`` (a venue
 joining adds no change). The z-score is ``flow_metrics``' ``oi_z``: the z-score of the
 chain-linked aggregate, which a venue joining does not move.
+
+Colours come from the theme palette (readable on light and dark JupyterLab), legends are HTML
+strips above each chart, every mark's data goes through
+:func:`~btcflow_nb.dashboard._viewport.assign_xy` (a stack of ``k`` venues is a ``(k, n)`` y:
+each pixel column keeps every venue's lowest and highest bar), and titles say "synthetic demo
+data" on the demo.
 """
 from __future__ import annotations
 
@@ -17,30 +23,48 @@ import pandas as pd
 from .. import venue_metrics as _venue_metrics
 from ._base import _DashboardBase, _defaults
 from ._honesty import failed_rows
+from ._theme import PALETTE, legend_html, legend_widget, style_widget
+from ._viewport import assign_xy
 from ._widgets import GREY, cut, fmt_num, new_panel_figure, plot_times, tooltip
 
-#: One colour per venue (tab10), in the order the venues come.
-VENUE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                "#7f7f7f", "#bcbd22", "#17becf")
+#: One colour per venue, in the order the venues come (theme palette: >= 3:1 contrast on the
+#: light and dark themes; purple and grey are kept for totals / z-scores and zero lines).
+VENUE_COLORS = tuple(PALETTE[k] for k in ("navy", "spot", "green", "red", "oi", "funding",
+                                           "magenta", "olive"))
+
+
+def synthetic_suffix(meta: dict) -> str:
+    """``" · synthetic demo data"`` for the demo data (as the flow dashboard's titles), else
+    ``""``."""
+    return " · synthetic demo data" if meta.get("synthetic") else ""
+
+
+def venue_legend(columns, extra=()) -> str:
+    """The HTML legend of a venue stack: one swatch per venue in :data:`VENUE_COLORS` order,
+    then ``extra`` (label, colour, style) items."""
+    return legend_html([(str(v), VENUE_COLORS[i % len(VENUE_COLORS)], "band")
+                        for i, v in enumerate(columns)] + list(extra))
 
 
 def stacked_bars(x_scale, label: str) -> bq.Bars:
     """An empty stacked Bars mark (one row of ``y`` per venue) with a legend."""
     return bq.Bars(x=[], y=[], scales={"x": x_scale, "y": bq.LinearScale()}, type="stacked",
-                   padding=0.1, display_legend=True, labels=[], colors=list(VENUE_COLORS),
+                   padding=0.1, display_legend=False, labels=[], colors=list(VENUE_COLORS),
                    tooltip=tooltip(label, ",.0f"))
 
 
 def set_stacked_bars(mark: bq.Bars, frame: pd.DataFrame) -> None:
     """Draw ``frame`` (bars x venues) as stacks, in place: a venue with no value at a bar adds
-    nothing to it (0 in the stack); bars where no venue has a value are left out."""
+    nothing to it (0 in the stack); bars where no venue has a value are left out. The
+    ``(venues, bars)`` y goes through :func:`assign_xy` (decimated per pixel column keeping
+    each venue's min and max bar)."""
     values = frame.to_numpy(dtype=np.float64)
     keep = ~np.isnan(values).all(axis=1) if values.shape[1] else np.zeros(len(frame), bool)
     with mark.hold_sync():
-        mark.x = plot_times(frame.index[keep])
-        mark.y = np.nan_to_num(values[keep].T, nan=0.0) if values.shape[1] else []
         mark.labels = [str(c) for c in frame.columns]
         mark.colors = [VENUE_COLORS[i % len(VENUE_COLORS)] for i in range(frame.shape[1])]
+        y = np.nan_to_num(values[keep].T, nan=0.0) if values.shape[1] else np.empty((0, 0))
+        assign_xy(mark, plot_times(frame.index[keep]), y)
 
 
 class OpenInterestPanel(_DashboardBase):
@@ -72,8 +96,8 @@ class OpenInterestPanel(_DashboardBase):
         self.marks = {
             "level": stacked_bars(xs, "OI"),
             "change": stacked_bars(xs, "OI change"),
-            "z": bq.Lines(x=[], y=[], scales=z_scales, colors=["#9467bd"], labels=["OI z"],
-                          display_legend=True),
+            "z": bq.Lines(x=[], y=[], scales=z_scales, colors=[PALETTE["purple"]],
+                          labels=["OI z"], display_legend=False),
             "zero": bq.Lines(x=[], y=[], scales=z_scales, colors=[GREY]),
         }
         m = self.marks
@@ -88,16 +112,26 @@ class OpenInterestPanel(_DashboardBase):
                                   [m["z"], m["zero"]], "btcflow-panel-oi-z"),
         }
         self.figure = self.figures["level"]
+        synthetic = synthetic_suffix(self.meta)
+        for fig in self.figures.values():
+            fig.title += synthetic
+        self.legends = {
+            "level": legend_widget([], "btcflow-legend-oi-venues"),
+            "change": legend_widget([], "btcflow-legend-oi-change"),
+            "z": legend_widget([("aggregate OI z", PALETTE["purple"], "line"),
+                                ("0", GREY, "line")], "btcflow-legend-oi-z"),
+        }
         self.venue_oi = self.venue_change = None
         self.info = W.HTML(layout=W.Layout(width="420px"))
         self.info.add_class("btcflow-info")
         header = W.HBox([W.HTML("<h3 style='margin:4px 0'>Open interest by venue</h3>"),
                          self.badge], layout=W.Layout(align_items="center"))
         self.children = [
-            header, self.load_line, self.status,
+            style_widget(), header, self.load_line, self.status,
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             W.HBox([c["oi_unit"], c["lookback"]]),
-            W.HBox([W.VBox([self.figures["level"], self.figures["change"], self.figures["z"]],
+            W.HBox([W.VBox([w for k in ("level", "change", "z")
+                            for w in (self.legends[k], self.figures[k])],
                            layout=W.Layout(flex="1")), self.info]),
             self._guard.clear_errors_button, self.errors,
         ]
@@ -125,15 +159,16 @@ class OpenInterestPanel(_DashboardBase):
         mk = self.marks
         set_stacked_bars(mk["level"], self.venue_oi)
         set_stacked_bars(mk["change"], self.venue_change)
+        for name in ("level", "change"):
+            self.legends[name].value = venue_legend(self.venue_oi.columns)
         t = plot_times(m.index)
-        with mk["z"].hold_sync():
-            mk["z"].x, mk["z"].y = t, m["oi_z"].to_numpy(dtype=np.float64)
+        assign_xy(mk["z"], t, m["oi_z"].to_numpy(dtype=np.float64))
         ends = t[[0, -1]] if len(t) else t
-        with mk["zero"].hold_sync():
-            mk["zero"].x, mk["zero"].y = ends, np.zeros(len(ends))
+        assign_xy(mk["zero"], ends, np.zeros(len(ends)), decimate=False)
         for name in ("level", "change"):
             self.figures[name].axes[1].label = unit
-        self.figures["z"].title = f"Aggregate OI z-score (chain-linked, lookback {p['lookback']})"
+        self.figures["z"].title = (f"Aggregate OI z-score (chain-linked, lookback "
+                                   f"{p['lookback']}){synthetic_suffix(self.meta)}")
         self._set_info(self._venue_rows(unit) + failed_rows(self.meta),
                        m.index[-1] if len(m) else None)
 

@@ -6,7 +6,10 @@ venue for the last bar ("now", solid, with points) and for the bar chosen with t
 (dashed).  Bottom: the constant-maturity basis (default 90 days, linear in days to expiry
 between the bracketing contracts, NaN without them), one line per venue, on a date axis with a
 marker at the chosen date.  Controls: the date, the maturity in days.  Marks are built once and
-updated in place inside ``hold_sync()``; errors go to a visible output.
+updated in place inside ``hold_sync()`` (through :func:`~btcflow_nb.dashboard._viewport.
+assign_xy`: the constant-maturity series is decimated to the visible range on its own
+viewport); errors go to a visible output.  Theme palette colours, HTML legends above each chart,
+"synthetic demo data" in the titles on the demo.
 """
 from __future__ import annotations
 
@@ -16,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ..basis import annualized_basis, constant_maturity, term_structure
+from ._theme import PALETTE, legend_html, legend_widget, style_widget
+from ._viewport import Viewport, assign_xy
 from ._widgets import GuardedRunner, floats, fmt_num, plot_times
-
-#: one colour per futures venue, in order of appearance
-_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+from .open_interest import VENUE_COLORS as _COLORS, synthetic_suffix
 
 
 class TermStructurePanel(W.VBox):
@@ -61,31 +64,39 @@ class TermStructurePanel(W.VBox):
                                        description="maturity (d)", layout=W.Layout(width="200px"))
         self.days.add_class("btcflow-ctl-ts-days")
         colors = [_COLORS[i % len(_COLORS)] for i in range(len(self.venues))]
+        synthetic = synthetic_suffix(getattr(md, "meta", {}) or {})
         xs, ys = bq.LinearScale(min=0.0), bq.LinearScale()
         blank = np.full((len(self.venues), 1), np.nan)
         self.marks = {
             "now": bq.Lines(x=blank, y=blank, scales={"x": xs, "y": ys}, colors=colors,
-                            marker="circle", labels=[f"{v} now" for v in self.venues],
-                            display_legend=True),
+                            marker="circle", labels=[f"{v} now" for v in self.venues]),
             "then": bq.Lines(x=blank, y=blank, scales={"x": xs, "y": ys}, colors=colors,
                              line_style="dashed", marker="square",
-                             labels=[f"{v} at date" for v in self.venues],
-                             display_legend=True),
+                             labels=[f"{v} at date" for v in self.venues]),
         }
         dx, dy = bq.DateScale(), bq.LinearScale()
         self.marks["cm"] = bq.Lines(x=plot_times(self.times[:1]), y=blank,
                                     scales={"x": dx, "y": dy}, colors=colors,
-                                    labels=list(self.venues), display_legend=True)
+                                    labels=list(self.venues))
         self.marks["cursor"] = bq.Lines(x=[], y=[], scales={"x": dx, "y": dy},
-                                        colors=["#7f7f7f"], line_style="dotted")
+                                        colors=[PALETTE["grey"]], line_style="dotted")
+        self.viewport = Viewport(dx, schedule_redraw=lambda: self._guard.run(
+            self.viewport.redraw))
+        venue_items = list(zip(self.venues, colors))
+        self.legends = [
+            legend_widget([(f"{v} now", c, "line") for v, c in venue_items]
+                          + [(f"{v} at date", c, "dashed") for v, c in venue_items],
+                          "btcflow-legend-term-structure"),
+            legend_widget([], "btcflow-legend-constant-maturity"),
+        ]
         self.figures = [
-            bq.Figure(title="annualised basis by days to expiry (%)",
+            bq.Figure(title="annualised basis by days to expiry (%)" + synthetic,
                       marks=[self.marks["then"], self.marks["now"]],
                       axes=[bq.Axis(scale=xs, label="days to expiry"),
                             bq.Axis(scale=ys, side="left", label="% a year")],
                       fig_margin={"top": 30, "bottom": 40, "left": 60, "right": 20},
                       legend_location="top-left", layout=W.Layout(width="100%", height="260px")),
-            bq.Figure(title="constant-maturity basis (%)",
+            bq.Figure(title="constant-maturity basis (%)" + synthetic,
                       marks=[self.marks["cm"], self.marks["cursor"]],
                       axes=[bq.Axis(scale=dx), bq.Axis(scale=dy, side="left", label="% a year")],
                       interaction=bq.PanZoom(scales={"x": [dx]}),
@@ -95,7 +106,8 @@ class TermStructurePanel(W.VBox):
         self.readout = W.HTML()
         self.at.observe(lambda _c: self._guard.run(self._update_then), "value")
         self.days.observe(lambda _c: self._guard.run(self._update_cm), "value")
-        self.children = [W.HBox([self.at, self.days]), self.readout, *self.figures,
+        self.children = [style_widget(), W.HBox([self.at, self.days]), self.readout,
+                         self.legends[0], self.figures[0], self.legends[1], self.figures[1],
                          self._guard.status, self._guard.errors]
         self._guard.run(self._update_all)
 
@@ -114,9 +126,7 @@ class TermStructurePanel(W.VBox):
 
     def _set_curve(self, name, at):
         ts, x, y = self._curves(at)
-        with self.marks[name].hold_sync():
-            self.marks[name].x = x
-            self.marks[name].y = y
+        assign_xy(self.marks[name], x, y)      # few points (one per contract): never decimated
         return ts
 
     def _update_all(self) -> None:
@@ -130,18 +140,17 @@ class TermStructurePanel(W.VBox):
         finite = self.cm.to_numpy(dtype="float64") * 100
         finite = finite[np.isfinite(finite)]
         low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-        with self.marks["cursor"].hold_sync():
-            self.marks["cursor"].x = t
-            self.marks["cursor"].y = [low, high]
+        assign_xy(self.marks["cursor"], t, np.array([low, high]), decimate=False)
         self._readout()
 
     def _update_cm(self) -> None:
         self.cm = constant_maturity(self.basis, float(self.days.value)).reindex(
             index=self.times, columns=self.venues)
-        with self.marks["cm"].hold_sync():
-            self.marks["cm"].x = plot_times(self.times)
-            self.marks["cm"].y = np.vstack([floats(self.cm[v]) * 100 for v in self.venues])
+        assign_xy(self.marks["cm"], plot_times(self.times),
+                  np.vstack([floats(self.cm[v]) * 100 for v in self.venues]))
         self.marks["cm"].labels = [f"{v} {self.days.value:g} d" for v in self.venues]
+        self.legends[1].value = legend_html([(label, color, "line") for label, color in zip(
+            self.marks["cm"].labels, self.marks["cm"].colors)])
         self._readout()
 
     def _readout(self) -> None:

@@ -87,3 +87,27 @@ def test_panel_on_the_demo_data(demo):
     cm = np.asarray(panel.marks["cm"].y, dtype=float)
     assert np.isfinite(cm).mean() > 0.6
     assert panel._guard.status.value == ""
+
+
+def test_theme_legends_and_decimation(md, demo):
+    """Palette colours readable on both themes, HTML legends naming each venue (no bqplot
+    legend), 'synthetic demo data' only on the demo, and the constant-maturity series through
+    assign_xy: decimated on its viewport, exact data kept."""
+    from btcflow_nb.dashboard._theme import PALETTE
+    from btcflow_nb.indicators.decimate import minmax_indices
+
+    p = TermStructurePanel(md)
+    assert not any(f.title.endswith("synthetic demo data") for f in p.figures)
+    assert set(p.marks["now"].colors) <= set(PALETTE.values())
+    assert not any(m.display_legend for m in p.marks.values())
+    assert all(f"> {v} now</span>" in p.legends[0].value for v in p.venues)
+    assert all(f"> {v} 90 d</span>" in p.legends[1].value for v in p.venues)
+    p.days.value = 60
+    assert all(f"> {v} 60 d</span>" in p.legends[1].value for v in p.venues)
+    d = TermStructurePanel(demo)
+    assert all(f.title.endswith("· synthetic demo data") for f in d.figures)
+    cm = d.marks["cm"]
+    x, y, _ = d.viewport.exact(cm)
+    d.viewport.set_width(120)
+    np.testing.assert_array_equal(np.asarray(cm.y, dtype=float), y[:, minmax_indices(x, y, 120)])
+    assert len(cm.x) < len(x) == len(d.times)

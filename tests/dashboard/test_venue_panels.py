@@ -124,3 +124,60 @@ def test_funding_spend_panel(demo):
                                weekly["total"].to_numpy() / 1e3)
     assert {k: id(v) for k, v in p.marks.items()} == ids
     assert p.errors.outputs == () and p.status.value == ""
+
+
+# ----------------------------------------------------------------- theme, legends, decimation
+def _readable(color):
+    from btcflow_nb.dashboard._theme import (DARK_BACKGROUND, LIGHT_BACKGROUND, MIN_CONTRAST,
+                                             contrast_ratio)
+    return min(contrast_ratio(color, LIGHT_BACKGROUND),
+               contrast_ratio(color, DARK_BACKGROUND)) >= MIN_CONTRAST
+
+
+@pytest.mark.parametrize("kind", ["oi", "spend"])
+def test_panels_use_the_theme_and_html_legends(demo, kind):
+    """Every mark colour reads on light and dark themes; no bqplot legend inside the plots;
+    the HTML legend names each venue drawn; the titles say 'synthetic demo data' on the demo
+    and not on other data."""
+    cls = OpenInterestPanel if kind == "oi" else FundingSpendPanel
+    p = cls(demo, timeframe="1D", debounce_ms=0)
+    for name, mark in p.marks.items():
+        assert not mark.display_legend, name
+        assert all(_readable(c) for c in mark.colors), (name, list(mark.colors))
+    for fig in p.figures.values():
+        assert fig.title.endswith("· synthetic demo data"), fig.title
+    stack = p.marks["level" if kind == "oi" else "venues"]
+    legend = (p.legends["level"] if kind == "oi" else p.legend).value
+    assert list(stack.labels) and all(f"> {v}</span>" in legend for v in stack.labels)
+    assert legend.count("btcflow-legend-item") == len(stack.labels) + (0 if kind == "oi" else 2)
+    real = MarketData.from_frames(spot=demo.spot, perp=demo.perp, funding=demo.funding,
+                                  open_interest=demo.open_interest)
+    q = cls(real, timeframe="1D", debounce_ms=0)
+    assert not any("synthetic" in f.title for f in q.figures.values())
+
+
+def test_stacked_bars_decimate_keeping_each_venues_extremes(demo):
+    """Through assign_xy: a 2-D (venues x bars) stack sent at 100 px keeps, for every venue,
+    the points minmax_indices picks (each pixel column's min and max per venue) -- and so each
+    venue's overall highest and lowest bar -- and the exact data stays in the viewport."""
+    from btcflow_nb.indicators.decimate import decimated_size_bound, minmax_indices
+
+    p = OpenInterestPanel(demo, timeframe="1D", debounce_ms=0)
+    mark = p.marks["level"]
+    x, y, _ = p.viewport.exact(mark)
+    assert y.ndim == 2 and y.shape == (len(p.venue_oi.columns), len(x))
+    assert len(mark.x) == len(x)                        # 2,900 bars fit 1,600 px: all sent
+    p.viewport.set_width(100)
+    sent_x, sent_y = np.asarray(mark.x), np.asarray(mark.y, dtype=float)
+    assert len(sent_x) <= decimated_size_bound(100, lines=y.shape[0]) < len(x)
+    idx = minmax_indices(x, y, 100)
+    np.testing.assert_array_equal(sent_y, y[:, idx])
+    for row_sent, row in zip(sent_y, y):
+        assert row_sent.max() == row.max() and row_sent.min() == row.min()
+    x2, y2, _ = p.viewport.exact(mark)                  # exact data untouched
+    np.testing.assert_array_equal(y2, y)
+    p.controls["oi_unit"].value = "usd"                 # a control change re-decimates
+    assert len(mark.x) <= decimated_size_bound(100, lines=y.shape[0])
+    assert_stack_exact = p.viewport.exact(mark)[1]
+    np.testing.assert_array_equal(
+        assert_stack_exact, np.nan_to_num(p.venue_oi.dropna(how="all").to_numpy().T))
