@@ -5,7 +5,12 @@ The data source is chosen by the page's URL parameter ``?source=demo|cache|live|
 passes the query string to the kernel as ``$QUERY_STRING``), else by ``$BTCFLOW_NB_SOURCE``
 (read by :func:`btcflow_nb.load`), else ``auto`` (the cache, refreshed when online; the
 labelled synthetic demo with neither). A bad value is shown on the page with the valid
-choices; nothing else but the dashboard is shown (no notebook prose, no raw reprs).
+choices; nothing else but the dashboards is shown (no notebook prose, no raw reprs).
+
+Below the flow dashboard, :func:`more_views` adds tabs with the per-venue views of issue 16:
+open interest by venue, funding spend, the dated-futures term structure. The first paint stays
+that of the flow dashboard alone: no tab is selected at first, and a tab's panel is built on
+the same data the first time the tab is selected (a failure is shown in the tab).
 
 :data:`VOILA_ARGS` are the server's options, in one place (the Makefile, the browser tests
 and the benchmarks start Voila with :func:`voila_command`):
@@ -25,8 +30,8 @@ from urllib.parse import parse_qs
 
 import ipywidgets as W
 
-__all__ = ["APP_NOTEBOOK", "CULL_IDLE_S", "CULL_INTERVAL_S", "SOURCES", "VOILA_ARGS",
-           "flow_app", "source_from_query", "voila_command"]
+__all__ = ["APP_NOTEBOOK", "CULL_IDLE_S", "CULL_INTERVAL_S", "MORE_VIEWS", "SOURCES",
+           "VOILA_ARGS", "flow_app", "more_views", "source_from_query", "voila_command"]
 
 #: Data sources a page can ask for with ``?source=``.
 SOURCES = ("auto", "cache", "live", "demo")
@@ -70,10 +75,54 @@ def source_from_query(query: str | None) -> str | None:
     return value
 
 
+#: The app's extra tabs: (title, what the panel needs) -- built lazily by :func:`more_views`.
+MORE_VIEWS = ("Open interest by venue", "Funding spend", "Term structure")
+
+
+def _build_view(title: str, md, debounce_ms: float) -> W.Widget:
+    from .funding_spend import FundingSpendPanel
+    from .open_interest import OpenInterestPanel
+    from .term_structure import TermStructurePanel
+
+    if title == MORE_VIEWS[0]:
+        return OpenInterestPanel(md, debounce_ms=debounce_ms)
+    if title == MORE_VIEWS[1]:
+        return FundingSpendPanel(md, debounce_ms=debounce_ms)
+    return TermStructurePanel(md)
+
+
+def more_views(md, *, debounce_ms: float = 150) -> W.Tab:
+    """Tabs of :data:`MORE_VIEWS` on ``md``, none selected; the panel of a tab is built the
+    first time it is selected (``tabs.views`` maps title -> panel once built). A panel that
+    cannot be built (e.g. no dated futures in the data) shows the reason in its tab."""
+    slots = [W.VBox([W.HTML("<i>select the tab to draw this view</i>")]) for _ in MORE_VIEWS]
+    tabs = W.Tab(children=slots, titles=MORE_VIEWS)
+    tabs.selected_index = None            # the children setter selected tab 0: build nothing
+    tabs.add_class("btcflow-more-views")
+    tabs.views = {}
+
+    def on_select(change):
+        i = change["new"]
+        if i is None or MORE_VIEWS[i] in tabs.views:
+            return
+        title = MORE_VIEWS[i]
+        try:
+            view = _build_view(title, md, debounce_ms)
+        except Exception as exc:          # shown in the tab, never lost
+            view = W.HTML(f"<p class='btcflow-view-error'>{title}: "
+                          f"{type(exc).__name__}: {exc}</p>")
+        tabs.views[title] = view
+        slots[i].children = [view]
+
+    tabs.observe(on_select, "selected_index")
+    return tabs
+
+
 def flow_app(query: str | None = None, **dashboard_kw) -> W.Widget:
     """The app's page: the flow dashboard on the data the URL (``query``; default
-    ``$QUERY_STRING``) or ``$BTCFLOW_NB_SOURCE`` asks for. A bad ``?source=`` gives a page
-    that says so and lists the choices."""
+    ``$QUERY_STRING``) or ``$BTCFLOW_NB_SOURCE`` asks for, with :func:`more_views` below it
+    (``page.more_views``). A bad ``?source=`` gives a page that says so and lists the
+    choices."""
     from ..sources.load import load
     from .flow import FlowDashboard
 
@@ -88,6 +137,8 @@ def flow_app(query: str | None = None, **dashboard_kw) -> W.Widget:
     md = load(source, progress=False)
     dash = FlowDashboard(md, **dashboard_kw)
     dash.add_class("btcflow-app")
+    dash.more_views = more_views(md, debounce_ms=dashboard_kw.get("debounce_ms", 150))
+    dash.children = (*dash.children, dash.more_views)
     return dash
 
 

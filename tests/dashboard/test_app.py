@@ -56,3 +56,38 @@ def test_the_app_notebook_is_thin_has_a_title_and_no_prose():
     assert [c["cell_type"] for c in nb["cells"]] == ["code"]     # no Markdown prose
     code = "".join(nb["cells"][0]["source"])
     assert "flow_app()" in code and len(code.splitlines()) <= 5
+
+
+def test_the_app_has_the_venue_views_in_tabs_built_when_first_selected():
+    """Below the flow dashboard: OI by venue, funding spend, term structure -- nothing built
+    until a tab is selected (first paint = the flow dashboard), then each panel on the app's
+    data with its marks drawn, built once."""
+    from btcflow_nb.dashboard import FundingSpendPanel, OpenInterestPanel
+    from btcflow_nb.dashboard.app import MORE_VIEWS
+    from btcflow_nb.dashboard.term_structure import TermStructurePanel
+
+    page = flow_app("source=demo", debounce_ms=0)
+    tabs = page.more_views
+    assert page.children[-1] is tabs and tabs.selected_index is None and tabs.views == {}
+    assert list(tabs.titles) == list(MORE_VIEWS)
+    for i, cls in enumerate((OpenInterestPanel, FundingSpendPanel, TermStructurePanel)):
+        tabs.selected_index = i
+        view = tabs.views[MORE_VIEWS[i]]
+        assert isinstance(view, cls) and tabs.children[i].children == (view,)
+        if cls is not TermStructurePanel:                      # the app's data, not a reload
+            assert view.md is page.md
+        assert all(len(m.x) > 0 for name, m in view.marks.items() if name != "then")
+    first = tabs.views[MORE_VIEWS[0]]
+    tabs.selected_index = 0
+    assert tabs.views[MORE_VIEWS[0]] is first                  # built once
+
+
+def test_a_view_that_cannot_be_built_says_why_in_its_tab():
+    from btcflow_nb.dashboard.app import more_views
+    from btcflow_nb.marketdata import MarketData
+    from btcflow_nb.sources.demo import load_demo
+
+    demo = load_demo()
+    tabs = more_views(MarketData.from_frames(spot=demo.spot, perp=demo.perp), debounce_ms=0)
+    tabs.selected_index = 2
+    assert "no dated futures" in tabs.children[2].children[0].value
