@@ -76,7 +76,7 @@ def source_from_query(query: str | None) -> str | None:
 
 
 #: The app's extra tabs: (title, what the panel needs) -- built lazily by :func:`more_views`.
-MORE_VIEWS = ("Open interest by venue", "Funding spend", "Term structure")
+MORE_VIEWS = ("Open interest", "Funding spend", "Term structure")
 
 
 def _build_view(title: str, md, debounce_ms: float) -> W.Widget:

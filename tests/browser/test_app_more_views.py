@@ -10,7 +10,7 @@ from _btcflow_dom import PANELS_DRAWN_JS, save_screenshot
 pytestmark = pytest.mark.browser
 
 TABS = {
-    "Open interest by venue": [".btcflow-panel-oi-venues", ".btcflow-panel-oi-change",
+    "Open interest": [".btcflow-panel-oi-venues", ".btcflow-panel-oi-change",
                                ".btcflow-panel-oi-z"],
     "Funding spend": [".btcflow-panel-funding-spend"],
     "Term structure": [".btcflow-term-structure .bqplot.figure"],
