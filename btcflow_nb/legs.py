@@ -13,6 +13,8 @@ spec                        price at each base bar (USD)
 ``"perp:binance"``          one perpetual's close
 ``"dated:deribit-2026-03-27"`` one dated future's close (venue, then its expiry date, UTC); NaN
                             at every bar opening at or after its expiry; no basket
+``"dated:deribit-cm90"``    the venue's constant-maturity 90-day future price
+                            (:func:`dated_closes`)
 ==========================  ===============================================================
 
 Every close is already in USD: :meth:`~btcflow_nb.MarketData.from_frames` converts closes quoted
@@ -52,11 +54,30 @@ from ._checks import choice_error
 from .marketdata import MarketData
 
 #: kind -> the wide frame of that kind's USD closes in a ``MarketData``.
+#: Constant maturity (days) of the ``dated:<venue>-cm90`` leg.
+CM_DAYS = 90.0
+
+
 def dated_closes(md: MarketData) -> pd.DataFrame:
     """The dated futures of ``md.futures`` as a wide frame of USD closes on the bars of
-    ``md.spot`` / ``md.perp``: one column per contract named ``"<venue>-<expiry date>"``
-    (``"deribit-2026-03-27"``; ``"<venue> <symbol>"`` when one venue lists two contracts
-    expiring the same day), ``attrs["expiry"]`` = column -> expiry."""
+    ``md.spot`` / ``md.perp`` (computed once per ``md``):
+
+    * one column per contract named ``"<venue>-<expiry date>"`` (``"deribit-2026-03-27"``;
+      ``"<venue> <symbol>"`` when one venue lists two contracts expiring the same day),
+      ``attrs["expiry"]`` = column -> expiry;
+    * one column per venue ``"<venue>-cm90"``: the **constant-maturity 90-day future price**
+      ``F90 = S × (1 + b90 × 90 / 365)``, with ``S`` the mean spot close and ``b90`` the
+      venue's 90-day constant-maturity annualised basis
+      (:func:`btcflow_nb.basis.constant_maturity`: linear in days to expiry between the two
+      contracts around 90 days, NaN without them) -- a futures price that never rolls, so a
+      premium against it has no expiry jumps.
+    """
+    return md.memo(("leg_kind", "dated"), lambda: _dated_closes(md))
+
+
+def _dated_closes(md: MarketData) -> pd.DataFrame:
+    from .basis import annualized_basis, constant_maturity, spot_price
+
     fut = md.futures
     names = fut["venue"] + "-" + fut["expiry"].dt.strftime("%Y-%m-%d")
     pairs = pd.DataFrame({"name": names, "symbol": fut["symbol"]}).drop_duplicates()
@@ -69,9 +90,14 @@ def dated_closes(md: MarketData) -> pd.DataFrame:
     index = md.spot.index.union(md.perp.index) if len(md.spot) or len(md.perp) else wide.index
     wide = wide.reindex(index)
     wide.columns = [str(c) for c in wide.columns]
+    if len(fut) and len(md.spot.columns):
+        cm = constant_maturity(annualized_basis(md), CM_DAYS).reindex(index)
+        spot = spot_price(md).reindex(index)
+        for venue in cm.columns:
+            wide[f"{venue}-cm{CM_DAYS:g}"] = spot * (1 + cm[venue] * CM_DAYS / 365.0)
     wide.index.name = "time"
     expiry = dict(zip(names, fut["expiry"]))
-    wide.attrs["expiry"] = {c: expiry[c] for c in wide.columns}
+    wide.attrs["expiry"] = {c: expiry[c] for c in wide.columns if c in expiry}
     return wide
 
 
@@ -112,9 +138,18 @@ class Leg:
         """Readable name: ``"perp basket"``, ``"coinbase spot"``, ``"okx+bybit perp"``,
         ``"deribit future 2026-03-27"``."""
         if self.kind == "dated" and not self.is_basket:     # "deribit future 2026-03-27"
-            return "+".join("{} future {}".format(*v.split("-", 1)) if "-" in v else v
-                            for v in self.venues)
+            return "+".join(_dated_label(v) for v in self.venues)
         return f"{self.kind} basket" if self.is_basket else f"{'+'.join(self.venues)} {self.kind}"
+
+
+def _dated_label(name: str) -> str:
+    """``"deribit-2026-03-27"`` -> ``"deribit future 2026-03-27"``, ``"deribit-cm90"`` ->
+    ``"deribit 90-day constant-maturity future"``."""
+    cm = f"-cm{CM_DAYS:g}"
+    if name.endswith(cm):
+        return f"{name[:-len(cm)]} {CM_DAYS:g}-day constant-maturity future"
+    venue, dash, expiry = name.partition("-")
+    return f"{venue} future {expiry}" if dash else name
 
 
 def register_leg_kind(kind: str, closes: Callable[[MarketData], pd.DataFrame]) -> None:

@@ -93,3 +93,31 @@ def test_no_futures_gives_no_dated_choices(frames):
     md = MarketData.from_frames(spot=spot, perp=perp)
     assert not [c for c in leg_choices(md) if c.startswith("dated")]
     assert dated_closes(md).shape == (len(DAYS), 0)
+
+
+def test_constant_maturity_90_day_leg_equals_the_hand_computation():
+    """Two deribit contracts 60 and 120 days out: at each daily bar (closing at t + 1 d),
+    d = (expiry - close) / 1 d, b = (F - S) / S x 365 / d, b90 = b_lo + (b_hi - b_lo) x
+    (90 - d_lo) / (d_hi - d_lo), F90 = S x (1 + b90 x 90 / 365)."""
+    days = pd.date_range("2025-01-01", periods=10, freq="D", tz="UTC", name="time")
+    spot = pd.Series(100_000.0 + 500 * np.arange(10), index=days)
+    lo_exp = pd.Timestamp("2025-03-02 08:00", tz="UTC")       # ~59.3 d at the first close
+    hi_exp = pd.Timestamp("2025-05-01 08:00", tz="UTC")       # ~119.3 d
+    fut = pd.DataFrame(
+        [("deribit", sym, e, t, spot[t] * m) for sym, e, m in
+         (("BTC/USD:BTC-250302", lo_exp, 1.010), ("BTC/USD:BTC-250501", hi_exp, 1.025))
+         for t in days], columns=["venue", "symbol", "expiry", "time", "close"])
+    md = MarketData.from_frames(spot=pd.DataFrame({"coinbase": spot}),
+                                perp=pd.DataFrame({"binance": spot * 1.0004}), futures=fut)
+    close = days + pd.Timedelta(days=1)
+    d_lo = (lo_exp - close) / pd.Timedelta(days=1)
+    d_hi = (hi_exp - close) / pd.Timedelta(days=1)
+    b_lo, b_hi = 0.010 * 365 / d_lo, 0.025 * 365 / d_hi
+    b90 = b_lo + (b_hi - b_lo) * (90 - d_lo) / (d_hi - d_lo)
+    f90 = spot.to_numpy() * (1 + b90 * 90 / 365)
+    assert "dated:deribit-cm90" in leg_choices(md)
+    m = flow_metrics(md, "1D", futures_leg="dated:deribit-cm90", bb_length=3, lookback=5)
+    np.testing.assert_allclose(m["futures"].to_numpy(), f90, rtol=1e-12)
+    np.testing.assert_allclose(m["premium_abs"].to_numpy(), spot.to_numpy() - f90, rtol=1e-9)
+    assert Leg("dated", ("deribit-cm90",)).label == "deribit 90-day constant-maturity future"
+    assert Leg("dated", ("deribit-2025-03-02",)).label == "deribit future 2025-03-02"

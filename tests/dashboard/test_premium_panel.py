@@ -84,7 +84,8 @@ def test_structure_and_dom_hooks(panel):
                                             "dated:binance_coinm-2026-03-27",
                                             "dated:binance_coinm-2026-06-26",
                                             "dated:deribit-2026-03-27", "dated:deribit-2026-06-26",
-                                            "dated:deribit-2026-09-25"]
+                                            "dated:deribit-2026-09-25",
+                                            "dated:binance_coinm-cm90", "dated:deribit-cm90"]
     assert [v for _, v in panel.controls["spot_leg"].options][:2] == ["spot:basket",
                                                                        "spot:coinbase"]
     assert "btcflow-preset-coinbase-premium" in panel.coinbase_button._dom_classes
