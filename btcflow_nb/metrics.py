@@ -194,7 +194,9 @@ def flow_metrics(
     futures : ``"basket"`` or one perp venue: the ``F`` of ``premium_abs = S - F``.
     spot_leg, futures_leg : the premium between any two legs (:mod:`btcflow_nb.legs`): a spot
         leg (``"spot:basket"``, ``"spot:coinbase"``, ``"spot:a+b"``) and a futures leg (``"perp:
-        basket"``, ``"perp:binance"``, or another spot venue, ``"spot:binance"``). With either
+        basket"``, ``"perp:binance"``, another spot venue, ``"spot:binance"``, a dated future
+        ``"dated:deribit-2026-03-27"`` (NaN once expired) or a venue's constant-maturity 90-day
+        future ``"dated:deribit-cm90"``; ``legs.leg_choices(md)`` lists them). With either
         given, ``spot``/``futures`` are the two legs and ``premium_pct = (S - F) / F × 100``;
         ``None`` (default): the spot basket and ``futures``. The Coinbase premium index is
         ``spot_leg="spot:coinbase", futures_leg="spot:binance"`` (``legs.COINBASE_PREMIUM``).

@@ -25,8 +25,8 @@ class PremiumIndexPanel(_DashboardBase):
     """Spot vs futures premium index on any :class:`~btcflow_nb.MarketData`.
 
     premium = ``S − F`` between any two legs (:mod:`btcflow_nb.legs`): ``S`` the spot leg (the
-    spot basket or one spot venue), ``F`` the futures leg (the perp basket, one perp, or another
-    spot venue), in USD or as % of ``F`` (``(S − F) / F × 100``), drawn as green (spot-led,
+    spot basket or one spot venue), ``F`` the futures leg (the perp basket, one perp, another
+    spot venue, a listed dated future or a venue's constant-maturity 90-day future), in USD or as % of ``F`` (``(S − F) / F × 100``), drawn as green (spot-led,
     ``≥ 0``) / red (futures-led) bars with a zero line and Bollinger bands
     ``SMA(premium, L) ± m·σ(premium, L)`` (population σ) on the premium shown. Markers show the
     two alerts: premium crossing above the upper band ("spot premium too high") and crossing
