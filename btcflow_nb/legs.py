@@ -178,7 +178,8 @@ def _expired(md: MarketData, frame: pd.DataFrame) -> dict:
 def _instruments(md: MarketData, kind: str) -> list[str]:
     frame = LEG_KINDS[kind](md)
     expired = _expired(md, frame)
-    return [c for c in frame.columns if frame[c].notna().any() and c not in expired]
+    present = frame.notna().to_numpy().any(axis=0) if len(frame) else [False] * frame.shape[1]
+    return [c for c, ok in zip(frame.columns, present) if ok and c not in expired]
 
 
 def leg_choices(md: MarketData, kinds=None) -> list[str]:
