@@ -43,7 +43,11 @@ symbol, timeframe, fetched_at).  Files are
   and the rows salvaged and lost are reported;
 * **purged of rejected rows**: rows already cached that no venue could have served (a
   poisoned row from before validation) are moved out of the file once, under the lock, into
-  ``<name>.rejected-<UTC time>`` beside it (`purge_rows`), so they are reported once.
+  ``<name>.rejected-<UTC time>`` beside it (`purge_rows`), so they are reported once;
+* **holes remembered**: the time ranges of rows a file lost -- purged, or in a row group that
+  could not be salvaged -- are kept in its metadata (``holes``); the next fetch asks the venue
+  for each once (`holes_of`) and `merge_into` then forgets it (``filled``), whether the venue
+  had the rows or not: a range the venue has no data for costs one request, once.
 
 The file format itself (schema, identity, lock, atomic checksummed writes) is
 `btcflow_nb.sources.cachefile`.
@@ -167,9 +171,9 @@ def _set_aside_and_salvage(path, data, problem, series, venue, timeframe) -> Cac
     frame, meta = empty_series(series), {}
     if found.frame is not None and len(found.frame):
         frame = merge(empty_series(series), as_cached(found.frame, series), series)
-        meta = found.meta
+        meta = dict(found.meta, holes=holes_of(found.meta) + found.lost_ranges)
         write_series(path, frame, series, venue, timeframe, meta.get("fetched_at"),
-                     covered_from=meta.get("covered_from"))
+                     covered_from=meta.get("covered_from"), holes=meta["holes"])
     report = {"series": series, "file": path.name, "set_aside_as": moved.name,
               "rows_salvaged": found.rows, "rows_lost": found.lost}
     log.warning("cache file %s: %s", path.name, found.summary())
@@ -179,14 +183,16 @@ def _set_aside_and_salvage(path, data, problem, series, venue, timeframe) -> Cac
 
 def merge_into(path: Path, frame: pd.DataFrame, series: str, venue,
                timeframe: Optional[str] = None, fetched_at: Optional[str] = None,
-               covered_from: Optional[int] = None, *, notes: Optional[list] = None):
+               covered_from: Optional[int] = None, *, notes: Optional[list] = None,
+               filled=()):
     """Merge `frame` into the cached series under the series' cross-process lock; returns
     (the series as cached now, the metadata it had, the earliest time ever asked from).
 
     Read, `merge` and `write_series` happen while the lock is held, so concurrent writers of
     one file serialise and none loses the other's rows. A corrupt cached file is set aside
     (`read_series`) and the series restarts from `frame`, with the reason appended to `notes`.
-    Nothing is written when `frame` adds nothing and `covered_from` does not move.
+    filled: holes (`holes_of`) asked of the venue for `frame`: forgotten once `frame` is in.
+    Nothing is written when `frame` adds nothing and neither `covered_from` nor the holes move.
     """
     with series_lock(path):
         try:
@@ -199,10 +205,13 @@ def merge_into(path: Path, frame: pd.DataFrame, series: str, venue,
             cached, meta = exc.frame, exc.meta
         old = (meta or {}).get("covered_from")
         covered = min([c for c in (old, covered_from) if c is not None], default=None)
-        if len(frame) == 0 and (covered == old or len(cached) == 0):
+        holes = holes_of(meta)
+        left = [h for h in holes if h not in [tuple(f) for f in filled or ()]]
+        if len(frame) == 0 and (covered == old or len(cached) == 0) and left == holes:
             return cached, meta or {}, covered
         merged = merge(cached, frame, series)
-        write_series(path, merged, series, venue, timeframe, fetched_at, covered_from=covered)
+        write_series(path, merged, series, venue, timeframe, fetched_at, covered_from=covered,
+                     holes=left)
         return merged, meta or {}, covered
 
 
@@ -226,10 +235,44 @@ def purge_rows(path: Path, series: str, venue, timeframe: Optional[str],
         aside = path.with_name(f"{path.name}.rejected-{stamp}")
         fetched_at, covered = meta.get("fetched_at"), meta.get("covered_from")
         write_series(aside, frame[gone], series, venue, timeframe, fetched_at, covered)
-        write_series(path, frame[~gone], series, venue, timeframe, fetched_at, covered)
+        write_series(path, frame[~gone], series, venue, timeframe, fetched_at, covered,
+                     holes=holes_of(meta) + removed_ranges(t, gone))
         log.warning("cache file %s: %d rejected row(s) moved to %s", path.name, int(gone.sum()),
                     aside.name)
         return {"rows_removed": int(gone.sum()), "set_aside_as": aside.name}
+
+
+def holes_of(meta) -> list:
+    """The ``(first, last)`` time ranges (epoch ms) of rows a cache file lost (its metadata's
+    ``holes``, see `merge_into`); [] for files that have none."""
+    return [(int(lo), int(hi)) for lo, hi in ((meta or {}).get("holes") or ())]
+
+
+def removed_ranges(times_ms, removed) -> list:
+    """The ``(first, last)`` ranges of runs of consecutive removed rows: `times_ms` the file's
+    sorted row times (epoch ms), `removed` a boolean mask over them."""
+    out, run = [], None
+    for t, gone in zip(np.asarray(times_ms, dtype="int64").tolist(), removed):
+        if gone:
+            run = (run[0], t) if run else (t, t)
+        elif run:
+            out.append(run)
+            run = None
+    return out + ([run] if run else [])
+
+
+def read_or_reset(path: Path, series: str, venue, timeframe, notes: list):
+    """(cached frame, metadata) of a series for a fetch: a corrupt file is set aside and what
+    was salvaged is returned (`read_series`), an unreadable one gives an empty frame; either
+    is noted in `notes`."""
+    try:
+        return read_series(path, series, venue, timeframe)
+    except CacheSalvaged as exc:   # what still parsed is the cache now
+        notes.append(str(exc))
+        return exc.frame, exc.meta
+    except CacheError as exc:
+        notes.append(str(exc))
+        return empty_series(series), {}
 
 
 def merge(cached: pd.DataFrame, new: pd.DataFrame, series: Optional[str] = None) -> pd.DataFrame:

@@ -3,10 +3,12 @@ writes, setting a bad file aside (the file format of `btcflow_nb.sources.cache`)
 
 A cache file is Parquet with the columns `SERIES_COLUMNS` of its series, times as
 ``timestamp[ms, UTC]``, strings for `STRING_COLUMNS` and float64 for the rest; its identity
-(series, venue, ccxt id, symbol, timeframe, fetched_at, covered_from) is JSON under `META_KEY`
-in the schema metadata.  Files are written in row groups of `ROW_GROUP_ROWS` rows, each data
-page with a CRC, so a damaged file loses at most the row groups the damage touches when it is
-salvaged (`btcflow_nb.sources.repair`).
+(series, venue, ccxt id, symbol, timeframe, fetched_at, covered_from, holes) is JSON under
+`META_KEY` in the schema metadata; ``holes`` lists the ``[first, last]`` time ranges (epoch ms)
+of rows the file lost -- purged or unsalvageable -- that a fetch asks again once.  Files are
+written in row groups of `ROW_GROUP_ROWS` rows, each data page with a CRC, so a damaged file
+loses at most the row groups the damage touches when it is salvaged
+(`btcflow_nb.sources.repair`).
 """
 from __future__ import annotations
 
@@ -173,10 +175,11 @@ def check_table(table, meta, series, venue, timeframe) -> Optional[str]:
 
 def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
                  timeframe: Optional[str] = None, fetched_at: Optional[str] = None,
-                 covered_from: Optional[int] = None) -> None:
+                 covered_from: Optional[int] = None, holes=()) -> None:
     """Write atomically: temp file in the same directory, fsync, then os.replace.
     covered_from: earliest time (epoch ms) ever asked for, so that a later fetch with the same
-    `since` does not ask again for history the venue does not have."""
+    `since` does not ask again for history the venue does not have; holes: ``[first, last]``
+    ranges (epoch ms) of rows the file lost, to be asked again (`btcflow_nb.sources.cache.merge_into`)."""
     columns = list(SERIES_COLUMNS[series])
     frame = with_source(frame, series).copy()
     frame["time"] = pd.DatetimeIndex(frame["time"]).as_unit("ms")
@@ -189,7 +192,8 @@ def write_series(path: Path, frame: pd.DataFrame, series: str, venue,
         else:
             fields.append(pa.field(c, pa.float64()))
     meta = dict(identity(series, venue, timeframe), fetched_at=fetched_at,
-                covered_from=None if covered_from is None else int(covered_from))
+                covered_from=None if covered_from is None else int(covered_from),
+                holes=[[int(lo), int(hi)] for lo, hi in sorted(holes or ())])
     schema = pa.schema(fields, metadata={META_KEY: json.dumps(meta).encode()})
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)

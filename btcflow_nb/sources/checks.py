@@ -19,11 +19,17 @@ A reply is checked twice:
     not daily bars; and the close within a factor `PRICE_BAND` of a reference close: the median
     of the other venues' closes of the same bar, else the venue's own cached close at most
     `OWN_REFERENCE_BARS` bars earlier.  ETH-scale prices (~1/20 of BTC's) served as BTC fail
-    here: "does not parse as the asked instrument".
+    here: "does not parse as the asked instrument".  An fx series (USDT/USD, USDC/USD: a
+    stablecoin's USD price, with no other venue to compare with) is instead held to the fixed
+    band `FX_BAND` (0.5 to 1.5 USD: a stablecoin far outside it is not the asked pair, or has
+    lost its peg so far that its bars are no premium correction at all).
   - funding: the rate finite and ``|rate| <= clamp``, the venue's documented clamp
     (``Venue.funding_clamp``, a fraction per interval) or `FUNDING_BOUND` (3 % per interval,
     far above any clamp a venue documents) when the registry does not know it.
-  - OI: ``oi_base`` and ``oi_value`` finite and >= 0 where reported.
+  - OI: ``oi_base`` and ``oi_value`` finite and >= 0 where reported; an OI *snapshot* ("the
+    OI now") stamped more than `SNAPSHOT_MAX_AGE_MS` before the open of the newest bar the
+    venue serves (its own clock: the venue's "now" is at least that) is stale -- the venue
+    repeats an old value -- and is reported, never stored (`stale_snapshot`).
 
 Rejected rows are never cached; the caller reports them per venue (``meta["rejected"]``).
 """
@@ -37,6 +43,11 @@ import pandas as pd
 
 #: a close more than this factor away from its reference is not the asked instrument
 PRICE_BAND = 1.5
+#: [low, high] USD: the plausible closes of an fx series (a stablecoin's USD price)
+FX_BAND = (0.5, 1.5)
+#: an OI snapshot stamped this long before the open of the venue's newest bar [ms] is stale
+#: (venues stamp it within a minute, or with the start of their current OI period: <= 1 h)
+SNAPSHOT_MAX_AGE_MS = 2 * 3_600_000
 #: own cached closes serve as reference for new bars at most this many bars later
 OWN_REFERENCE_BARS = 3
 #: |funding rate| per interval above which a row is rejected when the venue's clamp is unknown
@@ -129,9 +140,11 @@ def series_phase(times_ms, tf_ms: int) -> Optional[int]:
 
 
 def check_ohlcv(frame: pd.DataFrame, tf_ms: int, rejected: Rejected, *, cached=None,
-                peers=None) -> pd.DataFrame:
+                peers=None, band: Optional[tuple] = None) -> pd.DataFrame:
     """The rows of an OHLCV `frame` that can be bars of the asked instrument and timeframe.
 
+    band: (low, high), a fixed range the close must lie in (`FX_BAND` for fx series), checked
+    before the reference band.
     cached: the venue's cached OHLCV frame (its bar phase and closes are references);
     peers: other venues' closes of the same timeframe, a frame indexed by bar open time (one
     column per venue), or None.  See the module docstring for the rules."""
@@ -160,6 +173,13 @@ def check_ohlcv(frame: pd.DataFrame, tf_ms: int, rejected: Rejected, *, cached=N
                   rejected, "ohlcv", f"open time off the {tf_ms // _HOUR_MS} h bar grid")
     if len(frame) == 0:
         return frame
+    if band is not None:
+        close = frame["close"].to_numpy(dtype="float64")
+        frame = _keep(frame, (close < band[0]) | (close > band[1]), rejected, "ohlcv",
+                      f"does not parse as the asked instrument (close outside "
+                      f"{band[0]:g} to {band[1]:g})")
+        if len(frame) == 0:
+            return frame
     ref = _reference(frame, tf_ms, cached if have_cache else None, peers)
     close = frame["close"].to_numpy(dtype="float64")
     ratio = close / ref
@@ -192,6 +212,18 @@ def _reference(frame, tf_ms, cached, peers) -> np.ndarray:
             own = np.where(near, own_c[np.clip(i, 0, None)], np.nan)
             ref = np.where(np.isnan(ref), own, ref)
     return ref
+
+
+def stale_snapshot(stamp_ms: int, newest_bar_ms: Optional[int]) -> Optional[str]:
+    """Why an OI snapshot stamped `stamp_ms` is not the venue's current OI: it is more than
+    `SNAPSHOT_MAX_AGE_MS` older than `newest_bar_ms`, the open of the newest bar the venue
+    serves (both epoch ms; None: unknown, nothing to judge by); None when it is fresh."""
+    age = None if newest_bar_ms is None else newest_bar_ms - stamp_ms
+    if age is None or age <= SNAPSHOT_MAX_AGE_MS:
+        return None
+    return (f"stale, stamped {pd.Timestamp(stamp_ms, unit='ms', tz='UTC'):%Y-%m-%d %H:%M} UTC, "
+            f"{age / 3_600_000:.1f} h before the open of the venue's newest bar (more than "
+            f"{SNAPSHOT_MAX_AGE_MS / 3_600_000:g} h)")
 
 
 def funding_bound(venue) -> float:

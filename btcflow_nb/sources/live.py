@@ -219,7 +219,7 @@ def _fetch_into(req: _Request):
                 continue
             try:
                 merged, covered = _store(req.root, series, r.venue, tf, frame, fetched_at,
-                                         notes_here, r.covered.get(series))
+                                         notes_here, r.covered.get(series), r.filled.get(series))
             except (CacheError, OSError) as exc:   # disk full, a lock held too long, ...
                 failure = redact(f"cache write of {series} failed: {type(exc).__name__}: {exc}")
                 r.error = f"{r.error}; {failure}" if r.error else failure
@@ -284,14 +284,14 @@ def _fetch_into(req: _Request):
     return _run(_fetch_all(req, redact, store, finish))
 
 
-def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None):
+def _store(root, series, venue, tf, frame, fetched_at, notes, covered_from=None, filled=()):
     """Merge `frame` into the cached series under its cross-process lock (`cache.merge_into`);
     returns (the series as cached now, the earliest time it was ever asked from -- None when
     unknown)."""
     timeframe = tf if series == "ohlcv" else None
     merged, _meta, covered = merge_into(series_path(root, series, venue, timeframe), frame,
                                         series, venue, timeframe, fetched_at, covered_from,
-                                        notes=notes)
+                                        notes=notes, filled=filled)
     return merged, covered
 
 

@@ -32,12 +32,16 @@ class Salvage:
     frame: the rows that parsed (a pandas frame as `pyarrow` gives it, sorted as written), or
         None when nothing could be read; total: rows the file's footer says it held (None when
         the footer is unreadable); meta: the file's btcflow_nb metadata ({} when unreadable);
-    groups_lost: indices of the row groups that failed; why: the reason nothing was salvaged."""
+    groups_lost: indices of the row groups that failed; lost_ranges: their ``(first, last)``
+    times (epoch ms), from the footer's statistics of the time column, else the times of the
+    neighbouring groups' rows (the holes a fetch asks again); why: the reason nothing was
+    salvaged."""
 
     frame: Optional[pd.DataFrame] = None
     total: Optional[int] = None
     meta: dict = field(default_factory=dict)
     groups_lost: list = field(default_factory=list)
+    lost_ranges: list = field(default_factory=list)   # (first, last) ms of each group lost
     why: str = ""
 
     @property
@@ -89,4 +93,18 @@ def salvage(data: bytes, series: str, venue, timeframe: Optional[str] = None) ->
             out.groups_lost.append(i)
     if parts:
         out.frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    out.lost_ranges = [_group_range(pf, i, out.frame, out.groups_lost) for i in out.groups_lost]
     return out
+
+
+def _group_range(pf, i: int, kept, lost) -> tuple:
+    """(first, last) time (epoch ms) of row group `i` of `pf`: its footer statistics, or,
+    when they are missing, from just after the kept rows before it to just before the kept
+    rows after it (`kept`: the salvaged frame, `lost`: the indices of the groups lost)."""
+    stats = pf.metadata.row_group(i).column(0).statistics
+    if stats is not None and stats.has_min_max:
+        return tuple(int(pd.Timestamp(v).value // 1_000_000) for v in (stats.min, stats.max))
+    t = [] if kept is None else pd.DatetimeIndex(kept["time"]).as_unit("ms").asi8
+    before = sum(pf.metadata.row_group(j).num_rows for j in range(i) if j not in lost)
+    return (int(t[before - 1]) + 1 if before else 0,
+            int(t[before]) - 1 if before < len(t) else 2**62)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..timeframes import bar_ms
 from . import checks, parse
-from .cache import CacheError, CacheSalvaged, cached_closes, read_series, series_path
+from .cache import cached_closes, holes_of, read_or_reset, series_path
 from .config import RetryPolicy
 from .exchanges import _with_retry
 from .paging import _Pager, _page_call, _ranges
@@ -52,6 +52,8 @@ class _VenueResult:
     notes: list = field(default_factory=list)
     requests: int = 0
     rejected: checks.Rejected = field(default_factory=checks.Rejected)  # rows never cached
+    holes: dict = field(default_factory=dict)   # series -> ranges the cache lost (to ask)
+    filled: dict = field(default_factory=dict)  # series -> those of them asked of the venue
 
 
 @dataclass
@@ -75,6 +77,7 @@ class _Run:
     oi_frames: list = field(default_factory=list)   # OI history and snapshot frames
     counted: list = field(default_factory=list)     # rows received per page (progress)
     failures: list = field(default_factory=list)    # "series: Error: reason"
+    cached_bars: Optional[pd.DataFrame] = None       # the OHLCV cached before this fetch
 
     @property
     def tf_ms(self) -> int:
@@ -171,16 +174,19 @@ async def _page_missing(run: _Run, pager: _Pager, cached, covered, series: str,
     venue's first served time, when the registry knows it: no request goes to a window the
     venue cannot fill); note how far back the series is now asked for -- the ranges as asked,
     before that clamp -- and count the requests (also when a page fails)."""
+    holes = [h for h in run.result.holes.get(series, ()) if len(cached)]
     try:
         ranges = _ranges(cached, run.plan, reopen_last, run.default_start, covered)
         if first_served is not None:
             run.result.served_limit[series] = first_served
         asked = []
-        for lo, hi in ranges:
-            lo = lo if first_served is None else max(lo, first_served)
-            if lo <= hi:
+        for k, (lo0, hi) in enumerate(ranges + holes):   # a hole: asked once, then forgotten
+            lo = lo0 if first_served is None else max(lo0, first_served)
+            if lo <= min(hi, run.plan.until):
                 asked.append(lo)
-                await pager.run(lo, hi)
+                await pager.run(lo, min(hi, run.plan.until))
+            if k >= len(ranges) and (hi <= run.plan.until or lo > hi):
+                run.result.filled.setdefault(series, []).append((lo0, hi))
         run.result.covered[series] = min([lo for lo, _ in ranges], default=None)
         if asked and not pager.rows and not len(cached):
             # silence is never success: history asked for and not one row served
@@ -196,7 +202,8 @@ async def _prices(run: _Run) -> None:
     have been open)."""
     venue, plan, tf_ms = run.venue, run.plan, run.tf_ms
     path = series_path(run.root, "ohlcv", venue, plan.timeframe)
-    cached, covered = _read_or_reset(path, "ohlcv", venue, plan.timeframe, run.result)
+    cached, covered = _read_or_reset(run, path, "ohlcv", plan.timeframe)
+    run.cached_bars = cached
     pager = _Pager(
         call=_checked_call(run, "ohlcv", _page_call(run.ex, venue, "ohlcv", plan.timeframe),
                            venue.ohlcv_page_limit),
@@ -210,7 +217,8 @@ async def _prices(run: _Run) -> None:
                             first_served=run.first_served("ohlcv", tf_ms))
     finally:
         new = checks.check_ohlcv(parse.ohlcv_frame(pager.rows), tf_ms, run.result.rejected,
-                                 cached=cached, peers=_peer_closes(run))
+                                 cached=cached, peers=_peer_closes(run),
+                                 band=checks.FX_BAND if venue.kind == "fx" else None)
         run.result.new["ohlcv"] = new
         _silence(run, "ohlcv", cached, new, tf_ms)
 
@@ -232,7 +240,7 @@ async def _page_funding(run: _Run, rows: list) -> None:
         run.result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchFundingRateHistory")
         return
     path = series_path(run.root, "funding", venue)
-    cached, covered = _read_or_reset(path, "funding", venue, None, run.result)
+    cached, covered = _read_or_reset(run, path, "funding")
     step_h = venue.funding_interval_hours or _market_interval(venue, market) or 8.0
     pager = _Pager(
         call=_checked_call(run, "funding", _page_call(ex, venue, "funding"),
@@ -264,7 +272,7 @@ async def _oi_history(run: _Run, funding_rows: list) -> None:
         run.result.notes.append(f"{venue.name}: ccxt {ex.id} has no fetchOpenInterestHistory")
         return
     path = series_path(run.root, "open_interest", venue)
-    cached, covered = _read_or_reset(path, "open_interest", venue, None, run.result)
+    cached, covered = _read_or_reset(run, path, "open_interest")
     hist = cached[cached["kind"] == "history"] if len(cached) else cached
     oi_tf = _oi_timeframe(venue, run.plan.timeframe)
     pager = _Pager(
@@ -308,6 +316,13 @@ async def _oi_snapshot(run: _Run) -> None:
         snap = dict(snap)
         if snap.get("timestamp") is None:   # e.g. Hyperliquid: stamp it ourselves
             snap["timestamp"] = int(time.time() * 1000)
+        bars = [f for f in (run.result.new.get("ohlcv"), run.cached_bars) if f is not None]
+        newest = max((int(pd.DatetimeIndex(f["time"]).as_unit("ms").asi8.max())
+                      for f in bars if len(f)), default=None)
+        stale = checks.stale_snapshot(int(snap["timestamp"]), newest)
+        if stale:                            # silence is never success: an old value repeated
+            run.failures.append(f"open interest snapshot: {stale}; not stored")
+            return
         run.oi_frames.append(parse.oi_frame([snap], venue, run.market.get("contractSize"),
                                             kind="snapshot",
                                             amount_unit=venue.oi_snapshot_amount))
@@ -355,22 +370,12 @@ def _peer_closes(run: _Run):
     own = series_path(run.root, "ohlcv", run.venue, run.plan.timeframe)
     return None if run.venue.kind == "fx" else cached_closes(own.parent, exclude=(own,))
 
-def _read_or_reset(path, series, venue, timeframe, result):
-    """(cached frame, covered_from ms or None); a bad file is set aside and noted."""
-    try:
-        frame, meta = read_series(path, series, venue, timeframe)
-        return frame, (meta or {}).get("covered_from")
-    except CacheSalvaged as exc:   # what still parsed is the cache now
-        result.notes.append(str(exc))
-        return exc.frame, exc.meta.get("covered_from")
-    except CacheError as exc:
-        result.notes.append(str(exc))
-        return parse.empty_frame(_parse_columns(series)), None
-
-
-def _parse_columns(series):
-    return {"ohlcv": parse.OHLCV_COLUMNS, "funding": parse.FUNDING_COLUMNS,
-            "open_interest": parse.OI_RAW_COLUMNS}[series]
+def _read_or_reset(run: _Run, path, series: str, timeframe=None):
+    """(cached frame, covered_from ms or None) of `series` (`cache.read_or_reset`); the
+    ranges the file lost go to ``run.result.holes`` (`_page_missing` asks them again)."""
+    frame, meta = read_or_reset(path, series, run.venue, timeframe, run.result.notes)
+    run.result.holes[series] = holes_of(meta)
+    return frame, (meta or {}).get("covered_from")
 
 
 def _market_interval(venue: Venue, market) -> Optional[float]:

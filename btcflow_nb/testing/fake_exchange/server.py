@@ -7,9 +7,12 @@ what happens: ``"latency"`` / ``"timeout"`` hold the request `Fault.delay` secon
 ``"429"``, ``"500"``, ``"503"`` answer a plain-text gateway error instead of the handler;
 ``"malformed"`` cuts the JSON body in half; ``"empty"``, ``"overlap"``, ``"duplicate"``,
 ``"oversized"`` (30 x the page size) shape the rows (`dialects.Ctx.select`); the value faults
-(``"zero_close"``, ``"inf_close"``, ``"wrong_instrument"``, ``"misaligned"``,
+(``"zero_close"``, ``"inf_close"``, ``"wrong_instrument"``, ``"doubled_price"``,
+``"misaligned"``,
 ``"absurd_funding"``, ``"inf_funding"``, ``"negative_oi"``) spoil the values served
-(`dialects.dialect._Poisoned`).  Each request is logged (`RequestRecord`) before its reply leaves.
+(`dialects.dialect._Poisoned`); ``"stale_oi"`` answers as of `STALE_MS` ago (a venue repeating
+an old open-interest snapshot, its old timestamp included).  Each request is logged
+(`RequestRecord`) before its reply leaves.
 """
 from __future__ import annotations
 
@@ -27,9 +30,12 @@ from .truth import Truth
 
 FAULT_KINDS = ("latency", "429", "500", "503", "timeout", "malformed", "empty", "overlap",
                "duplicate", "oversized", "zero_close", "inf_close", "wrong_instrument",
-               "misaligned", "absurd_funding", "inf_funding", "negative_oi")
+               "doubled_price", "stale_oi", "misaligned", "absurd_funding", "inf_funding",
+               "negative_oi")
 #: "ticker": last prices (fetch_ticker / fetch_tickers); "funding_rate": the current and next
 #: funding rate (fetch_funding_rate); "oi": the current open interest
+#: how old the answers of a ``"stale_oi"`` fault are [ms]
+STALE_MS = 86_400_000
 ENDPOINT_KINDS = ("markets", "ohlcv", "funding", "oi_history", "oi", "ticker", "funding_rate")
 
 # --------------------------------------------------------------------------------------------
@@ -199,6 +205,8 @@ class FakeExchange(BackgroundHTTPService):
             fault = self._take_fault(exchange_id, endpoint)
             fault_kind = fault.kind if fault else None
             ctx.fault = fault
+            if fault and fault.kind == "stale_oi":
+                ctx.now -= STALE_MS   # the reply (and its timestamp) as of a day ago
             if fault and fault.kind in ("latency", "timeout"):
                 time.sleep(fault.delay)
             # gateway-style errors: a plain-text body, as a load balancer or CDN sends it

@@ -104,13 +104,14 @@ class _Poisoned:
     * ``"zero_close"`` / ``"inf_close"``: the close of every bar from the third on is 0 / inf
       (the first two stay true, so a venue still has good rows);
     * ``"wrong_instrument"``: every price x 0.05 (ETH-scale candles served as BTC);
+    * ``"doubled_price"``: every price x 2 (unrounded: a stablecoin's 1 USD served as 2);
     * ``"misaligned"``: bar open times 1 s apart from the first bar's time + 1 s;
     * ``"absurd_funding"``: every funding rate from the third event on is 0.5 (50 % per
       interval); ``"inf_funding"``: +inf;
     * ``"negative_oi"``: every OI value from the third sample on is negated.
     """
 
-    KINDS = ("zero_close", "inf_close", "wrong_instrument", "misaligned", "absurd_funding",
+    KINDS = ("zero_close", "inf_close", "wrong_instrument", "doubled_price", "misaligned", "absurd_funding",
              "inf_funding", "negative_oi")
 
     def __init__(self, truth, kind):
@@ -128,6 +129,9 @@ class _Poisoned:
         elif self._kind == "wrong_instrument":
             for k in ("o", "h", "l", "c"):
                 b[k] = np.round(b[k] * 0.05, 1)
+        elif self._kind == "doubled_price":
+            for k in ("o", "h", "l", "c"):
+                b[k] = b[k] * 2.0
         elif self._kind == "misaligned" and len(b["t"]):
             b["t"] = b["t"][0] + 1000 * (1 + np.arange(len(b["t"]), dtype=np.int64))
         return b
