@@ -6,7 +6,9 @@ The dashboard therefore has a **cursor** switch, as charting platforms do:
 
 * ``crosshair`` (default): no interaction layer. Under all other marks of each panel lies a
   *hover catcher*: one transparent full-height bar per bar of the data (a ``bqplot.Bars`` on a
-  0..1 scale of its own). Moving the mouse over a bar's column sends bqplot's ``hover`` event
+  0..1 scale of its own), decimated like every mark to one bar per pixel column of the visible
+  range (``_viewport``, ``decimate="columns"``: at 70k hourly bars ~1,600, not 70k, rects per
+  panel; a hovered catcher maps back to the first exact bar of its column). Moving the mouse over a bar's column sends bqplot's ``hover`` event
   with the bar's index; the dashboard then draws a vertical line at that bar in every panel
   (the crosshair on the shared date axis) and fills the **data window**: the bar's spot, perp
   basket, premium, OI z, funding and active signals, each with the conditions
@@ -31,6 +33,7 @@ import pandas as pd
 
 from ..explanation import explain
 from ._theme import FONT, MUTED, PALETTE, TEXT
+from ._viewport import assign_xy, viewport_of
 from ._widgets import fmt_num
 
 #: The cursor modes, in the order of the switch.
@@ -186,9 +189,8 @@ class Crosshair:
     def set_bars(self, t: np.ndarray) -> None:
         """One catcher bar per drawn bar (times ``t``), in place; forget the hovered bar."""
         ones = np.ones(len(t))
-        for bars in self.catchers.values():
-            with bars.hold_sync():
-                bars.x, bars.y = t, ones
+        for bars in self.catchers.values():   # one per pixel column of the visible range
+            assign_xy(bars, t, ones, decimate="columns")
         self.row = None
         self.hide_line()
         self.update_window()
@@ -201,7 +203,17 @@ class Crosshair:
         point = content.get("point") or content.get("data") or {}
         index = point.get("index")
         if index is not None:
-            self._guard.run(self.hover, int(index))
+            self._guard.run(self.hover, self._exact_row(_mark, int(index)))
+
+    @staticmethod
+    def _exact_row(catcher, drawn: int) -> int:
+        """The bar of the drawn frame under catcher bar ``drawn`` (catchers are decimated to
+        one per pixel column: the first bar of that column)."""
+        viewport = viewport_of(catcher)
+        try:
+            return drawn if viewport is None else viewport.exact_position(catcher, drawn)
+        except (KeyError, IndexError):
+            return drawn    # not drawn through the viewport: hover() names the bad row
 
     def hover(self, row: int) -> None:
         """Show bar ``row`` of the drawn frame: crosshair in every panel and the data window."""
