@@ -2,7 +2,7 @@
 
 bqplot's PanZoom interaction is an SVG rectangle laid over the marks: while it is the
 figure's interaction no mark sees the mouse, so no tooltip ever shows (bqplot issue #1352).
-The dashboard therefore has a **cursor** switch, as charting platforms do:
+The dashboard therefore has a **cursor** switch:
 
 * ``crosshair`` (default): no interaction layer. Under all other marks of each panel lies a
   *hover catcher*: one transparent full-height bar per bar of the data (a ``bqplot.Bars`` on a
@@ -14,8 +14,12 @@ The dashboard therefore has a **cursor** switch, as charting platforms do:
   basket, premium, OI z, funding and active signals, each with the conditions
   :func:`btcflow_nb.explain` found true. The marks above the catcher keep their own tooltips
   and clicks (a click on a signal marker explains its bar).
+  In this mode the wheel zooms and a drag pans the shared date axis too, from Python
+  (:mod:`._mouse_zoom`: ipyevents reports the mouse, no layer covers the marks), so hover and
+  pan/zoom work at the same time.
 * ``pan/zoom``: every panel gets its ``bqplot.PanZoom`` back (drag pans, the wheel zooms the
-  shared date scale); hover is off while it is on.
+  shared date scale in the browser alone: the one that works without a kernel, e.g. in the
+  exported HTML); hover is off while it is on.
 
 Without a hovered bar the data window shows the latest bar, so it doubles as the header strip
 of latest values.
@@ -33,6 +37,7 @@ import pandas as pd
 
 from ..explanation import explain
 from ._theme import FONT, MUTED, PALETTE, TEXT
+from ._mouse_zoom import MouseZoom
 from ._viewport import assign_xy, viewport_of
 from ._widgets import fmt_num
 
@@ -69,6 +74,8 @@ def catcher_bars(x_scale) -> bq.Bars:
 
 #: ``default_size`` of the largest Scatter marker of any panel (the open-bar ring).
 PAD_MARKER_SIZE = 420
+#: The x padding bqplot gives every panel for that marker [px] (Scatter: sqrt(size) / 2 + 1).
+PAD_PX = PAD_MARKER_SIZE ** 0.5 / 2 + 1.0
 
 
 def x_padding_mark(x_scale) -> bq.Scatter:
@@ -166,9 +173,13 @@ class Crosshair:
         self.mode = W.ToggleButtons(options=list(CURSOR_MODES), value=CURSOR_MODES[0],
                                     description="cursor", style={"button_width": "82px",
                                                                  "description_width": "initial"},
-                                    tooltips=["hover a bar: crosshair and data window",
-                                              "drag to pan, wheel to zoom the date axis"])
+                                    tooltips=["hover a bar: crosshair and data window; "
+                                              "the wheel zooms, a drag pans the dates",
+                                              "bqplot's own pan/zoom layer (no hover)"])
         self.mode.add_class("btcflow-ctl-cursor")
+        #: Wheel zoom and drag pan from Python (ipyevents), active in crosshair mode.
+        self.mouse_zoom = MouseZoom(x_scale, figures, extent=self._extent, pad_px=PAD_PX,
+                                    guard=guard, enabled=lambda: self.mode.value == "crosshair")
         self.mode.observe(lambda _c: self._guard.run(self.apply_mode), "value")
         # a fixed height: a data window that grew or shrank with its text would move the
         # charts under a still mouse (and the hovered bar with them)
@@ -184,6 +195,16 @@ class Crosshair:
             fig.interaction = None if crosshair else self.panzooms[name]
         if not crosshair:
             self.hide_line()
+
+    def _extent(self):
+        """(first, last, bars) of the drawn frame, naive UTC; (None, None, 0) when empty."""
+        m = self._frame()
+        if m is None or len(m) == 0:
+            return None, None, 0
+        index = pd.DatetimeIndex(m.index)
+        if index.tz is not None:
+            index = index.tz_convert(None)
+        return index[0], index[-1], len(index)
 
     # ------------------------------------------------------------------ data
     def set_bars(self, t: np.ndarray) -> None:
