@@ -45,26 +45,6 @@ from ._widgets import fmt_num
 CURSOR_MODES = ("crosshair", "pan/zoom")
 
 
-def cursor_switch(figures: dict, guard) -> W.ToggleButtons:
-    """The cursor switch alone (for a dashboard without a data window, e.g. the premium
-    index): "crosshair" removes the figures' PanZoom so the marks' tooltips see the mouse,
-    "pan/zoom" puts each figure's own PanZoom back."""
-    panzooms = {name: fig.interaction for name, fig in figures.items()}
-    switch = W.ToggleButtons(options=list(CURSOR_MODES), value=CURSOR_MODES[0],
-                             description="cursor", style={"button_width": "82px",
-                                                          "description_width": "initial"},
-                             tooltips=["hover the marks for their values",
-                                       "drag to pan, wheel to zoom the date axis"])
-    switch.add_class("btcflow-ctl-cursor")
-
-    def apply(_change=None):
-        for name, fig in figures.items():
-            fig.interaction = None if switch.value == "crosshair" else panzooms[name]
-    switch.observe(lambda c: guard.run(apply, c), "value")
-    apply()
-    return switch
-
-
 def catcher_bars(x_scale) -> bq.Bars:
     """A hover catcher: transparent full-height bars (filled by :meth:`Crosshair.set_bars`)."""
     return bq.Bars(x=[], y=[], scales={"x": x_scale, "y": bq.LinearScale(min=0.0, max=1.0)},
@@ -150,16 +130,58 @@ def data_window_html(m: pd.DataFrame, row: int, *, apr: bool, hovered: bool,
             f"active signals</span> {signals}</div></div>")
 
 
+def premium_window_html(m: pd.DataFrame | None, row: int, *, hovered: bool, spot_name: str,
+                        futures_name: str, unit: str, alert_kinds: dict[str, str]) -> str:
+    """The premium index's data window of bar ``row``: its spot leg, futures leg, premium
+    ``S − F`` (USD and % of F), Bollinger basis / upper / lower on the premium shown
+    (``unit``: "usd" or "pct") and which alert state holds (a ``*_onset`` column of
+    ``alert_kinds`` marks the bar that crossed; the state without "_onset" stays on after)."""
+    if m is None or len(m) == 0 or not 0 <= row < len(m):
+        return (f"<div class='btcflow-data-window' style='font-family:{FONT};color:{TEXT}'>"
+                "no bars to show</div>")
+    r, time = m.iloc[row], m.index[row]
+    tf = m.attrs.get("timeframe", "1D")
+    stamp = f"{time:%Y-%m-%d %H:%M}" if tf in ("1h", "4h") else f"{time:%Y-%m-%d}"
+    state = " (open bar, provisional)" if bool(r.get("open_bar", False)) else ""
+    band = (lambda v: fmt_num(v, "+,.2f", prefix="$")) if unit == "usd" else \
+        (lambda v: fmt_num(v, "+.4f", " %"))
+    cells = [("bar", ("hovered " if hovered else "latest ") + stamp + state),
+             (f"spot ({spot_name})", fmt_num(r["spot"], ",.2f", prefix="$")),
+             (f"futures ({futures_name})", fmt_num(r["futures"], ",.2f", prefix="$")),
+             ("premium", f"{fmt_num(r['premium_abs'], '+,.2f', prefix='$')} "
+                         f"({fmt_num(r['premium_pct'], '+.4f', ' %')})"),
+             ("basis", band(r["bb_basis"])), ("upper", band(r["bb_upper"])),
+             ("lower", band(r["bb_lower"]))]
+    strip = "".join(
+        f"<span style='margin-right:16px;white-space:nowrap'><span style='color:{MUTED}'>"
+        f"{html.escape(name)}</span> <b>{html.escape(value)}</b></span>" for name, value in cells)
+    states = []
+    for onset, label in alert_kinds.items():
+        held = onset.removesuffix("_onset")
+        if bool(r.get(onset, False)):
+            states.append(f"<b>{html.escape(label)}</b> (crossed on this bar)")
+        elif bool(r.get(held, False)):
+            states.append(f"{html.escape(label.split(' (')[0])} (beyond the band)")
+    return (f"<div class='btcflow-data-window' data-hovered='{int(hovered)}' "
+            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px'>"
+            f"{strip}<div class='btcflow-dw-signals'><span style='color:{MUTED}'>alert state"
+            f"</span> {'; '.join(states) or 'inside the bands'}</div></div>")
+
+
 class Crosshair:
     """Hover catchers, crosshair lines and the data window over ``figures`` (one shared date
     scale). ``frame()`` returns the drawn ``flow_metrics`` frame, ``full()`` the full-history
     one (for :func:`~btcflow_nb.explain`), ``apr()`` the funding unit; ``guard`` runs the
     callbacks (errors become visible)."""
 
-    def __init__(self, x_scale, figures: dict[str, bq.Figure], *, frame, full, apr, guard,
-                 alert_kinds: dict[str, str]):
+    def __init__(self, x_scale, figures: dict[str, bq.Figure], *, frame, guard,
+                 full=lambda: None, apr=lambda: False, alert_kinds: dict[str, str] | None = None,
+                 window_html=None):
         self._frame, self._full, self._apr, self._guard = frame, full, apr, guard
-        self._kinds = alert_kinds
+        self._kinds = alert_kinds or {}
+        #: ``window_html(m, row, hovered) -> str``: another dashboard's data window (the
+        #: premium index); None = the flow dashboard's (:func:`data_window_html`).
+        self._window_html = window_html
         self.catchers = {name: catcher_bars(x_scale) for name in figures}
         self.lines = {name: crosshair_line(x_scale) for name in figures}
         self.panzooms = {name: fig.interaction for name, fig in figures.items()}
@@ -253,6 +275,11 @@ class Crosshair:
     def update_window(self) -> None:
         """The data window of the hovered bar, or of the latest bar."""
         m = self._frame()
+        if self._window_html is not None:
+            hovered = self.row is not None and m is not None and self.row < len(m)
+            row = self.row if hovered else (len(m) - 1 if m is not None else -1)
+            self.window.value = self._window_html(m, row, hovered)
+            return
         if m is None or len(m) == 0:
             self.window.value = data_window_html(m, -1, apr=False, hovered=False,
                                                  alert_kinds=self._kinds, explained=None)
