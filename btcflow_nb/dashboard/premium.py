@@ -11,7 +11,7 @@ from ._base import _ALERT_SPECS, _DashboardBase, _defaults
 from ._widgets import (GREEN, GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars,
                        sign_bars, tooltip)
 from ._honesty import failed_rows
-from ._theme import PALETTE, legend_widget, style_widget
+from ._theme import PALETTE, charts_and_side, legend_widget, style_widget
 from ._crosshair import Crosshair, premium_window_html
 from ._signal_layer import OPEN_OPACITY
 from ._viewport import assign_xy
@@ -136,9 +136,8 @@ class PremiumIndexPanel(_DashboardBase):
             W.HBox([c["bb_length"], c["bb_mult"], self.include_open]),
             W.HBox([c["spot_leg"], c["futures_leg"], c["premium_unit"], self.coinbase_button]),
             self.cursor, self.data_window,
-            self.panel_message, self.legend, self.figure,
-            W.HBox([self.info, self.alerts], layout=W.Layout(flex_flow="row wrap",
-                                                             justify_content="space-between")),
+            charts_and_side([self.panel_message, self.legend, self.figure],
+                            [self.info, self.alerts]),
             self._guard.clear_errors_button, self.errors,
         ]
         self.x_scale.observe(lambda _c: self._guard.run(self._update_alerts), ["min", "max"])

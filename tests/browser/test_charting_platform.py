@@ -228,6 +228,46 @@ def test_wheel_zoom_and_hover_in_the_same_mode(app, weekly):
                           ".innerText === c", arg=counts_before, timeout=TIMEOUT_MS)
 
 
+# JS: the page boxes of the info panel and of the price and funding panels.
+BOXES_JS = """
+() => Object.fromEntries(['.btcflow-flow-dashboard .btcflow-info',
+  '.btcflow-flow-dashboard .btcflow-panel-price',
+  '.btcflow-flow-dashboard .btcflow-panel-funding'].map((s, i) => {
+    const b = document.querySelector(s).getBoundingClientRect();
+    return [['info', 'price', 'funding'][i],
+            {left: b.left, right: b.right, top: b.top + window.scrollY,
+             bottom: b.bottom + window.scrollY}]; }))
+"""
+
+
+@pytest.mark.parametrize("width", [1920, 1280])
+def test_info_column_beside_the_charts_when_wide_below_when_narrow(app, width):
+    app.set_viewport_size({"width": width, "height": 1100})
+    try:
+        def placed(b):
+            if width >= 1600:   # right column, level with the charts
+                return b["info"]["left"] >= b["price"]["right"] - 1 \
+                    and b["info"]["top"] < b["price"]["bottom"]
+            return b["info"]["top"] >= b["funding"]["bottom"] - 1 \
+                and b["info"]["left"] < b["price"]["left"] + 50
+        app.wait_for_function(f"() => {{ const b = ({BOXES_JS})(); return ("
+                              + ("b.info.left >= b.price.right - 1" if width >= 1600
+                                 else "b.info.top >= b.funding.bottom - 1") + "); }",
+                              timeout=TIMEOUT_MS)
+        app.wait_for_timeout(1500)    # bqplot redraws its figures after a resize
+        boxes = app.evaluate(BOXES_JS)
+        assert placed(boxes), boxes
+        # the charts fit the page (no figure cut at the right edge)
+        assert boxes["price"]["right"] <= width and boxes["funding"]["right"] <= width
+        overflow = app.evaluate("() => document.documentElement.scrollWidth - "
+                                "document.documentElement.clientWidth")
+        assert overflow <= 0
+        app.evaluate("() => window.scrollTo(0, 0)")
+        save_screenshot(app, f"charting-layout-{width}")
+    finally:
+        app.set_viewport_size({"width": 1400, "height": 1000})   # conftest VIEWPORT
+
+
 def test_legends_never_cover_a_plotted_point(app):
     boxes = app.evaluate("""() => {
       const r = e => { const b = e.getBoundingClientRect();
@@ -260,7 +300,7 @@ def test_controls_fit_1280_px_without_horizontal_overflow(app):
         save_screenshot(app, "charting-1280px-venues")
         app.locator(".btcflow-controls .lm-TabBar-tab", has_text="view").first.click()
     finally:
-        app.set_viewport_size({"width": 1400, "height": 1000})
+        app.set_viewport_size({"width": 1400, "height": 1000})   # conftest VIEWPORT
 
 
 def test_the_url_parameter_chooses_the_data_source(voila_server, open_page):
