@@ -111,7 +111,7 @@ def data_window_html(m: pd.DataFrame, row: int, *, apr: bool, hovered: bool,
              ("funding", fmt_num(r["funding"], "+.4f", f" {unit}"))]
     keys = {"bar": "bar", "spot": "spot", "perp basket": "perp", "premium": "premium",
             "OI z": "oi-z", "funding": "funding"}
-    strip = "".join(
+    strip = " ".join(   # a space between cells: where a long strip may wrap
         f"<span class='btcflow-dw-{keys[name]}' style='margin-right:16px;white-space:nowrap'>"
         f"<span style='color:{MUTED}'>{html.escape(name)}</span> <b>{html.escape(value)}</b>"
         "</span>" for name, value in cells)
@@ -125,7 +125,7 @@ def data_window_html(m: pd.DataFrame, row: int, *, apr: bool, hovered: bool,
     else:
         signals = "none"
     return (f"<div class='btcflow-data-window' data-hovered='{int(hovered)}' "
-            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px'>"
+            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px;white-space:normal'>"
             f"{strip}<div class='btcflow-dw-signals'><span style='color:{MUTED}'>"
             f"active signals</span> {signals}</div></div>")
 
@@ -152,7 +152,7 @@ def premium_window_html(m: pd.DataFrame | None, row: int, *, hovered: bool, spot
                          f"({fmt_num(r['premium_pct'], '+.4f', ' %')})"),
              ("basis", band(r["bb_basis"])), ("upper", band(r["bb_upper"])),
              ("lower", band(r["bb_lower"]))]
-    strip = "".join(
+    strip = " ".join(   # a space between cells: where a long strip may wrap
         f"<span style='margin-right:16px;white-space:nowrap'><span style='color:{MUTED}'>"
         f"{html.escape(name)}</span> <b>{html.escape(value)}</b></span>" for name, value in cells)
     states = []
@@ -163,7 +163,7 @@ def premium_window_html(m: pd.DataFrame | None, row: int, *, hovered: bool, spot
         elif bool(r.get(held, False)):
             states.append(f"{html.escape(label.split(' (')[0])} (beyond the band)")
     return (f"<div class='btcflow-data-window' data-hovered='{int(hovered)}' "
-            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px'>"
+            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px;white-space:normal'>"
             f"{strip}<div class='btcflow-dw-signals'><span style='color:{MUTED}'>alert state"
             f"</span> {'; '.join(states) or 'inside the bands'}</div></div>")
 
@@ -176,7 +176,7 @@ class Crosshair:
 
     def __init__(self, x_scale, figures: dict[str, bq.Figure], *, frame, guard,
                  full=lambda: None, apr=lambda: False, alert_kinds: dict[str, str] | None = None,
-                 window_html=None):
+                 window_html=None, window_height: str = "64px"):
         self._frame, self._full, self._apr, self._guard = frame, full, apr, guard
         self._kinds = alert_kinds or {}
         #: ``window_html(m, row, hovered) -> str``: another dashboard's data window (the
@@ -205,7 +205,8 @@ class Crosshair:
         self.mode.observe(lambda _c: self._guard.run(self.apply_mode), "value")
         # a fixed height: a data window that grew or shrank with its text would move the
         # charts under a still mouse (and the hovered bar with them)
-        self.window = W.HTML(layout=W.Layout(height="64px", overflow="hidden"))
+        self.window = W.HTML(layout=W.Layout(height=window_height, overflow="hidden",
+                                             width="100%"))
         self.window.add_class("btcflow-data-window-widget")
         self.apply_mode()
 

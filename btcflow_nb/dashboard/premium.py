@@ -118,7 +118,8 @@ class PremiumIndexPanel(_DashboardBase):
         #: Crosshair, data window (the hovered or latest bar), wheel zoom / drag pan and the
         #: cursor switch, as in the flow dashboard (see _crosshair)
         self.crosshair = Crosshair(xs, self.figures, frame=lambda: self.metrics,
-                                   guard=self._guard, window_html=self._window_html)
+                                   guard=self._guard, window_html=self._window_html,
+                                   window_height="84px")   # 7 values + the alert state
         self.cursor, self.data_window = self.crosshair.mode, self.crosshair.window
         self._base_title = self.figure.title
         self.panel_message = W.HTML(value="")
