@@ -2,18 +2,24 @@
 
 bqplot's PanZoom interaction is an SVG rectangle laid over the marks: while it is the
 figure's interaction no mark sees the mouse, so no tooltip ever shows (bqplot issue #1352).
-The dashboard therefore has a **cursor** switch, as charting platforms do:
+The dashboard therefore has a **cursor** switch:
 
 * ``crosshair`` (default): no interaction layer. Under all other marks of each panel lies a
   *hover catcher*: one transparent full-height bar per bar of the data (a ``bqplot.Bars`` on a
-  0..1 scale of its own). Moving the mouse over a bar's column sends bqplot's ``hover`` event
+  0..1 scale of its own), decimated like every mark to one bar per pixel column of the visible
+  range (``_viewport``, ``decimate="columns"``: at 70k hourly bars ~1,600, not 70k, rects per
+  panel; a hovered catcher maps back to the first exact bar of its column). Moving the mouse over a bar's column sends bqplot's ``hover`` event
   with the bar's index; the dashboard then draws a vertical line at that bar in every panel
   (the crosshair on the shared date axis) and fills the **data window**: the bar's spot, perp
   basket, premium, OI z, funding and active signals, each with the conditions
   :func:`btcflow_nb.explain` found true. The marks above the catcher keep their own tooltips
   and clicks (a click on a signal marker explains its bar).
+  In this mode the wheel zooms and a drag pans the shared date axis too, from Python
+  (:mod:`._mouse_zoom`: ipyevents reports the mouse, no layer covers the marks), so hover and
+  pan/zoom work at the same time.
 * ``pan/zoom``: every panel gets its ``bqplot.PanZoom`` back (drag pans, the wheel zooms the
-  shared date scale); hover is off while it is on.
+  shared date scale in the browser alone: the one that works without a kernel, e.g. in the
+  exported HTML); hover is off while it is on.
 
 Without a hovered bar the data window shows the latest bar, so it doubles as the header strip
 of latest values.
@@ -31,30 +37,12 @@ import pandas as pd
 
 from ..explanation import explain
 from ._theme import FONT, MUTED, PALETTE, TEXT
+from ._mouse_zoom import MouseZoom
+from ._viewport import assign_xy, viewport_of
 from ._widgets import fmt_num
 
 #: The cursor modes, in the order of the switch.
 CURSOR_MODES = ("crosshair", "pan/zoom")
-
-
-def cursor_switch(figures: dict, guard) -> W.ToggleButtons:
-    """The cursor switch alone (for a dashboard without a data window, e.g. the premium
-    index): "crosshair" removes the figures' PanZoom so the marks' tooltips see the mouse,
-    "pan/zoom" puts each figure's own PanZoom back."""
-    panzooms = {name: fig.interaction for name, fig in figures.items()}
-    switch = W.ToggleButtons(options=list(CURSOR_MODES), value=CURSOR_MODES[0],
-                             description="cursor", style={"button_width": "82px",
-                                                          "description_width": "initial"},
-                             tooltips=["hover the marks for their values",
-                                       "drag to pan, wheel to zoom the date axis"])
-    switch.add_class("btcflow-ctl-cursor")
-
-    def apply(_change=None):
-        for name, fig in figures.items():
-            fig.interaction = None if switch.value == "crosshair" else panzooms[name]
-    switch.observe(lambda c: guard.run(apply, c), "value")
-    apply()
-    return switch
 
 
 def catcher_bars(x_scale) -> bq.Bars:
@@ -66,6 +54,8 @@ def catcher_bars(x_scale) -> bq.Bars:
 
 #: ``default_size`` of the largest Scatter marker of any panel (the open-bar ring).
 PAD_MARKER_SIZE = 420
+#: The x padding bqplot gives every panel for that marker [px] (Scatter: sqrt(size) / 2 + 1).
+PAD_PX = PAD_MARKER_SIZE ** 0.5 / 2 + 1.0
 
 
 def x_padding_mark(x_scale) -> bq.Scatter:
@@ -121,7 +111,7 @@ def data_window_html(m: pd.DataFrame, row: int, *, apr: bool, hovered: bool,
              ("funding", fmt_num(r["funding"], "+.4f", f" {unit}"))]
     keys = {"bar": "bar", "spot": "spot", "perp basket": "perp", "premium": "premium",
             "OI z": "oi-z", "funding": "funding"}
-    strip = "".join(
+    strip = " ".join(   # a space between cells: where a long strip may wrap
         f"<span class='btcflow-dw-{keys[name]}' style='margin-right:16px;white-space:nowrap'>"
         f"<span style='color:{MUTED}'>{html.escape(name)}</span> <b>{html.escape(value)}</b>"
         "</span>" for name, value in cells)
@@ -135,9 +125,47 @@ def data_window_html(m: pd.DataFrame, row: int, *, apr: bool, hovered: bool,
     else:
         signals = "none"
     return (f"<div class='btcflow-data-window' data-hovered='{int(hovered)}' "
-            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px'>"
+            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px;white-space:normal'>"
             f"{strip}<div class='btcflow-dw-signals'><span style='color:{MUTED}'>"
             f"active signals</span> {signals}</div></div>")
+
+
+def premium_window_html(m: pd.DataFrame | None, row: int, *, hovered: bool, spot_name: str,
+                        futures_name: str, unit: str, alert_kinds: dict[str, str]) -> str:
+    """The premium index's data window of bar ``row``: its spot leg, futures leg, premium
+    ``S − F`` (USD and % of F), Bollinger basis / upper / lower on the premium shown
+    (``unit``: "usd" or "pct") and which alert state holds (a ``*_onset`` column of
+    ``alert_kinds`` marks the bar that crossed; the state without "_onset" stays on after)."""
+    if m is None or len(m) == 0 or not 0 <= row < len(m):
+        return (f"<div class='btcflow-data-window' style='font-family:{FONT};color:{TEXT}'>"
+                "no bars to show</div>")
+    r, time = m.iloc[row], m.index[row]
+    tf = m.attrs.get("timeframe", "1D")
+    stamp = f"{time:%Y-%m-%d %H:%M}" if tf in ("1h", "4h") else f"{time:%Y-%m-%d}"
+    state = " (open bar, provisional)" if bool(r.get("open_bar", False)) else ""
+    band = (lambda v: fmt_num(v, "+,.2f", prefix="$")) if unit == "usd" else \
+        (lambda v: fmt_num(v, "+.4f", " %"))
+    cells = [("bar", ("hovered " if hovered else "latest ") + stamp + state),
+             (f"spot ({spot_name})", fmt_num(r["spot"], ",.2f", prefix="$")),
+             (f"futures ({futures_name})", fmt_num(r["futures"], ",.2f", prefix="$")),
+             ("premium", f"{fmt_num(r['premium_abs'], '+,.2f', prefix='$')} "
+                         f"({fmt_num(r['premium_pct'], '+.4f', ' %')})"),
+             ("basis", band(r["bb_basis"])), ("upper", band(r["bb_upper"])),
+             ("lower", band(r["bb_lower"]))]
+    strip = " ".join(   # a space between cells: where a long strip may wrap
+        f"<span style='margin-right:16px;white-space:nowrap'><span style='color:{MUTED}'>"
+        f"{html.escape(name)}</span> <b>{html.escape(value)}</b></span>" for name, value in cells)
+    states = []
+    for onset, label in alert_kinds.items():
+        held = onset.removesuffix("_onset")
+        if bool(r.get(onset, False)):
+            states.append(f"<b>{html.escape(label)}</b> (crossed on this bar)")
+        elif bool(r.get(held, False)):
+            states.append(f"{html.escape(label.split(' (')[0])} (beyond the band)")
+    return (f"<div class='btcflow-data-window' data-hovered='{int(hovered)}' "
+            f"style='font-family:{FONT};font-size:12.5px;color:{TEXT};line-height:20px;white-space:normal'>"
+            f"{strip}<div class='btcflow-dw-signals'><span style='color:{MUTED}'>alert state"
+            f"</span> {'; '.join(states) or 'inside the bands'}</div></div>")
 
 
 class Crosshair:
@@ -146,10 +174,14 @@ class Crosshair:
     one (for :func:`~btcflow_nb.explain`), ``apr()`` the funding unit; ``guard`` runs the
     callbacks (errors become visible)."""
 
-    def __init__(self, x_scale, figures: dict[str, bq.Figure], *, frame, full, apr, guard,
-                 alert_kinds: dict[str, str]):
+    def __init__(self, x_scale, figures: dict[str, bq.Figure], *, frame, guard,
+                 full=lambda: None, apr=lambda: False, alert_kinds: dict[str, str] | None = None,
+                 window_html=None, window_height: str = "64px"):
         self._frame, self._full, self._apr, self._guard = frame, full, apr, guard
-        self._kinds = alert_kinds
+        self._kinds = alert_kinds or {}
+        #: ``window_html(m, row, hovered) -> str``: another dashboard's data window (the
+        #: premium index); None = the flow dashboard's (:func:`data_window_html`).
+        self._window_html = window_html
         self.catchers = {name: catcher_bars(x_scale) for name in figures}
         self.lines = {name: crosshair_line(x_scale) for name in figures}
         self.panzooms = {name: fig.interaction for name, fig in figures.items()}
@@ -163,13 +195,18 @@ class Crosshair:
         self.mode = W.ToggleButtons(options=list(CURSOR_MODES), value=CURSOR_MODES[0],
                                     description="cursor", style={"button_width": "82px",
                                                                  "description_width": "initial"},
-                                    tooltips=["hover a bar: crosshair and data window",
-                                              "drag to pan, wheel to zoom the date axis"])
+                                    tooltips=["hover a bar: crosshair and data window; "
+                                              "the wheel zooms, a drag pans the dates",
+                                              "bqplot's own pan/zoom layer (no hover)"])
         self.mode.add_class("btcflow-ctl-cursor")
+        #: Wheel zoom and drag pan from Python (ipyevents), active in crosshair mode.
+        self.mouse_zoom = MouseZoom(x_scale, figures, extent=self._extent, pad_px=PAD_PX,
+                                    guard=guard, enabled=lambda: self.mode.value == "crosshair")
         self.mode.observe(lambda _c: self._guard.run(self.apply_mode), "value")
         # a fixed height: a data window that grew or shrank with its text would move the
         # charts under a still mouse (and the hovered bar with them)
-        self.window = W.HTML(layout=W.Layout(height="64px", overflow="hidden"))
+        self.window = W.HTML(layout=W.Layout(height=window_height, overflow="hidden",
+                                             width="100%"))
         self.window.add_class("btcflow-data-window-widget")
         self.apply_mode()
 
@@ -182,13 +219,22 @@ class Crosshair:
         if not crosshair:
             self.hide_line()
 
+    def _extent(self):
+        """(first, last, bars) of the drawn frame, naive UTC; (None, None, 0) when empty."""
+        m = self._frame()
+        if m is None or len(m) == 0:
+            return None, None, 0
+        index = pd.DatetimeIndex(m.index)
+        if index.tz is not None:
+            index = index.tz_convert(None)
+        return index[0], index[-1], len(index)
+
     # ------------------------------------------------------------------ data
     def set_bars(self, t: np.ndarray) -> None:
         """One catcher bar per drawn bar (times ``t``), in place; forget the hovered bar."""
         ones = np.ones(len(t))
-        for bars in self.catchers.values():
-            with bars.hold_sync():
-                bars.x, bars.y = t, ones
+        for bars in self.catchers.values():   # one per pixel column of the visible range
+            assign_xy(bars, t, ones, decimate="columns")
         self.row = None
         self.hide_line()
         self.update_window()
@@ -201,7 +247,17 @@ class Crosshair:
         point = content.get("point") or content.get("data") or {}
         index = point.get("index")
         if index is not None:
-            self._guard.run(self.hover, int(index))
+            self._guard.run(self.hover, self._exact_row(_mark, int(index)))
+
+    @staticmethod
+    def _exact_row(catcher, drawn: int) -> int:
+        """The bar of the drawn frame under catcher bar ``drawn`` (catchers are decimated to
+        one per pixel column: the first bar of that column)."""
+        viewport = viewport_of(catcher)
+        try:
+            return drawn if viewport is None else viewport.exact_position(catcher, drawn)
+        except (KeyError, IndexError):
+            return drawn    # not drawn through the viewport: hover() names the bad row
 
     def hover(self, row: int) -> None:
         """Show bar ``row`` of the drawn frame: crosshair in every panel and the data window."""
@@ -220,6 +276,11 @@ class Crosshair:
     def update_window(self) -> None:
         """The data window of the hovered bar, or of the latest bar."""
         m = self._frame()
+        if self._window_html is not None:
+            hovered = self.row is not None and m is not None and self.row < len(m)
+            row = self.row if hovered else (len(m) - 1 if m is not None else -1)
+            self.window.value = self._window_html(m, row, hovered)
+            return
         if m is None or len(m) == 0:
             self.window.value = data_window_html(m, -1, apr=False, hovered=False,
                                                  alert_kinds=self._kinds, explained=None)

@@ -98,15 +98,37 @@ def legend_widget(items: list[tuple[str, str, str]], css_class: str) -> W.HTML:
 #: * filled areas (state bands, the OI coverage band) let the mouse through to the hover
 #:   catcher under them, so the crosshair works over shaded bars too;
 #: * the controls' rows wrap instead of overflowing (no horizontal scrollbar at 1280 px);
-#: * text follows JupyterLab's font and colours (light and dark).
+#: * text follows JupyterLab's font and colours (light and dark);
+#: * :func:`charts_and_side`: the info panel and the alerts table in a right column beside
+#:   the charts when the dashboard is at least :data:`SIDE_COLUMN_MIN_PX` wide (a CSS
+#:   container query on the dashboard's own width, so a JupyterLab sidebar counts), below
+#:   the charts, side by side, when it is narrower.
+SIDE_COLUMN_MIN_PX = 1600
+SIDE_COLUMN_WIDTH = "480px"
 DASHBOARD_CSS = """
+.btcflow-dashboard-root { container-type: inline-size; container-name: btcflow; }
+.btcflow-body { flex-wrap: wrap; align-items: flex-start; width: 100%%; }
+.btcflow-body > .btcflow-charts { flex: 1 1 100%%; min-width: 0; }
+.btcflow-body > .btcflow-side { flex: 1 1 100%%; flex-direction: row; flex-wrap: wrap;
+                                justify-content: space-between; }
+@container btcflow (min-width: %(side_min)spx) {
+  .btcflow-body { flex-wrap: nowrap; }
+  .btcflow-body > .btcflow-charts { flex: 1 1 auto; }
+  .btcflow-body > .btcflow-side { flex: 0 0 %(side_width)s; flex-direction: column;
+                                  margin-left: 12px; }
+  .btcflow-side > .btcflow-info { width: auto !important; }
+  .btcflow-side > .btcflow-alerts { flex: 0 1 auto !important; max-height: 70vh !important; }
+  .btcflow-side .btcflow-alerts-table td { white-space: normal !important; }
+  .btcflow-side .btcflow-alerts-table td:first-child { white-space: nowrap !important; }
+}
 .btcflow-dashboard-root .bqplot path.area { pointer-events: none; }
 .btcflow-dashboard-root { font-family: %(font)s; color: %(text)s; max-width: 100%%;
                           overflow-x: hidden; box-sizing: border-box; }
 .btcflow-dashboard-root .widget-hbox { flex-wrap: wrap; }
 .btcflow-dashboard-root .widget-tab { max-width: 100%%; }
 .btcflow-dashboard-root .btcflow-alerts-table td:last-child { white-space: normal !important; }
-""" % {"font": FONT, "text": TEXT}
+""" % {"font": FONT, "text": TEXT, "side_min": SIDE_COLUMN_MIN_PX,
+       "side_width": SIDE_COLUMN_WIDTH}
 
 
 def style_widget() -> W.HTML:
@@ -115,3 +137,15 @@ def style_widget() -> W.HTML:
                     layout=W.Layout(height="0px", margin="0", padding="0"))
     widget.add_class("btcflow-style")
     return widget
+
+
+def charts_and_side(charts: list, side: list) -> W.HBox:
+    """The charts (left) and ``side`` (info panel, alerts table): beside each other on a wide
+    dashboard, the side below the charts on a narrow one (see :data:`DASHBOARD_CSS`). DOM
+    classes ``btcflow-body``, ``btcflow-charts``, ``btcflow-side``."""
+    left, right = W.VBox(charts), W.VBox(side)
+    left.add_class("btcflow-charts")
+    right.add_class("btcflow-side")
+    body = W.HBox([left, right])
+    body.add_class("btcflow-body")
+    return body

@@ -15,6 +15,8 @@ How:
   ``decimate=False`` for marks whose every point matters (state-band outlines),
   ``decimate="markers"`` for markers: the first of each pixel column (markers in one column
   cover each other; every onset stays in the exact data, the alerts table and the picker);
+  ``decimate="columns"`` for hover catchers: the first bar of each pixel column of the visible
+  range only (:meth:`Viewport.exact_position` maps a hovered one back to its exact bar);
 * the decimation is redone for the **visible range**: when the front end pans/zooms (the x
   scale's ``min``/``max`` traits), when the panel width changes (:meth:`Viewport.set_width`, or
   a figure's ``layout.width`` in px; :data:`DEFAULT_WIDTH_PX` when unknown — bqplot does not
@@ -39,11 +41,12 @@ _VIEWPORTS: dict[str, weakref.ref] = {}   # x scale model id -> its Viewport
 
 
 class _Exact:
-    __slots__ = ("mark", "x", "y", "per_point", "keep", "decimate")
+    __slots__ = ("mark", "x", "y", "per_point", "keep", "decimate", "shown")
 
     def __init__(self, mark, x, y, per_point, keep, decimate):
         self.mark, self.x, self.y = mark, x, y
         self.per_point, self.keep, self.decimate = per_point, keep, decimate
+        self.shown = None    # positions (into x) of the points drawn; None = all of them
 
 
 class Viewport:
@@ -104,6 +107,17 @@ class Viewport:
             raise KeyError(f"mark {mark.model_id} has no data from assign_xy")
         return entry.x, entry.y, dict(entry.per_point)
 
+    def exact_position(self, mark, drawn: int) -> int:
+        """Position in the exact data of the ``drawn``-th point the browser holds for ``mark``
+        (e.g. the index a bqplot hover event reports)."""
+        entry = self._marks.get(mark.model_id)
+        if entry is None:
+            raise KeyError(f"mark {mark.model_id} has no data from assign_xy")
+        count = len(entry.x) if entry.shown is None else len(entry.shown)
+        if not 0 <= drawn < count:
+            raise IndexError(f"drawn point {drawn} is not one of the {count} points drawn")
+        return int(drawn if entry.shown is None else entry.shown[drawn])
+
     def redraw(self) -> None:
         """Decimate every mark again for the current range and width (in place)."""
         for entry in list(self._marks.values()):
@@ -118,6 +132,8 @@ class Viewport:
         if not entry.decimate or x.ndim != 1 or y.shape[-1] != len(x):
             return None
         lo, hi = self.window()
+        if entry.decimate == "columns":   # hover catchers: one per visible pixel column
+            return None if len(x) <= self.buckets else _visible_columns(x, self.buckets, lo, hi)
         if entry.decimate == "markers":   # one marker per pixel column: they would overlap
             return None if len(x) <= self.buckets // 4 else \
                 first_per_bucket(x, self.buckets, lo, hi)
@@ -127,6 +143,7 @@ class Viewport:
 
     def _draw(self, entry: _Exact) -> None:
         idx = self._indices(entry)
+        entry.shown = idx
         mark = entry.mark
         with mark.hold_sync():
             if idx is None:
@@ -138,6 +155,17 @@ class Viewport:
             for name, values in entry.per_point.items():
                 picked = np.asarray(values)[idx]
                 setattr(mark, name, picked.tolist() if isinstance(values, list) else picked)
+
+
+def _visible_columns(x, buckets: int, lo, hi) -> np.ndarray:
+    """The first point of each pixel column inside ``[lo, hi]`` plus the nearest point on each
+    side: at most ``buckets + 2`` points, however far the range is zoomed in."""
+    idx = first_per_bucket(x, buckets, lo, hi)
+    start = 0 if lo is None else int(np.searchsorted(x[idx], np.datetime64(lo, "ns")
+                                                     if x.dtype.kind == "M" else lo))
+    stop = len(idx) if hi is None else int(np.searchsorted(
+        x[idx], np.datetime64(hi, "ns") if x.dtype.kind == "M" else hi, side="right"))
+    return idx[max(0, start - 1):min(len(idx), stop + 1)]
 
 
 def viewport_of(mark) -> Viewport | None:

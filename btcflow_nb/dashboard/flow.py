@@ -11,7 +11,7 @@ from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBa
 from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
                             render_signal_marks, render_state_bands)
 from ._crosshair import Crosshair
-from ._theme import style_widget
+from ._theme import charts_and_side, style_widget
 from ._flow_figures import build_flow_figures, log_ticks
 from ._viewport import assign_xy
 from ._controls import VenuePicker, slider_with_entry
@@ -198,7 +198,8 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
 
     def _layout(self) -> list:
         """Header, data window (hovered or latest bar), controls in tabs, then per panel its
-        legend, message and chart; the info panel and alerts table beside each other below."""
+        legend, message and chart; the info panel and alerts table in a right column when the
+        dashboard is wide (>= 1600 px), below the charts otherwise (``charts_and_side``)."""
         c, e = self.controls, self._entries
         row = lambda *ws: W.HBox(list(ws), layout=W.Layout(flex_flow="row wrap",  # noqa: E731
                                                            align_items="center"))
@@ -228,10 +229,9 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         panels = [self.onset_line]
         for key in FLOW_PANELS:
             panels += [self.legends[key], self.panel_messages[key], self.figures[key]]
-        below = W.HBox([self.info, self.alerts],
-                       layout=W.Layout(flex_flow="row wrap", justify_content="space-between"))
-        return [style_widget(), header, self.load_line, self.data_window, self.status, tabs, *panels, below,
-                self.explain_view, self._guard.clear_errors_button, self.errors]
+        body = charts_and_side(panels, [self.info, self.alerts])   # side column when wide
+        return [style_widget(), header, self.load_line, self.data_window, self.status, tabs,
+                body, self.explain_view, self._guard.clear_errors_button, self.errors]
 
     # ================================================================ parameters
     def params(self, full_range: bool = False) -> dict:

@@ -11,8 +11,8 @@ from ._base import _ALERT_SPECS, _DashboardBase, _defaults
 from ._widgets import (GREEN, GREY, RED, floats, new_panel_figure, plot_times, set_sign_bars,
                        sign_bars, tooltip)
 from ._honesty import failed_rows
-from ._theme import PALETTE, legend_widget, style_widget
-from ._crosshair import cursor_switch
+from ._theme import PALETTE, charts_and_side, legend_widget, style_widget
+from ._crosshair import Crosshair, premium_window_html
 from ._signal_layer import OPEN_OPACITY
 from ._viewport import assign_xy
 from .readouts import (MAX_ALERT_ROWS, alerts_table_html, premium_alert_rows, premium_info,
@@ -115,8 +115,12 @@ class PremiumIndexPanel(_DashboardBase):
                                        list(m.values()), "btcflow-panel-premium-index",
                                        height="380px")
         self.figures = {"premium_index": self.figure}
-        #: crosshair (the marks' tooltips work) | pan/zoom, as in the flow dashboard
-        self.cursor = cursor_switch(self.figures, self._guard)
+        #: Crosshair, data window (the hovered or latest bar), wheel zoom / drag pan and the
+        #: cursor switch, as in the flow dashboard (see _crosshair)
+        self.crosshair = Crosshair(xs, self.figures, frame=lambda: self.metrics,
+                                   guard=self._guard, window_html=self._window_html,
+                                   window_height="84px")   # 7 values + the alert state
+        self.cursor, self.data_window = self.crosshair.mode, self.crosshair.window
         self._base_title = self.figure.title
         self.panel_message = W.HTML(value="")
         self.info = W.HTML(layout=W.Layout(width="340px"))
@@ -132,10 +136,9 @@ class PremiumIndexPanel(_DashboardBase):
             W.HBox([c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button]),
             W.HBox([c["bb_length"], c["bb_mult"], self.include_open]),
             W.HBox([c["spot_leg"], c["futures_leg"], c["premium_unit"], self.coinbase_button]),
-            self.cursor,
-            self.panel_message, self.legend, self.figure,
-            W.HBox([self.info, self.alerts], layout=W.Layout(flex_flow="row wrap",
-                                                             justify_content="space-between")),
+            self.cursor, self.data_window,
+            charts_and_side([self.panel_message, self.legend, self.figure],
+                            [self.info, self.alerts]),
             self._guard.clear_errors_button, self.errors,
         ]
         self.x_scale.observe(lambda _c: self._guard.run(self._update_alerts), ["min", "max"])
@@ -161,6 +164,7 @@ class PremiumIndexPanel(_DashboardBase):
         prem = floats(m["premium_abs" if unit == "usd" else "premium_pct"])
         ok = np.isfinite(prem)
         set_sign_bars(mk["premium_bars"], t, prem)
+        self.crosshair.set_bars(t)
         ends = t[[0, -1]] if len(t) else t
         assign_xy(mk["zero"], ends, np.zeros(len(ends)))
         for key in ("bb_basis", "bb_upper", "bb_lower"):
@@ -192,6 +196,13 @@ class PremiumIndexPanel(_DashboardBase):
                                       "" if p["spot_leg"] == "spot:basket" else spot_name)
         self._set_info(rows + failed_rows(self.meta), last_bar)
         self._update_alerts()
+
+    def _window_html(self, m, row: int, hovered: bool) -> str:
+        p = self.params()
+        spot = "basket" if p["spot_leg"] == "spot:basket" else _leg_label(p["spot_leg"])
+        return premium_window_html(m, row, hovered=hovered, spot_name=spot,
+                                   futures_name=_leg_label(p["futures_leg"]),
+                                   unit=p["premium_unit"], alert_kinds=self._KINDS)
 
     # cross events: an alert is its own onset (a cross cannot hold on two bars in a row)
     _KINDS = {"alert_premium_high_onset": "spot premium too high (crossed above upper band)",

@@ -84,6 +84,19 @@ def _describe_failure(nb, notebook: Path, exc: Exception) -> str:
 # --------------------------------------------------------------------------- export
 
 
+#: Widget modules whose models only relay browser events to a kernel (no view, nothing drawn):
+#: dropped from an exported page's widget state, where no kernel would hear them.
+KERNEL_ONLY_MODULES = frozenset({"ipyevents"})
+
+
+def _drop_kernel_only_models(nb) -> None:
+    """Remove the models of :data:`KERNEL_ONLY_MODULES` from ``nb``'s saved widget state."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
+    for model_id in [k for k, model in state.items()
+                     if model.get("state", {}).get("_model_module") in KERNEL_ONLY_MODULES]:
+        del state[model_id]
+
+
 def _widget_modules(nb) -> list[str]:
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
     modules = set()
@@ -242,6 +255,7 @@ def _render_one(notebook: Path, *, self_contained: bool, timeout: int, kernel_na
         raise RenderError(f"{notebook}: cannot read notebook: {exc}") from None
     _execute(nb, notebook, timeout, kernel_name)
     _redact_notebook(nb, notebook.parent)
+    _drop_kernel_only_models(nb)
     modules = _widget_modules(nb)
     has_widgets = bool(nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state"))
     assets = find_widget_assets(modules, widget_js_dir) if has_widgets else None

@@ -171,6 +171,103 @@ def test_wheel_zoom_moves_the_counts_and_reset_restores_everything(app):
     _cursor(app, "crosshair")
 
 
+# JS: the catcher bar (row) whose centre is nearest the middle of a panel's plot.
+MIDDLE_CATCHER_JS = """
+(sel) => {
+  const g = document.querySelector(sel + ' svg.svg-figure > g > g > g:first-child');
+  const rects = [...g.querySelectorAll('rect.bar')];
+  const box = document.querySelector(sel + ' svg.svg-figure').getBoundingClientRect();
+  const mid = box.x + box.width / 2;
+  let best = 0;
+  rects.forEach((r, i) => { const b = r.getBoundingClientRect(),
+    c = rects[best].getBoundingClientRect();
+    if (Math.abs(b.x + b.width / 2 - mid) < Math.abs(c.x + c.width / 2 - mid)) best = i; });
+  return best;
+}
+"""
+
+
+def test_wheel_zoom_and_hover_in_the_same_mode(app, weekly):
+    """Crosshair mode: the wheel zooms (Python, from ipyevents) and hover still fills the
+    data window, without switching to pan/zoom; reset restores the range."""
+    sel = ".btcflow-flow-dashboard .btcflow-panel-oi"
+    price = ".btcflow-flow-dashboard .btcflow-panel-price"
+    onsets = app.locator(".btcflow-onset-counts")
+    counts_before, ticks_before = onsets.inner_text(), app.evaluate(X_TICKS_JS, sel)
+    assert app.locator(".btcflow-ctl-cursor button.mod-active").inner_text() == "crosshair"
+    app.locator(sel).scroll_into_view_if_needed()
+    box = app.locator(sel + " svg.svg-figure").bounding_box()
+    app.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+    scroll_before = app.evaluate("() => [window.scrollY, "
+                                 "document.querySelector('.jp-WindowedPanel-outer, body')"
+                                 ".scrollTop]")
+    for _ in range(6):
+        app.mouse.wheel(0, -300)
+    app.wait_for_function("([js, sel, t]) => eval(js)(sel) !== t",
+                          arg=[X_TICKS_JS, sel, ticks_before], timeout=TIMEOUT_MS)
+    app.wait_for_function("(c) => document.querySelector('.btcflow-onset-counts')"
+                          ".innerText !== c", arg=counts_before, timeout=TIMEOUT_MS)
+    assert app.evaluate("() => [window.scrollY, document.querySelector("
+                        "'.jp-WindowedPanel-outer, body').scrollTop]") == scroll_before
+    # hover in the same mode, on the zoomed chart: the bar under the mouse fills the window
+    app.locator(price).scroll_into_view_if_needed()
+    row = app.evaluate(MIDDLE_CATCHER_JS, price)
+    point = app.evaluate(CATCHER_POINT_JS, [price, row])
+    assert point["y"] is not None
+    app.mouse.move(point["x"] - 3, point["y"])
+    app.mouse.move(point["x"], point["y"], steps=2)
+    date = f"{weekly.index[row]:%Y-%m-%d}"
+    app.wait_for_function("(d) => document.querySelector('.btcflow-data-window')"
+                          ".textContent.includes('hovered ' + d)", arg=date, timeout=TIMEOUT_MS)
+    assert f"${weekly['spot'].iloc[row]:,.2f}" in app.locator(".btcflow-data-window").inner_text()
+    save_screenshot(app, "charting-zoomed-and-hovered")
+    app.locator(".btcflow-flow-dashboard button", has_text="reset zoom").click()
+    app.wait_for_function("([js, sel, t]) => eval(js)(sel) === t",
+                          arg=[X_TICKS_JS, sel, ticks_before], timeout=TIMEOUT_MS)
+    app.wait_for_function("(c) => document.querySelector('.btcflow-onset-counts')"
+                          ".innerText === c", arg=counts_before, timeout=TIMEOUT_MS)
+
+
+# JS: the page boxes of the info panel and of the price and funding panels.
+BOXES_JS = """
+() => Object.fromEntries(['.btcflow-flow-dashboard .btcflow-info',
+  '.btcflow-flow-dashboard .btcflow-panel-price',
+  '.btcflow-flow-dashboard .btcflow-panel-funding'].map((s, i) => {
+    const b = document.querySelector(s).getBoundingClientRect();
+    return [['info', 'price', 'funding'][i],
+            {left: b.left, right: b.right, top: b.top + window.scrollY,
+             bottom: b.bottom + window.scrollY}]; }))
+"""
+
+
+@pytest.mark.parametrize("width", [1920, 1280])
+def test_info_column_beside_the_charts_when_wide_below_when_narrow(app, width):
+    app.set_viewport_size({"width": width, "height": 1100})
+    try:
+        def placed(b):
+            if width >= 1600:   # right column, level with the charts
+                return b["info"]["left"] >= b["price"]["right"] - 1 \
+                    and b["info"]["top"] < b["price"]["bottom"]
+            return b["info"]["top"] >= b["funding"]["bottom"] - 1 \
+                and b["info"]["left"] < b["price"]["left"] + 50
+        app.wait_for_function(f"() => {{ const b = ({BOXES_JS})(); return ("
+                              + ("b.info.left >= b.price.right - 1" if width >= 1600
+                                 else "b.info.top >= b.funding.bottom - 1") + "); }",
+                              timeout=TIMEOUT_MS)
+        app.wait_for_timeout(1500)    # bqplot redraws its figures after a resize
+        boxes = app.evaluate(BOXES_JS)
+        assert placed(boxes), boxes
+        # the charts fit the page (no figure cut at the right edge)
+        assert boxes["price"]["right"] <= width and boxes["funding"]["right"] <= width
+        overflow = app.evaluate("() => document.documentElement.scrollWidth - "
+                                "document.documentElement.clientWidth")
+        assert overflow <= 0
+        app.evaluate("() => window.scrollTo(0, 0)")
+        save_screenshot(app, f"charting-layout-{width}")
+    finally:
+        app.set_viewport_size({"width": 1400, "height": 1000})   # conftest VIEWPORT
+
+
 def test_legends_never_cover_a_plotted_point(app):
     boxes = app.evaluate("""() => {
       const r = e => { const b = e.getBoundingClientRect();
@@ -203,7 +300,7 @@ def test_controls_fit_1280_px_without_horizontal_overflow(app):
         save_screenshot(app, "charting-1280px-venues")
         app.locator(".btcflow-controls .lm-TabBar-tab", has_text="view").first.click()
     finally:
-        app.set_viewport_size({"width": 1400, "height": 1000})
+        app.set_viewport_size({"width": 1400, "height": 1000})   # conftest VIEWPORT
 
 
 def test_the_url_parameter_chooses_the_data_source(voila_server, open_page):

@@ -98,3 +98,25 @@ def test_series_and_legends_read_on_the_dark_theme(lab_server, page):
     assert _contrast(colours["legend"], colours["bg"]) >= 4.5, colours
     page.locator(".btcflow-flow-dashboard").first.scroll_into_view_if_needed()
     save_screenshot(page, "jupyterlab-dark-theme")
+    # the info column: beside the charts when the dashboard itself is >= 1600 px wide (a
+    # sidebar counts), below them otherwise; both looked at on the dark theme
+    for width in (1920, 1280):
+        page.set_viewport_size({"width": width, "height": 1100})
+        page.wait_for_timeout(1500)
+        layout = page.evaluate(_LAYOUT_JS)
+        if layout["dash"] >= 1600:
+            assert layout["info"]["left"] >= layout["price"]["right"] - 1, layout
+        else:
+            assert layout["info"]["top"] >= layout["funding"]["bottom"] - 1, layout
+        page.locator(".btcflow-flow-dashboard .btcflow-panel-price").first \
+            .scroll_into_view_if_needed()
+        save_screenshot(page, f"jupyterlab-dark-{width}")
+
+
+# JS: the flow dashboard's width and the boxes of its info panel, price and funding panels.
+_LAYOUT_JS = """
+() => { const d = document.querySelector('.jp-OutputArea .btcflow-flow-dashboard');
+  const box = s => d.querySelector(s).getBoundingClientRect();
+  return {dash: d.getBoundingClientRect().width, info: box('.btcflow-info'),
+          price: box('.btcflow-panel-price'), funding: box('.btcflow-panel-funding')}; }
+"""

@@ -236,3 +236,36 @@ def test_a_dated_future_is_a_futures_leg(md, panel):
     assert expected["futures"].notna().sum() < len(expected) // 4     # listed late in the data
     assert "deribit future 2026-03-27" in panel.figure.title
     assert {k: id(v) for k, v in panel.marks.items()} == ids and panel.errors.outputs == ()
+
+
+def test_premium_index_hover_fills_its_data_window_and_draws_the_crosshair(md):
+    panel = PremiumIndexPanel(md, timeframe="1W", debounce_ms=0)   # every bar has a catcher
+    m = panel.metrics
+    fig = panel.figure
+    assert fig.marks[0] is panel.crosshair.catchers["premium_index"]
+    assert len(fig.marks[0].x) == len(m)
+    assert "latest " in panel.data_window.value       # no hover: the latest bar
+    row = int(np.flatnonzero(m["alert_premium_high_onset"].to_numpy(dtype=bool))[0])
+    fig.marks[0]._handle_custom_msgs(None, {"event": "hover",
+                                            "point": {"index": row, "x": 0, "y": 1}})
+    r, text = m.iloc[row], panel.data_window.value
+    assert f"hovered {m.index[row]:%Y-%m-%d}" in text
+    assert f"${r['spot']:,.2f}" in text and f"${r['futures']:,.2f}" in text
+    usd = lambda v: ("+" if v >= 0 else "\u2212") + f"${abs(v):,.2f}"  # noqa: E731
+    assert usd(r["premium_abs"]) in text
+    assert f"{r['premium_pct']:+.4f} %".replace("-", "\u2212") in text
+    for band in ("bb_basis", "bb_upper", "bb_lower"):
+        assert usd(r[band]) in text
+    assert "spot premium too high" in text and "crossed on this bar" in text
+    line = panel.crosshair.lines["premium_index"]
+    assert line.visible and pd.Timestamp(np.asarray(line.x)[0]) == m.index[row].tz_convert(None)
+    # a bar inside the bands says so; the unit switch puts the bands in %
+    inside = int(np.flatnonzero(~(m["alert_premium_high"] | m["alert_premium_low"])
+                                .to_numpy(dtype=bool))[-1])
+    panel.controls["premium_unit"].value = "pct"
+    m = panel.metrics
+    fig.marks[0]._handle_custom_msgs(None, {"event": "hover",
+                                            "point": {"index": inside, "x": 0, "y": 1}})
+    text = panel.data_window.value
+    upper = f"{m['bb_upper'].iloc[inside]:+.4f} %".replace("-", "\u2212")
+    assert "inside the bands" in text and upper in text

@@ -147,3 +147,33 @@ def test_onset_markers_one_per_pixel_column_exact_onsets_kept(dash):
     assert set(drawn) <= set(onsets) and len(drawn) <= dash.viewport.width_px + 1
     assert len(mark.opacities) == len(drawn) and len(per_point["opacities"]) == len(x)
     assert first_per_bucket(np.arange(5.0), 5).tolist() == [0, 1, 2, 3, 4]
+
+
+def _hover_catcher(dash, drawn: int) -> None:
+    """What bqplot's front end sends when the mouse enters catcher bar ``drawn``."""
+    dash.crosshair.catchers["price"]._handle_custom_msgs(
+        None, {"event": "hover", "point": {"index": drawn, "x": 0, "y": 1}})
+
+
+def test_hover_catchers_one_per_pixel_column_and_hover_maps_to_the_exact_bar(dash):
+    width = dash.viewport.width_px
+    t = dash.metrics.index.tz_convert(None).to_numpy()
+    for catcher in dash.crosshair.catchers.values():
+        assert width // 2 < len(catcher.x) <= width + 2, len(catcher.x)  # not 70k rects
+    catcher = dash.crosshair.catchers["price"]
+    drawn = len(catcher.x) // 2
+    _hover_catcher(dash, drawn)
+    row = int(np.searchsorted(t, np.asarray(catcher.x)[drawn]))
+    assert t[row] == np.asarray(catcher.x)[drawn] and dash.crosshair.row == row
+    assert f"hovered {pd.Timestamp(t[row]):%Y-%m-%d %H:%M}" in dash.data_window.value
+    # zoomed in to 600 hours: every bar has its own catcher, hover is exact bar by bar
+    lo, hi = pd.Timestamp(t[40_000]), pd.Timestamp(t[40_599])
+    try:
+        dash.x_scale.min, dash.x_scale.max = lo.to_pydatetime(), hi.to_pydatetime()
+        x = np.asarray(catcher.x)
+        assert len(x) == 602 and x[1] == t[40_000] and x[-2] == t[40_599]
+        _hover_catcher(dash, 11)
+        assert dash.crosshair.row == 40_010
+        assert f"hovered {pd.Timestamp(t[40_010]):%Y-%m-%d %H:%M}" in dash.data_window.value
+    finally:
+        dash.reset_zoom()
