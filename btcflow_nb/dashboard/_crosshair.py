@@ -29,6 +29,7 @@ Private module: :class:`~btcflow_nb.dashboard.flow.FlowDashboard` owns a :class:
 from __future__ import annotations
 
 import html
+import os
 
 import bqplot as bq
 import ipywidgets as W
@@ -43,6 +44,15 @@ from ._widgets import fmt_num
 
 #: The cursor modes, in the order of the switch.
 CURSOR_MODES = ("crosshair", "pan/zoom")
+#: Set by ``btcflow-nb render`` in the kernels it runs (``render._static_page`` names it too).
+STATIC_EXPORT_ENV = "BTCFLOW_NB_STATIC_EXPORT"
+
+
+def initial_cursor_mode() -> str:
+    """"crosshair", except in a notebook being exported as a static page: there no kernel
+    answers hover or ipyevents' wheel, and the cursor switch is disabled, so the charts start
+    with bqplot's own pan/zoom, which the browser runs alone."""
+    return "pan/zoom" if os.environ.get(STATIC_EXPORT_ENV) == "1" else "crosshair"
 
 
 def catcher_bars(x_scale) -> bq.Bars:
@@ -192,7 +202,7 @@ class Crosshair:
             self.catchers[name].on_hover(self._on_hover)
         #: The hovered bar (row of the drawn frame), None = the latest bar.
         self.row: int | None = None
-        self.mode = W.ToggleButtons(options=list(CURSOR_MODES), value=CURSOR_MODES[0],
+        self.mode = W.ToggleButtons(options=list(CURSOR_MODES), value=initial_cursor_mode(),
                                     description="cursor", style={"button_width": "82px",
                                                                  "description_width": "initial"},
                                     tooltips=["hover a bar: crosshair and data window; "

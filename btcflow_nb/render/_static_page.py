@@ -1,7 +1,8 @@
 """What makes an exported page say it is a static snapshot (issue 14).
 
 An exported notebook draws its charts from the stored widget state with no kernel: pan and
-zoom (client-side bqplot) work, hover tooltips of the marks work, tabs switch; but a control
+zoom work (bqplot's client-side PanZoom: `render` runs the notebooks with `STATIC_EXPORT_ENV`
+set, so the dashboards start in pan/zoom mode), tabs switch; but a control
 that recomputes something (a slider, a dropdown, a checkbox) needs a kernel and does nothing.
 So every exported page gets
 
@@ -24,12 +25,17 @@ import re
 JUPYTERLAB_FONT = ("system-ui, -apple-system, blinkmacsystemfont, 'Segoe UI', helvetica, "
                    "arial, sans-serif, 'Apple Color Emoji', 'Segoe UI Emoji', 'Segoe UI Symbol'")
 
+#: Set in the kernels `render` executes notebooks in: the dashboards then start with bqplot's
+#: own pan/zoom (``dashboard._crosshair`` reads the same name), the one interaction that works
+#: in a page without a kernel.
+STATIC_EXPORT_ENV = "BTCFLOW_NB_STATIC_EXPORT"
+
 NOTICE_HTML = (
     "<div class='btcflow-static-notice' role='note' style='position:sticky;top:0;z-index:1000;"
     "background:#fff8e1;color:#3d3000;border-bottom:1px solid #e0c060;padding:8px 16px;"
     f"font-family:{JUPYTERLAB_FONT};font-size:13.5px'>"
-    "<b>Static snapshot</b> of an executed notebook: pan and zoom the charts (switch the "
-    "dashboard's cursor to pan/zoom) and hover the marks; the controls are shown disabled "
+    "<b>Static snapshot</b> of an executed notebook: pan (drag) and zoom (wheel) the charts; "
+    "the data window, hover values and the controls are shown without effect or disabled "
     "because they need a running kernel — open the notebook in JupyterLab, or run "
     "<code>make dashboard</code> for the live app.</div>")
 

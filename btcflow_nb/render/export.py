@@ -21,7 +21,7 @@ from typing import Callable
 
 from .assets import (_CORE_WIDGET_MODULES, WIDGET_STATE_MIME, RenderError, WidgetAssets,
                      _find_mathjax, find_widget_assets)
-from ._static_page import NOTICE_HTML, head_html, html_links
+from ._static_page import NOTICE_HTML, STATIC_EXPORT_ENV, head_html, html_links
 from .redact import _redact_notebook
 
 _LINKED_ASSET_DIR = "widget-js"
@@ -48,7 +48,9 @@ def _execute(nb, notebook: Path, timeout: int, kernel_name: str):
         nb, timeout=timeout, kernel_name=kernel_name, store_widget_state=True,
         resources={"metadata": {"path": str(notebook.parent)}})
     try:
-        client.execute()
+        # the dashboards start in pan/zoom mode: a static page has no kernel to zoom from
+        # Python, and its controls (the cursor switch too) are disabled
+        client.execute(env={**os.environ, STATIC_EXPORT_ENV: "1"})
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         raise RenderError(_describe_failure(nb, notebook, exc)) from None
     return nb
