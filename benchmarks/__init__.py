@@ -14,14 +14,13 @@ import time
 import traceback
 from datetime import datetime, timezone
 
+from ._machine import _loadavg, environment
 from ._harness import (
     ROOT,
-    _loadavg,
     SCHEMA_VERSION,
     SIZES,
     SectionResult,
     Unavailable,
-    environment,
     evaluate,
 )
 

@@ -2,8 +2,10 @@
 kernel pool, against a plain static HTML page served by the same server (the floor).
 
 Voila runs the app notebook (:data:`APP_NOTEBOOK`, a parameter: ``$BTCFLOW_BENCH_APP_NOTEBOOK``
-overrides it) with ``--preheat_kernel=True --pool_size=1``: a kernel has already executed the
-notebook when the page is requested, so the page opens on a computed dashboard; after each
+overrides it) started exactly as ``make dashboard`` starts it
+(:func:`btcflow_nb.dashboard.app.voila_command`, whose options include the preheated pool
+``--preheat_kernel=True --pool_size=1``): a kernel has already executed the notebook when the
+page is requested, so the page opens on a computed dashboard; after each
 use Voila refills the pool (``POOL_REFILL_S`` is left for that between opens). The static page
 ``static.html`` (one inline SVG path: a "chart" with no kernel) is served by the same server
 through its ``/voila/files/`` handler. Each open uses a fresh browser context (no cache: a
@@ -21,14 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from btcflow_nb.testing.servers import start_voila
+from btcflow_nb.dashboard.app import VOILA_ARGS, voila_command
+from btcflow_nb.testing.servers import ServerProcess, free_port, private_jupyter_env
 
 from ._harness import ROOT, Row, Target, median
 
 APP_NOTEBOOK = Path(os.environ.get("BTCFLOW_BENCH_APP_NOTEBOOK",
-                                   ROOT / "notebooks" / "01_flow_dashboard.ipynb"))
-POOL_ARGS = ("--preheat_kernel=True", "--pool_size=1",
-             "--VoilaConfiguration.file_allowlist=['.*\\.html']")
+                                   ROOT / "notebooks" / "app.ipynb"))
+#: Beyond the app's own options: let the same server serve the static page.
+STATIC_ARGS = ("--VoilaConfiguration.file_allowlist=['.*\\.html']",)
 REPEATS = {"tiny": 1, "full": 5}
 POOL_REFILL_S = {"tiny": 15.0, "full": 25.0}
 TARGET_RATIO = 3.0
@@ -65,6 +68,19 @@ def _open(browser, url: str, wait, offsite, errors) -> tuple[float, float | None
         page.context.close()
 
 
+def _start_app(workdir: Path) -> ServerProcess:
+    """The app as ``make dashboard`` serves it, on a copy of the notebook in ``workdir``."""
+    import shutil
+
+    nbdir = workdir / "notebooks"
+    nbdir.mkdir(parents=True)
+    shutil.copy2(APP_NOTEBOOK, nbdir / APP_NOTEBOOK.name)
+    port = free_port()
+    return ServerProcess("voila", voila_command(APP_NOTEBOOK.name, port, extra=STATIC_ARGS),
+                         private_jupyter_env(workdir), nbdir, port, None,
+                         workdir / "voila.log", timeout_s=120)
+
+
 def measure_app_start(browser, size: str, offsite: list, errors: list):
     """Rows and details of the pool-vs-static page opens."""
     if not APP_NOTEBOOK.exists():
@@ -72,7 +88,7 @@ def measure_app_start(browser, size: str, offsite: list, errors: list):
                            "(set $BTCFLOW_BENCH_APP_NOTEBOOK)")
     static, first, panels = [], [], []
     with tempfile.TemporaryDirectory(prefix="btcflow-bench-pool-") as tmp:
-        server = start_voila(APP_NOTEBOOK, Path(tmp), args=POOL_ARGS)
+        server = _start_app(Path(tmp))
         try:
             (Path(tmp) / "notebooks" / "static.html").write_text(STATIC_HTML)
             static_url = server.url + "/voila/files/static.html"
@@ -98,6 +114,6 @@ def measure_app_start(browser, size: str, offsite: list, errors: list):
             target=Target("<=", TARGET_RATIO, f"<= {TARGET_RATIO:g}x static page")),
         Row("Voila (preheated pool) page open -> 4 panels drawn", median(panels), "s"),
     ]
-    details = {"notebook": str(APP_NOTEBOOK), "voila_args": list(POOL_ARGS),
+    details = {"notebook": str(APP_NOTEBOOK), "voila_args": [*VOILA_ARGS, *STATIC_ARGS],
                "static_s": static, "first_chart_s": first, "four_panels_s": panels}
     return rows, details

@@ -193,7 +193,8 @@ def _run_case(browser, label, n_bars, timeframe, repeats, size, offsite, errors)
             page.goto(server.url + "/", timeout=LOAD_TIMEOUT_MS)
             page.wait_for_function(_PANELS_DRAWN_JS, arg=list(PANELS), timeout=LOAD_TIMEOUT_MS)
             load_s = time.perf_counter() - t_open
-            start = int(page.locator(".btcflow-ctl-lookback-entry input").first.input_value())
+            start = int(page.locator(".btcflow-ctl-lookback-entry input").first.input_value(
+                timeout=LOAD_TIMEOUT_MS))   # a loaded machine can take >30 s to lay it out
             # one untimed warm-up move (first-use JIT, caches), back to where we were
             _measure(page, frames, 2 if size == "full" else 1)
             repaint, frame, values, sizes = _measure(page, frames, repeats)

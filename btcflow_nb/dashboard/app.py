@@ -19,7 +19,13 @@ and the benchmarks start Voila with :func:`voila_command`):
 * idle kernels culled: a kernel whose page was closed is shut down once it has been idle for
   :data:`CULL_IDLE_S` seconds (checked every :data:`CULL_INTERVAL_S` s); a page that is still
   open keeps its kernel (``cull_connected=False``);
-* the page title is the notebook's ``metadata.title``.
+* the page title is the notebook's ``metadata.title``;
+* a preheated kernel pool (Voila's ``--preheat_kernel``, :data:`POOL_SIZE` kernels): a kernel
+  has already loaded the data and built the dashboard when a page is requested, so the page
+  opens on a computed dashboard. A preheated kernel runs before any URL exists, so
+  :func:`flow_app` builds the dashboard for the environment's source first, then waits for the
+  request's query string (``voila.utils.get_query_string``) and rebuilds only when ``?source=``
+  asks for another source. Kernels started beyond the pool get ``$QUERY_STRING`` directly.
 """
 from __future__ import annotations
 
@@ -30,8 +36,9 @@ from urllib.parse import parse_qs
 
 import ipywidgets as W
 
-__all__ = ["APP_NOTEBOOK", "CULL_IDLE_S", "CULL_INTERVAL_S", "MORE_VIEWS", "SOURCES",
-           "VOILA_ARGS", "flow_app", "more_views", "source_from_query", "voila_command"]
+__all__ = ["APP_NOTEBOOK", "CULL_IDLE_S", "CULL_INTERVAL_S", "MORE_VIEWS", "POOL_SIZE",
+           "SOURCES", "VOILA_ARGS", "flow_app", "more_views", "source_from_query",
+           "voila_command"]
 
 #: Data sources a page can ask for with ``?source=``.
 SOURCES = ("auto", "cache", "live", "demo")
@@ -41,6 +48,9 @@ APP_NOTEBOOK = Path("notebooks") / "app.ipynb"
 #: server checks (a dashboard kernel holds ~240 MB).
 CULL_IDLE_S = 300
 CULL_INTERVAL_S = 60
+#: Preheated kernels kept ready (each holds a built dashboard, ~240 MB; pooled kernels are
+#: never culled, Voila refills the pool after each page open).
+POOL_SIZE = 1
 #: Voila's options for the app (see the module docstring).
 VOILA_ARGS = (
     "--no-browser",
@@ -49,17 +59,19 @@ VOILA_ARGS = (
     f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_S}",
     f"--MappingKernelManager.cull_interval={CULL_INTERVAL_S}",
     "--MappingKernelManager.cull_connected=False",
+    "--preheat_kernel=True",
+    f"--pool_size={POOL_SIZE}",
 )
 
 
 def voila_command(notebook: str | Path = APP_NOTEBOOK, port: int | None = None,
-                  python: str = sys.executable) -> list[str]:
+                  python: str = sys.executable, extra: tuple[str, ...] = ()) -> list[str]:
     """The command that serves ``notebook`` with :data:`VOILA_ARGS` (``port``: fixed, no
-    retry on another one; None: Voila's default 8866)."""
+    retry on another one; None: Voila's default 8866; ``extra``: more Voila options)."""
     command = [python, "-m", "voila", *VOILA_ARGS]
     if port is not None:
         command += [f"--port={port}", "--Voila.port_retries=0"]
-    return command + [str(notebook)]
+    return command + [*extra, str(notebook)]
 
 
 def source_from_query(query: str | None) -> str | None:
@@ -119,15 +131,42 @@ def more_views(md, *, debounce_ms: float = 150) -> W.Tab:
 
 
 def flow_app(query: str | None = None, **dashboard_kw) -> W.Widget:
-    """The app's page: the flow dashboard on the data the URL (``query``; default
-    ``$QUERY_STRING``) or ``$BTCFLOW_NB_SOURCE`` asks for, with :func:`more_views` below it
-    (``page.more_views``). A bad ``?source=`` gives a page that says so and lists the
-    choices."""
+    """The app's page: the flow dashboard on the data the URL (``query``; default: the
+    request's query string) or ``$BTCFLOW_NB_SOURCE`` asks for, with :func:`more_views` below
+    it (``page.more_views``). A bad ``?source=`` gives a page that says so and lists the
+    choices.
+
+    In a preheated Voila kernel (``$VOILA_PREHEAT=True``) the dashboard for the environment's
+    source is built before the request arrives; the query string is then awaited and the
+    dashboard rebuilt only if it asks for a different source."""
+    if query is not None or os.environ.get("VOILA_PREHEAT", "False") != "True":
+        if query is None:
+            query = os.environ.get("QUERY_STRING", "")
+        return _page_for(query, **dashboard_kw)
+    from voila.utils import get_query_string
+
+    preheated = _page_for("", **dashboard_kw)        # the work done before any request
+    query = get_query_string() or ""                  # blocks until a page is requested
+    try:
+        requested = source_from_query(query)
+    except ValueError:
+        return _page_for(query)
+    if requested is None or requested == _environment_source():
+        return preheated
+    return _page_for(query, **dashboard_kw)
+
+
+def _environment_source() -> str:
+    """The source a page without ``?source=`` gets: ``$BTCFLOW_NB_SOURCE`` else auto."""
+    from ..sources.load import ENV_SOURCE
+
+    return (os.environ.get(ENV_SOURCE) or "auto").strip().lower()
+
+
+def _page_for(query: str, **dashboard_kw) -> W.Widget:
     from ..sources.load import load
     from .flow import FlowDashboard
 
-    if query is None:
-        query = os.environ.get("QUERY_STRING", "")
     try:
         source = source_from_query(query)
     except ValueError as exc:

@@ -164,6 +164,9 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         # the venue as a categorical built from codes (one venue per frame): validation then
         # works on integer codes instead of hashing a string per row
         keys = [str(f["venue"].iloc[0]) for f in frames]
+        if len(set(keys)) == len(keys):   # venues in name order: the stored order (venue,
+            # time) already, so validation need not re-sort (take) every row
+            keys, frames = map(list, zip(*sorted(zip(keys, frames), key=lambda kf: kf[0])))
         out = pd.concat([f[list(columns[1:])] for f in frames], ignore_index=True)
         if len(set(keys)) == len(keys):
             venue = pd.Categorical.from_codes(

@@ -91,3 +91,49 @@ def test_a_view_that_cannot_be_built_says_why_in_its_tab():
     tabs = more_views(MarketData.from_frames(spot=demo.spot, perp=demo.perp), debounce_ms=0)
     tabs.selected_index = 2
     assert "no dated futures" in tabs.children[2].children[0].value
+
+
+def test_voila_options_preheat_a_kernel_pool():
+    assert "--preheat_kernel=True" in VOILA_ARGS and "--pool_size=1" in VOILA_ARGS
+
+
+@pytest.mark.parametrize("query, loads, shown", [
+    ("", ["env"], "demo"),                       # no ?source=: the preheated dashboard
+    ("source=demo", ["env"], "demo"),            # the source it was preheated with
+    ("source=cache", ["env", "cache"], "cache"),  # another source: rebuilt for the URL
+])
+def test_a_preheated_kernel_builds_first_then_follows_the_url(monkeypatch, query, loads,
+                                                              shown):
+    import voila.utils
+
+    import importlib
+
+    from btcflow_nb.sources.demo import load_demo
+
+    calls = []
+
+    def fake_load(source=None, **kw):       # records which source each build asked for
+        calls.append(source or "env")
+        md = load_demo()
+        md.meta["source"] = source or "demo"
+        return md
+
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv("BTCFLOW_NB_SOURCE", "demo")
+    monkeypatch.setattr(importlib.import_module("btcflow_nb.sources.load"), "load", fake_load)
+    monkeypatch.setattr(voila.utils, "get_query_string", lambda url=None: calls.append("wait")
+                        or query)
+    page = flow_app(debounce_ms=0)
+    assert calls[0] == "env" and calls[1] == "wait"       # built before the request arrived
+    assert [c for c in calls if c != "wait"] == loads
+    assert page.meta["source"] == shown
+
+
+def test_a_preheated_kernel_shows_a_bad_url_parameter(monkeypatch):
+    import voila.utils
+
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv("BTCFLOW_NB_SOURCE", "demo")
+    monkeypatch.setattr(voila.utils, "get_query_string", lambda url=None: "source=bogus")
+    page = flow_app(debounce_ms=0)
+    assert "is not a data source" in page.value
