@@ -54,6 +54,13 @@ PANEL_STATS_JS = "(selector) => { const f = document.querySelector(selector); re
 ALL_FIGURES_JS = "() => [...document.querySelectorAll('div.bqplot.figure')].map(f => (" \
                  + FIGURE_STATS_JS + ")(f))"
 
+#: The tick labels of the visible x axes of one panel (they change when the dates move).
+X_TICKS_JS = """
+(sel) => [...document.querySelectorAll(sel + ' svg.svg-background g.axis')]
+  .filter(a => a.getBoundingClientRect().width > 200 && a.checkVisibility())
+  .map(a => [...a.querySelectorAll('g.tick text')].map(t => t.textContent).join('|')).join('')
+"""
+
 # JS predicate: every given panel has at least one mark with something drawn.
 PANELS_DRAWN_JS = """
 (selectors) => selectors.every(sel => {

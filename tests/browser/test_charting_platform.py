@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from _btcflow_dom import PANELS_DRAWN_JS, save_screenshot
+from _btcflow_dom import PANELS_DRAWN_JS, X_TICKS_JS, save_screenshot
 
 import btcflow_nb as bf
 
@@ -41,11 +41,6 @@ VISIBLE_VALUE_AXES_JS = """
   .filter(a => a.getBoundingClientRect().height > 50 && a.checkVisibility())
   .map(a => [...a.querySelectorAll('g.tick')].map(t => ({
       text: t.textContent, y: t.getBoundingClientRect().y + t.getBoundingClientRect().height / 2})))
-"""
-X_TICKS_JS = """
-(sel) => [...document.querySelectorAll(sel + ' svg.svg-background g.axis')]
-  .filter(a => a.getBoundingClientRect().width > 200 && a.checkVisibility())
-  .map(a => [...a.querySelectorAll('g.tick text')].map(t => t.textContent).join('|')).join('')
 """
 
 

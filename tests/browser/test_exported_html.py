@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from _btcflow_dom import ALL_FIGURES_JS, expected_figures, save_screenshot
+from _btcflow_dom import ALL_FIGURES_JS, X_TICKS_JS, expected_figures, save_screenshot
 
 from btcflow_nb.testing.servers import PRIVATE_ENV_VARS
 
@@ -123,13 +123,6 @@ def test_exported_dashboard_says_it_is_static_and_shows_its_controls_disabled(
     save_screenshot(page, "exported-static-notice")
 
 
-#: The tick labels of the visible x axes of one panel (they change when the dates move).
-_X_TICKS_JS = """
-(sel) => [...document.querySelectorAll(sel + ' svg.svg-background g.axis')]
-  .filter(a => a.getBoundingClientRect().width > 200 && a.checkVisibility())
-  .map(a => [...a.querySelectorAll('g.tick text')].map(t => t.textContent).join('|')).join('')
-"""
-
 
 def test_exported_dashboard_pans_and_zooms_without_a_kernel(exported_notebooks, page):
     """The notice promises pan and zoom: the exported dashboard starts in bqplot's pan/zoom
@@ -139,14 +132,14 @@ def test_exported_dashboard_pans_and_zooms_without_a_kernel(exported_notebooks, 
     page.wait_for_selector(sel + " svg.svg-figure", timeout=RENDER_TIMEOUT_MS)
     assert page.locator(".btcflow-ctl-cursor button.mod-active").inner_text() == "pan/zoom"
     page.locator(sel).scroll_into_view_if_needed()
-    page.wait_for_function("([js, sel]) => eval(js)(sel).length > 0", arg=[_X_TICKS_JS, sel],
+    page.wait_for_function("([js, sel]) => eval(js)(sel).length > 0", arg=[X_TICKS_JS, sel],
                            timeout=RENDER_TIMEOUT_MS)
-    before = page.evaluate(_X_TICKS_JS, sel)
+    before = page.evaluate(X_TICKS_JS, sel)
     box = page.locator(sel + " svg.svg-figure").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
     for _ in range(6):
         page.mouse.wheel(0, -300)
     page.wait_for_function("([js, sel, t]) => eval(js)(sel) !== t",
-                           arg=[_X_TICKS_JS, sel, before], timeout=RENDER_TIMEOUT_MS)
+                           arg=[X_TICKS_JS, sel, before], timeout=RENDER_TIMEOUT_MS)
     save_screenshot(page, "exported-zoomed")
 
