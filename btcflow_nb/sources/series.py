@@ -317,8 +317,10 @@ async def _oi_snapshot(run: _Run) -> None:
         if snap.get("timestamp") is None:   # e.g. Hyperliquid: stamp it ourselves
             snap["timestamp"] = int(time.time() * 1000)
         bars = [f for f in (run.result.new.get("ohlcv"), run.cached_bars) if f is not None]
-        newest = max((int(pd.DatetimeIndex(f["time"]).as_unit("ms").asi8.max())
-                      for f in bars if len(f)), default=None)
+        # bars up to the fetch's end only: a replay (until in the past) over a fuller cache
+        # must not call the venue's answer at `until` stale
+        newest = max((min(int(pd.DatetimeIndex(f["time"]).as_unit("ms").asi8.max()),
+                          run.plan.until) for f in bars if len(f)), default=None)
         stale = checks.stale_snapshot(int(snap["timestamp"]), newest)
         if stale:                            # silence is never success: an old value repeated
             run.failures.append(f"open interest snapshot: {stale}; not stored")
