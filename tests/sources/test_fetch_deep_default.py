@@ -127,3 +127,18 @@ def test_a_series_asked_for_and_served_nothing_is_an_error(tmp_path):
     assert n_ohlcv <= 4
     assert (md.funding["venue"] == "kucoin").sum() > 0
     assert (md.open_interest["venue"] == "kucoin").sum() > 0
+
+
+def test_bitfinex_status_history_comes_in_pages_of_its_documented_maximum(deep):
+    """ccxt's bitfinex fetch_funding_rate_history sends no page size, so the venue answered its
+    default of 100 rows: 80 requests for the settlements since 2019-09.  The registry's 5000
+    (Bitfinex docs: "max. 5000") now goes as the venue's own ``limit`` parameter."""
+    fake, md = deep
+    t, rate, _ = fake.truth.funding("bitfinex")
+    first = DIALECTS["bitfinex"].first["perp:bitfinex"]["funding"]
+    keep = (t >= first) & (t <= fake.now_ms)
+    f = md.funding[md.funding["venue"] == "bitfinex"]
+    np.testing.assert_array_equal(pd.DatetimeIndex(f["time"]).as_unit("ms").asi8, t[keep])
+    np.testing.assert_array_equal(f["rate"].to_numpy(), rate[keep])
+    assert int(keep.sum()) > 5000
+    assert len(fake.log("bitfinex", "funding")) <= math.ceil(int(keep.sum()) / 5000) + 1
