@@ -6,16 +6,17 @@ nothing is an error, never silence."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from btcflow_nb.sources.venues import DEFAULT_VENUES
-from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
 from btcflow_nb.testing.fake_exchange.dialects import DIALECTS
 from btcflow_nb.testing.fake_exchange.dialects import kucoinfutures
+
+from .conftest import cached_series, fetch_from, fetched_since_2011
 
 KUCOIN = {v.name: v for v in DEFAULT_VENUES}["perp:kucoin"]
 #: requests a series may cost beyond the pages its rows fill (an empty or short confirmation
@@ -23,27 +24,11 @@ KUCOIN = {v.name: v for v in DEFAULT_VENUES}["perp:kucoin"]
 SLACK = 4
 
 
-def _fetch(tmp_path, fake, **kw):
-    import btcflow_nb
-
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in fake.env(tmp_path).items():
-            mp.setenv(k, v)
-        return btcflow_nb.fetch(progress=False, **kw)
-
-
 @pytest.fixture(scope="module")
 def deep(tmp_path_factory):
-    now = int(time.time() * 1000)
-    truth = Truth(int(pd.Timestamp("2011-09-01", tz="UTC").value // 10**6),
-                  (now // HOUR_MS) * HOUR_MS + HOUR_MS)
-    with FakeExchange(truth) as fake:
-        tmp = tmp_path_factory.mktemp("deep-default")
-        # spot and perp series only: the dated futures' requests share the exchanges' endpoints
-        # and have their own bound (tests/sources/test_dated_load.py)
-        md = _fetch(tmp, fake, timeframe="1d", dated=False)
-        md.meta["_cache_root"] = tmp / "cache" / "v1"
-        yield fake, md
+    # spot and perp series only: the dated futures' requests share the exchanges' endpoints
+    # and have their own bound (tests/sources/test_dated_load.py)
+    yield from fetched_since_2011(tmp_path_factory, "deep-default", timeframe="1d", dated=False)
 
 
 def _requests(fake):
@@ -61,10 +46,7 @@ def test_kucoin_klines_are_discovered_from_the_first_the_venue_serves(deep):
     first = DIALECTS["kucoinfutures"].first["perp:kucoin"]["ohlcv"]
     want = fake.truth.closes("perp:kucoin", "1d", fake.now_ms)
     want = want[want.index >= pd.Timestamp(first, unit="ms", tz="UTC")]
-    from btcflow_nb.sources.cache import read_series, series_path
-
-    path = series_path(md.meta["_cache_root"], "ohlcv", KUCOIN, "1d")
-    raw = read_series(path, "ohlcv", KUCOIN, "1d")[0]      # in USDT (md converts to USD)
+    raw = cached_series(KUCOIN.name, "ohlcv", "1d", md.meta["_cache_root"])   # USDT, as cached
     assert pd.DatetimeIndex(raw["time"]).equals(want.index.as_unit("ms"))
     np.testing.assert_array_equal(raw["close"].to_numpy(), want.to_numpy())
     assert md.perp["kucoin"].dropna().index.equals(want.index)
@@ -120,7 +102,7 @@ def test_a_series_asked_for_and_served_nothing_is_an_error(tmp_path):
     requests; its funding and OI are still fetched."""
     with FakeExchange(Truth.recent(20)) as fake:
         fake.inject("empty", exchange_id="kucoinfutures", endpoint="ohlcv", times=None)
-        md = _fetch(tmp_path, fake, venues=["perp:kucoin"], timeframe="1d")
+        md = fetch_from(tmp_path, fake, venues=["perp:kucoin"], timeframe="1d")
         n_ohlcv = len(fake.log("kucoinfutures", "ohlcv"))
     error = md.meta["errors"]["perp:kucoin"]
     assert "ohlcv: asked from 2020-03-30 00:00" in error and "served nothing" in error

@@ -5,48 +5,27 @@ early `since` gets each venue's rows from that first bar on, equal to the truth,
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from btcflow_nb.sources.venues import DEFAULT_VENUES
-from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange import DAY_MS
 from btcflow_nb.testing.fake_exchange.dialects import DIALECTS
+
+from .conftest import cached_series, fetched_since_2011
 
 PERPS = [v for v in DEFAULT_VENUES if v.kind == "perp"]
 SPOTS = [v for v in DEFAULT_VENUES if v.kind == "spot"]
 
 
-def _fetch(tmp_path, fake, **kw):
-    import btcflow_nb
-
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in fake.env(tmp_path).items():
-            mp.setenv(k, v)
-        return btcflow_nb.fetch(progress=False, **kw)
-
-
 @pytest.fixture(scope="module")
 def early(tmp_path_factory):
     """Every default venue, daily bars, since 1900, against a truth from 2011-09-01 to now."""
-    now = int(time.time() * 1000)
-    truth = Truth(int(pd.Timestamp("2011-09-01", tz="UTC").value // 10**6),
-                  (now // HOUR_MS) * HOUR_MS + HOUR_MS)
-    with FakeExchange(truth) as fake:
-        tmp = tmp_path_factory.mktemp("early")
-        # the perps' and spots' own costs (dated futures' early-since cost: test_dated_load)
-        md = _fetch(tmp, fake, since="1900-01-01", timeframe="1d", dated=False)
-        md.meta["_cache_root"] = tmp / "cache" / "v1"
-        yield fake, md
-
-
-def _cached(md, series, venue, timeframe=None):
-    from btcflow_nb.sources.cache import read_series, series_path
-
-    path = series_path(md.meta["_cache_root"], series, venue, timeframe)
-    return read_series(path, series, venue, timeframe)[0]
+    # the perps' and spots' own costs (dated futures' early-since cost: test_dated_load)
+    yield from fetched_since_2011(tmp_path_factory, "early", since="1900-01-01",
+                                  timeframe="1d", dated=False)
 
 
 def _ms(times):
@@ -67,7 +46,7 @@ def test_prices_start_at_the_venues_first_bar_and_equal_the_truth(early, venue):
         want = want[want.index >= pd.Timestamp(first // DAY_MS * DAY_MS, unit="ms", tz="UTC")]
     if venue.ohlcv_depth_bars:      # a rolling limit: the newest N bars only
         want = want.iloc[-venue.ohlcv_depth_bars:]
-    raw = _cached(md, "ohlcv", venue, "1d")     # in the venue's quote (md converts USDT)
+    raw = cached_series(venue.name, "ohlcv", "1d", md.meta["_cache_root"])     # in the venue's quote (md converts USDT)
     got = pd.Series(raw["close"].to_numpy(), index=pd.DatetimeIndex(raw["time"]))
     np.testing.assert_array_equal(_ms(got.index), _ms(want.index))
     np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
