@@ -84,3 +84,26 @@ def cached_series(venue_name: str, series: str, tf: str = "1d", root=None):
     timeframe = tf if series == "ohlcv" else None
     path = series_path(cache_root() if root is None else root, series, venue, timeframe)
     return read_series(path, series, venue, timeframe)[0]
+
+
+def requests_by_endpoint(fake) -> dict:
+    """{(ccxt exchange id, endpoint kind): requests} of the fake's request log."""
+    counts: dict = {}
+    for r in fake.log():
+        counts[(r.exchange_id, r.endpoint)] = counts.get((r.exchange_id, r.endpoint), 0) + 1
+    return counts
+
+
+def pages_filled(md, venue, n_bars: int) -> dict:
+    """{series: pages its served rows fill at the venue's page size}: OHLCV from `n_bars`,
+    funding from ``md.funding``, OI history (from its own endpoint) from ``meta["depth"]``."""
+    import math
+
+    pages = {"ohlcv": math.ceil(n_bars / venue.ohlcv_page_limit)}
+    if venue.funding_history:
+        n = int((md.funding["venue"] == venue.key).sum())
+        pages["funding"] = math.ceil(n / venue.funding_page_limit)
+    if venue.oi_history and venue.oi_history_source == "ccxt":
+        n = int(md.meta["depth"][venue.name]["open_interest"]["rows"])
+        pages["oi_history"] = math.ceil(n / venue.oi_page_limit)
+    return pages

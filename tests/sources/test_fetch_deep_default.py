@@ -16,7 +16,8 @@ from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
 from btcflow_nb.testing.fake_exchange.dialects import DIALECTS
 from btcflow_nb.testing.fake_exchange.dialects import kucoinfutures
 
-from .conftest import cached_series, fetch_from, fetched_since_2011
+from .conftest import (cached_series, fetch_from, fetched_since_2011, pages_filled,
+                       requests_by_endpoint)
 
 KUCOIN = {v.name: v for v in DEFAULT_VENUES}["perp:kucoin"]
 #: requests a series may cost beyond the pages its rows fill (an empty or short confirmation
@@ -29,13 +30,6 @@ def deep(tmp_path_factory):
     # spot and perp series only: the dated futures' requests share the exchanges' endpoints
     # and have their own bound (tests/sources/test_dated_load.py)
     yield from fetched_since_2011(tmp_path_factory, "deep-default", timeframe="1d", dated=False)
-
-
-def _requests(fake):
-    counts: dict = {}
-    for r in fake.log():
-        counts[(r.exchange_id, r.endpoint)] = counts.get((r.exchange_id, r.endpoint), 0) + 1
-    return counts
 
 
 def test_kucoin_klines_are_discovered_from_the_first_the_venue_serves(deep):
@@ -80,18 +74,11 @@ def test_the_deep_default_history_costs_a_bounded_number_of_requests_per_series(
         if v.kind == "fx":
             pages = {"ohlcv": 2}       # Kraken's newest 720 bars: one page and a confirmation
         else:
-            n_bars = int(getattr(md, v.field)[v.key].notna().sum())
-            pages = {"ohlcv": math.ceil(n_bars / v.ohlcv_page_limit)}
-        if v.funding_history:
-            n = int((md.funding["venue"] == v.key).sum())
-            pages["funding"] = math.ceil(n / v.funding_page_limit)
-        if v.oi_history and v.oi_history_source == "ccxt":
-            n = int(md.meta["depth"][v.name]["open_interest"]["rows"])
-            pages["oi_history"] = math.ceil(n / v.oi_page_limit)
+            pages = pages_filled(md, v, int(getattr(md, v.field)[v.key].notna().sum()))
         for series, p in pages.items():
             key = (v.exchange_id, series)
             bound[key] = bound.get(key, 0) + p + SLACK
-    counts = _requests(fake)
+    counts = requests_by_endpoint(fake)
     over = {k: (counts.get(k, 0), b) for k, b in bound.items() if counts.get(k, 0) > b}
     assert over == {}
 

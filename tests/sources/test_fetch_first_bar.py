@@ -4,8 +4,6 @@ early `since` gets each venue's rows from that first bar on, equal to the truth,
 ``meta["depth"]``, and costs a bounded number of requests per series."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +12,7 @@ from btcflow_nb.sources.venues import DEFAULT_VENUES
 from btcflow_nb.testing.fake_exchange import DAY_MS
 from btcflow_nb.testing.fake_exchange.dialects import DIALECTS
 
-from .conftest import cached_series, fetched_since_2011
+from .conftest import cached_series, fetched_since_2011, pages_filled, requests_by_endpoint
 
 PERPS = [v for v in DEFAULT_VENUES if v.kind == "perp"]
 SPOTS = [v for v in DEFAULT_VENUES if v.kind == "spot"]
@@ -91,22 +89,12 @@ def test_an_early_since_costs_a_bounded_number_of_requests_per_series(early):
     """since=1900 on every default venue: at most 5 requests per series beyond the pages the
     venue's real rows fill (no walk over the empty decades before a listing)."""
     fake, md = early
-    counts: dict = {}
-    for r in fake.log():
-        counts[(r.exchange_id, r.endpoint)] = counts.get((r.exchange_id, r.endpoint), 0) + 1
+    counts = requests_by_endpoint(fake)
     rows: dict = {}
     for v in DEFAULT_VENUES:
-        frames = {"ohlcv": getattr(md, v.field).get(v.key) if v.field in ("spot", "perp")
-                  else None}
-        n_bars = 0 if frames["ohlcv"] is None else int(frames["ohlcv"].notna().sum())
-        pages = {"ohlcv": math.ceil(n_bars / v.ohlcv_page_limit)}
-        if v.funding_history:
-            n = int((md.funding["venue"] == v.key).sum()) if v.kind == "perp" else 0
-            pages["funding"] = math.ceil(n / v.funding_page_limit)
-        if v.oi_history and v.oi_history_source == "ccxt":
-            n = int(md.meta["depth"][v.name]["open_interest"]["rows"])
-            pages["oi_history"] = math.ceil(n / v.oi_page_limit)
-        for series, p in pages.items():
+        closes = getattr(md, v.field).get(v.key) if v.field in ("spot", "perp") else None
+        n_bars = 0 if closes is None else int(closes.notna().sum())
+        for series, p in pages_filled(md, v, n_bars).items():
             key = (v.exchange_id, series)
             rows[key] = rows.get(key, 0) + p + 5
     fx = [v for v in DEFAULT_VENUES if v.kind == "fx"]
