@@ -14,8 +14,10 @@ way in the same run:
 of the self-times of ``btcflow_nb`` modules (the part this project controls) is a row.
 
 The notebook suite is every ``notebooks/*.ipynb`` run under nbval through
-``tests/notebook_runner.run_nbval`` (the same call the notebook tests make; a notebook that calls
-``fetch(`` runs against the fake exchange, as its test does); a failing notebook fails the
+``tests/notebook_runner.run_nbval`` (the same call the notebook tests make; a notebook whose
+stored outputs were made against the fake exchange -- 04, whose load cell printed "live:
+fetched ... from $BTCFLOW_NB_API_BASE" -- runs against it, as its test does; the others offline,
+as theirs do); a failing notebook fails the
 section (the time of a failing suite means nothing). Its wall time is
 compared with the wall time of an empty one-cell notebook run the same way (kernel start-up and
 pytest overhead), times the number of notebooks. At ``--size tiny`` only the first notebook runs,
@@ -100,23 +102,34 @@ def _empty_notebook(directory: Path) -> Path:
     return path
 
 
-def _fetches(notebook: Path) -> bool:
-    """True when a code cell calls ``fetch(``: the notebook needs an exchange to talk to."""
+def _outputs_from_fake_exchange(notebook: Path) -> bool:
+    """True when the notebook's stored outputs were made against the fake exchange: a cell
+    printed ``live: fetched ... from $BTCFLOW_NB_API_BASE`` (notebook 04, whose test runs it
+    against the fake; tests/test_nb_data_sources.py checks that stored line).  Such a notebook
+    must run against the fake, as its test does, or nbval compares its offline demo outputs
+    with stored live ones.  (Whether its code calls ``fetch(`` says nothing: notebook 04 loads
+    with ``bf.load(``, and the others' ``bf.load(`` must stay offline: their outputs are the
+    demo's.)"""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
-    code = "\n".join(re.sub(r"#.*", "", line)  # comments ("# or: bf.fetch(...)") do not count
-                     for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines())
-    return re.search(r"\bfetch\(", code) is not None
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else ():
+            text = out.get("text") or out.get("data", {}).get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if any(line.startswith("live: fetched ") and "$BTCFLOW_NB_API_BASE" in line
+                   for line in text.splitlines()):
+                return True
+    return False
 
 
 def _timed_nbval(runner, notebook: Path) -> tuple[float, int, str]:
-    """Wall time of ``run_nbval(notebook)``; a notebook that fetches runs against the fake
-    exchange exactly as its test does (``FakeExchange(days=30).env(tmp)``), the server's start
-    included in the time."""
+    """Wall time of ``run_nbval(notebook)``; a notebook whose stored outputs come from the fake
+    exchange runs against it exactly as its test does (``FakeExchange(days=30).env(tmp)``), the
+    server's start included in the time."""
     with tempfile.TemporaryDirectory(prefix="btcflow-bench-nb-") as tmp:
         t0 = time.perf_counter()
-        if _fetches(notebook):
+        if _outputs_from_fake_exchange(notebook):
             from btcflow_nb.testing.fake_exchange import FakeExchange
 
             with FakeExchange(days=FAKE_EXCHANGE_DAYS) as fake:

@@ -45,13 +45,12 @@ stdout.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..sources.config import read_config_file
 from .channels import (DesktopChannel, EmailChannel, JsonlChannel, StdoutChannel,
                        WebhookChannel)
 from .rules import Rule
@@ -117,26 +116,7 @@ class WatchConfig:
 
 
 def _read_file(path) -> dict:
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise ValueError(f"watch config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            raise ValueError(f"watch config file {path} must end in .toml or .json")
-    except ValueError as exc:   # tomllib.TOMLDecodeError and JSONDecodeError are ValueErrors
-        raise ValueError(f"watch config file {path} cannot be read: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"watch config file {path} must hold a table/object at the top")
-    unknown = sorted(set(data) - set(_TOP_KEYS))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in watch config {path}; valid: "
-                         f"{', '.join(_TOP_KEYS)}")
-    return data
+    return read_config_file(path, "watch config file", _TOP_KEYS)
 
 
 def _split(values) -> list:

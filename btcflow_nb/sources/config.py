@@ -120,30 +120,48 @@ def default_cache_dir() -> Path:
     return base / "btcflow-nb"
 
 
+def read_config_file(path, what: str, valid_keys, named_by: Optional[str] = None) -> dict:
+    """The top-level table of the TOML (``.toml``) or JSON (``.json``) file at `path`, every key
+    among `valid_keys`.  Serves `load_config` and the watch configuration
+    (`btcflow_nb.alerts.config`).  `what` names the file in errors ("configuration file",
+    "watch config file"); `named_by` says where the path came from (``$BTCFLOW_NB_CONFIG``).
+    Raises ValueError naming the file: missing, another suffix (the valid ones named),
+    unparsable (the parser's message), not a table at the top, or unknown keys (the valid ones
+    named)."""
+    p = Path(path).expanduser()
+    via = f" ({named_by} points at it)" if named_by else ""
+    if not p.is_file():
+        raise ValueError(f"{what} {str(p)!r}{via} is not a file")
+    suffix = p.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ValueError(f"{what} {str(p)!r}{via} must end in .toml or .json; got "
+                         f"{suffix or 'no suffix'!r}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if suffix == ".toml":
+            import tomllib
+            raw = tomllib.loads(text)
+        else:
+            raw = json.loads(text)
+    except ValueError as exc:   # tomllib.TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"cannot parse {what} {p.name!r} ({p}): {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{what} {p.name!r} must hold a table/object (a mapping) at the top; "
+                         f"got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(valid_keys))
+    if unknown:
+        raise ValueError(f"{what} {p.name!r}: unknown key(s) {unknown}; valid keys: "
+                         f"{list(valid_keys)}")
+    return raw
+
+
 def load_config(path: Optional[str] = None) -> Config:
     """Read the configuration (``path`` or ``$BTCFLOW_NB_CONFIG``; none -> defaults), then apply
     ``$BTCFLOW_NB_API_BASE``.  Raises ValueError naming the file and the bad key."""
+    named_by = None if path else f"${ENV_CONFIG}"
     path = path or os.environ.get(ENV_CONFIG) or None
-    raw: dict = {}
-    if path:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise ValueError(f"{ENV_CONFIG} points at {str(p)!r}, which is not a file")
-        text = p.read_text(encoding="utf-8")
-        try:
-            if p.suffix.lower() == ".toml":
-                import tomllib
-                raw = tomllib.loads(text)
-            else:
-                raw = json.loads(text)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-            raise ValueError(f"cannot parse configuration file {p.name!r}: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"configuration file {p.name!r} must hold a mapping")
-        unknown = sorted(set(raw) - set(_CONFIG_KEYS))
-        if unknown:
-            raise ValueError(f"configuration file {p.name!r}: unknown key(s) {unknown}; "
-                             f"valid keys: {list(_CONFIG_KEYS)}")
+    raw = read_config_file(path, "configuration file", _CONFIG_KEYS,
+                           named_by=named_by) if path else {}
     retry_raw = raw.get("retry", {})
     if not isinstance(retry_raw, dict):
         raise ValueError(f"configuration 'retry' must be a table of {list(_RETRY_KEYS)}; got "

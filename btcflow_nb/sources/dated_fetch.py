@@ -191,7 +191,9 @@ async def _contract(contract, ex, plan, root, policy, call=None) -> None:
                       plan.explicit_since)
     covered = await _page(pager, cached, plan_here, (meta or {}).get("covered_from"),
                           int(first))
-    _store(path, contract, plan.timeframe, parse.ohlcv_frame(pager.rows), tf_ms, covered)
+    # in a worker thread: a Parquet merge on the event loop held every venue's requests back
+    await asyncio.to_thread(_store, path, contract, plan.timeframe,
+                            parse.ohlcv_frame(pager.rows), tf_ms, covered)
 
 
 def _complete(cached, meta, contract, tf_ms) -> bool:
@@ -282,6 +284,6 @@ async def _continuous(venue, contract_type, listed, ex, plan, root, policy) -> N
     for expiry in np.unique(owner):
         contract = contract_for(venue, int(expiry), listed)
         path = series_path(dated_root(root), "ohlcv", contract, plan.timeframe)
-        _store(path, contract, plan.timeframe, bars[owner == expiry].reset_index(drop=True),
-               tf_ms)
+        await asyncio.to_thread(_store, path, contract, plan.timeframe,
+                                bars[owner == expiry].reset_index(drop=True), tf_ms)
 

@@ -58,6 +58,19 @@ def _with_row(frame: pd.DataFrame, bar: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
+def _with_live_rows(frame: pd.DataFrame, rows: list) -> pd.DataFrame:
+    """The long frame `frame` (OI or funding) with `rows` (dicts of its columns but ``source``)
+    appended: ``source`` "live" when the frame carries sources, times in the frame's dtype,
+    columns in its order."""
+    add = pd.DataFrame(rows)
+    if "source" in frame.columns:
+        add["source"] = "live"
+    if len(frame):
+        add["time"] = add["time"].astype(frame["time"].dtype)
+        add = add[list(frame.columns)]
+    return pd.concat([frame, add], ignore_index=True)
+
+
 def overlay(md, ticks, now_ms: int, timeframe: str) -> MarketData:
     """`md` with one poll laid over its open bar (see the module docstring): a new MarketData
     (the original is not changed) with ``meta["fetched_at"]`` = now and ``meta["live"]``."""
@@ -79,14 +92,7 @@ def overlay(md, ticks, now_ms: int, timeframe: str) -> MarketData:
     oi_rows = [{"venue": t.key, "time": now, "oi_btc": t.oi_btc, "oi_usd": t.oi_usd}
                for t in perps if t.oi_btc is not None]
     if oi_rows:
-        add = pd.DataFrame(oi_rows)
-        if "source" in oi.columns:
-            add["source"] = "live"
-        if len(oi):
-            add["time"] = add["time"].astype(oi["time"].dtype)
-            add = add[list(oi.columns)]
-        oi = pd.concat([oi, add], ignore_index=True).sort_values("time", kind="stable",
-                                                                 ignore_index=True)
+        oi = _with_live_rows(oi, oi_rows).sort_values("time", kind="stable", ignore_index=True)
     funding_rows = []
     for t in perps:
         if t.funding_rate is None:
@@ -104,13 +110,7 @@ def overlay(md, ticks, now_ms: int, timeframe: str) -> MarketData:
         funding_rows.append({"venue": t.key, "time": when, "rate": t.funding_rate,
                              "interval_hours": float(hours)})
     if funding_rows:
-        add = pd.DataFrame(funding_rows)
-        if "source" in funding.columns:
-            add["source"] = "live"
-        if len(funding):
-            add["time"] = add["time"].astype(funding["time"].dtype)
-            add = add[list(funding.columns)]
-        funding = pd.concat([funding, add], ignore_index=True)
+        funding = _with_live_rows(funding, funding_rows)
     meta = dict(md.meta)
     meta["fetched_at"] = now.isoformat()
     meta["live"] = {"as_of": int(ticks.as_of), "now": int(now_ms), "errors": dict(ticks.errors),

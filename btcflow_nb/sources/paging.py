@@ -190,8 +190,9 @@ def _ranges(cached: pd.DataFrame, plan: _Plan, reopen_last: bool, default_start:
 def _page_call(ex, venue: Venue, series: str, timeframe: Optional[str] = None):
     """The request for one page of `series` ("ohlcv", "funding", "oi_history") at `venue`:
     an async ``call(since_ms, page_size, until_ms_or_None) -> list`` of ccxt rows.  The page
-    size is sent only for series in ``venue.limit_param`` and `until` only for series in
-    ``venue.until_param`` (the pager passes None otherwise).
+    size is sent only for series in ``venue.limit_param`` (also as ``params={"limit": n}`` for
+    series in ``venue.limit_in_params``, whose ccxt method drops it) and `until` only for
+    series in ``venue.until_param`` (the pager passes None otherwise).
 
     For a series in ``venue.until_as_limit`` (ccxt derives the window's end from the page size:
     ``to = since + limit x bar``, and keeps the oldest ``limit`` rows) a window
@@ -218,16 +219,21 @@ def _page_call(ex, venue: Venue, series: str, timeframe: Optional[str] = None):
     def limit(n):
         return n if series in venue.limit_param else None
 
-    def params(until):
-        return {} if until is None else {"until": until}
+    in_params = series in getattr(venue, "limit_in_params", ())   # a Venue; others: none
+
+    def params(until, n):
+        out = {} if until is None else {"until": until}
+        if in_params and limit(n) is not None:
+            out["limit"] = n       # the venue's own query parameter (ccxt drops its `limit`)
+        return out
 
     if series == "ohlcv":
         return lambda s, n, u: ex.fetch_ohlcv(venue.symbol, timeframe, since=s, limit=limit(n),
-                                              params=params(u))
+                                              params=params(u, n))
     if series == "funding":
         return lambda s, n, u: ex.fetch_funding_rate_history(venue.symbol, since=s,
-                                                             limit=limit(n), params=params(u))
+                                                             limit=limit(n), params=params(u, n))
     if series == "oi_history":
         return lambda s, n, u: ex.fetch_open_interest_history(
-            venue.symbol, timeframe, since=s, limit=limit(n), params=params(u))
+            venue.symbol, timeframe, since=s, limit=limit(n), params=params(u, n))
     raise ValueError(f"series {series!r} is not paged; valid: ohlcv, funding, oi_history")

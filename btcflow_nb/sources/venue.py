@@ -98,6 +98,11 @@ class Venue:
         parameter (for the others it would leak into the query string, so it is not sent).
     limit_param: series for which a page size is sent (HTX ignores its time window when given
         one, so its candles are paged by time window only).
+    limit_in_params: series whose page size ccxt drops from the request it builds (Bitfinex's
+        derivatives-status history: ccxt's ``fetch_funding_rate_history`` sends ``symbol``,
+        ``start`` and ``end`` only, so the venue answers its default of 100 rows): the page size
+        is also passed as the venue's own ``limit`` query parameter through ``params`` (ccxt
+        appends unknown params to the query), so the venue serves its maximum.
     until_as_limit: series whose window end ccxt derives from the page size instead of reading
         ``until`` -- KuCoin Futures' klines: ccxt sends ``to = since + limit x timeframe``
         (``fetch_contract_ohlcv``) -- so a window ``[since, until]`` is asked as the page size
@@ -148,6 +153,7 @@ class Venue:
     oi_page_limit: int = 100
     until_param: tuple = SERIES
     limit_param: tuple = SERIES
+    limit_in_params: tuple = ()
     until_as_limit: tuple = ()
     listed: Optional[str] = None
     funding_from: Optional[str] = None
@@ -172,8 +178,9 @@ class Venue:
             _check_choice("oi_snapshot_amount", self.oi_snapshot_amount, OI_AMOUNTS)
         _check_choice("oi_history_source", self.oi_history_source, OI_HISTORY_SOURCES)
         for series in (self.until_param + self.limit_param + tuple(self.gallop_series)
-                       + tuple(self.until_as_limit)):
-            _check_choice("until_param / limit_param / until_as_limit entry", series, SERIES)
+                       + tuple(self.until_as_limit) + tuple(self.limit_in_params)):
+            _check_choice("until_param / limit_param / limit_in_params / until_as_limit entry",
+                          series, SERIES)
         if not isinstance(self.key, str) or not _SAFE_KEY.fullmatch(self.key):
             raise ValueError(f"venue key {self.key!r} is not valid; valid: lower-case letters, "
                              f"digits and '_' (starting with a letter), e.g. 'binance_coinm' -- "
@@ -189,7 +196,7 @@ class Venue:
             raise ValueError(f"venue {self.key!r}: funding_interval_source='market' needs "
                              "funding_interval_field")
         for name in ("market_types", "oi_timeframes", "until_param", "limit_param",
-                     "gallop_series", "until_as_limit"):
+                     "gallop_series", "until_as_limit", "limit_in_params"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("listed", "funding_from", "oi_history_from"):
             _date_ms(getattr(self, name), f"venue {self.key!r} {name}")

@@ -92,12 +92,16 @@ DEFAULT_VENUES: tuple = (
           # funding-rate-history "can retrieve data from the last 3 months"; open-interest
           # history "the latest 1,440 data entries" (OKX v5 docs); USDT swaps since 2019-12
           listed="2019-12-01", funding_depth_days=92, oi_history_rows=1440),
-    # bitfinex: candles ``min(limit, 10000)``; status history: ccxt sends no limit, so the
-    # venue's default of 100 rows applies (its maximum, 5000, needs an explicit limit)
+    # bitfinex: candles ``min(limit, 10000)``; derivatives status history (funding and OI):
+    # "limit: Number of records in response (max. 5000)", default 100, newest first, ``start``
+    # / ``end`` in ms (docs.bitfinex.com/reference/rest-public-derivatives-status-history;
+    # rate limit 90 req/min, which ccxt encodes as cost 2.7 x its 250 ms rateLimit).  ccxt's
+    # fetch_funding_rate_history sends no limit (its paginate uses 5000), so the 5000 goes
+    # through params (limit_in_params): ~8,000 settlements since 2019-09 in 2 pages, not 80
     _perp("bitfinex", "bitfinex", "BTC/USDT:USDT", "USDT", oi_history=True, oi_snapshot=True,
           oi_amount="base", oi_history_source="funding_info", oi_info_index=17,
           funding_interval_source="fixed", funding_interval_hours=8.0, ohlcv_page_limit=10000,
-          funding_page_limit=100, listed="2019-09-01"),
+          funding_page_limit=5000, limit_in_params=("funding",), listed="2019-09-01"),
     # gate: contract candles ``maxLimit = 1999``; funding_rate: documented default 100 (no
     # maximum in ccxt, so the default is kept); contract_stats paginate(..., 100); BTC_USDT
     # perpetual: the oldest candle Gate serves is 2019-11-18 (public candle collections)

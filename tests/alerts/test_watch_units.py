@@ -229,7 +229,7 @@ def test_config_file_and_flags(tmp_path, monkeypatch):
     ('[retry]\nattempts = 0\n', ["attempts=0"]),
     ('[[webhooks]]\nurl_env = "NOT_SET_ANYWHERE_X"\n', ["$NOT_SET_ANYWHERE_X is not set"]),
     ('[email]\nto = ["a@example.com"]\n', ["SMTP host"]),
-    ("this is = = not toml", ["cannot be read"]),
+    ("this is = = not toml", ["cannot parse watch config file 'watch.toml'"]),
 ])
 def test_bad_config_names_the_value(tmp_path, monkeypatch, text, words):
     monkeypatch.delenv("BTCFLOW_NB_SMTP_HOST", raising=False)

@@ -16,18 +16,12 @@ from btcflow_nb.sources.cache import CacheSalvaged, cache_root, read_series, ser
 from btcflow_nb.sources.venues import DEFAULT_VENUES
 from btcflow_nb.testing.fake_exchange import HOUR_MS
 
-from .conftest import fake_exchange_fixtures
+from .conftest import cached_series, fake_exchange_fixtures
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 
 fake, env = fake_exchange_fixtures(days=8, timeout_ms=2000, retry_attempts=2,
                                    retry_base_delay=0.01)
-
-
-def _cached(name, series, tf="1d"):
-    v = BY_NAME[name]
-    return read_series(series_path(cache_root(), series, v, tf if series == "ohlcv" else None),
-                       series, v, tf if series == "ohlcv" else None)[0]
 
 
 def test_fx_closes_outside_the_stablecoin_band_are_rejected_and_reported(fake, env):
@@ -38,12 +32,12 @@ def test_fx_closes_outside_the_stablecoin_band_are_rejected_and_reported(fake, e
         counts = md.meta["rejected"][name]["counts"]
         assert any("0.5 to 1.5" in k for k in counts), counts
         assert name in md.meta["errors"]
-        assert len(_cached(name, "ohlcv")) == 0
+        assert len(cached_series(name, "ohlcv")) == 0
     assert checks.FX_BAND == (0.5, 1.5)
     # clean again: the true closes (about 1 USD) pass the band and are cached
     fake.clear_faults()
     md = btcflow_nb.fetch(["spot:binance"], since=fake.truth.start, progress=False)
-    got = _cached("fx:usdt", "ohlcv")["close"].to_numpy()
+    got = cached_series("fx:usdt", "ohlcv")["close"].to_numpy()
     assert len(got) and ((got > 0.5) & (got < 1.5)).all()
     assert "fx:usdt" not in md.meta["rejected"]
 
@@ -53,13 +47,13 @@ def test_a_stale_oi_snapshot_is_reported_and_not_stored(fake, env):
     fake.inject("stale_oi", exchange_id="binanceusdm", endpoint="oi", times=None)
     md = btcflow_nb.fetch([name], since=fake.truth.start, progress=False)
     assert "open interest snapshot: stale" in md.meta["errors"][name]
-    oi = _cached(name, "open_interest")
+    oi = cached_series(name, "open_interest")
     assert len(oi) and not (oi["kind"] == "snapshot").any()     # the history is kept
     # fresh again: the snapshot is a sample
     fake.clear_faults()
     md = btcflow_nb.fetch([name], progress=False)
     assert "stale" not in md.meta["errors"].get(name, "")
-    oi = _cached(name, "open_interest")
+    oi = cached_series(name, "open_interest")
     assert (oi["kind"] == "snapshot").sum() == 1
 
 
@@ -82,7 +76,7 @@ def _assert_equals_truth(fake, cached):
 def test_a_purged_middle_row_is_fetched_again_once(fake, env):
     btcflow_nb.fetch(NAMES, since=fake.truth.start, progress=False)
     path = series_path(cache_root(), "ohlcv", SPOT, "1d")
-    frame = _cached("spot:binance", "ohlcv")
+    frame = cached_series("spot:binance", "ohlcv")
     assert len(frame) >= 6
     frame.loc[3, "close"] = -5.0                       # a poisoned row in the middle
     write_series(path, frame, "ohlcv", SPOT, "1d")
@@ -91,7 +85,7 @@ def test_a_purged_middle_row_is_fetched_again_once(fake, env):
     assert read_series(path, "ohlcv", SPOT, "1d")[1]["holes"]
     fake.clear_log()
     btcflow_nb.fetch(NAMES, progress=False)            # a plain refresh (no since)
-    _assert_equals_truth(fake, _cached("spot:binance", "ohlcv"))   # the true row is back
+    _assert_equals_truth(fake, cached_series("spot:binance", "ohlcv"))   # the true row is back
     assert len(fake.log("binance", "ohlcv")) == 2      # the refresh's one + the hole's one
     assert read_series(path, "ohlcv", SPOT, "1d")[1]["holes"] == []
     fake.clear_log()
@@ -114,7 +108,7 @@ def test_a_hole_the_venue_has_no_data_for_costs_one_request_ever(fake, env):
         counts.append(len(fake.log("binance", "ohlcv")))
         assert "spot:binance" not in md.meta["errors"]
     assert counts == [2, 1, 1]
-    _assert_equals_truth(fake, _cached("spot:binance", "ohlcv"))
+    _assert_equals_truth(fake, cached_series("spot:binance", "ohlcv"))
 
 
 def _flip_page_byte(path, group: int, column: str) -> None:
@@ -132,7 +126,7 @@ def test_a_row_group_lost_by_salvage_is_fetched_again(fake, env, monkeypatch):
     monkeypatch.setattr(cachefile, "ROW_GROUP_ROWS", 3)    # several groups in 9 daily bars
     btcflow_nb.fetch(NAMES, since=fake.truth.start, progress=False)
     path = series_path(cache_root(), "ohlcv", SPOT, "1d")
-    before = _cached("spot:binance", "ohlcv")
+    before = cached_series("spot:binance", "ohlcv")
     assert pq.ParquetFile(path).metadata.num_row_groups >= 3
     _flip_page_byte(path, 1, "close")
     with pytest.raises(CacheSalvaged, match="salvaged"):
@@ -143,6 +137,6 @@ def test_a_row_group_lost_by_salvage_is_fetched_again(fake, env, monkeypatch):
     assert [tuple(h) for h in meta["holes"]] == [(int(t[3]), int(t[5]))]
     fake.clear_log()
     md = btcflow_nb.fetch(NAMES, progress=False)
-    _assert_equals_truth(fake, _cached("spot:binance", "ohlcv"))
-    assert len(_cached("spot:binance", "ohlcv")) == len(before)
+    _assert_equals_truth(fake, cached_series("spot:binance", "ohlcv"))
+    assert len(cached_series("spot:binance", "ohlcv")) == len(before)
     assert read_series(path, "ohlcv", SPOT, "1d")[1]["holes"] == []

@@ -6,16 +6,18 @@ nothing is an error, never silence."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from btcflow_nb.sources.venues import DEFAULT_VENUES
-from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
 from btcflow_nb.testing.fake_exchange.dialects import DIALECTS
 from btcflow_nb.testing.fake_exchange.dialects import kucoinfutures
+
+from .conftest import (cached_series, fetch_from, fetched_since_2011, pages_filled,
+                       requests_by_endpoint)
 
 KUCOIN = {v.name: v for v in DEFAULT_VENUES}["perp:kucoin"]
 #: requests a series may cost beyond the pages its rows fill (an empty or short confirmation
@@ -23,34 +25,11 @@ KUCOIN = {v.name: v for v in DEFAULT_VENUES}["perp:kucoin"]
 SLACK = 4
 
 
-def _fetch(tmp_path, fake, **kw):
-    import btcflow_nb
-
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in fake.env(tmp_path).items():
-            mp.setenv(k, v)
-        return btcflow_nb.fetch(progress=False, **kw)
-
-
 @pytest.fixture(scope="module")
 def deep(tmp_path_factory):
-    now = int(time.time() * 1000)
-    truth = Truth(int(pd.Timestamp("2011-09-01", tz="UTC").value // 10**6),
-                  (now // HOUR_MS) * HOUR_MS + HOUR_MS)
-    with FakeExchange(truth) as fake:
-        tmp = tmp_path_factory.mktemp("deep-default")
-        # spot and perp series only: the dated futures' requests share the exchanges' endpoints
-        # and have their own bound (tests/sources/test_dated_load.py)
-        md = _fetch(tmp, fake, timeframe="1d", dated=False)
-        md.meta["_cache_root"] = tmp / "cache" / "v1"
-        yield fake, md
-
-
-def _requests(fake):
-    counts: dict = {}
-    for r in fake.log():
-        counts[(r.exchange_id, r.endpoint)] = counts.get((r.exchange_id, r.endpoint), 0) + 1
-    return counts
+    # spot and perp series only: the dated futures' requests share the exchanges' endpoints
+    # and have their own bound (tests/sources/test_dated_load.py)
+    yield from fetched_since_2011(tmp_path_factory, "deep-default", timeframe="1d", dated=False)
 
 
 def test_kucoin_klines_are_discovered_from_the_first_the_venue_serves(deep):
@@ -61,10 +40,7 @@ def test_kucoin_klines_are_discovered_from_the_first_the_venue_serves(deep):
     first = DIALECTS["kucoinfutures"].first["perp:kucoin"]["ohlcv"]
     want = fake.truth.closes("perp:kucoin", "1d", fake.now_ms)
     want = want[want.index >= pd.Timestamp(first, unit="ms", tz="UTC")]
-    from btcflow_nb.sources.cache import read_series, series_path
-
-    path = series_path(md.meta["_cache_root"], "ohlcv", KUCOIN, "1d")
-    raw = read_series(path, "ohlcv", KUCOIN, "1d")[0]      # in USDT (md converts to USD)
+    raw = cached_series(KUCOIN.name, "ohlcv", "1d", md.meta["_cache_root"])   # USDT, as cached
     assert pd.DatetimeIndex(raw["time"]).equals(want.index.as_unit("ms"))
     np.testing.assert_array_equal(raw["close"].to_numpy(), want.to_numpy())
     assert md.perp["kucoin"].dropna().index.equals(want.index)
@@ -98,18 +74,11 @@ def test_the_deep_default_history_costs_a_bounded_number_of_requests_per_series(
         if v.kind == "fx":
             pages = {"ohlcv": 2}       # Kraken's newest 720 bars: one page and a confirmation
         else:
-            n_bars = int(getattr(md, v.field)[v.key].notna().sum())
-            pages = {"ohlcv": math.ceil(n_bars / v.ohlcv_page_limit)}
-        if v.funding_history:
-            n = int((md.funding["venue"] == v.key).sum())
-            pages["funding"] = math.ceil(n / v.funding_page_limit)
-        if v.oi_history and v.oi_history_source == "ccxt":
-            n = int(md.meta["depth"][v.name]["open_interest"]["rows"])
-            pages["oi_history"] = math.ceil(n / v.oi_page_limit)
+            pages = pages_filled(md, v, int(getattr(md, v.field)[v.key].notna().sum()))
         for series, p in pages.items():
             key = (v.exchange_id, series)
             bound[key] = bound.get(key, 0) + p + SLACK
-    counts = _requests(fake)
+    counts = requests_by_endpoint(fake)
     over = {k: (counts.get(k, 0), b) for k, b in bound.items() if counts.get(k, 0) > b}
     assert over == {}
 
@@ -120,10 +89,25 @@ def test_a_series_asked_for_and_served_nothing_is_an_error(tmp_path):
     requests; its funding and OI are still fetched."""
     with FakeExchange(Truth.recent(20)) as fake:
         fake.inject("empty", exchange_id="kucoinfutures", endpoint="ohlcv", times=None)
-        md = _fetch(tmp_path, fake, venues=["perp:kucoin"], timeframe="1d")
+        md = fetch_from(tmp_path, fake, venues=["perp:kucoin"], timeframe="1d")
         n_ohlcv = len(fake.log("kucoinfutures", "ohlcv"))
     error = md.meta["errors"]["perp:kucoin"]
     assert "ohlcv: asked from 2020-03-30 00:00" in error and "served nothing" in error
     assert n_ohlcv <= 4
     assert (md.funding["venue"] == "kucoin").sum() > 0
     assert (md.open_interest["venue"] == "kucoin").sum() > 0
+
+
+def test_bitfinex_status_history_comes_in_pages_of_its_documented_maximum(deep):
+    """ccxt's bitfinex fetch_funding_rate_history sends no page size, so the venue answered its
+    default of 100 rows: 80 requests for the settlements since 2019-09.  The registry's 5000
+    (Bitfinex docs: "max. 5000") now goes as the venue's own ``limit`` parameter."""
+    fake, md = deep
+    t, rate, _ = fake.truth.funding("bitfinex")
+    first = DIALECTS["bitfinex"].first["perp:bitfinex"]["funding"]
+    keep = (t >= first) & (t <= fake.now_ms)
+    f = md.funding[md.funding["venue"] == "bitfinex"]
+    np.testing.assert_array_equal(pd.DatetimeIndex(f["time"]).as_unit("ms").asi8, t[keep])
+    np.testing.assert_array_equal(f["rate"].to_numpy(), rate[keep])
+    assert int(keep.sum()) > 5000
+    assert len(fake.log("bitfinex", "funding")) <= math.ceil(int(keep.sum()) / 5000) + 1

@@ -9,22 +9,15 @@ import pytest
 from btcflow_nb.sources.venues import DEFAULT_VENUES
 from btcflow_nb.testing.fake_exchange import DAY_MS, FakeExchange, Truth
 
+from .conftest import fetch_from
+
 COIN_M = ["perp:binance_coinm", "perp:bybit_inverse", "perp:okx_inverse"]
-
-
-def _fetch(tmp_path, fake, **kw):
-    import btcflow_nb
-
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in fake.env(tmp_path).items():
-            mp.setenv(k, v)
-        return btcflow_nb.fetch(progress=False, **kw)
 
 
 @pytest.fixture(scope="module")
 def deep(tmp_path_factory):
     with FakeExchange(Truth.recent(40)) as fake:
-        md = _fetch(tmp_path_factory.mktemp("deep"), fake, venues=COIN_M + ["perp:binance"],
+        md = fetch_from(tmp_path_factory.mktemp("deep"), fake, venues=COIN_M + ["perp:binance"],
                     since="2019-01-01")
         yield fake, md
 
@@ -86,7 +79,7 @@ def test_an_early_since_costs_no_more_requests_than_the_venues_first_bar(tmp_pat
     counts = {}
     for since in ("1900-01-01", "2019-01-01"):
         with FakeExchange(Truth.recent(10)) as fake:
-            _fetch(tmp_path / since, fake, venues=["perp:binance", "perp:okx", "spot:coinbase"],
+            fetch_from(tmp_path / since, fake, venues=["perp:binance", "perp:okx", "spot:coinbase"],
                    since=since)
             log = fake.log()
             counts[since] = {(r.exchange_id, r.endpoint): 0 for r in log}
@@ -114,7 +107,7 @@ def test_first_served_reads_the_registry():
         type(binance)(**{**binance.to_dict(), "listed": "2019-13-45"})
 
 
-def test_kraken_futures_current_oi_is_recorded_on_every_fetch(tmp_path):
+def test_kraken_futures_current_oi_is_recorded_on_everyfetch_from(tmp_path):
     """Kraken Futures serves no OI history; its ticker carries the current OI (BTC), recorded
     as a snapshot on every fetch, so two fetches at two times leave two samples in the cache,
     equal to the truth at those times."""
@@ -125,7 +118,7 @@ def test_kraken_futures_current_oi_is_recorded_on_every_fetch(tmp_path):
         times = [fake.now_ms - 30 * 3_600_000 - 123_000, fake.now_ms]
         for now in times:
             fake.set_now(now)
-            md = _fetch(tmp_path, fake, venues=["perp:krakenfutures"], since="2D")
+            md = fetch_from(tmp_path, fake, venues=["perp:krakenfutures"], since="2D")
             assert md.meta["errors"] == {}
         assert len(fake.log("krakenfutures", "oi")) == 2
         root = tmp_path / "cache" / "v1"
@@ -141,7 +134,7 @@ def test_kraken_futures_current_oi_is_recorded_on_every_fetch(tmp_path):
         np.testing.assert_array_equal(got["oi_btc"].to_numpy(), want)
 
 
-def test_deribit_current_oi_is_recorded_on_every_fetch(tmp_path):
+def test_deribit_current_oi_is_recorded_on_everyfetch_from(tmp_path):
     """Deribit serves no OI history through ccxt: its current OI (fetch_open_interest, USD) is
     recorded on every fetch, so two fetches leave two samples, equal to the truth in USD."""
     from btcflow_nb.sources.cache import read_series, series_path
@@ -151,7 +144,7 @@ def test_deribit_current_oi_is_recorded_on_every_fetch(tmp_path):
         times = [fake.now_ms - 30 * 3_600_000 - 123_000, fake.now_ms]
         for now in times:
             fake.set_now(now)
-            md = _fetch(tmp_path, fake, venues=["perp:deribit"], since="2D")
+            md = fetch_from(tmp_path, fake, venues=["perp:deribit"], since="2D")
             assert md.meta["errors"] == {}
         assert len(fake.log("deribit", "oi")) == 2
         cached, _ = read_series(series_path(tmp_path / "cache" / "v1", "open_interest", venue),

@@ -4,49 +4,26 @@ early `since` gets each venue's rows from that first bar on, equal to the truth,
 ``meta["depth"]``, and costs a bounded number of requests per series."""
 from __future__ import annotations
 
-import math
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from btcflow_nb.sources.venues import DEFAULT_VENUES
-from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS, FakeExchange, Truth
+from btcflow_nb.testing.fake_exchange import DAY_MS
 from btcflow_nb.testing.fake_exchange.dialects import DIALECTS
+
+from .conftest import cached_series, fetched_since_2011, pages_filled, requests_by_endpoint
 
 PERPS = [v for v in DEFAULT_VENUES if v.kind == "perp"]
 SPOTS = [v for v in DEFAULT_VENUES if v.kind == "spot"]
 
 
-def _fetch(tmp_path, fake, **kw):
-    import btcflow_nb
-
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in fake.env(tmp_path).items():
-            mp.setenv(k, v)
-        return btcflow_nb.fetch(progress=False, **kw)
-
-
 @pytest.fixture(scope="module")
 def early(tmp_path_factory):
     """Every default venue, daily bars, since 1900, against a truth from 2011-09-01 to now."""
-    now = int(time.time() * 1000)
-    truth = Truth(int(pd.Timestamp("2011-09-01", tz="UTC").value // 10**6),
-                  (now // HOUR_MS) * HOUR_MS + HOUR_MS)
-    with FakeExchange(truth) as fake:
-        tmp = tmp_path_factory.mktemp("early")
-        # the perps' and spots' own costs (dated futures' early-since cost: test_dated_load)
-        md = _fetch(tmp, fake, since="1900-01-01", timeframe="1d", dated=False)
-        md.meta["_cache_root"] = tmp / "cache" / "v1"
-        yield fake, md
-
-
-def _cached(md, series, venue, timeframe=None):
-    from btcflow_nb.sources.cache import read_series, series_path
-
-    path = series_path(md.meta["_cache_root"], series, venue, timeframe)
-    return read_series(path, series, venue, timeframe)[0]
+    # the perps' and spots' own costs (dated futures' early-since cost: test_dated_load)
+    yield from fetched_since_2011(tmp_path_factory, "early", since="1900-01-01",
+                                  timeframe="1d", dated=False)
 
 
 def _ms(times):
@@ -67,7 +44,7 @@ def test_prices_start_at_the_venues_first_bar_and_equal_the_truth(early, venue):
         want = want[want.index >= pd.Timestamp(first // DAY_MS * DAY_MS, unit="ms", tz="UTC")]
     if venue.ohlcv_depth_bars:      # a rolling limit: the newest N bars only
         want = want.iloc[-venue.ohlcv_depth_bars:]
-    raw = _cached(md, "ohlcv", venue, "1d")     # in the venue's quote (md converts USDT)
+    raw = cached_series(venue.name, "ohlcv", "1d", md.meta["_cache_root"])     # in the venue's quote (md converts USDT)
     got = pd.Series(raw["close"].to_numpy(), index=pd.DatetimeIndex(raw["time"]))
     np.testing.assert_array_equal(_ms(got.index), _ms(want.index))
     np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
@@ -112,22 +89,12 @@ def test_an_early_since_costs_a_bounded_number_of_requests_per_series(early):
     """since=1900 on every default venue: at most 5 requests per series beyond the pages the
     venue's real rows fill (no walk over the empty decades before a listing)."""
     fake, md = early
-    counts: dict = {}
-    for r in fake.log():
-        counts[(r.exchange_id, r.endpoint)] = counts.get((r.exchange_id, r.endpoint), 0) + 1
+    counts = requests_by_endpoint(fake)
     rows: dict = {}
     for v in DEFAULT_VENUES:
-        frames = {"ohlcv": getattr(md, v.field).get(v.key) if v.field in ("spot", "perp")
-                  else None}
-        n_bars = 0 if frames["ohlcv"] is None else int(frames["ohlcv"].notna().sum())
-        pages = {"ohlcv": math.ceil(n_bars / v.ohlcv_page_limit)}
-        if v.funding_history:
-            n = int((md.funding["venue"] == v.key).sum()) if v.kind == "perp" else 0
-            pages["funding"] = math.ceil(n / v.funding_page_limit)
-        if v.oi_history and v.oi_history_source == "ccxt":
-            n = int(md.meta["depth"][v.name]["open_interest"]["rows"])
-            pages["oi_history"] = math.ceil(n / v.oi_page_limit)
-        for series, p in pages.items():
+        closes = getattr(md, v.field).get(v.key) if v.field in ("spot", "perp") else None
+        n_bars = 0 if closes is None else int(closes.notna().sum())
+        for series, p in pages_filled(md, v, n_bars).items():
             key = (v.exchange_id, series)
             rows[key] = rows.get(key, 0) + p + 5
     fx = [v for v in DEFAULT_VENUES if v.kind == "fx"]

@@ -107,7 +107,13 @@ def test_config_file_errors_name_the_file_and_key(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="cannot parse configuration file 'conf.json'"):
         load_config()
     monkeypatch.setenv("BTCFLOW_NB_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(ValueError, match="which is not a file"):
+    with pytest.raises(ValueError, match=r"missing.toml' \(\$BTCFLOW_NB_CONFIG points at it\) is "
+                                         "not a file"):
+        load_config()
+    yaml = tmp_path / "conf.yaml"          # read as JSON before: now refused by its suffix
+    yaml.write_text(json.dumps({"retry": {"attempts": 2}}))
+    monkeypatch.setenv("BTCFLOW_NB_CONFIG", str(yaml))
+    with pytest.raises(ValueError, match=r"conf.yaml' .*must end in .toml or .json; got '.yaml'"):
         load_config()
     monkeypatch.delenv("BTCFLOW_NB_CONFIG")
     monkeypatch.setenv("BTCFLOW_NB_API_BASE", "127.0.0.1:80")

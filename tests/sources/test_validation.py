@@ -14,7 +14,7 @@ from btcflow_nb.sources.cache import cache_root, read_series, series_path, write
 from btcflow_nb.sources.venues import DEFAULT_VENUES
 from btcflow_nb.testing.fake_exchange import DAY_MS, HOUR_MS
 
-from .conftest import fake_exchange_fixtures
+from .conftest import cached_series, fake_exchange_fixtures
 
 BY_NAME = {v.name: v for v in DEFAULT_VENUES}
 OTHERS = ["spot:coinbase", "spot:kraken"]
@@ -22,12 +22,6 @@ OTHERS = ["spot:coinbase", "spot:kraken"]
 
 fake, env = fake_exchange_fixtures(days=8, timeout_ms=2000, retry_attempts=2,
                                    retry_base_delay=0.01)
-
-
-def _cached(name, series, tf="1d"):
-    v = BY_NAME[name]
-    return read_series(series_path(cache_root(), series, v, tf if series == "ohlcv" else None),
-                       series, v, tf if series == "ohlcv" else None)[0]
 
 
 def _others_load(fake, md):
@@ -65,7 +59,7 @@ def test_poison_value_is_rejected_and_reported_while_others_load(fake, env, kind
     assert sum(rejected.values()) >= 1, md.meta["rejected"]
     assert name in md.meta["errors"] and "rejected" in md.meta["errors"][name]
     assert any(name in n and "rejected" in n for n in md.meta["notes"])
-    cached = _cached(name, series)
+    cached = cached_series(name, series)
     assert len(cached) >= 1                            # the good rows are kept
     assert ok(cached[column].to_numpy(dtype="float64")).all()
     # the next load of everything still works
@@ -85,7 +79,7 @@ def test_oversized_reply_is_rejected_whole(fake, env, monkeypatch):
     assert "rows to a page of at most 100 rows" in md.meta["errors"][name]
     counts = md.meta["rejected"][name]["counts"]
     assert any("larger than the page" in k for k in counts), counts
-    assert len(_cached(name, "ohlcv")) == 0              # nothing of the reply is cached
+    assert len(cached_series(name, "ohlcv")) == 0              # nothing of the reply is cached
 
 
 def test_misaligned_bars_are_rejected(fake, env):
@@ -94,7 +88,7 @@ def test_misaligned_bars_are_rejected(fake, env):
     _others_load(fake, md)
     counts = md.meta["rejected"]["spot:binance"]["counts"]
     assert any("grid" in k for k in counts), counts
-    cached = _cached("spot:binance", "ohlcv")
+    cached = cached_series("spot:binance", "ohlcv")
     assert (pd.DatetimeIndex(cached["time"]).as_unit("ms").asi8 % DAY_MS == 0).all()
     assert len(cached) == 0
     assert "spot:binance" in md.meta["errors"]
@@ -107,20 +101,20 @@ def test_wrong_instrument_rejected_against_other_venues(fake, env):
     _others_load(fake, md)
     counts = md.meta["rejected"]["spot:binance"]["counts"]
     assert any("asked instrument" in k for k in counts), counts
-    assert len(_cached("spot:binance", "ohlcv")) == 0
+    assert len(cached_series("spot:binance", "ohlcv")) == 0
     assert "spot:binance" in md.meta["errors"]
 
 
 def test_wrong_instrument_rejected_against_own_cached_closes(fake, env):
     fake.set_now(fake.truth.end - 3 * DAY_MS)
     btcflow_nb.fetch(["spot:binance"], since=fake.truth.start, progress=False)
-    before = _cached("spot:binance", "ohlcv")
+    before = cached_series("spot:binance", "ohlcv")
     fake.set_now(fake.truth.end - 1)
     fake.inject("wrong_instrument", exchange_id="binance", endpoint="ohlcv", times=None)
     md = btcflow_nb.fetch(["spot:binance"], progress=False)
     counts = md.meta["rejected"]["spot:binance"]["counts"]
     assert any("asked instrument" in k for k in counts), counts
-    after = _cached("spot:binance", "ohlcv")
+    after = cached_series("spot:binance", "ohlcv")
     assert len(after) == len(before)
     np.testing.assert_array_equal(after["close"].to_numpy()[:-1],
                                   before["close"].to_numpy()[:-1])
@@ -149,13 +143,13 @@ def test_poisoned_row_already_cached_is_moved_out_of_the_file_once(fake, env):
     btcflow_nb.fetch(names, since=fake.truth.start, progress=False)
     root = cache_root()
     spot, perp = BY_NAME["spot:binance"], BY_NAME["perp:binance"]
-    frame = _cached("spot:binance", "ohlcv")
+    frame = cached_series("spot:binance", "ohlcv")
     frame.loc[1, "close"] = -5.0                  # written before validation existed
     write_series(series_path(root, "ohlcv", spot, "1d"), frame, "ohlcv", spot, "1d")
-    funding = _cached("perp:binance", "funding")
+    funding = cached_series("perp:binance", "funding")
     funding.loc[0, "rate"] = np.inf
     write_series(series_path(root, "funding", perp), funding, "funding", perp)
-    oi = _cached("perp:binance", "open_interest")
+    oi = cached_series("perp:binance", "open_interest")
     oi.loc[0, "oi_base"] = -1.0
     write_series(series_path(root, "open_interest", perp), oi, "open_interest", perp)
     md = btcflow_nb.from_cache(names)
@@ -253,12 +247,12 @@ def test_reply_bytes_are_capped(fake, env, monkeypatch):
     md = btcflow_nb.fetch(["perp:htx"] + OTHERS, since=fake.truth.start, progress=False)
     _others_load(fake, md)
     assert "capped at 20000 bytes" in md.meta["errors"]["perp:htx"]
-    assert len(_cached("perp:htx", "ohlcv")) == 0
+    assert len(cached_series("perp:htx", "ohlcv")) == 0
 
 
 # ---- a first fetch into an empty cache: no reference but the other venues of the run ----------
 
-def test_wrong_instrument_on_a_first_fetch_is_never_cached(fake, env):
+def test_wrong_instrument_on_a_first_fetch_is_nevercached_series(fake, env):
     """Nothing is cached yet: the venue serving ETH-scale candles is judged against the other
     venues fetched in the same run (its OHLCV write waits for them) and nothing of it is
     cached; the real venues are."""
@@ -267,21 +261,21 @@ def test_wrong_instrument_on_a_first_fetch_is_never_cached(fake, env):
     _others_load(fake, md)
     counts = md.meta["rejected"]["spot:binance"]["counts"]
     assert any("first fetch" in k for k in counts), counts
-    assert len(_cached("spot:binance", "ohlcv")) == 0
+    assert len(cached_series("spot:binance", "ohlcv")) == 0
     assert "spot:binance" in md.meta["errors"] and "asked instrument" in \
         md.meta["errors"]["spot:binance"]
     assert md.spot is None or "binance" not in md.spot.columns
 
 
-def test_a_venue_alone_on_a_first_fetch_is_cached(fake, env):
+def test_a_venue_alone_on_a_first_fetch_iscached_series(fake, env):
     """No peer at all (one venue selected, empty cache): nothing to judge against, the bars
     are cached -- and then serve as the reference for the next venue's first fetch."""
     md = btcflow_nb.fetch(["spot:coinbase"], since=fake.truth.start, progress=False)
-    assert md.meta["errors"] == {} and len(_cached("spot:coinbase", "ohlcv")) >= 8
+    assert md.meta["errors"] == {} and len(cached_series("spot:coinbase", "ohlcv")) >= 8
     fake.inject("wrong_instrument", exchange_id="kraken", endpoint="ohlcv", times=None)
     with pytest.raises(btcflow_nb.FetchError, match="spot:kraken.*asked instrument"):
         btcflow_nb.fetch(["spot:kraken"], since=fake.truth.start, progress=False)
-    assert len(_cached("spot:kraken", "ohlcv")) == 0
+    assert len(cached_series("spot:kraken", "ohlcv")) == 0
 
 
 def test_two_first_fetched_venues_that_disagree_are_both_held_back(fake, env):
@@ -291,7 +285,7 @@ def test_two_first_fetched_venues_that_disagree_are_both_held_back(fake, env):
     fake.inject("wrong_instrument", exchange_id="binance", endpoint="ohlcv", times=None)
     md = btcflow_nb.fetch(["spot:binance", "spot:coinbase"], since=fake.truth.start,
                           progress=False, cache_dir=env["BTCFLOW_NB_CACHE_DIR"])
-    assert len(_cached("spot:binance", "ohlcv")) == 0
+    assert len(cached_series("spot:binance", "ohlcv")) == 0
     assert set(md.meta["rejected"]) >= {"spot:binance", "spot:coinbase"}
 
 

@@ -14,7 +14,9 @@ from .dialect import Dialect, _ms
 
 #: candle timeframe -> bar length (ms)
 TF = {"1h": HOUR_MS, "4h": 4 * HOUR_MS, "1D": DAY_MS}
-#: rows per reply: (default, most)
+#: rows per reply: (default, most); status history: "limit: Number of records in response
+#: (max. 5000)" (docs.bitfinex.com/reference/rest-public-derivatives-status-history, which
+#: does not say how often a snapshot is kept: here one per 8-hour settlement)
 CANDLES_PAGE = (100, 10000)
 STATUS_HISTORY_PAGE = (100, 5000)
 
