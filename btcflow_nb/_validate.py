@@ -171,7 +171,7 @@ def validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
         if not isinstance(col, str) or not col:
             raise ValueError(f"{what} column {col!r}: venue names must be non-empty strings")
         cols.append(col)
-    out = pd.DataFrame(index=pd.DatetimeIndex(idx, name="time"))
+    data = {}
     low, high = PRICE_RANGE
     for col in cols:
         values = _numeric(frame[col], what, col)
@@ -192,8 +192,8 @@ def validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
         if np.isinf(values).any():
             i = int(np.argmax(np.isinf(values)))
             raise ValueError(f"{what} column {col!r} has an infinite price at {idx[i]}")
-        out[col] = values
-    return out
+        data[col] = values
+    return pd.DataFrame(data, index=pd.DatetimeIndex(idx, name="time"))
 
 
 def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.DataFrame:
@@ -237,13 +237,15 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
                     naive_tz)
     if times.hasnans:
         raise ValueError(f"{what} column 'time' contains NaT")
-    out = pd.DataFrame({"venue": _venue_categories(venue), "time": times})
+    data = {"venue": _venue_categories(venue), "time": times}
     for col in columns[2:]:
-        out[col] = _numeric(frame[col], what, col)
-        if np.isinf(out[col]).any():
-            i = int(np.argmax(np.isinf(out[col].to_numpy())))
-            raise ValueError(f"{what} column {col!r} is infinite at {out['time'].iloc[i]} "
-                             f"({out['venue'].iloc[i]})")
+        data[col] = values = _numeric(frame[col], what, col)
+        inf = np.isinf(values)
+        if inf.any():
+            i = int(np.argmax(inf))
+            raise ValueError(f"{what} column {col!r} is infinite at {times[i]} "
+                             f"({data['venue'][i]})")
+    out = pd.DataFrame(data)
     if has_source:
         labels = frame[SOURCE_COLUMN].astype(object).to_numpy()
         ranks = {}
@@ -300,7 +302,9 @@ def _venue_categories(venue: pd.Series) -> pd.Categorical:
     ``pd.Categorical(names)`` gives), made from the codes when ``venue`` already is one."""
     if not isinstance(venue.dtype, pd.CategoricalDtype):
         return pd.Categorical(venue.astype(str).to_numpy())
-    cat = venue.array.remove_unused_categories()
+    cat = venue.array
+    if not (np.bincount(cat.codes, minlength=len(cat.categories)) > 0).all():
+        cat = cat.remove_unused_categories()   # (the codes are >= 0: validated names)
     names = [str(c) for c in cat.categories]
     rank = np.empty(len(names), dtype=np.int64)
     rank[np.argsort(names, kind="stable")] = np.arange(len(names))
