@@ -82,7 +82,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         file that cannot be used is recorded in `errors` for the venue and reads as no rows."""
         path = series_path(root, series, v, timeframe)
         try:
-            frame, meta = read_series(path, series, v, timeframe)
+            frame, meta = read_series(path, series, v, timeframe, categorical=True)
         except CacheSalvaged as exc:
             errors[v.name] = str(exc)
             salvaged.setdefault(v.name, []).append(exc.report)
@@ -160,7 +160,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
             continue
         conv = parse.oi_to_btc_usd(raw, raw_closes.get(v.name), v.quote, fx_full)
         conv.insert(0, "venue", v.key)
-        conv["source"] = pd.Series(raw["source"].to_numpy(dtype=object), dtype=object)
+        conv["source"] = raw["source"].array      # by position (`raw` may be clipped)
         oi_frames.append(conv)
         provenance["open_interest"][v.key] = _spans(raw)
 
@@ -212,17 +212,28 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
 def _spans(frame) -> dict:
     """{source: {"first": ISO time, "last": ISO time, "rows": n}} of a cached frame's rows
     (rows without a source label are not counted)."""
-    labels = frame["source"].to_numpy(dtype=object)
+    source = frame["source"]
     times = pd.DatetimeIndex(frame["time"])
     t = times.asi8
-    if len(labels) and isinstance(labels[0], str) and (labels == labels[0]).all():
-        return {str(labels[0]): {"first": times[int(np.argmin(t))].isoformat(),   # one source
-                                 "last": times[int(np.argmax(t))].isoformat(),
-                                 "rows": int(len(t))}}
-    codes, labels = pd.factorize(labels, sort=True)
+    if isinstance(source.dtype, pd.CategoricalDtype):   # labels by integer code
+        codes, labels = source.array.codes, source.array.categories
+        one = len(codes) and codes[0] >= 0 and (codes == codes[0]).all()
+        first = labels[codes[0]] if one else None
+    else:
+        labels = source.to_numpy(dtype=object)
+        one = len(labels) and isinstance(labels[0], str) and (labels == labels[0]).all()
+        first = labels[0] if one else None
+    if one:
+        return {str(first): {"first": times[int(np.argmin(t))].isoformat(),   # one source
+                             "last": times[int(np.argmax(t))].isoformat(), "rows": int(len(t))}}
+    if not isinstance(source.dtype, pd.CategoricalDtype):
+        codes, labels = pd.factorize(labels, sort=True)
     out = {}
-    for code, label in enumerate(labels):
+    for code in sorted(range(len(labels)), key=lambda c: labels[c]):
+        label = labels[code]
         at = np.flatnonzero(codes == code)
+        if not len(at):
+            continue
         out[str(label)] = {"first": times[at[np.argmin(t[at])]].isoformat(),
                            "last": times[at[np.argmax(t[at])]].isoformat(), "rows": int(len(at))}
     return out

@@ -103,7 +103,7 @@ def series_path(root: Path, series: str, venue, timeframe: Optional[str] = None)
 
 
 def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None, *,
-                locked: bool = False):
+                locked: bool = False, categorical: bool = False):
     """Load a cached series; returns (frame, metadata dict).  A missing file gives an empty
     frame.
 
@@ -114,7 +114,9 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None,
     already) -- a writer may have replaced it meanwhile -- and if still corrupt it is set aside
     (``<name>.corrupt-<UTC time>``, never deleted), every row group that still parses is
     written back as the series' file, and `CacheSalvaged` is raised: it names the file and the
-    reason, counts the rows salvaged and lost, and carries the salvaged series."""
+    reason, counts the rows salvaged and lost, and carries the salvaged series.
+    categorical: label columns as pandas categoricals when the file stores them as strings (as
+    decoded: no ``object`` per row), not ``object`` (`as_cached`)."""
     problem = io_error = None
     data = b""
     for attempt in range(READ_ATTEMPTS):
@@ -135,7 +137,7 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None,
             meta = json.loads((declared.metadata or {}).get(META_KEY, b"null"))
             problem = check_table(table, meta, series, venue, timeframe, declared)
             if problem is None:
-                return as_cached(table.to_pandas(), series), meta
+                return as_cached(table.to_pandas(), series, categorical), meta
         except Exception as exc:  # noqa: BLE001 - pyarrow/pandas parse failures of any kind
             problem = f"unreadable Parquet ({type(exc).__name__}: {exc})"
         time.sleep(0.01 * (attempt + 1))
@@ -146,7 +148,8 @@ def read_series(path: Path, series: str, venue, timeframe: Optional[str] = None,
                               f"be read ({io_error}); left in place")
     if not locked:
         with series_lock(path):
-            return read_series(path, series, venue, timeframe, locked=True)
+            return read_series(path, series, venue, timeframe, locked=True,
+                               categorical=categorical)
     raise _set_aside_and_salvage(path, data, problem, series, venue, timeframe)
 
 
@@ -170,14 +173,15 @@ def read_bytes(data: bytes):
     return as_labels.read(), declared
 
 
-def as_cached(frame: pd.DataFrame, series: str) -> pd.DataFrame:
+def as_cached(frame: pd.DataFrame, series: str, categorical: bool = False) -> pd.DataFrame:
     """A frame read from a cache file, in the form `read_series` returns: the cache columns
     with ``source``, object strings, times as datetime64[ms, UTC].  Label columns that arrive
-    as categoricals (`read_bytes`) become objects through their categories: one ``str`` per
-    distinct label, shared by its rows."""
+    as categoricals (`read_bytes`) become objects through their categories -- one ``str`` per
+    distinct label, shared by its rows -- or stay categoricals (`categorical`)."""
     frame = frame.copy(deep=False)    # copy-on-write: columns replaced here only
     for c in STRING_COLUMNS:
-        if c in frame.columns:
+        if c in frame.columns and not (categorical
+                                       and isinstance(frame[c].dtype, pd.CategoricalDtype)):
             frame[c] = _objects(frame[c])
     frame["time"] = frame["time"].astype("datetime64[ms, UTC]")
     return with_source(frame, series)

@@ -271,8 +271,8 @@ def oi_to_btc_usd(raw: pd.DataFrame, close_quote: pd.Series, quote: str, fx: dic
     usd_price = _asof_ms(close_quote, t_ms) * fx_at(quote)
     value = raw["oi_value"].to_numpy(dtype="float64")
     value_usd = np.full(len(raw), np.nan)
-    currencies = raw["value_currency"].to_numpy(dtype=object)
-    labels = distinct(currencies)
+    labels = distinct(raw["value_currency"])
+    currencies = raw["value_currency"].to_numpy(dtype=object) if len(labels) > 1 else None
     for cur in labels:
         if not isinstance(cur, str):   # a missing currency: no value in USD
             continue

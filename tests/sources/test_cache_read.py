@@ -111,3 +111,40 @@ def test_usdt_closes_take_the_last_fx_value_known_at_each_bar(fx_unit):
     md = MarketData.from_frames(spot=spot, fx=fx, spot_quotes={"b": "USDT"})
     np.testing.assert_array_equal(md.spot["b"].to_numpy(), [100, 50, 50, 200, 400, 400])
     assert "raw USDT quote kept for 1 bar(s)" in md.meta["quote_conversion"]["spot:b"]
+
+
+def _funding(n: int, sources) -> pd.DataFrame:
+    t = pd.date_range("2024-01-01", periods=n, freq="8h", tz="UTC").as_unit("ms")
+    return pd.DataFrame({"time": t, "rate": np.full(n, 1e-4), "interval_hours": 8.0,
+                         "source": np.resize(np.asarray(sources, dtype=object), n)})
+
+
+def test_from_cache_labels_by_category_give_the_rows_their_own_sources(root):
+    """`from_cache` reads labels as categoricals (`read_series(categorical=True)`); venues with
+    different sets of sources still give every row its own label, the provenance spans count
+    them, and `read_series` itself still returns objects."""
+    t = pd.date_range("2024-01-01", periods=40, freq="4h", tz="UTC").as_unit("ms")
+    bars = pd.DataFrame({"time": t, "open": 4e4, "high": 4e4, "low": 4e4, "close": 4e4,
+                         "volume": 1.0})
+    sources = {"perp:binance": ["archive:binance", "archive:binance", "ccxt"],
+               "perp:okx": ["ccxt"]}
+    for name, labels in sources.items():
+        v = BY_NAME[name]
+        write_series(series_path(root, "ohlcv", v, "4h"), bars, "ohlcv", v, "4h")
+        write_series(series_path(root, "funding", v), _funding(40, labels), "funding", v)
+    md = btcflow_nb.from_cache(list(sources), timeframe="4h")
+    f = md.funding
+    for name, labels in sources.items():
+        rows = f[f["venue"] == name.split(":")[1]]["source"].tolist()
+        assert rows == list(np.resize(np.asarray(labels, dtype=object), 40))
+    spans = md.meta["provenance"]["funding"]
+    assert {k: s["rows"] for k, s in spans["binance"].items()} == {"archive:binance": 27,
+                                                                   "ccxt": 13}
+    assert list(spans["okx"]) == ["ccxt"] and spans["okx"]["ccxt"]["rows"] == 40
+    v = BY_NAME["perp:binance"]
+    frame, _ = read_series(series_path(root, "funding", v), "funding", v)
+    assert frame["source"].dtype == object
+    as_categories, _ = read_series(series_path(root, "funding", v), "funding", v,
+                                   categorical=True)
+    assert isinstance(as_categories["source"].dtype, pd.CategoricalDtype)
+    assert as_categories["source"].astype(object).tolist() == frame["source"].tolist()
