@@ -172,8 +172,8 @@ def check_table(table, meta, series, venue, timeframe, schema=None) -> Optional[
     if t.null_count:
         return "has missing times"
     if len(t) > 1:
-        v = t.to_numpy().astype("datetime64[ms]").astype("int64")
-        if not (np.diff(v) > 0).all():
+        v = t.to_numpy().astype("datetime64[ms]", copy=False).view("int64")
+        if not (v[1:] > v[:-1]).all():
             return "has times out of order or duplicated"
     return None
 

@@ -148,3 +148,24 @@ def test_from_cache_labels_by_category_give_the_rows_their_own_sources(root):
                                    categorical=True)
     assert isinstance(as_categories["source"].dtype, pd.CategoricalDtype)
     assert as_categories["source"].astype(object).tolist() == frame["source"].tolist()
+
+
+@pytest.mark.parametrize("swap", [(5, 6), (ROW_GROUP_ROWS - 1, ROW_GROUP_ROWS)])
+def test_a_file_with_times_out_of_order_is_not_a_cache_file(root, swap):
+    """Rows out of time order or a repeated time -- inside a row group or across two -- make
+    the file fail the schema check (set aside, with the reason)."""
+    path = series_path(root, "open_interest", BINANCE)
+    write_series(path, _oi(2 * ROW_GROUP_ROWS), "open_interest", BINANCE)
+    table = pq.read_table(path)
+    order = np.arange(table.num_rows)
+    order[list(swap)] = order[list(swap[::-1])]
+    pq.write_table(table.take(order), path, row_group_size=ROW_GROUP_ROWS)
+    with pytest.raises(CacheSalvaged, match="has times out of order or duplicated"):
+        read_series(path, "open_interest", BINANCE)
+    write_series(path, _oi(2 * ROW_GROUP_ROWS), "open_interest", BINANCE)
+    table = pq.read_table(path)
+    order = np.arange(table.num_rows)
+    order[swap[1]] = order[swap[0]]                      # one time twice
+    pq.write_table(table.take(order), path, row_group_size=ROW_GROUP_ROWS)
+    with pytest.raises(CacheSalvaged, match="has times out of order or duplicated"):
+        read_series(path, "open_interest", BINANCE)
