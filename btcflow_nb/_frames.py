@@ -37,7 +37,13 @@ def iter_venues(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
 def distinct(values) -> list:
     """The distinct values of a label column in order of first appearance (``pd.unique``),
     with a fast path for the usual case of one label repeated (one pointer-equal comparison
-    per row instead of hashing every string)."""
+    per row instead of hashing every string); a categorical is judged by its integer codes
+    (a missing value is NaN, as ``pd.unique`` gives it)."""
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        cat = values.array if isinstance(values, pd.Series) else values
+        codes = cat.codes
+        first = codes[:1] if len(codes) and (codes == codes[0]).all() else pd.unique(codes)
+        return [cat.categories[c] if c >= 0 else np.nan for c in first]
     values = np.asarray(values, dtype=object)
     if len(values) and (values == values[0]).all():
         return [values[0]]

@@ -28,6 +28,17 @@ def check_frame_args(naive_tz, meta, spot_quotes, perp_quotes) -> dict:
     return dict(meta or {})
 
 
+def _last_known(rate: pd.Series, index: pd.DatetimeIndex) -> np.ndarray:
+    """The last value of `rate` (sorted times, no missing value) at or before each time of
+    `index`, NaN before its first: ``rate`` reindexed to the union of both indexes,
+    forward-filled, read at `index` -- by binary search when both have one time unit."""
+    if rate.index.unit != index.unit:
+        return rate.reindex(rate.index.union(index)).ffill().reindex(index).to_numpy()
+    pos = np.searchsorted(rate.index.asi8, index.asi8, side="right") - 1
+    values = rate.to_numpy(dtype="float64")
+    return np.where(pos >= 0, values[np.clip(pos, 0, None)], np.nan)
+
+
 def convert_quotes(prices: pd.DataFrame, quotes, fx: pd.DataFrame, kind: str, record: dict):
     """Turn USDT/USDC closes into USD closes with the fx series (as of each bar, last known)."""
     if not quotes:
@@ -38,7 +49,8 @@ def convert_quotes(prices: pd.DataFrame, quotes, fx: pd.DataFrame, kind: str, re
     if unknown:
         raise ValueError(f"{kind}_quotes names venue(s) {unknown} not in {kind}; "
                          f"valid choices: {list(prices.columns)}")
-    out = prices.copy()
+    out = prices.copy(deep=False)    # copy-on-write: converted columns are replaced
+    factors = {}
     for v in prices.columns:
         q = quotes.get(v, "USD")
         check_choice(f"quote currency for {kind} venue {v!r}", q, QUOTES)
@@ -46,8 +58,9 @@ def convert_quotes(prices: pd.DataFrame, quotes, fx: pd.DataFrame, kind: str, re
             record[f"{kind}:{v}"] = "USD (as given)"
         elif q in fx.columns and fx[q].notna().any():
             rate = fx[q].dropna()
-            aligned = rate.reindex(rate.index.union(prices.index)).ffill().reindex(prices.index)
-            factor = aligned.to_numpy()
+            if q not in factors:
+                factors[q] = _last_known(rate, prices.index)
+            factor = factors[q]
             note = f"{q} converted to USD with the {q}/USD series"
             # closes before the first fx value are kept in their raw quote, not dropped
             early = np.isnan(factor) & prices[v].notna().to_numpy()

@@ -171,7 +171,7 @@ def validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
         if not isinstance(col, str) or not col:
             raise ValueError(f"{what} column {col!r}: venue names must be non-empty strings")
         cols.append(col)
-    out = pd.DataFrame(index=pd.DatetimeIndex(idx, name="time"))
+    data = {}
     low, high = PRICE_RANGE
     for col in cols:
         values = _numeric(frame[col], what, col)
@@ -192,8 +192,8 @@ def validate_wide(frame, what: str, naive_tz) -> pd.DataFrame:
         if np.isinf(values).any():
             i = int(np.argmax(np.isinf(values)))
             raise ValueError(f"{what} column {col!r} has an infinite price at {idx[i]}")
-        out[col] = values
-    return out
+        data[col] = values
+    return pd.DataFrame(data, index=pd.DatetimeIndex(idx, name="time"))
 
 
 def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.DataFrame:
@@ -223,8 +223,11 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
     if isinstance(venue.dtype, pd.CategoricalDtype):
         good_cat = np.array([isinstance(c, str) and c != "" for c in venue.cat.categories])
         codes = venue.cat.codes.to_numpy()
-        is_name = pd.Series((codes >= 0) & good_cat[np.maximum(codes, 0)] if len(good_cat)
-                            else np.zeros(len(codes), dtype=bool), index=venue.index)
+        if len(good_cat) and good_cat.all() and codes.min() >= 0:
+            is_name = np.ones(1, dtype=bool)    # every row names a good category
+        else:
+            is_name = pd.Series((codes >= 0) & good_cat[np.maximum(codes, 0)] if len(good_cat)
+                                else np.zeros(len(codes), dtype=bool), index=venue.index)
     elif pd.api.types.is_string_dtype(venue.dtype) and venue.dtype != object:
         is_name = venue.notna() & (venue.str.len() > 0)
     else:
@@ -237,15 +240,19 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
                     naive_tz)
     if times.hasnans:
         raise ValueError(f"{what} column 'time' contains NaT")
-    out = pd.DataFrame({"venue": _venue_categories(venue), "time": times})
+    data = {"venue": _venue_categories(venue), "time": times}
     for col in columns[2:]:
-        out[col] = _numeric(frame[col], what, col)
-        if np.isinf(out[col]).any():
-            i = int(np.argmax(np.isinf(out[col].to_numpy())))
-            raise ValueError(f"{what} column {col!r} is infinite at {out['time'].iloc[i]} "
-                             f"({out['venue'].iloc[i]})")
+        data[col] = values = _numeric(frame[col], what, col)
+        inf = np.isinf(values)
+        if inf.any():
+            i = int(np.argmax(inf))
+            raise ValueError(f"{what} column {col!r} is infinite at {times[i]} "
+                             f"({data['venue'][i]})")
+    out = pd.DataFrame(data)
     if has_source:
-        labels = frame[SOURCE_COLUMN].astype(object).to_numpy()
+        labels = frame[SOURCE_COLUMN]
+        if not isinstance(labels.dtype, pd.CategoricalDtype):   # (a categorical: its codes)
+            labels = labels.astype(object).to_numpy()
         ranks = {}
         unique_labels = distinct(labels)
         for label in unique_labels:
@@ -257,7 +264,7 @@ def validate_long(frame, what: str, columns: tuple[str, ...], naive_tz) -> pd.Da
             one = pd.array(np.asarray(unique_labels, dtype=object))
             out[SOURCE_COLUMN] = one.take(np.zeros(len(labels), dtype=np.intp))
         else:
-            out[SOURCE_COLUMN] = labels
+            out[SOURCE_COLUMN] = np.asarray(labels, dtype=object)
     # order within each venue must be chronological (venues may interleave); checked on the
     # integer codes and times in one pass: rows stably sorted by venue code keep each venue's
     # own order, so a step back in time between neighbours of one venue is the violation
@@ -300,8 +307,14 @@ def _venue_categories(venue: pd.Series) -> pd.Categorical:
     ``pd.Categorical(names)`` gives), made from the codes when ``venue`` already is one."""
     if not isinstance(venue.dtype, pd.CategoricalDtype):
         return pd.Categorical(venue.astype(str).to_numpy())
-    cat = venue.array.remove_unused_categories()
+    cat = venue.array
+    used = np.zeros(len(cat.categories), dtype=bool)
+    used[cat.codes] = True                     # (the codes are >= 0: validated names)
+    if not used.all():
+        cat = cat.remove_unused_categories()
     names = [str(c) for c in cat.categories]
+    if names == sorted(names):                 # the codes are the sorted categories' already
+        return pd.Categorical.from_codes(cat.codes, categories=names)
     rank = np.empty(len(names), dtype=np.int64)
     rank[np.argsort(names, kind="stable")] = np.arange(len(names))
     return pd.Categorical.from_codes(rank[cat.codes], categories=sorted(names))

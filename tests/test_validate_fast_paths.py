@@ -2,6 +2,7 @@
 row-by-row version: interleaved venues, categorical input, the first offending venue named."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -46,3 +47,30 @@ def test_duplicate_across_interleaved_rows_still_collapses_or_raises():
     with pytest.raises(ValueError, match="conflicting duplicate rows for venue 'a'"):
         MarketData.from_frames(funding=_funding([row, ("b", "2024-01-01", 1e-4, 8.0),
                                                  ("a", "2024-01-01", 2e-4, 8.0)]))
+
+
+def test_a_categorical_source_is_judged_like_its_labels():
+    """A ``source`` column given as a categorical (what `from_cache` assembles) is checked by
+    its codes: the same rows, labels and errors as the same labels as objects."""
+    from btcflow_nb._frames import distinct
+
+    labels = ["ccxt", np.nan, "archive:x", "ccxt", "file:y"]
+    cat = pd.Series(pd.Categorical(labels, categories=["file:y", "ccxt", "archive:x"]))
+    assert distinct(cat)[0] == "ccxt" and pd.isna(distinct(cat)[1])
+    assert distinct(cat)[2:] == ["archive:x", "file:y"]
+    f = _funding([("a", f"2024-01-0{i + 1}", 1e-4, 8.0) for i in range(5)])
+    for bad in (labels, ["ccxt", "bogus", "ccxt", "ccxt", "ccxt"]):
+        errors = []
+        for source in (pd.Series(bad, dtype=object), pd.Series(pd.Categorical(bad))):
+            with pytest.raises(ValueError) as e:
+                MarketData.from_frames(funding=f.assign(source=source))
+            errors.append(str(e.value))
+        assert errors[0] == errors[1] and "column 'source'" in errors[0]
+    good = ["ccxt", "archive:x", "ccxt", "file:y", "ccxt"]
+    outs = [MarketData.from_frames(funding=f.assign(source=s)).funding["source"]
+            for s in (pd.Series(good, dtype=object), pd.Series(pd.Categorical(good)))]
+    pd.testing.assert_series_equal(outs[0], outs[1])
+    one = [MarketData.from_frames(funding=f.assign(source=s)).funding["source"]
+           for s in (pd.Series(["ccxt"] * 5, dtype=object),
+                     pd.Series(pd.Categorical(["ccxt"] * 5)))]
+    pd.testing.assert_series_equal(one[0], one[1])

@@ -30,6 +30,10 @@ from .plan import fetch_timeframe
 from .venues import registry, resolve_venues
 
 
+#: `_assemble`'s ``fetched_at`` for "the latest ``fetched_at`` of the OHLCV files read"
+FROM_FILES = object()
+
+
 def _with_fx(chosen):
     quotes = {v.quote for v in chosen if v.kind in ("spot", "perp")}
     known = {v.name: v for v in registry()}
@@ -43,7 +47,9 @@ def _with_fx(chosen):
 
 
 def _clip(frame, since_ms, until_ms):
-    if len(frame) == 0:
+    """The rows of `frame` timed in [since_ms, until_ms] (None: unbounded); `frame` itself
+    when that is every row."""
+    if len(frame) == 0 or (since_ms is None and until_ms is None):
         return frame
     t = pd.DatetimeIndex(frame["time"]).as_unit("ms").asi8
     keep = np.ones(len(t), dtype=bool)
@@ -51,11 +57,13 @@ def _clip(frame, since_ms, until_ms):
         keep &= t >= since_ms
     if until_ms is not None:
         keep &= t <= until_ms
-    return frame[keep]
+    return frame if keep.all() else frame[keep]
 
 
 def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, errors, notes,
               extra=None, dated=None):
+    """The MarketData of the cached series of `venues` at timeframe `tf`.  fetched_at:
+    the time to record, or `FROM_FILES`: the latest ``fetched_at`` of the OHLCV files read."""
     closes = {"spot": {}, "perp": {}, "fx": {}}
     raw_closes = {}
     quotes = {"spot": {}, "perp": {}}
@@ -66,6 +74,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
                 ((extra or {}).get("rejected") or {}).items()}
 
     salvaged = {}
+    stamps = []
 
     def read(series, v, columns, timeframe=None):
         """A venue's cached rows of `series`, cleaned (`clean`).  A corrupt file is set aside
@@ -73,14 +82,16 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         file that cannot be used is recorded in `errors` for the venue and reads as no rows."""
         path = series_path(root, series, v, timeframe)
         try:
-            frame, _ = read_series(path, series, v, timeframe)
+            frame, meta = read_series(path, series, v, timeframe, categorical=True)
         except CacheSalvaged as exc:
             errors[v.name] = str(exc)
             salvaged.setdefault(v.name, []).append(exc.report)
-            frame = exc.frame
+            frame, meta = exc.frame, exc.meta
         except CacheError as exc:
             errors[v.name] = str(exc)
             return None if series == "ohlcv" else parse.empty_frame(columns)
+        if series == "ohlcv" and (meta or {}).get("fetched_at"):
+            stamps.append(meta["fetched_at"])
         return clean(frame, series, v, path, timeframe)
 
     def clean(frame, series, v, path, timeframe):
@@ -110,10 +121,13 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         # indexed by bar CLOSE time: the price known at a moment is the last completed bar's
         raw_closes[v.name] = pd.Series(
             ohlcv["close"].to_numpy(),
-            index=pd.DatetimeIndex(ohlcv["time"]) + pd.Timedelta(milliseconds=bar_ms(tf)))
+            index=(pd.DatetimeIndex(ohlcv["time"])
+                   + pd.Timedelta(bar_ms(tf), unit="ms").as_unit("ms")).as_unit("ms"),
+            copy=False)
         o = _clip(ohlcv, since_ms, until_ms)
         if len(o):
-            s = pd.Series(o["close"].to_numpy(), index=pd.DatetimeIndex(o["time"], name="time"))
+            s = pd.Series(o["close"].to_numpy(), index=pd.DatetimeIndex(o["time"], name="time"),
+                          copy=False)
             closes[v.kind][v.key if v.kind != "fx" else v.key.upper()] = s
             provenance[v.kind][v.key if v.kind != "fx" else v.key.upper()] = _spans(o)
             if v.kind in quotes:
@@ -146,7 +160,7 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
             continue
         conv = parse.oi_to_btc_usd(raw, raw_closes.get(v.name), v.quote, fx_full)
         conv.insert(0, "venue", v.key)
-        conv["source"] = pd.Series(raw["source"].to_numpy(dtype=object), dtype=object)
+        conv["source"] = raw["source"].array      # by position (`raw` may be clipped)
         oi_frames.append(conv)
         provenance["open_interest"][v.key] = _spans(raw)
 
@@ -177,6 +191,8 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
         return out
 
     fx = wide(fx_series)
+    if fetched_at is FROM_FILES:
+        fetched_at = max(stamps) if stamps else None
     meta = {"source": source, "synthetic": False, "fetched_at": fetched_at, "notes": notes,
             "errors": errors, "timeframe_fetched": tf}
     meta["provenance"] = {k: d for k, d in provenance.items() if d}
@@ -196,16 +212,28 @@ def _assemble(venues, tf, root, since_ms, until_ms, *, source, fetched_at, error
 def _spans(frame) -> dict:
     """{source: {"first": ISO time, "last": ISO time, "rows": n}} of a cached frame's rows
     (rows without a source label are not counted)."""
-    labels = frame["source"].to_numpy(dtype=object)
-    if len(labels) and isinstance(labels[0], str) and (labels == labels[0]).all():
-        codes, labels = np.zeros(len(labels), dtype=np.int64), [labels[0]]   # one source
-    else:
-        codes, labels = pd.factorize(labels, sort=True)
+    source = frame["source"]
     times = pd.DatetimeIndex(frame["time"])
     t = times.asi8
+    if isinstance(source.dtype, pd.CategoricalDtype):   # labels by integer code
+        codes, labels = source.array.codes, source.array.categories
+        one = len(codes) and codes[0] >= 0 and (codes == codes[0]).all()
+        first = labels[codes[0]] if one else None
+    else:
+        labels = source.to_numpy(dtype=object)
+        one = len(labels) and isinstance(labels[0], str) and (labels == labels[0]).all()
+        first = labels[0] if one else None
+    if one:
+        return {str(first): {"first": times[int(np.argmin(t))].isoformat(),   # one source
+                             "last": times[int(np.argmax(t))].isoformat(), "rows": int(len(t))}}
+    if not isinstance(source.dtype, pd.CategoricalDtype):
+        codes, labels = pd.factorize(labels, sort=True)
     out = {}
-    for code, label in enumerate(labels):
+    for code in sorted(range(len(labels)), key=lambda c: labels[c]):
+        label = labels[code]
         at = np.flatnonzero(codes == code)
+        if not len(at):
+            continue
         out[str(label)] = {"first": times[at[np.argmin(t[at])]].isoformat(),
                            "last": times[at[np.argmax(t[at])]].isoformat(), "rows": int(len(at))}
     return out
@@ -236,24 +264,7 @@ def from_cache(venues=None, *, timeframe: str = "1d", since=None, until=None, ca
                          f"{root.parent}); run btcflow_nb.fetch(...) or `btcflow-nb fetch` first")
     notes = [f"foreign file in the cache directory (ignored): {p}"
              for p in foreign_files(cache_dir)]
-    fetched = _fetched_at(present, root, tf)
-    return _assemble(present, tf, root, since_ms, until_ms, source="cache", fetched_at=fetched,
-                     errors={}, notes=notes, extra={"cache_dir": str(root.parent)},
-                     dated=dated_keys)
+    return _assemble(present, tf, root, since_ms, until_ms, source="cache",
+                     fetched_at=FROM_FILES, errors={}, notes=notes,
+                     extra={"cache_dir": str(root.parent)}, dated=dated_keys)
 
-
-def _fetched_at(venues, root, tf) -> Optional[str]:
-    import json
-
-    import pyarrow.parquet as pq
-
-    stamps = []
-    for v in venues:
-        try:
-            md = pq.read_schema(series_path(root, "ohlcv", v, tf)).metadata or {}
-            stamp = json.loads(md.get(b"btcflow_nb", b"{}")).get("fetched_at")
-        except Exception:  # noqa: BLE001 - a bad file is reported when it is read
-            stamp = None
-        if stamp:
-            stamps.append(stamp)
-    return max(stamps) if stamps else None

@@ -124,7 +124,7 @@ def with_source(frame: pd.DataFrame, series: str, default: Optional[str] = None)
     ``snapshot``."""
     columns = list(SERIES_COLUMNS[series])
     if SOURCE_COLUMN in frame.columns:
-        return frame[columns]
+        return frame if list(frame.columns) == columns else frame[columns]
     frame = frame.copy()
     if default is not None:
         frame[SOURCE_COLUMN] = default
@@ -137,9 +137,11 @@ def with_source(frame: pd.DataFrame, series: str, default: Optional[str] = None)
     return frame[columns]
 
 
-def check_table(table, meta, series, venue, timeframe) -> Optional[str]:
+def check_table(table, meta, series, venue, timeframe, schema=None) -> Optional[str]:
     """Why `table` (with its btcflow_nb metadata `meta`) is not a cache file of this series
-    and venue -- identity, columns, types, missing or unordered times -- or None."""
+    and venue -- identity, columns, types, missing or unordered times -- or None.  schema: the
+    schema the file declares, when the table was decoded with other types (label columns as
+    dictionaries, `btcflow_nb.sources.cache.read_bytes`): the types are judged by it."""
     columns = SERIES_COLUMNS[series]
     if not isinstance(meta, dict):
         return "is not a btcflow-nb cache file (no btcflow_nb metadata)"
@@ -153,8 +155,11 @@ def check_table(table, meta, series, venue, timeframe) -> Optional[str]:
         return f"has columns {table.column_names}, expected {list(columns)}"
     if SOURCE_COLUMN in columns and table.column(SOURCE_COLUMN).null_count:
         return f"has missing values in column {SOURCE_COLUMN!r}"
+    declared = table.schema if schema is None else schema
+    if tuple(declared.names) != tuple(table.column_names):
+        return f"has columns {table.column_names}, declared as {declared.names}"
     for name in columns:
-        typ = table.schema.field(name).type
+        typ = declared.field(name).type
         if name == "time":
             ok = typ == TIME_TYPE
         elif name in STRING_COLUMNS:
@@ -167,8 +172,8 @@ def check_table(table, meta, series, venue, timeframe) -> Optional[str]:
     if t.null_count:
         return "has missing times"
     if len(t) > 1:
-        v = t.to_numpy().astype("datetime64[ms]").astype("int64")
-        if not (np.diff(v) > 0).all():
+        v = t.to_numpy().astype("datetime64[ms]", copy=False).view("int64")
+        if not (v[1:] > v[:-1]).all():
             return "has times out of order or duplicated"
     return None
 

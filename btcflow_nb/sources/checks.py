@@ -127,8 +127,11 @@ def _ms(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _keep(frame, bad, rejected, series, reason):
+    bad = np.asarray(bad, dtype=bool)
+    if not bad.any() and frame.index.equals(pd.RangeIndex(len(frame))):
+        return frame.copy(deep=False)   # every row kept: no copy of the rows (copy-on-write)
     rejected.add(series, reason, frame, bad)
-    return frame[~np.asarray(bad, dtype=bool)].reset_index(drop=True)
+    return frame[~bad].reset_index(drop=True)
 
 
 def series_phase(times_ms, tf_ms: int) -> Optional[int]:

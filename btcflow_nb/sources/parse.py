@@ -222,14 +222,23 @@ def oi_from_info_rows(rows, index: int) -> pd.DataFrame:
 
 
 def asof(series: pd.Series, times) -> np.ndarray:
-    """Value of `series` (time-indexed, sorted) at or before each of `times` (NaN before it)."""
+    """Value of `series` (time-indexed, sorted) at or before each of `times` (NaN before it;
+    missing values of `series` are skipped)."""
+    return _asof_ms(series, pd.DatetimeIndex(times).as_unit("ms").asi8)
+
+
+def _asof_ms(series: pd.Series, t_ms: np.ndarray) -> np.ndarray:
+    """`asof` at times given as epoch ms."""
     if series is None or len(series) == 0:
-        return np.full(len(times), np.nan)
-    s = series.dropna()
-    idx = pd.DatetimeIndex(s.index).as_unit("ms").asi8
-    t = pd.DatetimeIndex(times).as_unit("ms").asi8
-    pos = np.searchsorted(idx, t, side="right") - 1
-    vals = s.to_numpy(dtype="float64")
+        return np.full(len(t_ms), np.nan)
+    vals = series.to_numpy(dtype="float64")
+    idx = pd.DatetimeIndex(series.index).as_unit("ms").asi8
+    known = ~np.isnan(vals)
+    if not known.all():
+        vals, idx = vals[known], idx[known]
+        if not len(vals):
+            return np.full(len(t_ms), np.nan)
+    pos = np.searchsorted(idx, t_ms, side="right") - 1
     return np.where(pos >= 0, vals[np.clip(pos, 0, None)], np.nan)
 
 
@@ -249,19 +258,27 @@ def oi_to_btc_usd(raw: pd.DataFrame, close_quote: pd.Series, quote: str, fx: dic
         return pd.DataFrame({"time": raw["time"], "oi_btc": pd.Series(dtype="float64"),
                              "oi_usd": pd.Series(dtype="float64")})
     times = raw["time"]
+    t_ms = pd.DatetimeIndex(times).as_unit("ms").asi8
+    rates = {}
 
-    def fx_at(currency):
-        if currency == "USD" or fx.get(currency) is None or len(fx.get(currency)) == 0:
-            return np.ones(len(times))
-        return asof(fx[currency], times)
+    def fx_at(currency):   # USD per unit of `currency` at each sample (each series read once)
+        if currency not in rates:
+            series = fx.get(currency)
+            rates[currency] = (np.ones(len(times)) if currency == "USD" or series is None
+                               or len(series) == 0 else _asof_ms(series, t_ms))
+        return rates[currency]
 
-    usd_price = asof(close_quote, times) * fx_at(quote)
+    usd_price = _asof_ms(close_quote, t_ms) * fx_at(quote)
     value = raw["oi_value"].to_numpy(dtype="float64")
     value_usd = np.full(len(raw), np.nan)
-    currencies = raw["value_currency"].to_numpy(dtype=object)
-    for cur in distinct(currencies):
+    labels = distinct(raw["value_currency"])
+    currencies = raw["value_currency"].to_numpy(dtype=object) if len(labels) > 1 else None
+    for cur in labels:
         if not isinstance(cur, str):   # a missing currency: no value in USD
             continue
+        if len(labels) == 1:           # one currency on every row
+            value_usd = value * fx_at(cur)
+            break
         m = currencies == cur
         value_usd[m] = value[m] * fx_at(cur)[m]
     base = raw["oi_base"].to_numpy(dtype="float64")
@@ -282,11 +299,3 @@ def oi_from_ticker(field: str, ticker) -> dict | None:
     return {"timestamp": ticker.get("timestamp"), "openInterestAmount": float(raw),
             "openInterestValue": None}
 
-
-def label_objects(column, converted: pd.Series) -> pd.Series:
-    """A label column as shared ``str`` objects made once per distinct label (Arrow dictionary)."""
-    enc = column.combine_chunks().dictionary_encode()
-    if enc.indices.null_count:   # missing labels: the plain conversion keeps them missing
-        return converted.astype(object)
-    labels = np.asarray(enc.dictionary.to_pylist(), dtype=object)[enc.indices.to_numpy()]
-    return pd.Series(labels, index=converted.index, dtype=object, name=converted.name)
