@@ -105,28 +105,15 @@ def _build_view(title: str, md, debounce_ms: float) -> W.Widget:
 
 def more_views(md, *, debounce_ms: float = 150) -> W.Tab:
     """Tabs of :data:`MORE_VIEWS` on ``md``, none selected; the panel of a tab is built the
-    first time it is selected (``tabs.views`` maps title -> panel once built). A panel that
-    cannot be built (e.g. no dated futures in the data) shows the reason in its tab."""
-    slots = [W.VBox([W.HTML("<i>select the tab to draw this view</i>")]) for _ in MORE_VIEWS]
-    tabs = W.Tab(children=slots, titles=MORE_VIEWS)
-    tabs.selected_index = None            # the children setter selected tab 0: build nothing
+    first time it is selected (``tabs.views`` maps title -> panel once built; until then a tab
+    is an empty box: no widget models, no DOM). A panel that cannot be built (e.g. no dated
+    futures in the data) shows the reason in its tab."""
+    from ._controls import lazy_tabs
+
+    tabs = lazy_tabs({title: (lambda title=title: _build_view(title, md, debounce_ms))
+                      for title in MORE_VIEWS}, selected=None)
     tabs.add_class("btcflow-more-views")
-    tabs.views = {}
-
-    def on_select(change):
-        i = change["new"]
-        if i is None or MORE_VIEWS[i] in tabs.views:
-            return
-        title = MORE_VIEWS[i]
-        try:
-            view = _build_view(title, md, debounce_ms)
-        except Exception as exc:          # shown in the tab, never lost
-            view = W.HTML(f"<p class='btcflow-view-error'>{title}: "
-                          f"{type(exc).__name__}: {exc}</p>")
-        tabs.views[title] = view
-        slots[i].children = [view]
-
-    tabs.observe(on_select, "selected_index")
+    tabs.views = tabs.built
     return tabs
 
 
