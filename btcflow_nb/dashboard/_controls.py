@@ -157,9 +157,11 @@ def slider_with_entry(slider: W.Widget, width: str = "400px",
 
 
 def lazy_tabs(panels: dict[str, Callable[[], W.Widget]], *, selected: int | None = 0,
-              guard=None) -> W.Tab:
+              guard=None, eager: bool = False) -> W.Tab:
     """A ``W.Tab`` titled by ``panels``' keys whose panel is built by its function the first
-    time the tab is selected (``selected``: the one built and shown at once; None: none).
+    time the tab is selected (``selected``: the one built and shown at once; None: none;
+    ``eager``: every panel built now -- for a page that may outlive its kernel, e.g. a
+    notebook exported as a static snapshot, where nothing could be built later).
 
     A tab nobody opens costs no widget models and no DOM in the browser. Each tab holds a
     ``VBox`` slot that receives the built panel (``tabs.built`` maps title -> panel); with
@@ -191,7 +193,8 @@ def lazy_tabs(panels: dict[str, Callable[[], W.Widget]], *, selected: int | None
         else:
             guard.run(lambda: build(change["new"]))
 
-    build(selected)
+    for index in range(len(titles)) if eager else [selected]:
+        build(index)
     tabs.selected_index = selected        # (the children setter selected tab 0)
     tabs.observe(on_select, "selected_index")
     return tabs

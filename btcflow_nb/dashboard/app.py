@@ -11,6 +11,8 @@ Below the flow dashboard, :func:`more_views` adds tabs with the per-venue views 
 open interest by venue, funding spend, the dated-futures term structure. The first paint stays
 that of the flow dashboard alone: no tab is selected at first, and a tab's panel is built on
 the same data the first time the tab is selected (a failure is shown in the tab).
+Likewise the dashboard's control tabs other than "view" are laid out when first opened
+(``FlowDashboard(lazy_tabs=True)``): the first page carries fewer widget models.
 
 :data:`VOILA_ARGS` are the server's options, in one place (the Makefile, the browser tests
 and the benchmarks start Voila with :func:`voila_command`):
@@ -161,7 +163,7 @@ def _page_for(query: str, **dashboard_kw) -> W.Widget:
         page.add_class("btcflow-app")
         return page
     md = load(source, progress=False)
-    dash = FlowDashboard(md, **dashboard_kw)
+    dash = FlowDashboard(md, **{"lazy_tabs": True, **dashboard_kw})
     dash.add_class("btcflow-app")
     dash.more_views = more_views(md, debounce_ms=dashboard_kw.get("debounce_ms", 150))
     dash.children = (*dash.children, dash.more_views)

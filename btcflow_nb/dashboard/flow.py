@@ -62,6 +62,10 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         Window after an answered change in which further changes are coalesced into one
         recomputation with the latest settings [ms].
     live : bool or dict — start live mode now (a dict: `LiveMode` options); see ``start_live``.
+    lazy_tabs : bool
+        Lay out the control tabs other than "view" only when first opened (the Voila app:
+        fewer widgets before the first chart). Off by default: a notebook's dashboard may be
+        exported as a static snapshot, where no kernel could lay out a tab later.
 
     Attributes
     ----------
@@ -99,8 +103,10 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
 
     _root_class = "btcflow-flow-dashboard"
 
-    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150, live=False):
+    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150, live=False,
+                 lazy_tabs: bool = False):
         super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms, live=live)
+        self._lazy_tabs = lazy_tabs
         self.add_class(self._root_class)
         self.add_class("btcflow-dashboard-root")
         defaults = _defaults()
@@ -206,10 +212,10 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         legend, message and chart; the info panel and alerts table in a right column when the
         dashboard is wide (>= 1600 px), below the charts otherwise (``charts_and_side``).
 
-        Only the "view" tab of the controls is laid out at first; the others (thresholds,
-        extremes, venues) are laid out the first time they are opened (``lazy_tabs``): their
-        controls exist and act from the start, but their rows, boxes and views cost the page
-        nothing until then. ``control_tabs.built`` maps title -> panel once laid out."""
+        With ``lazy_tabs`` only the "view" tab of the controls is laid out at first; the others
+        (thresholds, extremes, venues) the first time they are opened: their controls exist
+        and act from the start, but their rows, boxes and views cost the page nothing until
+        then. ``control_tabs.built`` maps title -> panel once laid out."""
         c, e, looks = self.controls, self._entries, self._looks
         row_layout = looks.layout(flex_flow="row wrap", align_items="center")
         row = lambda *ws: W.HBox(list(ws), layout=row_layout)  # noqa: E731
@@ -242,7 +248,7 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
 
         tabs = self.control_tabs = lazy_tabs(
             {"view": view, "thresholds": thresholds, "extremes (exp.)": extremes,
-             "venues": venues}, selected=0, guard=self._guard)
+             "venues": venues}, selected=0, guard=self._guard, eager=not self._lazy_tabs)
         tabs.add_class("btcflow-controls")
         header = W.HBox([W.HTML("<h3 style='margin:4px 12px 4px 0'>BTC flow dashboard</h3>"),
                          self.badge, *self.live_widgets],

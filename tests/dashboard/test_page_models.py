@@ -17,7 +17,7 @@ HIDDEN_TABS = ("thresholds", "extremes (exp.)", "venues")
 
 @pytest.fixture
 def dash(demo):
-    return FlowDashboard(demo, timeframe="1D", debounce_ms=0)
+    return FlowDashboard(demo, timeframe="1D", debounce_ms=0, lazy_tabs=True)
 
 
 def _models() -> set[str]:
@@ -30,6 +30,18 @@ def test_only_the_view_tab_of_the_controls_is_laid_out_at_first(dash):
     assert list(tabs.built) == ["view"]
     for i, title in enumerate(tabs.titles):
         assert tabs.children[i].children == ((tabs.built[title],) if title == "view" else ())
+
+
+def test_the_app_lays_out_tabs_lazily_and_a_notebook_dashboard_at_once(demo):
+    """A notebook's dashboard may be exported as a static snapshot (no kernel to lay out a
+    tab later): every tab is laid out at once unless asked otherwise; the app asks."""
+    from btcflow_nb.dashboard.app import flow_app
+
+    eager = FlowDashboard(demo, timeframe="1D", debounce_ms=0)
+    tabs = eager.control_tabs
+    assert list(tabs.built) == list(tabs.titles) and tabs.selected_index == 0
+    assert all(tabs.children[i].children == (tabs.built[t],) for i, t in enumerate(tabs.titles))
+    assert list(flow_app("source=demo", debounce_ms=0).control_tabs.built) == ["view"]
 
 
 def test_opening_a_tab_lays_out_its_controls_once(dash):
