@@ -17,7 +17,8 @@ Likewise the dashboard's control tabs other than "view" are laid out when first 
 :data:`VOILA_ARGS` are the server's options, in one place (the Makefile, the browser tests
 and the benchmarks start Voila with :func:`voila_command`):
 
-* loopback only, no browser opened, the code cells hidden (Voila's default);
+* loopback only, no browser opened, the code cells hidden (Voila's default) and so the
+  JupyterLab syntax-highlighting extension (``jupyterlab_pygments``) not loaded;
 * idle kernels culled: a kernel whose page was closed is shut down once it has been idle for
   :data:`CULL_IDLE_S` seconds (checked every :data:`CULL_INTERVAL_S` s); a page that is still
   open keeps its kernel (``cull_connected=False``);
@@ -58,6 +59,8 @@ VOILA_ARGS = (
     "--no-browser",
     "--Voila.ip=127.0.0.1",
     "--strip_sources=True",
+    # no code cells are shown: the syntax-highlighting extension is 3 requests for nothing
+    "--VoilaConfiguration.extension_denylist=['jupyterlab_pygments']",
     f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_S}",
     f"--MappingKernelManager.cull_interval={CULL_INTERVAL_S}",
     "--MappingKernelManager.cull_connected=False",
