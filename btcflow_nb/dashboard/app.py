@@ -11,11 +11,14 @@ Below the flow dashboard, :func:`more_views` adds tabs with the per-venue views 
 open interest by venue, funding spend, the dated-futures term structure. The first paint stays
 that of the flow dashboard alone: no tab is selected at first, and a tab's panel is built on
 the same data the first time the tab is selected (a failure is shown in the tab).
+Likewise the dashboard's control tabs other than "view" are laid out when first opened
+(``FlowDashboard(lazy_tabs=True)``): the first page carries fewer widget models.
 
 :data:`VOILA_ARGS` are the server's options, in one place (the Makefile, the browser tests
 and the benchmarks start Voila with :func:`voila_command`):
 
-* loopback only, no browser opened, the code cells hidden (Voila's default);
+* loopback only, no browser opened, the code cells hidden (Voila's default) and so the
+  JupyterLab syntax-highlighting extension (``jupyterlab_pygments``) not loaded;
 * idle kernels culled: a kernel whose page was closed is shut down once it has been idle for
   :data:`CULL_IDLE_S` seconds (checked every :data:`CULL_INTERVAL_S` s); a page that is still
   open keeps its kernel (``cull_connected=False``);
@@ -56,6 +59,8 @@ VOILA_ARGS = (
     "--no-browser",
     "--Voila.ip=127.0.0.1",
     "--strip_sources=True",
+    # no code cells are shown: the syntax-highlighting extension is 3 requests for nothing
+    "--VoilaConfiguration.extension_denylist=['jupyterlab_pygments']",
     f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_S}",
     f"--MappingKernelManager.cull_interval={CULL_INTERVAL_S}",
     "--MappingKernelManager.cull_connected=False",
@@ -105,28 +110,15 @@ def _build_view(title: str, md, debounce_ms: float) -> W.Widget:
 
 def more_views(md, *, debounce_ms: float = 150) -> W.Tab:
     """Tabs of :data:`MORE_VIEWS` on ``md``, none selected; the panel of a tab is built the
-    first time it is selected (``tabs.views`` maps title -> panel once built). A panel that
-    cannot be built (e.g. no dated futures in the data) shows the reason in its tab."""
-    slots = [W.VBox([W.HTML("<i>select the tab to draw this view</i>")]) for _ in MORE_VIEWS]
-    tabs = W.Tab(children=slots, titles=MORE_VIEWS)
-    tabs.selected_index = None            # the children setter selected tab 0: build nothing
+    first time it is selected (``tabs.views`` maps title -> panel once built; until then a tab
+    is an empty box: no widget models, no DOM). A panel that cannot be built (e.g. no dated
+    futures in the data) shows the reason in its tab."""
+    from ._controls import lazy_tabs
+
+    tabs = lazy_tabs({title: (lambda title=title: _build_view(title, md, debounce_ms))
+                      for title in MORE_VIEWS}, selected=None)
     tabs.add_class("btcflow-more-views")
-    tabs.views = {}
-
-    def on_select(change):
-        i = change["new"]
-        if i is None or MORE_VIEWS[i] in tabs.views:
-            return
-        title = MORE_VIEWS[i]
-        try:
-            view = _build_view(title, md, debounce_ms)
-        except Exception as exc:          # shown in the tab, never lost
-            view = W.HTML(f"<p class='btcflow-view-error'>{title}: "
-                          f"{type(exc).__name__}: {exc}</p>")
-        tabs.views[title] = view
-        slots[i].children = [view]
-
-    tabs.observe(on_select, "selected_index")
+    tabs.views = tabs.built
     return tabs
 
 
@@ -174,7 +166,7 @@ def _page_for(query: str, **dashboard_kw) -> W.Widget:
         page.add_class("btcflow-app")
         return page
     md = load(source, progress=False)
-    dash = FlowDashboard(md, **dashboard_kw)
+    dash = FlowDashboard(md, **{"lazy_tabs": True, **dashboard_kw})
     dash.add_class("btcflow-app")
     dash.more_views = more_views(md, debounce_ms=dashboard_kw.get("debounce_ms", 150))
     dash.children = (*dash.children, dash.more_views)

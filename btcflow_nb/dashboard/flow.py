@@ -14,7 +14,7 @@ from ._crosshair import Crosshair
 from ._theme import charts_and_side, style_widget
 from ._flow_figures import build_flow_figures, log_ticks
 from ._viewport import assign_xy
-from ._controls import VenuePicker, slider_with_entry
+from ._controls import SharedLooks, VenuePicker, lazy_tabs, slider_with_entry
 from ._widgets import (UserMessage, cut, floats, is_empty, plot_times,
                        set_frame_lines, set_hline, set_sign_bars)
 from ._honesty import coverage_rows, failed_rows, late_z_for, render_coverage_band
@@ -25,6 +25,8 @@ from .readouts import FLOW_PANELS, flow_info, flow_missing_reason, window_notes
 __all__ = ["FlowDashboard", "SIGNAL_MARKERS", "ALERT_KINDS"]
 
 _STYLE = {"description_width": "120px"}
+#: Width of the sliders that have a typed entry beside them (slider_with_entry).
+_SLIDER_WIDTH = "400px"
 
 
 class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
@@ -60,6 +62,10 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         Window after an answered change in which further changes are coalesced into one
         recomputation with the latest settings [ms].
     live : bool or dict — start live mode now (a dict: `LiveMode` options); see ``start_live``.
+    lazy_tabs : bool
+        Lay out the control tabs other than "view" only when first opened (the Voila app:
+        fewer widgets before the first chart). Off by default: a notebook's dashboard may be
+        exported as a static snapshot, where no kernel could lay out a tab later.
 
     Attributes
     ----------
@@ -97,8 +103,10 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
 
     _root_class = "btcflow-flow-dashboard"
 
-    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150, live=False):
+    def __init__(self, md, *, timeframe: str | None = None, debounce_ms: float = 150, live=False,
+                 lazy_tabs: bool = False):
         super().__init__(md, timeframe=timeframe, debounce_ms=debounce_ms, live=live)
+        self._lazy_tabs = lazy_tabs
         self.add_class(self._root_class)
         self.add_class("btcflow-dashboard-root")
         defaults = _defaults()
@@ -125,20 +133,22 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
     # ================================================================ construction
     def _build_controls(self, d: dict) -> None:
         c = self.controls
+        #: Layout/style models shared by the controls that look alike (fewer browser models).
+        looks = self._looks = SharedLooks()
+        slider = {"continuous_update": False, "style": looks.style(W.SliderStyle, **_STYLE),
+                  "layout": looks.layout(width=_SLIDER_WIDTH)}
         first = self._default_lookback_bars = self._default_lookback()  # "365D" in bars
         c["lookback"] = W.IntSlider(value=first, min=5, max=max(400, first),
-                                    description="z lookback",
-                                    continuous_update=False, style=_STYLE)
+                                    description="z lookback", **slider)
         c["lookback"].add_class("btcflow-ctl-lookback")
         # (wide sliders with a typed entry each: built after all controls exist, below)
         c["funding_smoothing"] = W.IntSlider(value=d["funding_smoothing"], min=1, max=30,
-                                             description="funding SMA", continuous_update=False,
-                                             style=_STYLE)
+                                             description="funding SMA", **slider)
         c["apr"] = W.ToggleButton(value=bool(d["apr"]), description="APR",
                                   tooltip="show funding as APR (×24×365) instead of % per 8h")
         c["apr"].add_class("btcflow-ctl-apr")
         for name, cls, kw in _THRESHOLD_SPECS + _ALERT_SPECS + _EXTREME_SPECS:
-            c[name] = cls(value=d[name], continuous_update=False, style=_STYLE, **kw)
+            c[name] = cls(value=d[name], **slider, **kw)
         c["extremes"] = W.Checkbox(value=bool(d["extremes"]),
                                    description="extreme-cycle engine (experimental)",
                                    indent=False)
@@ -149,8 +159,8 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         extra = sorted((set(self.md.venues("funding")) | set(self.md.venues("open_interest")))
                        - set(perp))
         perp_all = perp + extra
-        c["spot_venues"] = VenuePicker(spot, spot, "spot venues")
-        c["perp_venues"] = VenuePicker(perp_all, perp_all, "perp venues")
+        c["spot_venues"] = VenuePicker(spot, spot, "spot venues", looks)
+        c["perp_venues"] = VenuePicker(perp_all, perp_all, "perp venues", looks)
         c["weighting"] = W.ToggleButtons(options=["equal", "oi"], value=d["weighting"],
                                          description="weighting", style={"button_width": "60px"},
                                          tooltips=["equal weights",
@@ -165,19 +175,20 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         for name in ("lookback", "funding_smoothing", "apr", "extremes", "weighting"):
             c[name].add_class(f"btcflow-ctl-{name.replace('_', '-')}")
         #: Slider -> HBox(slider, typed entry), by keyword (the layout shows these).
-        self._entries = {name: slider_with_entry(ctl) for name, ctl in c.items()
+        self._entries = {name: slider_with_entry(ctl, _SLIDER_WIDTH, looks)
+                         for name, ctl in c.items()
                          if isinstance(ctl, (W.IntSlider, W.FloatSlider))}
         for name, box in self._entries.items():   # e.g. btcflow-ctl-lookback-entry
             box.entry.add_class(f"btcflow-ctl-{name.replace('_', '-')}-entry")
         # display-only switches (no flow_metrics keyword)
         self.log_scale = W.Checkbox(value=False, description="log price", indent=False,
-                                    layout=W.Layout(width="auto"))
+                                    layout=looks.layout(width="auto"))
         self.log_scale.add_class("btcflow-ctl-log")
         self.venue_lines = W.Checkbox(value=False, description="per-venue funding", indent=False,
-                                      layout=W.Layout(width="auto"))
+                                      layout=looks.layout(width="auto"))
         self.venue_lines.add_class("btcflow-ctl-venue-lines")
         self.show_states = W.Checkbox(value=False, description="show states", indent=False,
-                                      layout=W.Layout(width="auto"))
+                                      layout=looks.layout(width="auto"))
         self.show_states.add_class("btcflow-ctl-show-states")
         self.log_scale.observe(lambda _c: self._guard.run(self._apply_log_scale), "value")
         self.show_states.observe(lambda _c: self._guard.run(self._render_bands), "value")
@@ -199,29 +210,45 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
     def _layout(self) -> list:
         """Header, data window (hovered or latest bar), controls in tabs, then per panel its
         legend, message and chart; the info panel and alerts table in a right column when the
-        dashboard is wide (>= 1600 px), below the charts otherwise (``charts_and_side``)."""
-        c, e = self.controls, self._entries
-        row = lambda *ws: W.HBox(list(ws), layout=W.Layout(flex_flow="row wrap",  # noqa: E731
-                                                           align_items="center"))
-        view = W.VBox([
-            row(c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button),
-            row(self.crosshair.mode, self.log_scale, self.venue_lines, self.show_states,
-                self.include_open, c["apr"]),
-            row(e["lookback"], e["funding_smoothing"]),
-        ])
-        names = [n for n, *_ in _THRESHOLD_SPECS]
-        thresholds = W.VBox([row(e[a], e[b]) for a, b in zip(names[0::2], names[1::2])]
-                            + [row(e[names[-1]])] * (len(names) % 2)
-                            + [W.HTML("premium alerts (Bollinger bands on S − F):"),
-                               row(*(e[n] for n, *_ in _ALERT_SPECS))])
-        extremes = W.VBox([
-            W.HTML("<b>Experimental.</b> Top: at least m of {premium z ≤ −k, OI z ≥ k, "
-                   "funding z ≥ k}; bottom: the mirror image. Metrics without data do not vote."),
-            c["extremes"], row(e["cycle_k"], e["cycle_m"])])
-        venues = W.VBox([c["spot_venues"], c["perp_venues"],
-                         row(c["weighting"], c["oi_unit"], c["futures"])])
-        tabs = W.Tab(children=[view, thresholds, extremes, venues],
-                     titles=["view", "thresholds", "extremes (exp.)", "venues"])
+        dashboard is wide (>= 1600 px), below the charts otherwise (``charts_and_side``).
+
+        With ``lazy_tabs`` only the "view" tab of the controls is laid out at first; the others
+        (thresholds, extremes, venues) the first time they are opened: their controls exist
+        and act from the start, but their rows, boxes and views cost the page nothing until
+        then. ``control_tabs.built`` maps title -> panel once laid out."""
+        c, e, looks = self.controls, self._entries, self._looks
+        row_layout = looks.layout(flex_flow="row wrap", align_items="center")
+        row = lambda *ws: W.HBox(list(ws), layout=row_layout)  # noqa: E731
+
+        def view():
+            return W.VBox([
+                row(c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button),
+                row(self.crosshair.mode, self.log_scale, self.venue_lines, self.show_states,
+                    self.include_open, c["apr"]),
+                row(e["lookback"], e["funding_smoothing"]),
+            ])
+
+        def thresholds():
+            names = [n for n, *_ in _THRESHOLD_SPECS]
+            return W.VBox([row(e[a], e[b]) for a, b in zip(names[0::2], names[1::2])]
+                          + [row(e[names[-1]])] * (len(names) % 2)
+                          + [W.HTML("premium alerts (Bollinger bands on S − F):"),
+                             row(*(e[n] for n, *_ in _ALERT_SPECS))])
+
+        def extremes():
+            return W.VBox([
+                W.HTML("<b>Experimental.</b> Top: at least m of {premium z ≤ −k, OI z ≥ k, "
+                       "funding z ≥ k}; bottom: the mirror image. Metrics without data do not "
+                       "vote."),
+                c["extremes"], row(e["cycle_k"], e["cycle_m"])])
+
+        def venues():
+            return W.VBox([c["spot_venues"], c["perp_venues"],
+                           row(c["weighting"], c["oi_unit"], c["futures"])])
+
+        tabs = self.control_tabs = lazy_tabs(
+            {"view": view, "thresholds": thresholds, "extremes (exp.)": extremes,
+             "venues": venues}, selected=0, guard=self._guard, eager=not self._lazy_tabs)
         tabs.add_class("btcflow-controls")
         header = W.HBox([W.HTML("<h3 style='margin:4px 12px 4px 0'>BTC flow dashboard</h3>"),
                          self.badge, *self.live_widgets],

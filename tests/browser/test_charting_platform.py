@@ -297,8 +297,12 @@ def test_controls_fit_1280_px_without_horizontal_overflow(app):
     app.set_viewport_size({"width": 1280, "height": 1000})
     try:
         app.wait_for_timeout(800)
-        for tab in ("view", "thresholds", "extremes (exp.)", "venues"):
+        # a tab's controls are laid out when it is first opened (lazy_tabs): wait for one
+        for tab, control in (("view", "lookback"), ("thresholds", "oi-hot-z"),
+                             ("extremes (exp.)", "cycle-k"), ("venues", "spot-venues")):
             app.locator(".btcflow-controls .lm-TabBar-tab", has_text=tab).first.click()
+            app.locator(f".btcflow-controls .btcflow-ctl-{control}").first.wait_for(
+                state="visible", timeout=60_000)
             app.wait_for_timeout(300)
             overflow = app.evaluate("() => document.documentElement.scrollWidth - "
                                     "document.documentElement.clientWidth")

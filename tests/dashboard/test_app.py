@@ -48,6 +48,7 @@ def test_voila_options_cull_idle_kernels_and_stay_on_loopback():
     assert "--Voila.ip=127.0.0.1" in command and "--port=9999" in command
     assert "--MappingKernelManager.cull_idle_timeout=300" in VOILA_ARGS
     assert "--MappingKernelManager.cull_connected=False" in VOILA_ARGS
+    assert "--VoilaConfiguration.extension_denylist=['jupyterlab_pygments']" in VOILA_ARGS
 
 
 def test_the_app_notebook_is_thin_has_a_title_and_no_prose():
