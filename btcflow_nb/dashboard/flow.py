@@ -1,6 +1,8 @@
 """FlowDashboard: the BTC Flow Dashboard (spot premium, OI z-score, composite funding, signals)."""
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import ipywidgets as W
 import numpy as np
 import pandas as pd
@@ -273,6 +275,22 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         return cut(vf, p["start"], p["end"])
 
     def _render(self, m: pd.DataFrame, p: dict) -> None:
+        # every mark, axis and figure sends its changes at once when all are set: the browser
+        # gets them in one burst and redraws the four panels in one frame or two (each frame
+        # re-layers every SVG element of the page), not one frame per mark
+        with ExitStack() as held:
+            for widget in (*self.marks.values(), *self.figures.values(), *self._price_axes,
+                           *(a for f in self.figures.values() for a in f.axes)):
+                held.enter_context(widget.hold_sync())
+            t = self._render_marks(m, p)
+        self.crosshair.set_bars(t)
+        self._update_panel_messages(m, p)
+        rows, last_bar = flow_info(m, p, ALERT_KINDS)
+        self._set_info(rows + coverage_rows(self.md, m, p) + failed_rows(self.meta), last_bar)
+        self._update_alerts()
+
+    def _render_marks(self, m: pd.DataFrame, p: dict) -> np.ndarray:
+        """Every mark of the four panels from ``m`` (in place); the bars' plot times."""
         t = plot_times(m.index)
         mk = self.marks
         spot = floats(m["spot"])
@@ -303,11 +321,7 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
             else "funding, % per 8h"
         self.figures["oi"].axes[1].label = f"OI z ({p['oi_unit'].upper()})"
         self._apply_log_scale()
-        self.crosshair.set_bars(t)
-        self._update_panel_messages(m, p)
-        rows, last_bar = flow_info(m, p, ALERT_KINDS)
-        self._set_info(rows + coverage_rows(self.md, m, p) + failed_rows(self.meta), last_bar)
-        self._update_alerts()
+        return t
 
     def _update_venue_lines(self) -> None:
         mark = self.marks["funding_venues"]

@@ -225,3 +225,29 @@ def test_a_mark_set_behind_the_viewport_s_back_is_drawn_again():
     line.x, line.y = t[:3], y[:3]
     assign_xy(line, t, y)
     assert len(line.x) == len(sent) and viewport.exact(line)[1] is not None
+
+
+def test_a_control_change_sends_every_mark_in_one_burst(dash, monkeypatch):
+    """The marks' changes are held until every mark is set, then sent together: the browser
+    redraws the panels in one frame or two, not one frame per mark as the kernel goes."""
+    from ipywidgets import Widget
+
+    log = []
+    monkeypatch.setattr(Widget, "_send",
+                        lambda self, msg, buffers=None: log.append(self.model_id))
+    real = dash._render_marks
+
+    def render_marks(*args):
+        out = real(*args)
+        log.append("all marks set")
+        return out
+
+    monkeypatch.setattr(dash, "_render_marks", render_marks)
+    ids = {w.model_id for w in (*dash.marks.values(), *dash.figures.values())}
+    dash.controls["lookback"].value = dash.controls["lookback"].value - 1
+    dash.controls["lookback"].value = dash.controls["lookback"].value + 1
+    assert log.count("all marks set") == 2
+    first_end = log.index("all marks set")
+    sent = [i for i, mid in enumerate(log) if mid in ids]
+    assert sent and dash.marks["oi_z"].model_id in log[:first_end + 10]
+    assert not [i for i in sent if i < first_end], "a mark was sent before all were set"
