@@ -34,6 +34,7 @@ A mark whose x scale has no viewport (a chart outside the dashboards) gets its d
 from __future__ import annotations
 
 import weakref
+from contextlib import ExitStack
 
 import bqplot as bq
 import numpy as np
@@ -160,9 +161,13 @@ class Viewport:
 
     def redraw(self) -> None:
         """Decimate every mark again for the current range and width (in place); a mark
-        already drawn for them is left alone."""
-        for entry in list(self._marks.values()):
-            if not self._current(entry):
+        already drawn for them is left alone. The marks' changes are sent together once all
+        are drawn (one browser redraw for the panels, not one per mark)."""
+        stale = [e for e in self._marks.values() if not self._current(e)]
+        with ExitStack() as held:
+            for entry in stale:
+                held.enter_context(entry.mark.hold_sync())
+            for entry in stale:
                 self._draw(entry)
 
     def points_sent(self) -> dict[str, int]:

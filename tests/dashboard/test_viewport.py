@@ -251,3 +251,24 @@ def test_a_control_change_sends_every_mark_in_one_burst(dash, monkeypatch):
     sent = [i for i, mid in enumerate(log) if mid in ids]
     assert sent and dash.marks["oi_z"].model_id in log[:first_end + 10]
     assert not [i for i in sent if i < first_end], "a mark was sent before all were set"
+
+
+def test_a_zoom_sends_the_redecimated_marks_in_one_burst(dash, monkeypatch):
+    from ipywidgets import Widget
+
+    log = []
+    monkeypatch.setattr(Widget, "_send",
+                        lambda self, msg, buffers=None: log.append(self.model_id))
+    real = dash.viewport._draw
+    monkeypatch.setattr(dash.viewport, "_draw", lambda e: (real(e), log.append("drawn")))
+    t = dash.metrics.index.tz_convert(None)
+    ids = {m.model_id for m in dash.marks.values()}
+    try:
+        with dash.x_scale.hold_trait_notifications():   # as a zoom from the browser arrives
+            dash.x_scale.min = t[30_000].to_pydatetime()
+            dash.x_scale.max = t[50_000].to_pydatetime()
+        last_draw = len(log) - 1 - log[::-1].index("drawn")
+        sent = [i for i, mid in enumerate(log) if mid in ids]
+        assert sent and min(sent) > last_draw     # every mark drawn before any is sent
+    finally:
+        dash.reset_zoom()
