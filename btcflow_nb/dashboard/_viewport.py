@@ -165,7 +165,7 @@ class Viewport:
         are drawn (one browser redraw for the panels, not one per mark)."""
         stale = [e for e in self._marks.values() if not self._current(e)]
         with ExitStack() as held:
-            for entry in stale:
+            for entry in reversed(stale):   # released (sent) in the marks' order
                 held.enter_context(entry.mark.hold_sync())
             for entry in stale:
                 self._draw(entry)

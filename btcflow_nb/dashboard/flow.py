@@ -279,8 +279,10 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         # gets them in one burst and redraws the four panels in one frame or two (each frame
         # re-layers every SVG element of the page), not one frame per mark
         with ExitStack() as held:
-            for widget in (*self.marks.values(), *self.figures.values(), *self._price_axes,
-                           *(a for f in self.figures.values() for a in f.axes)):
+            # entered last to first: released (sent) first to last, the panels' order
+            for widget in reversed((*self.marks.values(), *self.figures.values(),
+                                    *self._price_axes,
+                                    *(a for f in self.figures.values() for a in f.axes))):
                 held.enter_context(widget.hold_sync())
             t = self._render_marks(m, p)
         self.crosshair.set_bars(t)
