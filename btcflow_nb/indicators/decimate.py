@@ -33,6 +33,10 @@ Rules (``minmax_indices``):
 union over the lines. The result is sorted positions into ``x``: ``x[i], y[..., i]`` are the
 exact original values, never averages.
 
+Bars (``bar_indices``): a bar chart draws every bar from 0, so within one column the bar
+reaching furthest on each side of zero covers the others of its sign: one bar per column where
+its bars share a sign, two (the min and the max) where they do not.
+
 Cost: O(n) NumPy passes (no Python loop over points); ~1 ms per 70k points.
 """
 from __future__ import annotations
