@@ -211,7 +211,8 @@ class Crosshair:
         self.mode.add_class("btcflow-ctl-cursor")
         #: Wheel zoom and drag pan from Python (ipyevents), active in crosshair mode.
         self.mouse_zoom = MouseZoom(x_scale, figures, extent=self._extent, pad_px=PAD_PX,
-                                    guard=guard, enabled=lambda: self.mode.value == "crosshair")
+                                    guard=guard, enabled=lambda: self.mode.value == "crosshair",
+                                    on_width=self._plot_width)
         self.mode.observe(lambda _c: self._guard.run(self.apply_mode), "value")
         # a fixed height: a data window that grew or shrank with its text would move the
         # charts under a still mouse (and the hovered bar with them)
@@ -219,6 +220,14 @@ class Crosshair:
                                              width="100%"))
         self.window.add_class("btcflow-data-window-widget")
         self.apply_mode()
+
+    def _plot_width(self, px: float) -> None:
+        """The panels' plot area is ``px`` wide (from a mouse event): decimate to it. Moves
+        under 1 % (sub-pixel layout, panels a pixel apart) do not re-send every mark."""
+        viewport = viewport_of(next(iter(self.lines.values())))
+        if viewport is not None and abs(px - viewport.width_px) > max(2.0,
+                                                                      0.01 * viewport.width_px):
+            viewport.set_width(px)
 
     # ------------------------------------------------------------------ modes
     def apply_mode(self) -> None:

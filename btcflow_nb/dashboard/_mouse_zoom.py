@@ -17,6 +17,9 @@ Pixel → date: the plot area starts ``fig_margin["left"] + pad`` px into the fi
 ``_crosshair.x_padding_mark``); ``ipyevents`` gives the mouse's ``relativeX`` and the figure's
 ``boundingRectWidth``. The span is kept within ``[MIN_BARS bars, the data's extent × 1.5]``.
 
+Every mouse event also tells the plot area's width (``on_width``): the viewport decimates to
+the panels' real width from then on (a resize is seen at the next mouse event).
+
 The scale's ``min``/``max`` then reach the viewport decimation and the visible-range counts
 as any zoom does; "reset zoom" sets them back to None. Needs a kernel (exported HTML keeps
 bqplot's own PanZoom behind the cursor switch).
@@ -68,9 +71,13 @@ class MouseZoom:
     bqplot shows when the scale's min/max are None); ``pad_px``: the panels' x padding;
     ``guard``: runs the handlers (errors become visible); ``enabled()``: whether to act."""
 
-    def __init__(self, x_scale, figures: dict, *, extent, pad_px: float, guard, enabled):
+    def __init__(self, x_scale, figures: dict, *, extent, pad_px: float, guard, enabled,
+                 on_width=None):
         self.x_scale, self._extent, self._pad = x_scale, extent, float(pad_px)
         self._guard, self._enabled = guard, enabled
+        #: ``on_width(px)``: the plot area's width, from each mouse event's bounding rect
+        #: (bqplot does not report its width; the viewport decimates to it).
+        self._on_width = on_width
         self._drag: dict | None = None
         self.events = {}
         for name, fig in figures.items():
@@ -116,6 +123,8 @@ class MouseZoom:
     def handle(self, fig, event: dict) -> None:
         """Act on one DOM event of ``fig`` (as ipyevents sends it)."""
         kind = event.get("type")
+        if self._on_width is not None and float(event.get("boundingRectWidth") or 0) > 0:
+            self._on_width(self._plot_px(fig, event)[1])
         if kind in ("mouseup", "mouseleave"):
             self._drag = None
             return

@@ -15,12 +15,17 @@ How:
   ``decimate=False`` for marks whose every point matters (state-band outlines),
   ``decimate="markers"`` for markers: the first of each pixel column (markers in one column
   cover each other; every onset stays in the exact data, the alerts table and the picker);
+  ``decimate="bars"`` for bar charts (bars from 0): one bar per pixel column and sign of its
+  bars (:func:`~btcflow_nb.indicators.decimate.bar_indices`);
   ``decimate="columns"`` for hover catchers: the first bar of each pixel column of the visible
   range only (:meth:`Viewport.exact_position` maps a hovered one back to its exact bar);
 * the decimation is redone for the **visible range**: when the front end pans/zooms (the x
   scale's ``min``/``max`` traits), when the panel width changes (:meth:`Viewport.set_width`, or
   a figure's ``layout.width`` in px; :data:`DEFAULT_WIDTH_PX` when unknown — bqplot does not
   report its pixel width) and on every control change (the dashboard re-assigns);
+* a mark whose exact data did not change and was already decimated for the current range and
+  width is not drawn again: nothing is sent, the browser does not redraw it (NaN compares equal
+  to NaN here, unlike in bqplot's own traits);
 * :meth:`Viewport.exact` gives back the exact arrays (crosshair, data window); the dashboard's
   ``metrics`` frame is exact too.
 
@@ -29,11 +34,12 @@ A mark whose x scale has no viewport (a chart outside the dashboards) gets its d
 from __future__ import annotations
 
 import weakref
+from contextlib import ExitStack
 
 import bqplot as bq
 import numpy as np
 
-from ..indicators.decimate import first_per_bucket, minmax_indices
+from ..indicators.decimate import bar_indices, first_per_bucket, minmax_indices
 
 #: Width assumed for a panel whose pixel width the front end has not told us [px].
 DEFAULT_WIDTH_PX = 1600
@@ -41,12 +47,34 @@ _VIEWPORTS: dict[str, weakref.ref] = {}   # x scale model id -> its Viewport
 
 
 class _Exact:
-    __slots__ = ("mark", "x", "y", "per_point", "keep", "decimate", "shown")
+    __slots__ = ("mark", "x", "y", "per_point", "keep", "decimate", "shown", "drawn_for",
+                 "sent")
 
     def __init__(self, mark, x, y, per_point, keep, decimate):
         self.mark, self.x, self.y = mark, x, y
         self.per_point, self.keep, self.decimate = per_point, keep, decimate
         self.shown = None    # positions (into x) of the points drawn; None = all of them
+        self.drawn_for = None   # (window, width) the mark was last decimated for
+        self.sent = None        # the (x, y) objects the mark held after that
+
+    def same_data(self, other: "_Exact") -> bool:
+        """Same exact data and options (NaN equal to NaN: a NaN-holding array compares
+        unequal to itself under ``==``, so traitlets would re-send it every time)."""
+        return (self.decimate == other.decimate and _equal(self.x, other.x)
+                and _equal(self.y, other.y) and _equal(self.keep, other.keep)
+                and self.per_point.keys() == other.per_point.keys()
+                and all(_equal(v, other.per_point[k]) for k, v in self.per_point.items()))
+
+
+def _equal(a, b) -> bool:
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fcmM"))
 
 
 class Viewport:
@@ -95,10 +123,23 @@ class Viewport:
     # --------------------------------------------------------------------- the data
     def assign(self, mark, x, y, *, keep=None, decimate: bool | str = True,
                **per_point) -> None:
-        """Store the exact ``x, y`` (and per-point arrays) of ``mark`` and draw it."""
+        """Store the exact ``x, y`` (and per-point arrays) of ``mark`` and draw it.
+
+        Nothing is drawn or sent when the mark already shows the same data decimated for the
+        same range and width (a lookback change moves the z-scores, not the prices: the
+        price, premium and hover marks stay as they are in the browser)."""
         entry = _Exact(mark, np.asarray(x), np.asarray(y), per_point, keep, decimate)
+        old = self._marks.get(mark.model_id)
+        if old is not None and self._current(old) and old.same_data(entry):
+            return
         self._marks[mark.model_id] = entry
         self._draw(entry)
+
+    def _current(self, entry: _Exact) -> bool:
+        """``entry``'s mark still shows what :meth:`_draw` gave it, for the current range and
+        width (nobody set its x/y since)."""
+        return (entry.drawn_for == (self.window(), self.width_px) and entry.sent is not None
+                and entry.mark.x is entry.sent[0] and entry.mark.y is entry.sent[1])
 
     def exact(self, mark) -> tuple[np.ndarray, np.ndarray, dict]:
         """``(x, y, per_point)`` as given to :func:`assign_xy` (not decimated)."""
@@ -119,9 +160,15 @@ class Viewport:
         return int(drawn if entry.shown is None else entry.shown[drawn])
 
     def redraw(self) -> None:
-        """Decimate every mark again for the current range and width (in place)."""
-        for entry in list(self._marks.values()):
-            self._draw(entry)
+        """Decimate every mark again for the current range and width (in place); a mark
+        already drawn for them is left alone. The marks' changes are sent together once all
+        are drawn (one browser redraw for the panels, not one per mark)."""
+        stale = [e for e in self._marks.values() if not self._current(e)]
+        with ExitStack() as held:
+            for entry in reversed(stale):   # released (sent) in the marks' order
+                held.enter_context(entry.mark.hold_sync())
+            for entry in stale:
+                self._draw(entry)
 
     def points_sent(self) -> dict[str, int]:
         """Mark model id -> number of x values the mark holds now (what the browser draws)."""
@@ -134,6 +181,9 @@ class Viewport:
         lo, hi = self.window()
         if entry.decimate == "columns":   # hover catchers: one per visible pixel column
             return None if len(x) <= self.buckets else _visible_columns(x, self.buckets, lo, hi)
+        if entry.decimate == "bars":   # bars from 0: one per column and sign of its bars
+            return None if len(x) <= self.buckets or y.ndim != 1 else \
+                bar_indices(x, y, self.buckets, lo, hi)
         if entry.decimate == "markers":   # one marker per pixel column: they would overlap
             return None if len(x) <= self.buckets // 4 else \
                 first_per_bucket(x, self.buckets, lo, hi)
@@ -147,14 +197,25 @@ class Viewport:
         mark = entry.mark
         with mark.hold_sync():
             if idx is None:
-                mark.x, mark.y = entry.x, entry.y
+                _set_unless_equal(mark, "x", entry.x)
+                _set_unless_equal(mark, "y", entry.y)
                 for name, values in entry.per_point.items():
                     setattr(mark, name, values)
-                return
-            mark.x, mark.y = entry.x[idx], entry.y[..., idx]
-            for name, values in entry.per_point.items():
-                picked = np.asarray(values)[idx]
-                setattr(mark, name, picked.tolist() if isinstance(values, list) else picked)
+            else:
+                _set_unless_equal(mark, "x", entry.x[idx])
+                _set_unless_equal(mark, "y", entry.y[..., idx])
+                for name, values in entry.per_point.items():
+                    picked = np.asarray(values)[idx]
+                    setattr(mark, name, picked.tolist() if isinstance(values, list) else picked)
+        entry.drawn_for = (self.window(), self.width_px)
+        entry.sent = (mark.x, mark.y)
+
+
+def _set_unless_equal(mark, name: str, values) -> None:
+    """Set a data trait only when it changes: bqplot's array traits compare with ``==``, under
+    which NaN differs from itself, so a line with a gap would be re-sent unchanged."""
+    if not _equal(getattr(mark, name), values):
+        setattr(mark, name, values)
 
 
 def _visible_columns(x, buckets: int, lo, hi) -> np.ndarray:

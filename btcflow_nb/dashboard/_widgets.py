@@ -261,10 +261,13 @@ def set_hline(mark: bq.Lines, ends: np.ndarray, level: float, visible: bool = Tr
         mark.visible = bool(visible) and len(ends) > 0
 
 
-def set_sign_bars(mark: bq.Bars, x: np.ndarray, y: np.ndarray) -> None:
-    """Show finite ``y`` at ``x`` on a :func:`sign_bars` mark, in place."""
+def set_sign_bars(mark: bq.Bars, x: np.ndarray, y: np.ndarray,
+                  decimate: bool | str = True) -> None:
+    """Show finite ``y`` at ``x`` on a :func:`sign_bars` mark, in place. ``decimate="bars"``:
+    one bar per pixel column and sign (:func:`~btcflow_nb.indicators.decimate.bar_indices`);
+    default: min and max per column."""
     ok = np.isfinite(y)
-    assign_xy(mark, x[ok], y[ok], color=(y[ok] >= 0).astype(np.float64))
+    assign_xy(mark, x[ok], y[ok], decimate=decimate, color=(y[ok] >= 0).astype(np.float64))
 
 
 #: bqplot's front end accepts a date format only if every ``%X`` follows ``-``, ``/``, ``*`` or

@@ -1,6 +1,8 @@
 """FlowDashboard: the BTC Flow Dashboard (spot premium, OI z-score, composite funding, signals)."""
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import ipywidgets as W
 import numpy as np
 import pandas as pd
@@ -300,6 +302,24 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         return cut(vf, p["start"], p["end"])
 
     def _render(self, m: pd.DataFrame, p: dict) -> None:
+        # every mark, axis and figure sends its changes at once when all are set: the browser
+        # gets them in one burst and redraws the four panels in one frame or two (each frame
+        # re-layers every SVG element of the page), not one frame per mark
+        with ExitStack() as held:
+            # entered last to first: released (sent) first to last, the panels' order
+            for widget in reversed((*self.marks.values(), *self.figures.values(),
+                                    *self._price_axes,
+                                    *(a for f in self.figures.values() for a in f.axes))):
+                held.enter_context(widget.hold_sync())
+            t = self._render_marks(m, p)
+        self.crosshair.set_bars(t)
+        self._update_panel_messages(m, p)
+        rows, last_bar = flow_info(m, p, ALERT_KINDS)
+        self._set_info(rows + coverage_rows(self.md, m, p) + failed_rows(self.meta), last_bar)
+        self._update_alerts()
+
+    def _render_marks(self, m: pd.DataFrame, p: dict) -> np.ndarray:
+        """Every mark of the four panels from ``m`` (in place); the bars' plot times."""
         t = plot_times(m.index)
         mk = self.marks
         spot = floats(m["spot"])
@@ -309,7 +329,8 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
         assign_xy(mk["perp_basket"], t, perp)
         render_signal_marks(mk, m, t, anchor, self.show_states.value)
 
-        set_sign_bars(mk["premium_bars"], t, floats(m["premium_pct"]))
+        # one bar per pixel column and sign: a bar from 0 covers the smaller ones of its sign
+        set_sign_bars(mk["premium_bars"], t, floats(m["premium_pct"]), decimate="bars")
         ends = t[[0, -1]] if len(t) else t
         set_hline(mk["premium_zero"], ends, 0.0)
 
@@ -329,11 +350,7 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
             else "funding, % per 8h"
         self.figures["oi"].axes[1].label = f"OI z ({p['oi_unit'].upper()})"
         self._apply_log_scale()
-        self.crosshair.set_bars(t)
-        self._update_panel_messages(m, p)
-        rows, last_bar = flow_info(m, p, ALERT_KINDS)
-        self._set_info(rows + coverage_rows(self.md, m, p) + failed_rows(self.meta), last_bar)
-        self._update_alerts()
+        return t
 
     def _update_venue_lines(self) -> None:
         mark = self.marks["funding_venues"]
@@ -370,23 +387,33 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
 
     # ================================================================ text panels
     def _late_z(self, p: dict) -> dict[str, str]:
-        """Panel -> why its z-score starts late (``md.depth`` of the selected venues), cached."""
-        key = (p["timeframe"], p["lookback"], repr(p["spot_venues"]), repr(p["perp_venues"]))
+        """Panel -> why its z-score starts late (``md.depth`` of the selected venues), cached.
+
+        A note exists when a metric's data begins after the chart's first bar, whatever the
+        lookback (it only changes the note's date): with no note for these venues and
+        timeframe, a new lookback has none either and ``md.depth`` is not run again."""
+        base = (p["timeframe"], repr(p["spot_venues"]), repr(p["perp_venues"]), self.n_bars,
+                self._full_index[0] if self.n_bars else None)
+        if getattr(self, "_late_none_for", None) == base:
+            return {}
+        key = (*base, p["lookback"])
         if getattr(self, "_late_key", None) != key:
             self._late, self._late_key = late_z_for(self.md, p, self._full_index), key
+            self._late_none_for = None if self._late else base
         return self._late
 
     def _update_panel_messages(self, m: pd.DataFrame, p: dict) -> None:
         late = self._late_z(p)
+        unit = "% APR" if p["apr"] else "% per 8h"
         for key, fig in self.figures.items():
             reason = " · ".join(r for r in (flow_missing_reason(self.md, key, m, p),
                                             late.get(key, ""), *window_notes(m, key)) if r)
             self.panel_messages[key].value = (
                 f"<div style='color:#8a6d00'>⚠ {reason}</div>" if reason else "")
-            fig.title = f"{self._base_titles[key]} — {reason}" if reason else self._base_titles[key]
-        unit = "% APR" if p["apr"] else "% per 8h"
-        if not self.panel_messages["funding"].value:
-            self.figures["funding"].title = f"{self._base_titles['funding']} ({unit})"
+            title = f"{self._base_titles[key]} — {reason}" if reason else \
+                f"{self._base_titles[key]} ({unit})" if key == "funding" else self._base_titles[key]
+            if fig.title != title:   # set once: every assignment is a message and a relayout
+                fig.title = title
 
     def _on_zoom(self, _change) -> None:
         if self.metrics is not None:

@@ -134,7 +134,9 @@ def test_timeframe_changes_the_number_of_bars(dashboard):
         "([sel, n]) => document.querySelectorAll(sel + ' rect.bar').length !== n",
         arg=[PREMIUM_BARS, weekly], timeout=UPDATE_TIMEOUT_MS)
     daily = _bar_count(dashboard)
-    assert daily / 8 < weekly < daily / 6, (daily, weekly)  # ~7 daily bars per weekly bar
+    # ~7 daily bars per weekly bar; the 2.9k daily bars outnumber the panel's pixel columns,
+    # so one bar per column and sign is drawn (decimate.bar_indices): 2-7x the 418 weekly ones
+    assert 2 * weekly < daily <= 7.5 * weekly, (daily, weekly)
     save_screenshot(dashboard, "voila-timeframe-1D")
     select.select_option("1W")
     dashboard.wait_for_function(

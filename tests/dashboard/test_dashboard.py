@@ -51,9 +51,15 @@ def assert_marks_match(dash: FlowDashboard, m: pd.DataFrame) -> None:
                                       m[col].to_numpy(dtype=float), err_msg=key)
     pct = m["premium_pct"].to_numpy(dtype=float)
     ok = np.isfinite(pct)
-    np.testing.assert_array_equal(_mark_times(mk["premium_bars"]), t[ok])
-    np.testing.assert_array_equal(np.asarray(mk["premium_bars"].y, dtype=float), pct[ok])
-    assert_sign_colours(mk["premium_bars"], pct[ok])
+    # the exact bars stay in Python; the browser gets those a pixel column shows (one per
+    # column and sign, decimate.bar_indices): each one an exact bar
+    x_exact, y_exact, _ = dash.viewport.exact(mk["premium_bars"])
+    np.testing.assert_array_equal(np.asarray(x_exact).astype("datetime64[ns]"), t[ok])
+    np.testing.assert_array_equal(np.asarray(y_exact, dtype=float), pct[ok])
+    drawn = np.searchsorted(t[ok], _mark_times(mk["premium_bars"]))
+    np.testing.assert_array_equal(t[ok][drawn], _mark_times(mk["premium_bars"]))
+    np.testing.assert_array_equal(np.asarray(mk["premium_bars"].y, dtype=float), pct[ok][drawn])
+    assert_sign_colours(mk["premium_bars"], pct[ok][drawn])
     spot = m["spot"].to_numpy(dtype=float)
     anchor = np.where(np.isfinite(spot), spot, m["perp_basket"].to_numpy(dtype=float))
     for key in SIGNAL_MARKERS:   # issue 12: one marker per onset; the state is a band

@@ -191,3 +191,27 @@ def test_late_oi_z_says_from_when_and_why(late_oi):
 def test_no_late_message_when_every_series_starts_with_the_prices(demo):
     d = FlowDashboard(demo, timeframe="1D", debounce_ms=0)
     assert all(" z from " not in w.value for w in d.panel_messages.values())
+
+
+def test_a_lookback_change_runs_md_depth_again_only_when_a_series_starts_late(demo, late_oi,
+                                                                              monkeypatch):
+    """Whether a series starts after the first bar does not depend on the lookback: with no
+    late series a new lookback does not recompute ``md.depth``; with one, the note follows."""
+    import btcflow_nb.dashboard.flow as flow_module
+
+    calls = []
+    real = flow_module.late_z_for
+    monkeypatch.setattr(flow_module, "late_z_for",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    d = FlowDashboard(demo, timeframe="1D", debounce_ms=0)
+    assert len(calls) == 1
+    d.controls["lookback"].value = 30
+    d.controls["lookback"].value = 31
+    assert len(calls) == 1 and all(" z from " not in w.value for w in d.panel_messages.values())
+    d.controls["timeframe"].value = "1W"        # another timeframe: asked again
+    assert len(calls) == 2
+    late = FlowDashboard(late_oi, timeframe="1D", debounce_ms=0)
+    late.controls["lookback"].value = 30
+    assert len(calls) == 4
+    z30 = _first_z(bf.flow_metrics(late_oi, "1D", lookback=30), "oi_z")
+    assert f"OI z from {z30:%Y-%m-%d}" in late.panel_messages["oi"].value

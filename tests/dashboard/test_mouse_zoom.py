@@ -105,3 +105,25 @@ def test_exported_pages_drop_the_event_relays():
     nb.metadata = {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": state}}}
     _drop_kernel_only_models(nb)
     assert list(state) == ["b"]
+
+
+def test_a_mouse_event_tells_the_plot_width_and_the_marks_are_decimated_to_it(demo):
+    """bqplot does not report its width; ipyevents' bounding rect does: the viewport takes
+    the plot area's width (figure minus margins and padding) and re-decimates to it."""
+    from btcflow_nb.dashboard._viewport import DEFAULT_WIDTH_PX
+
+    dash = FlowDashboard(demo, timeframe="1D", debounce_ms=0)    # 2.9k bars: decimated
+    vp = dash.viewport
+    assert len(dash.crosshair.catchers["oi"].x) > WIDTH
+    assert vp.width_px == DEFAULT_WIDTH_PX
+    fig, pad = dash.figures["oi"], dash.crosshair.mouse_zoom._pad
+    plot_px = WIDTH - fig.fig_margin["left"] - fig.fig_margin["right"] - 2 * pad
+    # a plain move (no drag, no zoom) is enough
+    _send(dash, "oi", type="mousemove", relativeX=300.0, buttons=0)
+    assert vp.width_px == int(plot_px)
+    assert dash.x_scale.min is None                      # nothing else moved
+    catcher = dash.crosshair.catchers["oi"]
+    assert len(catcher.x) <= vp.width_px + 2 < len(dash.metrics)   # one per real column
+    drawn = catcher.x
+    _send(dash, "oi", type="mousemove", relativeX=310.0, buttons=0)   # same width: kept
+    assert catcher.x is drawn

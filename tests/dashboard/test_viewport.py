@@ -177,3 +177,98 @@ def test_hover_catchers_one_per_pixel_column_and_hover_maps_to_the_exact_bar(das
         assert f"hovered {pd.Timestamp(t[40_010]):%Y-%m-%d %H:%M}" in dash.data_window.value
     finally:
         dash.reset_zoom()
+
+
+def test_a_lookback_change_resends_only_the_marks_whose_data_changed(dash):
+    """A lookback moves the z-scores, not the prices: the price, premium, funding, coverage
+    and hover marks are not re-sent (a NaN-holding line used to be: NaN != NaN), and each
+    panel title is set at most once (the funding title flip-flopped through its base)."""
+    still = ["spot", "perp_basket", "premium_bars", "funding", "funding_zero", "oi_coverage"]
+    marks = {k: dash.marks[k] for k in still}
+    marks.update({f"catcher {k}": c for k, c in dash.crosshair.catchers.items()})
+    assert np.isnan(np.asarray(dash.marks["funding"].y, dtype=float)).any()   # the NaN case
+    changed, titles = [], []
+    watchers = [(mark, lambda c, name=name: changed.append((name, c["name"])),
+                 ["x", "y", "color"]) for name, mark in marks.items()]
+    watchers += [(fig, lambda c, key=key: titles.append(key), ["title"])
+                 for key, fig in dash.figures.items()]
+    for widget, handler, names in watchers:
+        widget.observe(handler, names)
+    z_before = np.asarray(dash.marks["oi_z"].y).copy()
+    try:
+        dash.controls["lookback"].value = dash.controls["lookback"].value - 1
+        assert changed == []
+        assert titles == []
+        assert not np.array_equal(np.asarray(dash.marks["oi_z"].y), z_before, equal_nan=True)
+    finally:
+        for widget, handler, names in watchers:
+            widget.unobserve(handler, names)
+        dash.controls["lookback"].value = dash.controls["lookback"].value + 1
+
+
+def test_a_mark_set_behind_the_viewport_s_back_is_drawn_again():
+    """The skip of unchanged data trusts only what the mark still holds: data set on the
+    mark directly is replaced by the next assign_xy of the same exact data."""
+    import bqplot as bq
+
+    from btcflow_nb.dashboard._viewport import Viewport
+
+    xs = bq.DateScale()
+    viewport = Viewport(xs, width_px=10)
+    line = bq.Lines(x=[], y=[], scales={"x": xs, "y": bq.LinearScale()})
+    t = np.datetime64("2024-01-01") + np.arange(100) * np.timedelta64(1, "h")
+    y = np.where(np.arange(100) % 7 == 0, np.nan, np.arange(100.0))
+    assign_xy(line, t, y)
+    sent = line.x
+    assign_xy(line, t, y.copy())
+    assert line.x is sent                       # same data: nothing set, nothing sent
+    line.x, line.y = t[:3], y[:3]
+    assign_xy(line, t, y)
+    assert len(line.x) == len(sent) and viewport.exact(line)[1] is not None
+
+
+def test_a_control_change_sends_every_mark_in_one_burst(dash, monkeypatch):
+    """The marks' changes are held until every mark is set, then sent together: the browser
+    redraws the panels in one frame or two, not one frame per mark as the kernel goes."""
+    from ipywidgets import Widget
+
+    log = []
+    monkeypatch.setattr(Widget, "_send",
+                        lambda self, msg, buffers=None: log.append(self.model_id))
+    real = dash._render_marks
+
+    def render_marks(*args):
+        out = real(*args)
+        log.append("all marks set")
+        return out
+
+    monkeypatch.setattr(dash, "_render_marks", render_marks)
+    ids = {w.model_id for w in (*dash.marks.values(), *dash.figures.values())}
+    dash.controls["lookback"].value = dash.controls["lookback"].value - 1
+    dash.controls["lookback"].value = dash.controls["lookback"].value + 1
+    assert log.count("all marks set") == 2
+    first_end = log.index("all marks set")
+    sent = [i for i, mid in enumerate(log) if mid in ids]
+    assert sent and dash.marks["oi_z"].model_id in log[:first_end + 10]
+    assert not [i for i in sent if i < first_end], "a mark was sent before all were set"
+
+
+def test_a_zoom_sends_the_redecimated_marks_in_one_burst(dash, monkeypatch):
+    from ipywidgets import Widget
+
+    log = []
+    monkeypatch.setattr(Widget, "_send",
+                        lambda self, msg, buffers=None: log.append(self.model_id))
+    real = dash.viewport._draw
+    monkeypatch.setattr(dash.viewport, "_draw", lambda e: (real(e), log.append("drawn")))
+    t = dash.metrics.index.tz_convert(None)
+    ids = {m.model_id for m in dash.marks.values()}
+    try:
+        with dash.x_scale.hold_trait_notifications():   # as a zoom from the browser arrives
+            dash.x_scale.min = t[30_000].to_pydatetime()
+            dash.x_scale.max = t[50_000].to_pydatetime()
+        last_draw = len(log) - 1 - log[::-1].index("drawn")
+        sent = [i for i, mid in enumerate(log) if mid in ids]
+        assert sent and min(sent) > last_draw     # every mark drawn before any is sent
+    finally:
+        dash.reset_zoom()

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from btcflow_nb.indicators.decimate import decimated_size_bound, minmax_indices
+from btcflow_nb.indicators.decimate import (bar_indices, decimated_size_bound,
+                                            minmax_indices)
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -145,3 +146,47 @@ def test_bad_arguments_are_named():
         minmax_indices(np.arange(3), np.arange(3.0), 0)
     with pytest.raises(ValueError, match="shape"):
         minmax_indices(np.arange(3), np.arange(4.0), 1)
+
+
+@SETTINGS
+@given(series, st.floats(0, 1), st.floats(0, 1))
+def test_bars_one_per_column_and_sign_furthest_from_zero_kept(data, f_lo, f_hi):
+    """Bars (from 0 to y): per visible column and sign the bar reaching furthest is kept (it
+    covers the others of its sign), at most one per column and sign, NaN bars dropped."""
+    values, n = data
+    y = np.asarray(values, dtype=float)
+    x = np.arange(len(y), dtype=float)
+    if len(y) < 2:
+        assert bar_indices(x, y, n).tolist() == list(range(len(y)))
+        return
+    lo, hi = sorted((f_lo * (len(y) - 1), f_hi * (len(y) - 1)))
+    kept = bar_indices(x, y, n, lo, hi)
+    assert np.all(np.diff(kept) > 0)
+    if len(y) <= n:
+        assert kept.tolist() == list(range(len(y)))
+        return
+    b = _buckets_of(x, lo, hi, n)
+    always = {0, len(y) - 1, int(np.searchsorted(x, lo)) - 1, int(np.searchsorted(x, hi, "right"))}
+    for k in range(n):
+        for positive in (True, False):
+            members = np.flatnonzero((b == k) & np.isfinite(y) & ((y >= 0) == positive))
+            if len(members) == 0:
+                continue
+            mine = np.intersect1d(members, kept)
+            assert np.abs(y[mine]).max() == np.abs(y[members]).max(), (k, positive)
+            assert len(set(mine.tolist()) - always) <= 1, (k, positive, mine)
+    assert not (~np.isfinite(y[kept]) & ~np.isin(kept, list(always))).any()
+
+
+def test_bars_mixed_sign_column_keeps_both_and_one_sign_keeps_one():
+    x = np.arange(8.0)
+    y = np.array([1, 5, 2, -1, 3, 4, 2, 6.0])
+    # column 0 (x 0..3) holds +5 and -1: both; column 1 (x 4..7): only the 6 (the last bar)
+    assert bar_indices(x, y, 2).tolist() == [0, 1, 3, 7]
+    # minmax keeps the 2 of column 1 as well: a bar hidden under the 6
+    assert 6 in minmax_indices(x, y, 2).tolist()
+    t = np.datetime64("2024-01-01T00") + np.arange(10_000) * np.timedelta64(1, "h")
+    up = np.abs(np.random.default_rng(1).normal(size=10_000)) + 0.1
+    assert len(bar_indices(t, up, 500)) <= 500 + 2 * (500 // 8) + 4      # one per column
+    with pytest.raises(ValueError, match="one series"):
+        bar_indices(x, np.vstack([y, y]), 2)
