@@ -13,16 +13,16 @@ from ._base import (_ALERT_SPECS, _EXTREME_SPECS, _THRESHOLD_SPECS, _DashboardBa
 from ._signal_layer import (ALERT_KINDS, SIGNAL_MARKERS, SignalLayerMixin,
                             render_signal_marks, render_state_bands)
 from ._crosshair import Crosshair
-from ._theme import charts_and_side, style_widget
 from ._flow_figures import build_flow_figures, log_ticks
 from ._viewport import assign_xy
-from ._controls import SharedLooks, VenuePicker, lazy_tabs, slider_with_entry
+from ._controls import SharedLooks, VenuePicker, slider_with_entry
+from ._flow_layout import flow_layout
 from ._widgets import (UserMessage, cut, floats, is_empty, plot_times,
                        set_frame_lines, set_hline, set_sign_bars)
 from ._honesty import coverage_rows, failed_rows, late_z_for, render_coverage_band
 from .explain_view import ExplainView
 from .live import LiveMixin
-from .readouts import FLOW_PANELS, flow_info, flow_missing_reason, window_notes
+from .readouts import flow_info, flow_missing_reason, window_notes
 
 __all__ = ["FlowDashboard", "SIGNAL_MARKERS", "ALERT_KINDS"]
 
@@ -210,57 +210,8 @@ class FlowDashboard(LiveMixin, SignalLayerMixin, _DashboardBase):
             w.add_class(f"btcflow-panel-message-{k}")
 
     def _layout(self) -> list:
-        """Header, data window (hovered or latest bar), controls in tabs, then per panel its
-        legend, message and chart; the info panel and alerts table in a right column when the
-        dashboard is wide (>= 1600 px), below the charts otherwise (``charts_and_side``).
-
-        With ``lazy_tabs`` only the "view" tab of the controls is laid out at first; the others
-        (thresholds, extremes, venues) the first time they are opened: their controls exist
-        and act from the start, but their rows, boxes and views cost the page nothing until
-        then. ``control_tabs.built`` maps title -> panel once laid out."""
-        c, e, looks = self.controls, self._entries, self._looks
-        row_layout = looks.layout(flex_flow="row wrap", align_items="center")
-        row = lambda *ws: W.HBox(list(ws), layout=row_layout)  # noqa: E731
-
-        def view():
-            return W.VBox([
-                row(c["timeframe"], c["date_range"], self.range_label, self.reset_zoom_button),
-                row(self.crosshair.mode, self.log_scale, self.venue_lines, self.show_states,
-                    self.include_open, c["apr"]),
-                row(e["lookback"], e["funding_smoothing"]),
-            ])
-
-        def thresholds():
-            names = [n for n, *_ in _THRESHOLD_SPECS]
-            return W.VBox([row(e[a], e[b]) for a, b in zip(names[0::2], names[1::2])]
-                          + [row(e[names[-1]])] * (len(names) % 2)
-                          + [W.HTML("premium alerts (Bollinger bands on S − F):"),
-                             row(*(e[n] for n, *_ in _ALERT_SPECS))])
-
-        def extremes():
-            return W.VBox([
-                W.HTML("<b>Experimental.</b> Top: at least m of {premium z ≤ −k, OI z ≥ k, "
-                       "funding z ≥ k}; bottom: the mirror image. Metrics without data do not "
-                       "vote."),
-                c["extremes"], row(e["cycle_k"], e["cycle_m"])])
-
-        def venues():
-            return W.VBox([c["spot_venues"], c["perp_venues"],
-                           row(c["weighting"], c["oi_unit"], c["futures"])])
-
-        tabs = self.control_tabs = lazy_tabs(
-            {"view": view, "thresholds": thresholds, "extremes (exp.)": extremes,
-             "venues": venues}, selected=0, guard=self._guard, eager=not self._lazy_tabs)
-        tabs.add_class("btcflow-controls")
-        header = W.HBox([W.HTML("<h3 style='margin:4px 12px 4px 0'>BTC flow dashboard</h3>"),
-                         self.badge, *self.live_widgets],
-                        layout=W.Layout(align_items="center", flex_flow="row wrap"))
-        panels = [self.onset_line]
-        for key in FLOW_PANELS:
-            panels += [self.legends[key], self.panel_messages[key], self.figures[key]]
-        body = charts_and_side(panels, [self.info, self.alerts])   # side column when wide
-        return [style_widget(), header, self.load_line, self.data_window, self.status, tabs,
-                body, self.explain_view, self._guard.clear_errors_button, self.errors]
+        """The dashboard's children (see :func:`._flow_layout.flow_layout`)."""
+        return flow_layout(self)
 
     # ================================================================ parameters
     def params(self, full_range: bool = False) -> dict:
