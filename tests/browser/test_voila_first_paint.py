@@ -76,3 +76,23 @@ def test_first_paint_is_hidden_once_the_interactive_chart_is_drawn(voila_server,
     assert page.locator(".btcflow-flow-dashboard").first.is_visible()
     assert page.errors == []
     save_screenshot(page, "voila-first-paint-replaced")
+
+
+@pytest.mark.parametrize("theme, background, text", [
+    ("light", "rgb(255, 255, 255)", "rgb(51, 51, 51)"),
+    ("dark", "rgb(17, 17, 17)", "rgb(221, 221, 221)")])
+def test_first_paint_reads_on_the_light_and_dark_themes(voila_server, open_page, theme,
+                                                        background, text):
+    page = open_page()
+    page.route(re.compile(r".*\.js(\?.*)?$"), lambda route: route.abort())
+    page.goto(f"{voila_server.url}/?theme={theme}", timeout=LOAD_TIMEOUT_MS,
+              wait_until="domcontentloaded")
+    page.wait_for_selector(".btcflow-first-paint svg path.line", state="visible",
+                           timeout=LOAD_TIMEOUT_MS)
+    colours = page.evaluate("""() => {
+      const fp = document.querySelector('.btcflow-first-paint');
+      const title = fp.querySelector('svg.btcflow-first-paint-figure > text');
+      return [getComputedStyle(fp).backgroundColor, getComputedStyle(title).fill];
+    }""")
+    assert colours == [background, text]
+    save_screenshot(page, f"voila-first-paint-{theme}")
