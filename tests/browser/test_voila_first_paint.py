@@ -63,6 +63,11 @@ def test_first_paint_shows_the_chart_before_any_javascript(voila_server, open_pa
     assert {"#d9730d", "#3b82c4"} <= strokes              # spot and perp basket lines
     assert max(line["points"] for line in stats["lines"]) > 100
     assert set(stats["bars"]) == {"#2ca02c", "#d62728"} and len(stats["bars"]) > 100
+    # Voila's third-party (CDN) stylesheets do not block the first paint: they load as
+    # media="print" (switched to "all" once loaded; here they were aborted: never loaded)
+    cdn_media = page.evaluate("""() => [...document.querySelectorAll(
+        'link[rel=stylesheet][href^="https://"]')].map(l => l.media)""")
+    assert cdn_media and set(cdn_media) == {"print"}
 
 
 def test_first_paint_is_hidden_once_the_interactive_chart_is_drawn(voila_server, open_page):
