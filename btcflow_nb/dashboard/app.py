@@ -28,7 +28,21 @@ and the benchmarks start Voila with :func:`voila_command`):
   opens on a computed dashboard. A preheated kernel runs before any URL exists, so
   :func:`flow_app` builds the dashboard for the environment's source first, then waits for the
   request's query string (``voila.utils.get_query_string``) and rebuilds only when ``?source=``
-  asks for another source. Kernels started beyond the pool get ``$QUERY_STRING`` directly.
+  asks for another source. Kernels started beyond the pool get ``$QUERY_STRING`` directly;
+* the app's own Voila template ``btcflow`` (:data:`TEMPLATE`, Voila's ``lab`` plus a
+  server-rendered first paint), shipped in the package under :data:`JUPYTER_DATA` and found
+  through ``$JUPYTER_PATH``, which :func:`voila_command` prepends before starting Voila.
+
+**First paint.** Under Voila, :func:`flow_app` also displays :func:`first_paint_html` of the
+page it returns -- static SVG of the dashboard's four figures, drawn by
+:mod:`~btcflow_nb.dashboard.figure_svg` from the data the interactive figures hold -- as the
+one mime type :data:`FIRST_PAINT_MIME`. The ``btcflow`` template writes that output into the
+page HTML above the (hidden) cells, so the chart shows before Voila's JavaScript has loaded,
+and hides it once an interactive figure has drawn. It is always the dashboard that becomes
+interactive (with the pool and another ``?source=``, the rebuilt one: the cell's outputs are
+sent when the cell ends). Outside Voila nothing is displayed; and a front end that does not
+know the mime type (JupyterLab, Voila's own templates) shows nothing for it (no
+``text/plain`` fallback).
 """
 from __future__ import annotations
 
@@ -39,9 +53,9 @@ from urllib.parse import parse_qs
 
 import ipywidgets as W
 
-__all__ = ["APP_NOTEBOOK", "CULL_IDLE_S", "CULL_INTERVAL_S", "MORE_VIEWS", "POOL_SIZE",
-           "SOURCES", "VOILA_ARGS", "flow_app", "more_views", "source_from_query",
-           "voila_command"]
+__all__ = ["APP_NOTEBOOK", "CULL_IDLE_S", "CULL_INTERVAL_S", "FIRST_PAINT_MIME", "JUPYTER_DATA",
+           "MORE_VIEWS", "POOL_SIZE", "SOURCES", "TEMPLATE", "VOILA_ARGS", "first_paint_html",
+           "flow_app", "more_views", "source_from_query", "voila_command"]
 
 #: Data sources a page can ask for with ``?source=``.
 SOURCES = ("auto", "cache", "live", "demo")
@@ -54,6 +68,12 @@ CULL_INTERVAL_S = 60
 #: Preheated kernels kept ready (each holds a built dashboard, ~240 MB; pooled kernels are
 #: never culled, Voila refills the pool after each page open).
 POOL_SIZE = 1
+#: The app's Voila template and the Jupyter data directory that holds it
+#: (``voila/templates/btcflow``: ``conf.json`` with ``base_template: lab``, ``index.html.j2``).
+TEMPLATE = "btcflow"
+JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter_data"
+#: The mime type of the first-paint output, which only the ``btcflow`` template renders.
+FIRST_PAINT_MIME = "application/vnd.btcflow.first-paint+html"
 #: Voila's options for the app (see the module docstring).
 VOILA_ARGS = (
     "--no-browser",
@@ -66,14 +86,22 @@ VOILA_ARGS = (
     "--MappingKernelManager.cull_connected=False",
     "--preheat_kernel=True",
     f"--pool_size={POOL_SIZE}",
+    f"--template={TEMPLATE}",
 )
+#: Python that runs Voila with :data:`JUPYTER_DATA` first on ``$JUPYTER_PATH`` (Voila finds
+#: templates only on the Jupyter data path; a test's private environment drops JUPYTER_PATH,
+#: so the command itself adds the directory).
+_LAUNCH_VOILA = ("import os, sys; os.environ['JUPYTER_PATH'] = os.pathsep.join(filter(None, "
+                 "[{data!r}, os.environ.get('JUPYTER_PATH')])); sys.argv[0] = 'voila'; "
+                 "from voila.app import main; sys.exit(main())")
 
 
 def voila_command(notebook: str | Path = APP_NOTEBOOK, port: int | None = None,
                   python: str = sys.executable, extra: tuple[str, ...] = ()) -> list[str]:
     """The command that serves ``notebook`` with :data:`VOILA_ARGS` (``port``: fixed, no
-    retry on another one; None: Voila's default 8866; ``extra``: more Voila options)."""
-    command = [python, "-m", "voila", *VOILA_ARGS]
+    retry on another one; None: Voila's default 8866; ``extra``: more Voila options): Voila's
+    own ``main`` run by ``python -c`` after putting :data:`JUPYTER_DATA` on the Jupyter path."""
+    command = [python, "-c", _LAUNCH_VOILA.format(data=str(JUPYTER_DATA)), *VOILA_ARGS]
     if port is not None:
         command += [f"--port={port}", "--Voila.port_retries=0"]
     return command + [*extra, str(notebook)]
@@ -130,7 +158,45 @@ def flow_app(query: str | None = None, **dashboard_kw) -> W.Widget:
 
     In a preheated Voila kernel (``$VOILA_PREHEAT=True``) the dashboard for the environment's
     source is built before the request arrives; the query string is then awaited and the
-    dashboard rebuilt only if it asks for a different source."""
+    dashboard rebuilt only if it asks for a different source.
+
+    Under Voila (``$VOILA_BASE_URL`` set) the page's :func:`first_paint_html` is displayed
+    first, as :data:`FIRST_PAINT_MIME` (see the module docstring)."""
+    page = _app_page(query, **dashboard_kw)
+    if "VOILA_BASE_URL" in os.environ:
+        _display_first_paint(page)
+    return page
+
+
+def first_paint_html(page: W.Widget) -> str:
+    """Static HTML of ``page``'s figures (a dashboard with ``figures``): a discreet note that
+    the interactive controls are loading, then each figure's SVG
+    (:func:`~btcflow_nb.dashboard.figure_svg.figures_svg`, one x domain for all) with its
+    legend strip. '' for a page without figures (e.g. the bad-``?source=`` page)."""
+    from .figure_svg import figures_svg
+
+    figures = getattr(page, "figures", None)
+    if not figures:
+        return ""
+    legends = getattr(page, "legends", {}) or {}
+    parts = ["<p class='btcflow-first-paint-note'>BTC flow dashboard &middot; "
+             "interactive charts and controls are loading&hellip;</p>"]
+    for key, svg in zip(figures, figures_svg(figures.values())):
+        legend = legends.get(key)
+        parts.append(f"<div class='btcflow-first-paint-panel btcflow-first-paint-{key}'>"
+                     f"{legend.value if legend is not None else ''}{svg}</div>")
+    return "".join(parts)
+
+
+def _display_first_paint(page: W.Widget) -> None:
+    from IPython.display import display
+
+    markup = first_paint_html(page)
+    if markup:
+        display({FIRST_PAINT_MIME: markup}, raw=True)
+
+
+def _app_page(query: str | None, **dashboard_kw) -> W.Widget:
     if query is not None or os.environ.get("VOILA_PREHEAT", "False") != "True":
         if query is None:
             query = os.environ.get("QUERY_STRING", "")

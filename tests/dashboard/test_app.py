@@ -44,7 +44,8 @@ def test_a_bad_url_parameter_gives_a_page_that_says_so():
 
 def test_voila_options_cull_idle_kernels_and_stay_on_loopback():
     command = voila_command("app.ipynb", port=9999, python="py")
-    assert command[:3] == ["py", "-m", "voila"] and command[-1] == "app.ipynb"
+    assert command[:2] == ["py", "-c"] and "from voila.app import main" in command[2]
+    assert command[-1] == "app.ipynb"
     assert "--Voila.ip=127.0.0.1" in command and "--port=9999" in command
     assert "--MappingKernelManager.cull_idle_timeout=300" in VOILA_ARGS
     assert "--MappingKernelManager.cull_connected=False" in VOILA_ARGS
