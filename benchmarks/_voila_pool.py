@@ -169,19 +169,9 @@ def _floor_notebook(path: Path) -> Path:
 
 
 def _returning_context(browser, offsite: list):
-    from btcflow_nb.testing.servers import is_loopback_url
+    from .bench_browser import loopback_only
 
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-
-    def route(r):
-        if is_loopback_url(r.request.url):
-            r.continue_()
-        else:
-            offsite.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    return context
+    return loopback_only(browser.new_context(viewport={"width": 1400, "height": 1000}), offsite)
 
 
 def measure_app_start(browser, size: str, offsite: list, errors: list):

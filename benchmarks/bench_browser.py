@@ -216,11 +216,9 @@ def _main_thread_ms(page, frames: _Frames, presses: int) -> dict:
     return {"busy_ms": busy, "layerize_ms": layerize}
 
 
-def new_page(browser, offsite: list, errors: list):
-    """A page that aborts every request leaving 127.0.0.1."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-
+def loopback_only(target, offsite: list):
+    """Route every request of ``target`` (a Playwright page or context): requests to 127.0.0.1
+    continue, any other is aborted and its URL appended to ``offsite``. Returns ``target``."""
     def route(r):
         if is_loopback_url(r.request.url):
             r.continue_()
@@ -228,7 +226,14 @@ def new_page(browser, offsite: list, errors: list):
             offsite.append(r.request.url)
             r.abort()
 
-    page.route("**/*", route)
+    target.route("**/*", route)
+    return target
+
+
+def new_page(browser, offsite: list, errors: list):
+    """A page that aborts every request leaving 127.0.0.1."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = loopback_only(context.new_page(), offsite)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return page
 
