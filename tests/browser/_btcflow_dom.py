@@ -61,6 +61,18 @@ X_TICKS_JS = """
   .map(a => [...a.querySelectorAll('g.tick text')].map(t => t.textContent).join('|')).join('')
 """
 
+def wheel_zoom_in(page, sel: str, ticks_before: str, timeout_ms: float) -> None:
+    """Wheel-zoom into panel ``sel``: the mouse at 60 % of its width and half its height, six
+    notches up (``wheel(0, -300)``), then wait until its x tick labels differ from
+    ``ticks_before`` (the zoom was drawn)."""
+    box = page.locator(sel + " svg.svg-figure").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+    for _ in range(6):
+        page.mouse.wheel(0, -300)
+    page.wait_for_function("([js, sel, t]) => eval(js)(sel) !== t",
+                           arg=[X_TICKS_JS, sel, ticks_before], timeout=timeout_ms)
+
+
 # JS predicate: every given panel has at least one mark with something drawn.
 PANELS_DRAWN_JS = """
 (selectors) => selectors.every(sel => {

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from _btcflow_dom import PANELS_DRAWN_JS, X_TICKS_JS, save_screenshot
+from _btcflow_dom import PANELS_DRAWN_JS, X_TICKS_JS, save_screenshot, wheel_zoom_in
 
 import btcflow_nb as bf
 
@@ -142,27 +142,27 @@ def test_log_axis_ticks_follow_the_scale_both_ways(app):
                               arg=VISIBLE_VALUE_AXES_JS, timeout=TIMEOUT_MS)
 
 
+def _reset_zoom(app, sel, ticks_before, counts_before):
+    """Click "reset zoom"; wait until panel ``sel``'s x ticks and the onset counts are back."""
+    app.locator(".btcflow-flow-dashboard button", has_text="reset zoom").click()
+    app.wait_for_function("([js, sel, t]) => eval(js)(sel) === t",
+                          arg=[X_TICKS_JS, sel, ticks_before], timeout=TIMEOUT_MS)
+    app.wait_for_function("(c) => document.querySelector('.btcflow-onset-counts')"
+                          ".innerText === c", arg=counts_before, timeout=TIMEOUT_MS)
+
+
 def test_wheel_zoom_moves_the_counts_and_reset_restores_everything(app):
     sel = ".btcflow-flow-dashboard .btcflow-panel-oi"
     onsets = app.locator(".btcflow-onset-counts")
     counts_before, ticks_before = onsets.inner_text(), app.evaluate(X_TICKS_JS, sel)
     _cursor(app, "pan/zoom")
     app.locator(sel).scroll_into_view_if_needed()
-    box = app.locator(sel + " svg.svg-figure").bounding_box()
-    app.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
-    for _ in range(6):
-        app.mouse.wheel(0, -300)
-    app.wait_for_function("([js, sel, t]) => eval(js)(sel) !== t",
-                          arg=[X_TICKS_JS, sel, ticks_before], timeout=TIMEOUT_MS)
+    wheel_zoom_in(app, sel, ticks_before, TIMEOUT_MS)
     # the zoom reached Python: the onset counts of the visible range went down
     app.wait_for_function("(c) => document.querySelector('.btcflow-onset-counts')"
                           ".innerText !== c", arg=counts_before, timeout=TIMEOUT_MS)
     save_screenshot(app, "charting-zoomed")
-    app.locator(".btcflow-flow-dashboard button", has_text="reset zoom").click()
-    app.wait_for_function("([js, sel, t]) => eval(js)(sel) === t",
-                          arg=[X_TICKS_JS, sel, ticks_before], timeout=TIMEOUT_MS)
-    app.wait_for_function("(c) => document.querySelector('.btcflow-onset-counts')"
-                          ".innerText === c", arg=counts_before, timeout=TIMEOUT_MS)
+    _reset_zoom(app, sel, ticks_before, counts_before)
     _cursor(app, "crosshair")
 
 
@@ -191,15 +191,10 @@ def test_wheel_zoom_and_hover_in_the_same_mode(app, weekly):
     counts_before, ticks_before = onsets.inner_text(), app.evaluate(X_TICKS_JS, sel)
     assert app.locator(".btcflow-ctl-cursor button.mod-active").inner_text() == "crosshair"
     app.locator(sel).scroll_into_view_if_needed()
-    box = app.locator(sel + " svg.svg-figure").bounding_box()
-    app.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
     scroll_before = app.evaluate("() => [window.scrollY, "
                                  "document.querySelector('.jp-WindowedPanel-outer, body')"
                                  ".scrollTop]")
-    for _ in range(6):
-        app.mouse.wheel(0, -300)
-    app.wait_for_function("([js, sel, t]) => eval(js)(sel) !== t",
-                          arg=[X_TICKS_JS, sel, ticks_before], timeout=TIMEOUT_MS)
+    wheel_zoom_in(app, sel, ticks_before, TIMEOUT_MS)
     app.wait_for_function("(c) => document.querySelector('.btcflow-onset-counts')"
                           ".innerText !== c", arg=counts_before, timeout=TIMEOUT_MS)
     assert app.evaluate("() => [window.scrollY, document.querySelector("
@@ -227,11 +222,7 @@ def test_wheel_zoom_and_hover_in_the_same_mode(app, weekly):
             app.mouse.move(point["x"], point["y"] - 200)    # leave the bar, then come back
     assert f"${weekly['spot'].iloc[row]:,.2f}" in app.locator(".btcflow-data-window").inner_text()
     save_screenshot(app, "charting-zoomed-and-hovered")
-    app.locator(".btcflow-flow-dashboard button", has_text="reset zoom").click()
-    app.wait_for_function("([js, sel, t]) => eval(js)(sel) === t",
-                          arg=[X_TICKS_JS, sel, ticks_before], timeout=TIMEOUT_MS)
-    app.wait_for_function("(c) => document.querySelector('.btcflow-onset-counts')"
-                          ".innerText === c", arg=counts_before, timeout=TIMEOUT_MS)
+    _reset_zoom(app, sel, ticks_before, counts_before)
 
 
 # JS: the page boxes of the info panel and of the price and funding panels.

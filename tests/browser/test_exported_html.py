@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from _btcflow_dom import ALL_FIGURES_JS, X_TICKS_JS, expected_figures, save_screenshot
+from _btcflow_dom import (ALL_FIGURES_JS, X_TICKS_JS, expected_figures, save_screenshot,
+                          wheel_zoom_in)
 
 from btcflow_nb.testing.servers import PRIVATE_ENV_VARS
 
@@ -135,11 +136,6 @@ def test_exported_dashboard_pans_and_zooms_without_a_kernel(exported_notebooks, 
     page.wait_for_function("([js, sel]) => eval(js)(sel).length > 0", arg=[X_TICKS_JS, sel],
                            timeout=RENDER_TIMEOUT_MS)
     before = page.evaluate(X_TICKS_JS, sel)
-    box = page.locator(sel + " svg.svg-figure").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
-    for _ in range(6):
-        page.mouse.wheel(0, -300)
-    page.wait_for_function("([js, sel, t]) => eval(js)(sel) !== t",
-                           arg=[X_TICKS_JS, sel, before], timeout=RENDER_TIMEOUT_MS)
+    wheel_zoom_in(page, sel, before, RENDER_TIMEOUT_MS)
     save_screenshot(page, "exported-zoomed")
 
