@@ -42,8 +42,10 @@ PALETTE = {
     "crosshair": "#7f7f7f",
 }
 
-#: The page font of JupyterLab, for HTML the dashboards write.
-FONT = "var(--jp-ui-font-family, system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif)"
+#: The page font of JupyterLab, for HTML the dashboards write. Family names unquoted (valid
+#: CSS for names made of identifiers): it goes into single-quoted ``style='...'`` attributes,
+#: which a quote inside would end, dropping every declaration after it.
+FONT = "var(--jp-ui-font-family, system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif)"
 TEXT = "var(--jp-ui-font-color1, #333333)"
 MUTED = "var(--jp-ui-font-color2, #666666)"
 
@@ -64,6 +66,9 @@ def contrast_ratio(a: str, b: str) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
+_LEGEND_BORDERS = {"line": "solid", "dashed": "dashed", "dotted": "dotted"}
+
+
 def legend_html(items: list[tuple[str, str, str]]) -> str:
     """A one-line legend: ``items`` = (label, colour, style) with style ``line``, ``dashed``,
     ``dotted``, ``marker`` or ``band``."""
@@ -75,10 +80,13 @@ def legend_html(items: list[tuple[str, str, str]]) -> str:
         elif style == "band":
             swatch = (f"<span style='display:inline-block;width:14px;height:9px;"
                       f"background:{color};opacity:0.35'></span>")
-        else:
-            border = {"line": "solid", "dashed": "dashed", "dotted": "dotted"}[style]
+        elif style in _LEGEND_BORDERS:
+            border = _LEGEND_BORDERS[style]
             swatch = (f"<span style='display:inline-block;width:16px;height:0;"
                       f"border-top:2px {border} {color};vertical-align:middle'></span>")
+        else:
+            raise ValueError(f"legend style={style!r} for {label!r} is not one of "
+                             f"{[*_LEGEND_BORDERS, 'marker', 'band']}")
         parts.append(f"<span class='btcflow-legend-item' style='margin-right:12px;"
                      f"white-space:nowrap'>{swatch} {html.escape(label)}</span>")
     return (f"<div class='btcflow-legend' style='font-family:{FONT};font-size:11.5px;"

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import re
 
-#: JupyterLab's UI font stack (``--jp-ui-font-family`` of its light theme).
-JUPYTERLAB_FONT = ("system-ui, -apple-system, blinkmacsystemfont, 'Segoe UI', helvetica, "
-                   "arial, sans-serif, 'Apple Color Emoji', 'Segoe UI Emoji', 'Segoe UI Symbol'")
+#: JupyterLab's UI font stack (``--jp-ui-font-family`` of its light theme), family names
+#: unquoted (valid CSS): it goes into a single-quoted ``style='...'`` attribute too.
+JUPYTERLAB_FONT = ("system-ui, -apple-system, blinkmacsystemfont, Segoe UI, helvetica, "
+                   "arial, sans-serif, Apple Color Emoji, Segoe UI Emoji, Segoe UI Symbol")
 
 #: Set in the kernels `render` executes notebooks in: the dashboards then start with bqplot's
 #: own pan/zoom (``dashboard._crosshair`` reads the same name), the one interaction that works

@@ -144,3 +144,38 @@ def test_default_timeframe_is_weekly_when_the_data_spans_two_years(demo):
     short = MarketData.from_frames(spot=demo.spot.loc["2024-01-01":"2024-12-31"],
                                    perp=demo.perp.loc["2024-01-01":"2024-12-31"])
     assert FlowDashboard(short, debounce_ms=0).controls["timeframe"].value == "1D"
+
+
+def _attribute_names(html_text: str) -> set[str]:
+    from html.parser import HTMLParser
+
+    names: set[str] = set()
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            names.update(name for name, _ in attrs)
+
+    Collect().feed(html_text)
+    return names
+
+
+def test_the_html_the_dashboards_write_keeps_every_style_declaration(dash):
+    """The font stack goes into single-quoted style attributes: a quoted family name there
+    ended the attribute, so the legend's size, colour and line height (and the rest) were
+    dropped and stray attributes ("segoe", "ui'") appeared."""
+    from btcflow_nb.dashboard._theme import legend_html
+    from btcflow_nb.render._static_page import NOTICE_HTML
+
+    _hover(dash, 10)
+    pieces = {"legend": legend_html([("spot", "#d9730d", "line"), ("onset", "#2ca02c", "marker")]),
+              "data window": dash.data_window.value, "static notice": NOTICE_HTML}
+    for name, piece in pieces.items():
+        assert _attribute_names(piece) <= {"class", "style", "role", "data-hovered"}, name
+    assert "font-size:11.5px" in pieces["legend"]
+
+
+def test_a_legend_style_that_does_not_exist_names_the_valid_ones():
+    from btcflow_nb.dashboard._theme import legend_html
+
+    with pytest.raises(ValueError, match=r"style='dot' for 'onset' is not one of .*'marker'"):
+        legend_html([("onset", "#2ca02c", "dot")])
