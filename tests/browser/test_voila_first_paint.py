@@ -101,3 +101,60 @@ def test_first_paint_reads_on_the_light_and_dark_themes(voila_server, open_page,
     }""")
     assert colours == [background, text]
     save_screenshot(page, f"voila-first-paint-{theme}")
+
+
+def test_voila_javascript_and_stylesheets_wait_for_the_first_paint(voila_server, open_page):
+    """Nothing in the page blocks the first paint: the lab stylesheets load as media="print"
+    (switched to "all" once loaded), voila-style.js is only preloaded in the head, and it and
+    voila.js are started by the template's loader after the first contentful paint -- then
+    run in order, with the lab stylesheets applied, and the dashboard still works."""
+    page = open_page()
+    page.goto(voila_server.url + "/", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_selector(".btcflow-flow-dashboard .btcflow-panel-price path.line",
+                           timeout=LOAD_TIMEOUT_MS)
+    timing = page.evaluate("""() => {
+      const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+      const resources = performance.getEntriesByType('resource');
+      const started = name => resources.filter(r => r.name.split('?')[0].endsWith(name))
+          .map(r => r.startTime);
+      const scripts = [...document.scripts].map(s => s.src.split('?')[0])
+          .filter(s => /voila(-style)?\\.js$/.test(s));
+      return {fcp: fcp ? fcp.startTime : null,
+              blocking: resources.filter(r => r.renderBlockingStatus === 'blocking' &&
+                  (!fcp || r.startTime < fcp.startTime)).map(r => r.name),
+              voilaJs: started('/voila/static/voila.js'),
+              headScripts: [...document.head.querySelectorAll('script[src]')]
+                  .map(s => s.src).filter(s => /voila(-style)?\\.js/.test(s)),
+              scripts: scripts.map(s => s.replace(/^.*\\//, '')),
+              labSheets: [...document.querySelectorAll('link[data-btcflow-css]')].map(
+                  l => [l.href.split('?')[0].replace(/^.*\\//, ''), l.media, !!l.sheet]),
+              background: getComputedStyle(document.body).getPropertyValue(
+                  '--jp-layout-color0').trim()};
+    }""")
+    assert timing["blocking"] == []     # (Voila's labextensions, requested later, may be)
+    assert timing["headScripts"] == []
+    assert timing["fcp"] is not None
+    assert timing["voilaJs"] and min(timing["voilaJs"]) >= timing["fcp"]
+    assert timing["scripts"] == ["voila-style.js", "voila.js"]      # in this order
+    assert sorted(timing["labSheets"]) == [["index.css", "all", True],
+                                           ["theme-light.css", "all", True]]
+    assert timing["background"] == "white"                           # the theme applied
+    page.wait_for_selector(".btcflow-first-paint", state="hidden", timeout=30_000)
+    assert page.errors == []
+
+
+def test_the_spinner_waits_half_a_second_where_there_is_no_first_paint(voila_server,
+                                                                        open_page):
+    """Voila's spinner fades in after 0.5 s (it would otherwise flash before a first paint);
+    without a first paint it still shows."""
+    page = open_page()
+    page.route(re.compile(r".*\.js(\?.*)?$"), lambda route: route.abort())
+    page.goto(voila_server.url + "/", timeout=LOAD_TIMEOUT_MS, wait_until="domcontentloaded")
+    page.wait_for_selector(".btcflow-first-paint svg path.line", state="visible",
+                           timeout=LOAD_TIMEOUT_MS)
+    page.evaluate("() => document.querySelector('.btcflow-first-paint').remove()")
+    page.wait_for_function("() => getComputedStyle(document.getElementById('loading'))"
+                           ".opacity === '1'", timeout=5_000)
+    assert page.locator("#loading").is_visible()
+    assert page.evaluate("() => getComputedStyle(document.getElementById('loading'))"
+                         ".animationDelay") == "0.5s"
