@@ -217,10 +217,12 @@ def _two_pass_variance(x: np.ndarray, window: int, ends: np.ndarray, var: np.nda
     with np.errstate(invalid="ignore", over="ignore"):
         for lo in range(0, len(ends), step):
             part = ends[lo:lo + step]
-            win = windows[part - (window - 1)]
-            dev = win - win.mean(axis=1, keepdims=True)
-            two_pass = (dev * dev).mean(axis=1) - dev.mean(axis=1) ** 2
-            two_pass[(win == win[:, :1]).all(axis=1)] = 0.0
+            win = windows[part - (window - 1)]                     # a copy: worked in place
+            constant = (win == win[:, :1]).all(axis=1)
+            dev = np.subtract(win, win.mean(axis=1, keepdims=True), out=win)
+            dev_mean = dev.mean(axis=1)
+            two_pass = np.multiply(dev, dev, out=dev).mean(axis=1) - dev_mean ** 2
+            two_pass[constant] = 0.0
             var[part] = np.maximum(two_pass, 0.0)
 
 
