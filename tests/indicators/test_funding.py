@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from _indicator_helpers import NAN, T, assert_same, days
 from btcflow_nb.indicators import annualize_funding, composite_funding, funding_twap, zscore
+from btcflow_nb.indicators import funding
 
 
 def test_annualize_funding_exact_numbers():
@@ -110,6 +111,27 @@ def test_funding_twap_of_a_stuck_rate_is_exact():
     assert zscore(stuck * 800, 52).isna().all()
 
 
+def _twap_every_bar(events, opens, closes, min_coverage):
+    """funding_twap as first written: both integrals on every bar, the TWAP where covered, then
+    the single-rate bars replaced by their rate (searchsorted counts)."""
+    bo, bc = funding._hours_since_epoch(opens), funding._hours_since_epoch(closes)
+    need = np.maximum(min_coverage * (bc - bo), 1e-9)
+    out = {}
+    for venue, (x, paid, cov, start, end, per_hour) in funding._funding_integrals(events).items():
+        d_paid = np.interp(bc, x, paid) - np.interp(bo, x, paid)
+        d_cov = np.interp(bc, x, cov) - np.interp(bo, x, cov)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            twap = np.where(d_cov >= need, d_paid / d_cov, np.nan)
+        first = np.searchsorted(end, bo, side="right")
+        stop = np.searchsorted(start, bc, side="left")
+        run = np.concatenate([[0], np.cumsum(per_hour[1:] != per_hour[:-1])])
+        lo = np.minimum(first, len(per_hour) - 1)
+        hi = np.clip(stop - 1, 0, len(per_hour) - 1)
+        single_rate = (stop > first) & (run[lo] == run[hi]) & (d_cov >= need)
+        out[venue] = np.where(single_rate, per_hour[lo], twap)
+    return out
+
+
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
@@ -117,7 +139,8 @@ def test_funding_twap_same_bits_per_venue_and_on_any_grid(data):
     """The per-bar work arrays are shared by the venues and the contiguous, regular grid has its
     own path (integrals once per edge, counts from arithmetic bins): each venue's TWAP must be
     bit for bit what it is computed alone, and each bar's what it is on a gappy grid of bars
-    (interpolation at both ends, searchsorted counts). Events with stuck rates, interval
+    (interpolation at both ends, searchsorted counts) and what the first version, integrating
+    every bar, gave. Events with stuck rates, interval
     changes, duplicate and off-grid times, zero and NaN rates."""
     seed = data.draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
@@ -139,6 +162,10 @@ def test_funding_twap_same_bits_per_venue_and_on_any_grid(data):
                              name="time")
     coverage = data.draw(st.sampled_from([0.0, 0.5, 1.0]))
     whole = funding_twap(events, opens, opens + width, coverage)
+    reference = _twap_every_bar(events, opens, opens + width, coverage)
+    assert list(whole.columns) == list(reference)
+    for venue, values in reference.items():
+        assert whole[venue].to_numpy().tobytes() == values.tobytes(), venue
     for venue, rows in events.groupby("venue", sort=False):
         alone = funding_twap(rows, opens, opens + width, coverage)[venue]
         assert whole[venue].to_numpy().tobytes() == alone.to_numpy().tobytes()
