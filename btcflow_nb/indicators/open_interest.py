@@ -115,8 +115,8 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
             col = col[rows]
         present = ~np.isnan(col)
         common = present[:-1] & present[1:]
-        den += np.where(common, col[:-1], 0.0)
-        num += np.where(common, col[1:], 0.0)
+        np.add(den, col[:-1], out=den, where=common)   # = den + where(common, col, 0.0):
+        np.add(num, col[1:], out=num, where=common)    # den, num start at +0, never are -0
         any_common |= common
     ok = any_common & (den > 0) & (num > 0)
     log_growth = np.zeros(len(rows) - 1)

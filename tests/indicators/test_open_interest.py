@@ -133,3 +133,36 @@ def test_oi_at_bar_close_shortcut_only_for_samples_on_consecutive_bar_opens(monk
     assert_same(oi_at_bar_close(on_bars, bars + pd.Timedelta(minutes=1), "1h")["a"],
                 [NAN] * 5)   # bars labelled off their open: no sample's bar is among them
     assert calls == [1, 1]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_aggregate_oi_links_the_same_bits_as_summing_zeros_for_absent_venues(data):
+    """The sums of the venues present at both bars skip the absent ones instead of adding 0.0:
+    bit for bit the same chain (zeros, -0.0, negative and infinite values, gaps)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n, k = data.draw(st.integers(0, 50)), data.draw(st.integers(1, 4))
+    values = rng.choice([0.0, -0.0, 1.0, 2.5, 1e5, -3.0, np.inf, NAN, NAN], (n, k))
+    values[:, 0] = np.where(rng.random(n) < 0.5, rng.normal(100, 5, n), values[:, 0])
+    oi = pd.DataFrame(values, index=pd.RangeIndex(n))
+    rows = np.flatnonzero(~np.isnan(values).all(axis=1))
+    want = np.full(n, np.nan)
+    if len(rows) == 1:
+        want[rows] = np.nansum(values[rows[-1]])
+    elif len(rows) > 1:
+        cols = values[rows]
+        den, num = np.zeros(len(rows) - 1), np.zeros(len(rows) - 1)
+        common = ~np.isnan(cols[:-1]) & ~np.isnan(cols[1:])
+        for j in range(k):
+            den += np.where(common[:, j], cols[:-1, j], 0.0)
+            num += np.where(common[:, j], cols[1:, j], 0.0)
+        ok = common.any(axis=1) & (den > 0) & (num > 0)
+        with np.errstate(all="ignore"):      # infinite OI: inf/inf, log(0), inf - inf
+            growth = np.where(ok, np.log(num / np.where(ok, den, 1.0)), 0.0)
+            level = np.concatenate([[0.0], np.cumsum(growth)])
+            anchor = float(sum(v for v in values[rows[-1]] if not np.isnan(v)))
+            want[rows] = anchor * np.exp(level - level[-1])
+    with np.errstate(all="ignore"):
+        got = aggregate_oi(oi).to_numpy()
+    assert got.tobytes() == want.tobytes()
