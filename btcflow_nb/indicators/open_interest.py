@@ -28,13 +28,32 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
     bar_ns = bars.as_unit("ns").asi8
     step = np.diff(bar_ns)
     regular = len(bar_ns) > 1 and bool((step == step[0]).all())
-    columns = {}
-    for venue, g in iter_venues(open_interest):
+    venues = list(iter_venues(open_interest))
+    # (venues, bars) storage viewed as (bars, venues): each venue's column is contiguous, filled
+    # in place and wrapped by the DataFrame without a copy
+    table = np.full((len(venues), len(bars)), np.nan)
+    names = []
+    on_grid = None  # the bars are strictly increasing bar opens of ``timeframe`` (checked once)
+    for venue, g in venues:
         vals = g[col].to_numpy(dtype="float64")
         missing = np.isnan(vals)
         if missing.all():
             continue
-        labels = bar_open_ns(pd.DatetimeIndex(g["time"]).as_unit("ns").asi8, timeframe)
+        row = table[len(names)]
+        names.append(venue)
+        ns = pd.DatetimeIndex(g["time"]).as_unit("ns").asi8
+        if on_grid is None:
+            on_grid = bool((step > 0).all()) and np.array_equal(bar_open_ns(bar_ns, timeframe),
+                                                                bar_ns)
+        first = int(np.searchsorted(bar_ns, ns[0])) if on_grid else 0
+        if on_grid and np.array_equal(ns, bar_ns[first:first + len(ns)]):
+            # every sample sits on its own bar's open, on consecutive bars: each sample is its
+            # bar's close (what the general path below computes, without the arithmetic)
+            row[first:first + len(ns)] = vals
+            if missing.any():
+                row[first:first + len(ns)][missing] = np.nan
+            continue
+        labels = bar_open_ns(ns, timeframe)
         last, close = last_valid_per_bar(vals, labels)
         if missing.any():  # a bar whose samples all miss the value is not placed
             has = ~np.isnan(close)
@@ -46,16 +65,10 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
             pos = np.searchsorted(bar_ns, target)
         safe = np.clip(pos, 0, len(bar_ns) - 1)
         inside = (pos >= 0) & (pos < len(bar_ns)) & (bar_ns[safe] == target)
-        col_vals = np.full(len(bars), np.nan)
-        col_vals[pos[inside]] = close[inside]
-        columns[venue] = col_vals
-    if not columns:
+        row[pos[inside]] = close[inside]
+    if not names:
         return out
-    table = np.empty((len(columns), len(bars))).T  # contiguous per venue; wrapped, not copied
-    for j, col_vals in enumerate(columns.values()):
-        table[:, j] = col_vals
-    return pd.DataFrame(table, index=bars, columns=list(columns), copy=False)
-
+    return pd.DataFrame(table[:len(names)].T, index=bars, columns=names, copy=False)
 
 def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     r"""Chain-linked sum of open interest across venues.
@@ -102,8 +115,8 @@ def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
             col = col[rows]
         present = ~np.isnan(col)
         common = present[:-1] & present[1:]
-        den += np.where(common, col[:-1], 0.0)
-        num += np.where(common, col[1:], 0.0)
+        np.add(den, col[:-1], out=den, where=common)   # = den + where(common, col, 0.0):
+        np.add(num, col[1:], out=num, where=common)    # den, num start at +0, never are -0
         any_common |= common
     ok = any_common & (den > 0) & (num > 0)
     log_growth = np.zeros(len(rows) - 1)

@@ -4,9 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from _indicator_helpers import NAN, T, assert_same, days
 from btcflow_nb.indicators import annualize_funding, composite_funding, funding_twap, zscore
+from btcflow_nb.indicators import funding
 
 
 def test_annualize_funding_exact_numbers():
@@ -106,3 +109,67 @@ def test_funding_twap_of_a_stuck_rate_is_exact():
     assert tw.iloc[200] == 0.0004 / 8
     assert tw.iloc[201] == pytest.approx((8 * 5e-5 + 16 * 1.25e-5) / 24, rel=1e-12)  # mixed bar
     assert zscore(stuck * 800, 52).isna().all()
+
+
+def _twap_every_bar(events, opens, closes, min_coverage):
+    """funding_twap as first written: both integrals on every bar, the TWAP where covered, then
+    the single-rate bars replaced by their rate (searchsorted counts)."""
+    bo, bc = funding._hours_since_epoch(opens), funding._hours_since_epoch(closes)
+    need = np.maximum(min_coverage * (bc - bo), 1e-9)
+    out = {}
+    for venue, (x, paid, cov, start, end, per_hour) in funding._funding_integrals(events).items():
+        d_paid = np.interp(bc, x, paid) - np.interp(bo, x, paid)
+        d_cov = np.interp(bc, x, cov) - np.interp(bo, x, cov)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            twap = np.where(d_cov >= need, d_paid / d_cov, np.nan)
+        first = np.searchsorted(end, bo, side="right")
+        stop = np.searchsorted(start, bc, side="left")
+        run = np.concatenate([[0], np.cumsum(per_hour[1:] != per_hour[:-1])])
+        lo = np.minimum(first, len(per_hour) - 1)
+        hi = np.clip(stop - 1, 0, len(per_hour) - 1)
+        single_rate = (stop > first) & (run[lo] == run[hi]) & (d_cov >= need)
+        out[venue] = np.where(single_rate, per_hour[lo], twap)
+    return out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_funding_twap_same_bits_per_venue_and_on_any_grid(data):
+    """The per-bar work arrays are shared by the venues and the contiguous, regular grid has its
+    own path (integrals once per edge, counts from arithmetic bins): each venue's TWAP must be
+    bit for bit what it is computed alone, and each bar's what it is on a gappy grid of bars
+    (interpolation at both ends, searchsorted counts) and what the first version, integrating
+    every bar, gave. Events with stuck rates, interval
+    changes, duplicate and off-grid times, zero and NaN rates."""
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    parts = []
+    for venue in data.draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3,
+                                    unique=True)):
+        interval = float(data.draw(st.sampled_from([1, 4, 8])))
+        n = data.draw(st.integers(1, 40))
+        hours = np.sort(rng.choice(np.arange(0, 200, interval), n) + data.draw(
+            st.sampled_from([0.0, 0.5])) * rng.integers(0, 2, n))          # off-grid stamps
+        rates = rng.choice([1e-4, 1e-4, 0.0, -3e-5, 2e-4], n) * interval / 8
+        rates[rng.random(n) < 0.05] = NAN
+        parts.append(pd.DataFrame({"venue": venue, "time": start + pd.to_timedelta(hours, "h"),
+                                   "rate": rates, "interval_hours": interval}))
+    events = pd.concat(parts, ignore_index=True)
+    width = pd.Timedelta(hours=data.draw(st.sampled_from([1, 4, 24])))
+    opens = pd.DatetimeIndex(start + width * np.arange(-2, 220 * pd.Timedelta(hours=1) // width),
+                             name="time")
+    coverage = data.draw(st.sampled_from([0.0, 0.5, 1.0]))
+    whole = funding_twap(events, opens, opens + width, coverage)
+    reference = _twap_every_bar(events, opens, opens + width, coverage)
+    assert list(whole.columns) == list(reference)
+    for venue, values in reference.items():
+        assert whole[venue].to_numpy().tobytes() == values.tobytes(), venue
+    for venue, rows in events.groupby("venue", sort=False):
+        alone = funding_twap(rows, opens, opens + width, coverage)[venue]
+        assert whole[venue].to_numpy().tobytes() == alone.to_numpy().tobytes()
+    keep = np.flatnonzero(rng.random(len(opens)) < 0.5)
+    gappy = funding_twap(events, opens[keep], opens[keep] + width, coverage)
+    assert gappy.to_numpy().tobytes() == whole.iloc[keep].to_numpy().tobytes()
+    assert list(gappy.columns) == list(whole.columns)

@@ -8,6 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from _indicator_helpers import NAN
 from btcflow_nb.indicators import sma, stdev
@@ -98,3 +100,33 @@ def test_rolling_moments_nan_windows_at_block_and_chunk_boundaries():
     ok = ~in_window[19:]
     np.testing.assert_allclose(mean[19:][ok], exact_mean[ok].astype(float), rtol=1e-14)
     np.testing.assert_allclose(var[19:][ok], exact_var[ok].astype(float), rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_two_pass_variance_is_the_same_bits_whatever_the_chunk(data):
+    """The two-pass recomputation goes chunk by chunk only for speed (cache-sized chunks): one
+    window per chunk, a few, and the old 2M-value chunks give bit-identical variances, on
+    windows with constant runs, huge levels, NaN and inf."""
+    from btcflow_nb.indicators import _kernel
+
+    n = data.draw(st.integers(2, 300))
+    window = data.draw(st.integers(1, min(n, 60)))
+    level = data.draw(st.sampled_from([1.0, 3e4, 1e12]))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = level + rng.normal(0, 1, n) * data.draw(st.sampled_from([0.0, 1e-9, 1.0]))
+    x[rng.random(n) < 0.1] = x[0]                     # repeated values: constant windows
+    x[rng.random(n) < data.draw(st.sampled_from([0.0, 0.02]))] = NAN
+    if data.draw(st.booleans()):
+        x[rng.integers(0, n)] = np.inf
+    ends = np.flatnonzero(rng.random(n - window + 1) < 0.7) + window - 1
+    results = []
+    for chunk in (2_000_000, _kernel._TWO_PASS_CHUNK, 1, 7 * window):
+        var = np.full(n, -1.0)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_kernel, "_TWO_PASS_CHUNK", chunk)
+            _kernel._two_pass_variance(x, window, ends, var)
+        results.append(var.tobytes())
+    assert results[1:] == results[:1] * 3
