@@ -201,9 +201,15 @@ def _flow_stages(md, repeats: int) -> dict:
     """Time the building blocks ``flow_metrics(md, "1h")`` calls, one by one (seconds)."""
     from btcflow_nb import indicators as ind
     from btcflow_nb import signals as sig
-    from btcflow_nb.timeframes import bar_open, next_bar_open
+    from btcflow_nb._metrics_base import base_prices, rebar_prices
+    from btcflow_nb.indicators import MAX_GAP
+    from btcflow_nb.timeframes import next_bar_open
 
-    tf, lookback = "1h", 52
+    from btcflow_nb.metrics import DEFAULT_LOOKBACK
+    from btcflow_nb.timeframes import lookback_bars
+
+    tf = "1h"
+    lookback = lookback_bars(DEFAULT_LOOKBACK, tf, "lookback")   # flow_metrics' default: 1 year
     out = {}
 
     def timed(label, fn):
@@ -212,15 +218,17 @@ def _flow_stages(md, repeats: int) -> dict:
         return fn()
 
     sel = timed("select venues", lambda: md.select(None, None))
-
-    def rebar(frame):
-        return frame.groupby(bar_open(frame.index, tf), sort=True).last()
-
-    spot_b, perp_b = timed("prices: last close per bar", lambda: (rebar(sel.spot), rebar(sel.perp)))
-    bars = pd.DatetimeIndex(spot_b.index.union(perp_b.index), name="time")
-    spot_w, perp_w = spot_b.reindex(bars), perp_b.reindex(bars)
-    spot = timed("spot + perp baskets", lambda: (ind.basket(spot_w), ind.basket(perp_w)))[0]
-    perp = ind.basket(perp_w)
+    # what flow_metrics runs: baskets and premiums at the data's resolution (base_prices,
+    # memoised on the MarketData: a fresh one per call), then re-barred (at 1h on hourly data
+    # the rows as they are)
+    rows = timed("prices: base_prices (baskets, premiums, venue counts)", lambda: base_prices(
+        _fresh(md), (), (), "basket", "equal", MAX_GAP))
+    rows = timed("prices: rebar_prices", lambda: rebar_prices(rows, tf))
+    bars = pd.DatetimeIndex(rows.index, name="time")
+    spot_w, perp_w = sel.spot.reindex(bars), sel.perp.reindex(bars)
+    timed("spot + perp baskets (part of base_prices)",
+          lambda: (ind.basket(spot_w), ind.basket(perp_w)))
+    spot, perp = ind.basket(spot_w), ind.basket(perp_w)
     prem_abs = ind.premium_abs(spot, perp)
     prem_pct = ind.premium_pct(spot, perp)
     oi_w = timed("oi_at_bar_close", lambda: ind.oi_at_bar_close(sel.open_interest, bars, tf, "btc"))
