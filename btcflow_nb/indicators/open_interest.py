@@ -70,6 +70,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         return out
     return pd.DataFrame(table[:len(names)].T, index=bars, columns=names, copy=False)
 
+
 def aggregate_oi(oi: pd.DataFrame) -> pd.Series:
     r"""Chain-linked sum of open interest across venues.
 
