@@ -158,3 +158,16 @@ def test_the_spinner_waits_half_a_second_where_there_is_no_first_paint(voila_ser
     assert page.locator("#loading").is_visible()
     assert page.evaluate("() => getComputedStyle(document.getElementById('loading'))"
                          ".animationDelay") == "0.5s"
+
+
+def test_a_page_without_a_first_paint_still_starts_voila(voila_server, open_page):
+    """A bad ?source= gives a page with no figures, so no first paint and nothing contentful
+    to paint before Voila's widgets: the loader's fallback starts Voila's JavaScript anyway
+    (after 1 s), and the page says what is wrong."""
+    page = open_page()
+    page.goto(voila_server.url + "/?source=nonsense", timeout=LOAD_TIMEOUT_MS)
+    error = page.locator(".btcflow-app-error")
+    error.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    assert "not a data source" in error.inner_text()
+    assert page.locator(".btcflow-first-paint").count() == 0
+    assert page.errors == []
