@@ -226,9 +226,8 @@ def _flow_stages(md, repeats: int) -> dict:
     rows = timed("prices: rebar_prices", lambda: rebar_prices(rows, tf))
     bars = pd.DatetimeIndex(rows.index, name="time")
     spot_w, perp_w = sel.spot.reindex(bars), sel.perp.reindex(bars)
-    timed("spot + perp baskets (part of base_prices)",
-          lambda: (ind.basket(spot_w), ind.basket(perp_w)))
-    spot, perp = ind.basket(spot_w), ind.basket(perp_w)
+    spot, perp = timed("spot + perp baskets (part of base_prices)",
+                       lambda: (ind.basket(spot_w), ind.basket(perp_w)))
     prem_abs = ind.premium_abs(spot, perp)
     prem_pct = ind.premium_pct(spot, perp)
     oi_w = timed("oi_at_bar_close", lambda: ind.oi_at_bar_close(sel.open_interest, bars, tf, "btc"))

@@ -39,14 +39,14 @@ import re
 
 import numpy as np
 
+from ._theme import MUTED, TEXT
+
 __all__ = ["DEFAULT_HEIGHT_PX", "DEFAULT_WIDTH_PX", "css_px", "figure_svg", "figures_svg",
            "line_path", "nice_ticks", "scale_domains"]
 
 #: Size of a figure whose layout gives no usable pixel width/height (CSS ``100%``).
 DEFAULT_WIDTH_PX = 1340
 DEFAULT_HEIGHT_PX = 240
-TEXT = "var(--jp-ui-font-color1, #333333)"
-MUTED = "var(--jp-ui-font-color2, #666666)"
 GRID = "var(--jp-border-color2, #d8d8d8)"
 _DASH = {"dashed": "6,4", "dotted": "2,3", "dash_dotted": "6,3,2,3"}
 _CLAMP = re.compile(r"clamp\(\s*([\d.]+)px\s*,\s*([\d.]+)vw\s*,\s*([\d.]+)px\s*\)")
@@ -143,8 +143,9 @@ def _mapper(scale, domain, start: float, stop: float):
         lo, hi = math.log10(max(lo, 1e-300)), math.log10(max(hi, 1e-300))
 
         def apply(values):
+            v = _numbers(values)
             with np.errstate(divide="ignore", invalid="ignore"):
-                v = np.log10(np.where(_numbers(values) > 0, _numbers(values), np.nan))
+                v = np.log10(np.where(v > 0, v, np.nan))
             return start + (v - lo) / (hi - lo) * (stop - start)
         return apply
     return lambda values: start + (_numbers(values) - lo) / (hi - lo) * (stop - start)
@@ -246,14 +247,14 @@ def _bars(mark, fx, fy) -> list[str]:
     color_scale = mark.scales.get("color")
     values = np.asarray(mark.color if mark.color is not None else [], dtype=np.float64)
     base = _seq(mark, "colors", ["steelblue"])[0]
+    sign_colors = list(color_scale.colors) if color_scale is not None else []
     out = []
     for i, (x, y) in enumerate(zip(px.tolist(), py.tolist())):
         if not (math.isfinite(x) and math.isfinite(y)):
             continue
         fill = base
-        if color_scale is not None and i < len(values) and math.isfinite(values[i]):
-            colors = list(color_scale.colors)
-            fill = colors[-1] if values[i] >= 0.5 else colors[0]
+        if sign_colors and i < len(values) and math.isfinite(values[i]):
+            fill = sign_colors[-1] if values[i] >= 0.5 else sign_colors[0]
         top, height = min(y, y0), abs(y0 - y)
         out.append(f"<rect class='bar' x='{x - width / 2:.1f}' y='{top:.1f}' "
                    f"width='{width:.1f}' height='{height:.1f}' fill='{fill}'/>")

@@ -49,9 +49,7 @@ def oi_at_bar_close(open_interest: pd.DataFrame, bar_opens: pd.DatetimeIndex, ti
         if on_grid and np.array_equal(ns, bar_ns[first:first + len(ns)]):
             # every sample sits on its own bar's open, on consecutive bars: each sample is its
             # bar's close (what the general path below computes, without the arithmetic)
-            row[first:first + len(ns)] = vals
-            if missing.any():
-                row[first:first + len(ns)][missing] = np.nan
+            row[first:first + len(ns)] = vals          # a missing value is NaN already
             continue
         labels = bar_open_ns(ns, timeframe)
         last, close = last_valid_per_bar(vals, labels)

@@ -61,6 +61,7 @@ X_TICKS_JS = """
   .map(a => [...a.querySelectorAll('g.tick text')].map(t => t.textContent).join('|')).join('')
 """
 
+
 def wheel_zoom_in(page, sel: str, ticks_before: str, timeout_ms: float) -> None:
     """Wheel-zoom into panel ``sel``: the mouse at 60 % of its width and half its height, six
     notches up (``wheel(0, -300)``), then wait until its x tick labels differ from
